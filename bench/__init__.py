@@ -1,0 +1,1 @@
+"""Benchmarks (JavisBench, VBench), set-level metrics, reports and the gRPC load generator."""

@@ -1,0 +1,1 @@
+"""Batched gRPC reward and metric servers: models, scorers, backends and the serving runtime."""

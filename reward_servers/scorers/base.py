@@ -1,0 +1,107 @@
+"""The Scorer contract: per-sample preprocess, one batched forward, per-sample postprocess.
+
+Scorers never see protobuf; the serving layer owns the wire types and calls scorers only through this
+protocol and the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from omninft.reward_servers.media import DecodedSample
+
+
+class InvalidSample(ValueError):
+    """A sample this scorer cannot score (silent, too short, missing modality, ...): fails that sample only."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a scorer reads, at its native rates (advertised by ListScorers)."""
+
+    modalities: tuple[str, ...]
+    video_fps: float = 0.0
+    video_frames: int = 0
+    image_size: int = 0
+    audio_sample_rate: int = 0
+    max_audio_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """Identity of the weights a scorer runs with; every result carries it."""
+
+    weights_id: str
+    sha256: str
+    tiny: bool
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    """Static description of a loaded scorer."""
+
+    name: str
+    model_family: str
+    version: str
+    outputs: tuple[str, ...]
+    embeddings: tuple[str, ...]
+    input_spec: InputSpec
+    protocol: str
+    weights: WeightsInfo
+    backend: str
+    device: str
+    max_batch_size: int
+
+
+@dataclass
+class ScorerConfig:
+    """How to build one scorer. YAML keys are the camelCase forms of these names (maxBatchSize, ...)."""
+
+    weights: str = "tiny"
+    backend: str = "torch"
+    device: str = "cpu"
+    max_batch_size: int = 16
+    max_queue_delay_ms: float = 5.0
+    max_queue_size: int = 256
+    protocol: str = ""
+    onnx_dir: str = ""
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScorerOutput:
+    """Per-sample result of a scorer: named scores and named embeddings (float32 vectors)."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A reward or metric model behind the batched server."""
+
+    info: ScorerInfo
+
+    def preprocess(self, sample: DecodedSample) -> Any:
+        """CPU work for one sample (resampling, frame sampling, tokenising); may raise InvalidSample."""
+        ...
+
+    def forward(self, items: Sequence[Any]) -> list[Any]:
+        """One batched backend call over preprocessed items; returns one raw output per item, in order.
+
+        An element may be an InvalidSample instance to fail that item alone.
+        """
+        ...
+
+    def postprocess(self, output: Any) -> ScorerOutput:
+        """Turn one raw output into named scores and embeddings."""
+        ...
+
+    def warmup_sample(self) -> DecodedSample:
+        """A small valid sample used for the warm-up batch before the server reports SERVING."""
+        ...

@@ -1,0 +1,53 @@
+"""Lazy scorer registry: name -> "module:build" target, materialised on first use."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+
+from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
+
+# Heavy modules (transformers) load only when a scorer is actually built.
+_TARGETS: dict[str, str] = {
+    "clap": "omninft.reward_servers.scorers.clap:build",
+    "clip": "omninft.reward_servers.scorers.clip:build",
+}
+
+
+class UnknownScorerError(KeyError):
+    """Raised for a scorer name that is not registered; the message lists the close matches."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown scorer"
+
+
+def available() -> list[str]:
+    """Names of every registered scorer, sorted."""
+    return sorted(_TARGETS)
+
+
+def unknown_scorer_message(name: str) -> str:
+    """A 'did you mean' message for an unregistered scorer name."""
+    close = difflib.get_close_matches(name, _TARGETS, n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"unknown scorer {name!r}.{hint} Available: {', '.join(available())}"
+
+
+def builder(name: str) -> Callable[[str, ScorerConfig], Scorer]:
+    """The build function for `name`: build(name, cfg) -> Scorer."""
+    if name not in _TARGETS:
+        raise UnknownScorerError(unknown_scorer_message(name))
+    module_name, attr = _TARGETS[name].split(":")
+    fn: Callable[[str, ScorerConfig], Scorer] = getattr(importlib.import_module(module_name), attr)
+    return fn
+
+
+def build(name: str, cfg: ScorerConfig) -> Scorer:
+    """Build and load scorer `name` with `cfg` (weights resolved, backend created)."""
+    return builder(name)(name, cfg)
+
+
+def register(name: str, target: str) -> None:
+    """Register an extra scorer as "module:function" (used by plugins and tests)."""
+    _TARGETS[name] = target

@@ -1,0 +1,1 @@
+"""OmniNFT trainer client (see issue: trainer)."""
