@@ -50,3 +50,28 @@ class DecodedSample:
     def audio_text(self) -> str:
         """The caption for text-audio scorers: `audio_prompt`, falling back to `prompt` (JavisBench rule)."""
         return self.audio_prompt or self.prompt
+
+
+def to_mono(pcm: np.ndarray) -> np.ndarray:
+    """Average channels (librosa.to_mono semantics): C x N -> N, float32."""
+    if pcm.ndim == 1:
+        return pcm.astype(np.float32, copy=False)
+    return pcm.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def resample(signal: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample along the last axis with soxr 'HQ', the default of librosa.load (res_type='soxr_hq').
+
+    JavisBench and OmniNFT load audio with librosa at the scorer's rate, so this reproduces their input.
+    """
+    import soxr
+
+    if sr_in <= 0 or sr_out <= 0:
+        raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+    if sr_in == sr_out:
+        return signal.astype(np.float32, copy=False)
+    x = np.asarray(signal, dtype=np.float32)
+    if x.ndim == 1:
+        return np.asarray(soxr.resample(x, sr_in, sr_out, quality="HQ"), dtype=np.float32)
+    # soxr wants frames x channels
+    return np.ascontiguousarray(np.asarray(soxr.resample(x.T, sr_in, sr_out, quality="HQ"), dtype=np.float32).T)

@@ -1,1 +1,1 @@
-"""bench/perf."""
+"""Load generation against running reward servers, and measurement scripts (bench/perf/scripts)."""

@@ -10,7 +10,13 @@ BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 def create_backend(
-    kind: str, graphs: Mapping[str, GraphSpec], *, device: str = "cpu", onnx_dir: str = "", cache_key: str = ""
+    kind: str,
+    graphs: Mapping[str, GraphSpec],
+    *,
+    device: str = "cpu",
+    onnx_dir: str = "",
+    cache_key: str = "",
+    max_batch_size: int = 16,
 ) -> Backend:
     """Create a backend of `kind` for `graphs`; exported backends export missing graphs into `onnx_dir` first."""
     if kind == "torch":
@@ -20,11 +26,13 @@ def create_backend(
     if kind == "onnxruntime":
         from omninft.reward_servers.backends.onnxruntime_backend import OrtBackend
 
-        return OrtBackend.from_graphs(graphs, device=device, onnx_dir=onnx_dir, cache_key=cache_key)
+        return OrtBackend.from_graphs(graphs, device=device, onnx_dir=onnx_dir, cache_key=cache_key, max_batch_size=max_batch_size)
     if kind == "tensorrt":
         from omninft.reward_servers.backends.tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend.from_graphs(graphs, device=device, onnx_dir=onnx_dir, cache_key=cache_key)
+        return TensorRTBackend.from_graphs(
+            graphs, device=device, onnx_dir=onnx_dir, cache_key=cache_key, max_batch_size=max_batch_size
+        )
     raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -1,0 +1,99 @@
+"""Start and stop an embedded local reward server (a subprocess on 127.0.0.1, port 0) for a benchmark run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+
+@dataclass
+class EmbeddedServerSpec:
+    """Which scorers the embedded server hosts, and with what weights/backend."""
+
+    scorers: tuple[str, ...]
+    weights: str = "tiny"
+    backend: str = "torch"
+    device: str = "cpu"
+    max_batch_size: int = 8
+    allowed_roots: tuple[str, ...] = ()
+    startup_timeout_s: float = 600.0
+    extra_scorer_options: dict[str, dict] = field(default_factory=dict)
+
+
+class EmbeddedServer:
+    """Context manager: runs `omninft-serve` in a child process and yields its address once it is SERVING."""
+
+    def __init__(self, spec: EmbeddedServerSpec, *, log_path: Path | None = None) -> None:
+        self.spec = spec
+        self._tmp = tempfile.TemporaryDirectory(prefix="omninft-embedded-")
+        self.log_path = log_path or Path(self._tmp.name) / "server.log"
+        self.address = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _config(self) -> dict:
+        scorers = {}
+        for name in self.spec.scorers:
+            scorers[name] = {
+                "weights": self.spec.weights,
+                "backend": self.spec.backend,
+                "device": self.spec.device,
+                "maxBatchSize": self.spec.max_batch_size,
+                **self.spec.extra_scorer_options.get(name, {}),
+            }
+        return {
+            "host": "127.0.0.1",
+            "port": 0,
+            "metricsPort": -1,
+            "allowedUriRoots": [str(Path(r).resolve()) for r in self.spec.allowed_roots],
+            "scorers": scorers,
+        }
+
+    def start(self) -> str:
+        """Launch the server and block until it has written its port file (it is then SERVING)."""
+        tmp = Path(self._tmp.name)
+        cfg_path, port_file = tmp / "server.json", tmp / "port"
+        # JSON is valid YAML, so the server's YAML loader reads it unchanged.
+        cfg_path.write_text(json.dumps(self._config(), indent=2))
+        cmd = [sys.executable, "-m", "omninft.reward_servers.cli", "--config", str(cfg_path), "--port-file", str(port_file)]
+        log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        deadline = time.monotonic() + self.spec.startup_timeout_s
+        while time.monotonic() < deadline:
+            if port_file.exists():
+                self.address = port_file.read_text().strip()
+                return self.address
+            if self._proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"embedded reward server exited with code {self._proc.returncode}:\n{tail}")
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"embedded reward server not ready after {self.spec.startup_timeout_s:.0f} s; log: {self.log_path}")
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        """SIGTERM (graceful drain), then SIGKILL if it does not exit in time."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self._tmp.cleanup()

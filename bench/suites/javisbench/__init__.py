@@ -1,0 +1,1 @@
+"""JavisBench: prompt CSV, official sample layout, metric -> scorer routing."""
