@@ -120,7 +120,9 @@ def audio_pcm(pcm: np.ndarray, sample_rate: int) -> AudioSource:
     if pcm.dtype == np.int16:
         out = pcm.astype(np.float32) * np.float32(_INT16_SCALE)
     elif np.issubdtype(pcm.dtype, np.floating):
-        out = pcm.astype(np.float32, copy=False)
+        # Values beyond float32's range become Inf here and are refused just below.
+        with np.errstate(over="ignore"):
+            out = pcm.astype(np.float32, copy=False)
     else:
         raise ValueError(f"pcm must be int16 or floating point, got {pcm.dtype}")
     if not np.isfinite(out).all():
