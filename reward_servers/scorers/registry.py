@@ -12,6 +12,7 @@ from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
 _TARGETS: dict[str, str] = {
     "clap": "omninft.reward_servers.scorers.clap:build",
     "clip": "omninft.reward_servers.scorers.clip:build",
+    "media_stats": "omninft.reward_servers.scorers.media_stats:build",
 }
 
 
