@@ -31,14 +31,20 @@ class EmbeddedServerSpec:
 class EmbeddedServer:
     """Context manager: runs `omninft-serve` in a child process and yields its address once it is SERVING."""
 
-    def __init__(self, spec: EmbeddedServerSpec, *, log_path: Path | None = None) -> None:
+    def __init__(
+        self, spec: EmbeddedServerSpec, *, log_path: Path | None = None, raw_config: dict | None = None
+    ) -> None:
         self.spec = spec
+        self.raw_config = raw_config
         self._tmp = tempfile.TemporaryDirectory(prefix="omninft-embedded-")
         self.log_path = log_path or Path(self._tmp.name) / "server.log"
         self.address = ""
+        self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _config(self) -> dict:
+        if self.raw_config is not None:
+            return {"host": "127.0.0.1", "port": 0, "metricsPort": -1, **self.raw_config}
         scorers = {}
         for name in self.spec.scorers:
             scorers[name] = {
@@ -65,6 +71,7 @@ class EmbeddedServer:
         cmd = [sys.executable, "-m", "omninft.reward_servers.cli", "--config", str(cfg_path), "--port-file", str(port_file)]
         log = self.log_path.open("ab")
         self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        self.pid = self._proc.pid
         deadline = time.monotonic() + self.spec.startup_timeout_s
         while time.monotonic() < deadline:
             if port_file.exists():

@@ -1,0 +1,90 @@
+"""Wire sample -> DecodedSample: validation and media decoding of one request sample (runs in a thread pool)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omninft.reward_servers.media import (
+    DecodedAudio,
+    DecodedSample,
+    DecodedVideo,
+    MediaError,
+    MediaLimits,
+    decode_audio,
+    decode_video,
+    frames_from_tensor,
+    pcm_from_tensor,
+    resolve_file_uri,
+)
+from omninft.reward_servers.serving.errors import SampleError
+
+from omninft_client.v1 import reward_pb2
+
+
+@dataclass(frozen=True)
+class DecodePolicy:
+    """Request-independent decoding rules taken from the server config."""
+
+    limits: MediaLimits
+    allowed_roots: tuple[str, ...]
+    max_prompt_chars: int
+
+
+def decode_sample(
+    index: int, sample: reward_pb2.Sample, policy: DecodePolicy, *, need_video: bool, need_audio: bool
+) -> DecodedSample:
+    """Validate and decode sample `index`; only the modalities some requested scorer reads are decoded.
+
+    Raises SampleError naming the offending field; a missing modality is not an error here (the scorers
+    that need it fail individually).
+    """
+    for name in ("prompt", "audio_prompt"):
+        text = getattr(sample, name)
+        if len(text) > policy.max_prompt_chars:
+            raise SampleError(
+                f"{name} has {len(text)} characters; the server limit is {policy.max_prompt_chars}",
+                f"samples[{index}].{name}",
+            )
+    video = _video(index, sample, policy) if need_video and sample.HasField("video") else None
+    audio = _audio(index, sample, policy) if need_audio and sample.HasField("audio") else None
+    return DecodedSample(id=sample.id, prompt=sample.prompt, audio_prompt=sample.audio_prompt, video=video, audio=audio)
+
+
+def _video(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> DecodedVideo:
+    """Decode Sample.video from whichever source it carries."""
+    v = sample.video
+    source = v.WhichOneof("source")
+    field = f"samples[{index}].video.{source or 'source'}"
+    lim = policy.limits
+    try:
+        if source == "container":
+            return decode_video(v.container, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels)
+        if source == "frames":
+            t = v.frames
+            return frames_from_tensor(t.dtype, t.shape, t.data, limits=lim, fps=v.fps)
+        if source == "uri":
+            path = resolve_file_uri(v.uri, policy.allowed_roots)
+            return decode_video(path, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels)
+    except MediaError as exc:
+        raise SampleError(f"video: {exc}", field) from None
+    raise SampleError("video has no container, frames or uri", field)
+
+
+def _audio(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> DecodedAudio:
+    """Decode Sample.audio from whichever source it carries."""
+    a = sample.audio
+    source = a.WhichOneof("source")
+    field = f"samples[{index}].audio.{source or 'source'}"
+    lim = policy.limits
+    try:
+        if source == "container":
+            return decode_audio(a.container, max_seconds=lim.max_audio_seconds)
+        if source == "pcm":
+            t = a.pcm
+            return pcm_from_tensor(t.dtype, t.shape, t.data, limits=lim, sample_rate=a.sample_rate)
+        if source == "uri":
+            path = resolve_file_uri(a.uri, policy.allowed_roots)
+            return decode_audio(path, max_seconds=lim.max_audio_seconds)
+    except MediaError as exc:
+        raise SampleError(f"audio: {exc}", field) from None
+    raise SampleError("audio has no container, pcm or uri", field)

@@ -1,0 +1,147 @@
+"""omninft-serve: argument handling in-process (CliRunner) and a real subprocess drained by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import grpc
+import omninft.reward_servers as reward_servers_pkg
+import pytest
+from click.testing import CliRunner
+from omninft.reward_servers.cli import export_main, serve_main, tiny_banner
+
+from omninft_client.v1 import reward_pb2, reward_pb2_grpc
+from tests.helpers.media import gradient_frames
+from tests.helpers.server import frames_video, sample
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_options_and_subcommands() -> None:
+    result = CliRunner().invoke(serve_main, ["--help"])
+    assert result.exit_code == 0
+    for flag in ("--config", "--scorer", "--weights", "--backend", "--device", "--port-file", "--allow-root",
+                 "--max-batch-size", "--max-queue-delay-ms", "--metrics-port", "fetch-weights"):
+        assert flag in result.output
+
+
+def test_config_errors_are_usage_errors(tmp_path: Path) -> None:
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text("scorers:\n  clap:\n    maxBatchsize: 4\n")
+    result = CliRunner().invoke(serve_main, ["--config", str(cfg)])
+    assert result.exit_code == 2
+    assert "Did you mean 'maxBatchSize'" in result.output
+
+
+def test_no_scorers_is_a_usage_error() -> None:
+    result = CliRunner().invoke(serve_main, ["--port", "0"])
+    assert result.exit_code == 2
+    assert "no scorers" in result.output
+
+
+def test_port_in_use_is_a_clean_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "server.yaml"
+    cfg.write_text("metricsPort: -1\nplugins: {brightness: tests.helpers.scorers:build}\nscorers: {brightness: {}}\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(serve_main, ["--config", str(cfg), "--port", str(port)])
+    assert result.exit_code == 1
+    assert "cannot bind" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fetch_weights_delegates_to_the_weights_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[tuple[str, str | None]] = []
+    fake = types.ModuleType("omninft.reward_servers.weights")
+
+    def fetch(name: str, cache_dir: str | None) -> Path:
+        calls.append((name, cache_dir))
+        return tmp_path / name
+
+    fake.fetch = fetch  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "omninft.reward_servers.weights", fake)
+    monkeypatch.setattr(reward_servers_pkg, "weights", fake, raising=False)
+    result = CliRunner().invoke(serve_main, ["fetch-weights", "--scorer", "clap", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert calls == [("clap", str(tmp_path))]
+    assert str(tmp_path / "clap") in result.output
+
+
+def test_export_main_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
+    called = []
+    fake = types.ModuleType("omninft.reward_servers.export")
+    fake.main = lambda: called.append(True)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "omninft.reward_servers.export", fake)
+    monkeypatch.setattr(reward_servers_pkg, "export", fake, raising=False)
+    export_main()
+    assert called == [True]
+
+
+def test_tiny_banner_is_loud() -> None:
+    text = tiny_banner(["clap", "clip"])
+    assert "TINY RANDOM WEIGHTS: scores are meaningless" in text
+    assert "clap, clip" in text
+    assert len({len(line) for line in text.strip().splitlines()}) == 1
+
+
+def _serve_command() -> list[str]:
+    exe = shutil.which("omninft-serve")
+    return [exe] if exe else [sys.executable, "-m", "omninft.reward_servers.cli"]
+
+
+def test_sigterm_drains_in_flight_request_and_exits_zero(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "metricsPort: -1\n"
+        "drainGraceS: 10\n"
+        "plugins:\n"
+        "  brightness: tests.helpers.scorers:build\n"
+        "  caption: tests.helpers.scorers:build\n"
+        "scorers:\n"
+        "  brightness:\n"
+        "    options: {forward_delay_s: 0.8}\n"
+        "  caption: {}\n"
+    )
+    port_file = tmp_path / "run" / "port"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.pop("OMNINFT_AUTH_TOKEN", None)
+    proc = subprocess.Popen(
+        [*_serve_command(), "--config", str(cfg), "--port", "0", "--port-file", str(port_file)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "server never wrote its port file"
+            time.sleep(0.05)
+        address = port_file.read_text()
+        assert address.endswith("\n") and address.startswith("127.0.0.1:")
+        with grpc.insecure_channel(address.strip()) as channel:
+            stub = reward_pb2_grpc.RewardServiceStub(channel)
+            req = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))],
+                                          scorers=["brightness"])
+            future = stub.Score.future(req, timeout=30)
+            time.sleep(0.3)  # the request is now inside the 0.8 s forward
+            proc.send_signal(signal.SIGTERM)
+            resp = future.result()
+            assert "brightness" in resp.results[0].scores
+        assert proc.wait(timeout=30) == 0
+        _, stderr = proc.communicate()
+        assert "TINY RANDOM WEIGHTS: scores are meaningless" in stderr
+        assert "SIGTERM: draining" in stderr
+        assert not port_file.exists()  # removed at exit: it announces a live server
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,57 @@
+"""The Prometheus endpoint: a real HTTP scrape after real traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+from omninft.reward_servers.scorers.base import ScorerConfig
+from prometheus_client.parser import text_string_to_metric_families
+
+from omninft_client.v1 import reward_pb2
+from tests.helpers.media import gradient_frames
+from tests.helpers.scorers import make
+from tests.helpers.server import frames_video, running_server, sample
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_endpoint_exposes_counters_and_histograms() -> None:
+    scorers = {"brightness": make("brightness", forward_delay_s=0.02, max_batch_size=8),
+               "caption": make("caption")}
+    cfg = {"scorers": {"brightness": ScorerConfig(max_batch_size=8, max_queue_delay_ms=20)}}
+    async with running_server(scorers, **cfg) as r:
+        assert r.server.metrics_port and r.server.metrics_port > 0
+        frames = frames_video(gradient_frames(8, 16, 16))
+        reqs = [reward_pb2.ScoreRequest(samples=[sample(str(i), video=frames)], scorers=["brightness"])
+                for i in range(6)]
+        await asyncio.gather(*(r.stub.Score(q, timeout=10) for q in reqs))
+        await r.stub.Score(reward_pb2.ScoreRequest(samples=[sample(prompt="")], scorers=["caption"]), timeout=10)
+        m = await asyncio.to_thread(_scrape, r.server.metrics_port)
+
+    def get(name: str, **labels: str) -> float:
+        return m.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert get("omninft_requests_total", method="omninft.v1.RewardService/Score", code="OK") == 7
+    assert get("omninft_request_latency_seconds_count", method="omninft.v1.RewardService/Score") == 7
+    assert get("omninft_request_latency_seconds_bucket", method="omninft.v1.RewardService/Score", le="+Inf") == 7
+    # 6 requests + 1 warm-up item through the brightness batcher.
+    assert get("omninft_queue_time_seconds_count", scorer="brightness") == 7
+    assert get("omninft_batch_size_sum", scorer="brightness") == 7
+    assert get("omninft_batch_size_count", scorer="brightness") < 7  # some requests shared a batch
+    assert ("omninft_queue_depth", (("scorer", "brightness"),)) in m
+    assert get("omninft_samples_total", scorer="brightness", outcome="ok") == 7
+    assert get("omninft_samples_total", scorer="caption", outcome="invalid") == 1
+    assert get("omninft_request_success_total", scorer="brightness") == 7
+    assert get("omninft_queue_duration_us_total", scorer="brightness") > 0
+    infos = [k for k in m if k[0] == "omninft_scorer_info"]
+    assert {dict(k[1])["scorer"] for k in infos} == {"brightness", "caption"}
+    assert {dict(k[1])["tiny"] for k in infos} == {"true", "false"}
+    assert all(len(dict(k[1])["weights_sha256"]) == 64 for k in infos)
