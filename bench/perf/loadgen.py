@@ -7,11 +7,12 @@ warm-up period that is not measured. Retries are off so every failure is counted
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from omninft.bench.perf.stats import LevelResult, summarise_level
@@ -39,6 +40,7 @@ class LoadConfig:
     timeout_s: float = 60.0
     token: str | None = None
     uri_dir: str = ""
+    unique_prompts: bool = False  # suffix a request counter to every prompt: defeats server text caches
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -83,6 +85,7 @@ async def _run_level(client, samples: list, cfg: LoadConfig, concurrency: int) -
     issued = 0
     measuring = False
     stop_at = 0.0
+    counter = itertools.count()
 
     async def worker() -> None:
         nonlocal issued, sample_errors
@@ -94,9 +97,14 @@ async def _run_level(client, samples: list, cfg: LoadConfig, concurrency: int) -
             if measuring:
                 issued += 1
             recorded = measuring
+            payload = samples
+            if cfg.unique_prompts:
+                nonce = next(counter)
+                payload = [replace(s, prompt=f"{s.prompt} #{nonce}", audio_prompt=f"{s.audio_prompt} #{nonce}")
+                           for s in samples]
             t0 = time.perf_counter()
             try:
-                results = await client.score(samples, cfg.scorers, timeout_s=cfg.timeout_s)
+                results = await client.score(payload, cfg.scorers, timeout_s=cfg.timeout_s)
             except RewardError as err:
                 if recorded:
                     errors[err.code.name] += 1
