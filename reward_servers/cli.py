@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from omninft.reward_servers.backends import BACKENDS
 
 log = logging.getLogger("omninft.serve")

@@ -1,1 +1,1 @@
-"""reward_servers/functional."""
+"""Pure math of the reward servers (numpy/torch only; no I/O, no model construction)."""

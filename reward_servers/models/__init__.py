@@ -1,1 +1,1 @@
-"""reward_servers/models."""
+"""Model families (architectures, tiny configs, official-checkpoint loading); weights come from weights.py."""

@@ -1,1 +1,1 @@
-"""reward_servers/scorers."""
+"""Scorers: one reward or metric per module, built through the registry (scorers/registry.py)."""

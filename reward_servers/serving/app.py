@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+
 from omninft.reward_servers.media import DecodedSample
 from omninft.reward_servers.scorers import registry
 from omninft.reward_servers.scorers.base import Scorer, ScorerConfig, ScorerOutput
@@ -32,7 +33,6 @@ from omninft.reward_servers.serving.interceptors import RequestContextIntercepto
 from omninft.reward_servers.serving.maintenance import Maintenance
 from omninft.reward_servers.serving.metrics import ServerMetrics
 from omninft.reward_servers.serving.servicer import RewardServicer, ServerIdentity
-
 from omninft_client.v1 import reward_pb2_grpc
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
 from omninft.reward_servers.serving.config import TLSConfig
 
 # Kubernetes' native gRPC probes cannot send headers, and reflection carries no data: both stay open.

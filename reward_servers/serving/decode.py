@@ -17,7 +17,6 @@ from omninft.reward_servers.media import (
     resolve_file_uri,
 )
 from omninft.reward_servers.serving.errors import SampleError
-
 from omninft_client.v1 import reward_pb2
 
 
@@ -30,13 +29,24 @@ class DecodePolicy:
     max_prompt_chars: int
 
 
+@dataclass(frozen=True)
+class DecodeResult:
+    """A decoded sample plus the modalities that failed to decode (modality -> error).
+
+    A bad audio track fails only the scorers that read audio; video-only scorers still score the sample.
+    """
+
+    sample: DecodedSample
+    failed: dict[str, SampleError]
+
+
 def decode_sample(
     index: int, sample: reward_pb2.Sample, policy: DecodePolicy, *, need_video: bool, need_audio: bool
-) -> DecodedSample:
+) -> DecodeResult:
     """Validate and decode sample `index`; only the modalities some requested scorer reads are decoded.
 
-    Raises SampleError naming the offending field; a missing modality is not an error here (the scorers
-    that need it fail individually).
+    Raises SampleError for whole-sample problems (oversized prompts); media errors are kept per modality.
+    A missing modality is not an error here (the scorers that need it fail individually).
     """
     for name in ("prompt", "audio_prompt"):
         text = getattr(sample, name)
@@ -45,9 +55,20 @@ def decode_sample(
                 f"{name} has {len(text)} characters; the server limit is {policy.max_prompt_chars}",
                 f"samples[{index}].{name}",
             )
-    video = _video(index, sample, policy) if need_video and sample.HasField("video") else None
-    audio = _audio(index, sample, policy) if need_audio and sample.HasField("audio") else None
-    return DecodedSample(id=sample.id, prompt=sample.prompt, audio_prompt=sample.audio_prompt, video=video, audio=audio)
+    failed: dict[str, SampleError] = {}
+    video = audio = None
+    if need_video and sample.HasField("video"):
+        try:
+            video = _video(index, sample, policy)
+        except SampleError as exc:
+            failed["video"] = exc
+    if need_audio and sample.HasField("audio"):
+        try:
+            audio = _audio(index, sample, policy)
+        except SampleError as exc:
+            failed["audio"] = exc
+    decoded = DecodedSample(id=sample.id, prompt=sample.prompt, audio_prompt=sample.audio_prompt, video=video, audio=audio)
+    return DecodeResult(decoded, failed)
 
 
 def _video(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> DecodedVideo:

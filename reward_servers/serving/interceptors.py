@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
+
 from omninft.reward_servers.serving.errors import internal_message
 from omninft.reward_servers.serving.metrics import ServerMetrics
 

@@ -18,10 +18,11 @@ from typing import Any, TypeAlias, TypeVar
 import grpc
 import numpy as np
 from google.rpc import status_pb2
+
 from omninft.reward_servers.media import DecodedSample
 from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerInfo, ScorerOutput
 from omninft.reward_servers.serving.batcher import MicroBatcher
-from omninft.reward_servers.serving.decode import DecodePolicy, decode_sample
+from omninft.reward_servers.serving.decode import DecodePolicy, DecodeResult, decode_sample
 from omninft.reward_servers.serving.errors import (
     BadRequestError,
     NotReadyError,
@@ -34,7 +35,6 @@ from omninft.reward_servers.serving.errors import (
 )
 from omninft.reward_servers.serving.interceptors import REQUEST_ID_HEADER, current_request_id
 from omninft.reward_servers.serving.metrics import ServerMetrics
-
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -277,30 +277,56 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         )
         sample_errors: list[status_pb2.Status | None] = []
         ready: list[DecodedSample | None] = []
+        media_errors: list[dict[str, SampleError]] = []
         for i, d in enumerate(decoded):
-            if isinstance(d, DecodedSample):
+            if isinstance(d, DecodeResult):
                 sample_errors.append(None)
-                ready.append(d)
+                ready.append(d.sample)
+                media_errors.append(d.failed)
                 continue
             ready.append(None)
+            media_errors.append({})
             if isinstance(d, SampleError):
                 sample_errors.append(invalid_sample_status(str(d), d.field or f"samples[{i}]"))
             else:
                 log.error("decoding sample %d of request %s failed", i, rid, exc_info=d)
                 sample_errors.append(make_status(grpc.StatusCode.INTERNAL, internal_message(rid)))
-        results = await _all_or_cancel([self.run_scorer(n, ready, deadline=deadline) for n in names])
+        results = await _all_or_cancel(
+            [self.run_scorer(n, ready, deadline=deadline, media_errors=media_errors) for n in names]
+        )
+        for i, failed in enumerate(media_errors):
+            # When bad media leaves no requested scorer able to run, the sample as a whole has failed.
+            if failed and sample_errors[i] is None and all(
+                any(m in failed for m in self._scorers[n].info.input_spec.modalities) for n in names
+            ):
+                err = next(iter(failed.values()))
+                sample_errors[i] = invalid_sample_status(str(err), err.field or f"samples[{i}]")
         return dict(zip(names, results, strict=True)), sample_errors
 
     async def run_scorer(
-        self, name: str, samples: Sequence[DecodedSample | None], *, deadline: float | None = None
+        self,
+        name: str,
+        samples: Sequence[DecodedSample | None],
+        *,
+        deadline: float | None = None,
+        media_errors: Sequence[dict[str, SampleError]] | None = None,
     ) -> list[Outcome]:
-        """preprocess (CPU pool) -> MicroBatcher -> postprocess for one scorer; None samples are skipped."""
+        """preprocess (CPU pool) -> MicroBatcher -> postprocess for one scorer; None samples are skipped.
+
+        A modality that failed to decode fails this scorer only if the scorer reads that modality.
+        """
         scorer = self._scorers[name]
         rid = current_request_id()
         outcomes: list[Outcome] = [ScorerFailure("sample was not scored")] * len(samples)
         todo: list[int] = []
         for i, sample in enumerate(samples):
             if sample is None:
+                continue
+            bad = [m for m in scorer.info.input_spec.modalities if media_errors and m in media_errors[i]]
+            if bad:
+                err = media_errors[i][bad[0]]  # type: ignore[index]
+                outcomes[i] = InvalidSample(f"{err} ({err.field})" if err.field else str(err))
+                self._count(name, "invalid")
                 continue
             missing = missing_modality(scorer.info, sample)
             if missing:

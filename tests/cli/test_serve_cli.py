@@ -13,11 +13,11 @@ import types
 from pathlib import Path
 
 import grpc
-import omninft.reward_servers as reward_servers_pkg
 import pytest
 from click.testing import CliRunner
-from omninft.reward_servers.cli import export_main, serve_main, tiny_banner
 
+import omninft.reward_servers as reward_servers_pkg
+from omninft.reward_servers.cli import export_main, serve_main, tiny_banner
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 from tests.helpers.media import gradient_frames
 from tests.helpers.server import frames_video, sample

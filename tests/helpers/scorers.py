@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from omninft.reward_servers.backends.base import GraphSpec
 from omninft.reward_servers.backends.torch_backend import TorchBackend
 from omninft.reward_servers.media import DecodedSample, DecodedVideo, resample, to_mono

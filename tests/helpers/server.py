@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from omninft.reward_servers.scorers.base import Scorer
 from omninft.reward_servers.serving.app import RewardServer, create_server
 from omninft.reward_servers.serving.config import ServerConfig
-
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 from tests.helpers.scorers import make
 

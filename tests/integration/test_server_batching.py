@@ -7,8 +7,8 @@ import time
 
 import grpc
 import pytest
-from omninft.reward_servers.scorers.base import ScorerConfig
 
+from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft_client.v1 import reward_pb2
 from tests.helpers.media import gradient_frames
 from tests.helpers.scorers import make

@@ -6,8 +6,8 @@ from typing import Any
 
 import grpc
 import pytest
-from omninft.reward_servers.scorers.base import ScorerOutput
 
+from omninft.reward_servers.scorers.base import ScorerOutput
 from omninft_client.v1 import reward_pb2
 from tests.helpers.media import gradient_frames
 from tests.helpers.server import frames_video, running_server, sample

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from omninft.reward_servers.scorers.base import ScorerConfig
 
+from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft_client.v1 import reward_pb2
 from tests.helpers.media import gradient_frames
 from tests.helpers.scorers import make

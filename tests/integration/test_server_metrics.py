@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 
-from omninft.reward_servers.scorers.base import ScorerConfig
 from prometheus_client.parser import text_string_to_metric_families
 
+from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft_client.v1 import reward_pb2
 from tests.helpers.media import gradient_frames
 from tests.helpers.scorers import make

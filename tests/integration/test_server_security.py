@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from omninft.reward_servers.serving.config import TLSConfig
 
+from omninft.reward_servers.serving.config import TLSConfig
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 from tests.helpers.media import gradient_frames
 from tests.helpers.server import frames_video, running_server, sample

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
 from omninft.reward_servers.scorers.base import InvalidSample
 from omninft.reward_servers.serving.batcher import MicroBatcher
 from omninft.reward_servers.serving.errors import (

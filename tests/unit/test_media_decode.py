@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from omninft.reward_servers.media import (
     MediaError,
     MediaLimits,
@@ -15,7 +16,6 @@ from omninft.reward_servers.media import (
     pcm_from_tensor,
     resolve_file_uri,
 )
-
 from tests.helpers.media import encode_audio, encode_video, gradient_frames, sine
 
 FRAMES = gradient_frames(16, 32, 48)

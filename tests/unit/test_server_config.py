@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft.reward_servers.serving.config import ServerConfig, TLSConfig
 

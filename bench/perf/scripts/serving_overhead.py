@@ -51,7 +51,6 @@ def main() -> None:
         return len(batch)
 
     inproc = throughput(one_batch, seconds=args.seconds)
-    del scorer
     cfg = {args.scorer: {"weights": args.weights, "maxBatchSize": args.batch, "maxQueueDelayMs": 5,
                          "maxQueueSize": 4 * args.concurrency}}
     with served(cfg) as srv:

@@ -1,0 +1,186 @@
+"""Image preprocessing math: Pillow-exact bicubic resize, center crop, normalisation. Pure numpy.
+
+The resize reproduces Pillow's 8-bit ``Image.resize(size, Image.BICUBIC)`` bit for bit: a separable
+convolution (horizontal pass, then vertical) with the Keys cubic kernel (a = -0.5) whose support is
+widened by the downscale factor (antialiasing), coefficients normalised to sum 1, converted to 22-bit
+fixed point, accumulated in integers with a half-unit rounding offset, and clipped to uint8 between the
+passes. OpenAI CLIP (``clip.load`` preprocess) and the HF CLIP image processor both resize with Pillow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Pillow's 8-bit resampler: 32 bits - 8 bits of pixel - 2 bits of headroom for negative lobes.
+_PRECISION_BITS = 32 - 8 - 2
+_CUBIC_A = -0.5
+_CUBIC_SUPPORT = 2.0
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    """Keys cubic convolution kernel with a = -0.5 (Pillow's BICUBIC)."""
+    a = _CUBIC_A
+    x = np.abs(x)
+    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    far = (((x - 5.0) * x + 8.0) * x - 4.0) * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
+
+
+def _trunc_int(x: np.ndarray) -> np.ndarray:
+    """C-style (int) cast: truncation toward zero."""
+    return np.trunc(x).astype(np.int64)
+
+
+def bicubic_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-pixel source indices and 22-bit fixed-point weights, both (out_size, ksize).
+
+    Taps past the last valid source pixel of a row get weight 0 (and a clamped index), so a plain
+    gather-multiply-sum reproduces Pillow's variable-length loops.
+    """
+    if in_size <= 0 or out_size <= 0:
+        raise ValueError(f"sizes must be positive, got {in_size} -> {out_size}")
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = _CUBIC_SUPPORT * filterscale
+    ksize = int(math.ceil(support)) * 2 + 1
+
+    center = (np.arange(out_size, dtype=np.float64) + 0.5) * scale
+    xmin = np.maximum(_trunc_int(center - support + 0.5), 0)
+    xmax = np.minimum(_trunc_int(center + support + 0.5), in_size) - xmin  # number of taps per output
+
+    taps = np.arange(ksize)[None, :]
+    valid = taps < xmax[:, None]
+    w = _cubic((taps + xmin[:, None] - center[:, None] + 0.5) / filterscale)
+    w = np.where(valid, w, 0.0)
+    # sequential sum (as Pillow's loop), not numpy's pairwise one: the last bits reach the fixed-point rounding
+    total = np.cumsum(w, axis=1)[:, -1:]
+    w = np.divide(w, total, out=np.zeros_like(w), where=total != 0.0)
+
+    scaled = w * float(1 << _PRECISION_BITS)
+    fixed = np.where(w < 0.0, _trunc_int(scaled - 0.5), _trunc_int(scaled + 0.5))
+    idx = np.minimum(xmin[:, None] + taps, in_size - 1)
+    return idx, fixed
+
+
+def _resample_axis(img: np.ndarray, axis: int, out_size: int) -> np.ndarray:
+    """One 8-bit Pillow pass along `axis` of a uint8 array; returns uint8."""
+    idx, coeffs = bicubic_coefficients(img.shape[axis], out_size)
+    # Pillow accumulates in 32-bit ints; |sum| stays below 2**31 for 8-bit input, so int32 is exact here.
+    src = img.astype(np.int32)
+    shape = [1] * img.ndim
+    shape[axis] = out_size
+    acc = np.full(img.shape[:axis] + (out_size,) + img.shape[axis + 1 :], 1 << (_PRECISION_BITS - 1), np.int32)
+    for t in range(idx.shape[1]):
+        acc += np.take(src, idx[:, t], axis=axis) * coeffs[:, t].astype(np.int32).reshape(shape)
+    return np.clip(acc >> _PRECISION_BITS, 0, 255).astype(np.uint8)
+
+
+PASS_ORDERS = ("horizontal_first", "pillow-12.2", "pillow-13")
+
+
+def pillow_pass_order(version: str) -> str:
+    """The pass-order rule of a Pillow version string (e.g. PIL.__version__).
+
+    Pillow <= 12.1 always runs the horizontal pass first; 12.2-12.3 run the vertical pass first for images
+    more than 100x taller than wide that shrink vertically; 13.x runs it first whenever the height shrinks
+    by more than twice as many pixels as the width (rule measured against Pillow 13.0.0).
+    """
+    parts = []
+    for tok in version.split(".")[:2]:
+        digits = "".join(ch for ch in tok if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    major, minor = (parts + [0, 0])[:2]
+    if major >= 13:
+        return "pillow-13"
+    if (major, minor) >= (12, 2):
+        return "pillow-12.2"
+    return "horizontal_first"
+
+
+def _vertical_first(in_h: int, in_w: int, out_h: int, out_w: int, pass_order: str) -> bool:
+    """Whether Pillow (under `pass_order`) resamples rows before columns for this resize."""
+    if pass_order == "horizontal_first":
+        return False
+    if pass_order == "pillow-12.2":
+        return in_h > in_w * 100 and out_h < in_h
+    if pass_order == "pillow-13":
+        return out_h < in_h and (in_h - out_h) > 2 * (in_w - out_w)
+    raise ValueError(f"pass_order must be one of {PASS_ORDERS}, got {pass_order!r}")
+
+
+def resize_bicubic(img: np.ndarray, height: int, width: int, *, pass_order: str = "horizontal_first") -> np.ndarray:
+    """Pillow-exact BICUBIC resize of uint8 images (..., H, W, C) to (..., height, width, C).
+
+    Leading axes (e.g. a stack of video frames) are processed together. An axis whose size does not change
+    is left untouched, as in Pillow. Both passes clip to uint8, so their order changes the last bit of some
+    pixels; `pass_order` selects the Pillow release to match (see pillow_pass_order).
+    """
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected uint8 pixels, got {img.dtype}")
+    if img.ndim < 3:
+        raise ValueError(f"expected (..., H, W, C), got shape {img.shape}")
+    h_axis, w_axis = img.ndim - 3, img.ndim - 2
+    in_h, in_w = img.shape[h_axis], img.shape[w_axis]
+    passes = [(w_axis, width, in_w), (h_axis, height, in_h)]
+    if _vertical_first(in_h, in_w, height, width, pass_order):
+        passes.reverse()
+    out = img
+    for axis, size, in_size in passes:
+        if size != in_size:
+            out = _resample_axis(out, axis, size)
+    return out if out is not img else img.copy()
+
+
+def shortest_edge_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """Target (height, width) with the shorter edge at `size` and the longer at int(size * long / short).
+
+    This is the rule of torchvision.transforms.Resize(int) and of the HF image processors
+    (get_resize_output_image_size with default_to_square=False).
+    """
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = size, int(size * long / short)
+    return (new_long, new_short) if width <= height else (new_short, new_long)
+
+
+def resize_shortest_edge_bicubic(
+    img: np.ndarray, size: int, *, pass_order: str = "horizontal_first"
+) -> np.ndarray:
+    """Resize uint8 (..., H, W, C) so its shorter edge is `size`, Pillow BICUBIC, bit-exact."""
+    h, w = img.shape[-3], img.shape[-2]
+    new_h, new_w = shortest_edge_size(h, w, size)
+    return resize_bicubic(img, new_h, new_w, pass_order=pass_order)
+
+
+def center_crop(img: np.ndarray, height: int, width: int, *, rounding: str = "round") -> np.ndarray:
+    """Crop (..., H, W, C) to (height, width) around the centre.
+
+    rounding='round' places the corner at int(round((H - height) / 2)) (Python's half-to-even round), the
+    torchvision CenterCrop used by OpenAI CLIP's preprocess; rounding='floor' uses (H - height) // 2 like
+    the HF image processors. They differ only when the margin is odd and its half rounds up.
+    """
+    h, w = img.shape[-3], img.shape[-2]
+    if height > h or width > w:
+        raise ValueError(f"crop {height}x{width} larger than image {h}x{w}")
+    if rounding == "round":
+        top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
+    elif rounding == "floor":
+        top, left = (h - height) // 2, (w - width) // 2
+    else:
+        raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
+    return img[..., top : top + height, left : left + width, :]
+
+
+def to_normalized_chw(
+    img: np.ndarray, mean: tuple[float, ...] = OPENAI_CLIP_MEAN, std: tuple[float, ...] = OPENAI_CLIP_STD
+) -> np.ndarray:
+    """uint8 (..., H, W, C) -> float32 (..., C, H, W): /255, then (x - mean) / std per channel."""
+    x = img.astype(np.float32) / np.float32(255.0)
+    m = np.asarray(mean, dtype=np.float32)
+    s = np.asarray(std, dtype=np.float32)
+    x = (x - m) / s
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))

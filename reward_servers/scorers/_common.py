@@ -1,0 +1,62 @@
+"""Helpers shared by the embedding scorers: chunked backend calls and text encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from omninft.reward_servers.backends import Backend
+
+
+def run_chunked(backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int) -> np.ndarray:
+    """Run `graph` over the batch axis in slices of at most `chunk` rows; returns output `output` stacked."""
+    n = next(iter(inputs.values())).shape[0]
+    if n == 0:
+        raise ValueError(f"empty batch for graph {graph!r}")
+    step = max(int(chunk), 1)
+    parts = []
+    for start in range(0, n, step):
+        sl = {k: np.ascontiguousarray(v[start : start + step]) for k, v in inputs.items()}
+        parts.append(np.asarray(backend.run(graph, sl)[output], dtype=np.float32))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def text_max_length(tokenizer: Any, max_positions: int) -> int:
+    """Token limit: the tokenizer's model_max_length, never beyond what the position table can hold."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not isinstance(limit, int) or limit <= 0 or limit > max_positions:
+        limit = max_positions
+    return int(limit)
+
+
+def tokenize(tokenizer: Any, prompts: Sequence[str], max_length: int) -> dict[str, np.ndarray]:
+    """HF-processor tokenisation: pad to the longest prompt of the call, truncate at max_length; int64 arrays."""
+    enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    return {
+        "input_ids": np.asarray(enc["input_ids"], dtype=np.int64),
+        "attention_mask": np.asarray(enc["attention_mask"], dtype=np.int64),
+    }
+
+
+def encode_texts(
+    backend: Backend, tokenizer: Any, prompts: Sequence[str], *, max_length: int, chunk: int, graph: str = "text"
+) -> np.ndarray:
+    """Projected text embeddings (N, D) for prompts, padded per chunk so each chunk is one backend call."""
+    step = max(int(chunk), 1)
+    parts = []
+    for start in range(0, len(prompts), step):
+        enc = tokenize(tokenizer, prompts[start : start + step], max_length)
+        parts.append(np.asarray(backend.run(graph, enc)["text_embeds"], dtype=np.float32))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def example_text_inputs(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
+    """Realistic example inputs of a text graph (two prompts of different length, padded)."""
+    return tokenize(tokenizer, ["a dog barks in the rain", "music"], max_length)
+
+
+def cache_key(family: str, sha256: str) -> str:
+    """Key of exported graphs: family plus a weights sha256 prefix."""
+    return f"{family}-{sha256[:16]}"

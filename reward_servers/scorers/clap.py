@@ -1,0 +1,234 @@
+"""CLAP score (JavisBench `calc_clap_score`, OmniNFT `clap_score` reward): text-audio cosine.
+
+Protocol "javisbench-v1" (specs/javisbench.md §6.6, specs/models.md §4):
+- audio: decoded PCM -> mono (channel mean) -> 48 kHz (soxr HQ, as librosa.load) -> full length ->
+  one 10 s window: shorter clips are tiled int(480000 / n) times and zero-padded (repeatpad); longer ones
+  are cropped at a random offset (rand_trunc) -> Slaney log-mel (1001 x 64) -> HTSAT -> 512-d projection.
+- text: `audio_prompt`, else `prompt`; tokenised like the HF processor (pad to the longest prompt of the
+  call, truncate at the model limit) -> RoBERTa pooler -> 512-d projection.
+- score: cosine of the L2-normalised projections (torch CosineSimilarity, eps 1e-6); raw, in [-1, 1].
+Deviation, for reproducibility: the reference draws the crop offset from unseeded `np.random`; here it
+comes from an RNG seeded by a hash of the 48 kHz waveform and ScorerConfig.seed, so the same audio always
+gets the same crop. Silent audio is scored as in the reference; empty or non-finite audio is rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from omninft.reward_servers.backends import Backend, GraphSpec, create_backend
+from omninft.reward_servers.functional.audio import CLAP_MEL, clap_log_mel, clap_max_offset
+from omninft.reward_servers.functional.similarity import cosine_similarity, l2_normalize
+from omninft.reward_servers.media import DecodedAudio, DecodedSample, resample, to_mono
+from omninft.reward_servers.models import clap as clap_model
+from omninft.reward_servers.scorers._common import (
+    cache_key,
+    encode_texts,
+    example_text_inputs,
+    run_chunked,
+    text_max_length,
+)
+from omninft.reward_servers.scorers._text_cache import TextEmbeddingCache
+from omninft.reward_servers.scorers.base import (
+    InputSpec,
+    InvalidSample,
+    ScorerConfig,
+    ScorerInfo,
+    ScorerOutput,
+    WeightsInfo,
+)
+
+logger = logging.getLogger(__name__)
+
+VERSION = "1.0.0"
+PROTOCOLS = ("javisbench-v1",)
+DEFAULT_PROTOCOL = "javisbench-v1"
+COSINE_EPS = 1e-6  # torch.nn.CosineSimilarity(dim=1, eps=1e-6) in calc_clap_score
+
+
+@dataclass(frozen=True)
+class ClapItem:
+    """One preprocessed sample: log-mel features, caption, and how the waveform was fitted."""
+
+    features: np.ndarray  # (1001, 64) float32
+    text: str
+    num_samples: int  # at 48 kHz, before fitting
+    crop_offset: int  # 0 unless the clip was longer than 10 s
+
+
+@dataclass(frozen=True)
+class ClapRaw:
+    """Backend outputs for one item: projected (unnormalised) audio and text embeddings."""
+
+    audio: np.ndarray
+    text: np.ndarray
+
+
+def crop_offset_for(waveform_48k: np.ndarray, seed: int) -> int:
+    """Deterministic rand_trunc offset: uniform over the valid range, seeded by the content hash and seed."""
+    max_offset = clap_max_offset(waveform_48k.shape[0])
+    if max_offset == 0:
+        return 0
+    digest = hashlib.blake2b(np.ascontiguousarray(waveform_48k, dtype=np.float32).tobytes(), digest_size=16)
+    digest.update(int(seed).to_bytes(8, "little", signed=True))
+    rng = np.random.default_rng(int.from_bytes(digest.digest(), "little"))
+    return int(rng.integers(0, max_offset + 1))
+
+
+def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
+    """The exportable cores of a loaded ClapModel: "audio" and "text"."""
+    max_len = text_max_length(tokenizer, model.config.text_config.max_position_embeddings - 2)
+    rng = np.random.default_rng(0)
+    audio_example = (rng.standard_normal((2, 1, clap_model.NUM_FRAMES, clap_model.NUM_MEL_BINS)) * 20 - 50).astype(
+        np.float32
+    )
+    return {
+        "audio": GraphSpec(
+            module=clap_model.ClapAudioCore(model).eval(),
+            input_names=("input_features",),
+            output_names=("audio_embeds",),
+            example_inputs={"input_features": audio_example},
+        ),
+        "text": GraphSpec(
+            module=clap_model.ClapTextCore(model).eval(),
+            input_names=("input_ids", "attention_mask"),
+            output_names=("text_embeds",),
+            example_inputs=example_text_inputs(tokenizer, max_len),
+            dynamic_axes={"input_ids": {1: "sequence"}, "attention_mask": {1: "sequence"}},
+        ),
+    }
+
+
+def _load(cfg: ScorerConfig) -> tuple[Any, Any, WeightsInfo]:
+    model, tokenizer, ident = clap_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    return model, tokenizer, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
+
+
+def graphs_for(name: str, cfg: ScorerConfig) -> dict[str, GraphSpec]:
+    """Load the weights named by cfg and return the graphs to export (for omninft-export)."""
+    del name
+    model, tokenizer, _ = _load(cfg)
+    return make_graphs(model, tokenizer)
+
+
+def graphs(cfg: ScorerConfig) -> dict[str, GraphSpec]:
+    """omninft-export hook: the exportable cores for cfg.weights."""
+    return graphs_for("clap", cfg)
+
+
+def weights_info(cfg: ScorerConfig) -> WeightsInfo:
+    """omninft-export hook: id, sha256 and tiny flag of cfg.weights."""
+    ident = clap_model.identify(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    return WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
+
+
+class ClapScorer:
+    """CLAP text-audio similarity behind a backend (torch, onnxruntime or tensorrt)."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        tokenizer: Any,
+        weights: WeightsInfo,
+        text_max_len: int,
+    ) -> None:
+        protocol = cfg.protocol or DEFAULT_PROTOCOL
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+        self.cfg = cfg
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.text_max_len = text_max_len
+        self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
+        self.info = ScorerInfo(
+            name=name,
+            model_family="clap",
+            version=VERSION,
+            outputs=("clap_score",),
+            embeddings=("audio", "text"),
+            input_spec=InputSpec(
+                modalities=("audio", "text"),
+                audio_sample_rate=CLAP_MEL.sample_rate,
+                max_audio_seconds=float(CLAP_MEL.max_length_s),
+            ),
+            protocol=protocol,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            max_batch_size=cfg.max_batch_size,
+        )
+
+    def preprocess(self, sample: DecodedSample) -> ClapItem:
+        """Mono 48 kHz waveform -> fitted 10 s window -> log-mel; caption chosen per the JavisBench rule."""
+        if sample.audio is None:
+            raise InvalidSample("clap needs audio; the sample has none")
+        text = sample.audio_text
+        if not text.strip():
+            raise InvalidSample("clap needs a caption (audio_prompt or prompt); both are empty")
+        pcm = np.asarray(sample.audio.pcm)
+        if pcm.size == 0:
+            raise InvalidSample("clap cannot score zero-length audio")
+        if not np.all(np.isfinite(pcm)):
+            raise InvalidSample("audio contains NaN or infinite samples")
+        wave = resample(to_mono(pcm), sample.audio.sample_rate, CLAP_MEL.sample_rate)
+        if wave.shape[0] == 0:
+            raise InvalidSample("audio is shorter than one sample at 48 kHz")
+        offset = crop_offset_for(wave, self.cfg.seed)
+        return ClapItem(clap_log_mel(wave, offset), text, int(wave.shape[0]), offset)
+
+    def forward(self, items: Sequence[ClapItem]) -> list[ClapRaw]:
+        """One audio call for the batch; text embeddings from the cache, misses encoded in one text call."""
+        chunk = self.cfg.max_batch_size
+        feats = np.stack([it.features for it in items])[:, None]
+        audio = run_chunked(self.backend, "audio", {"input_features": feats}, "audio_embeds", chunk)
+        texts = self.text_cache.get_many(
+            [it.text for it in items],
+            lambda prompts: encode_texts(
+                self.backend, self.tokenizer, prompts, max_length=self.text_max_len, chunk=chunk
+            ),
+        )
+        return [ClapRaw(audio[i], texts[i]) for i in range(len(items))]
+
+    def postprocess(self, output: ClapRaw) -> ScorerOutput:
+        """clap_score = cos(normalised audio, normalised text); embeddings are the normalised vectors."""
+        a = l2_normalize(output.audio)
+        t = l2_normalize(output.text)
+        score = float(cosine_similarity(a, t, eps=COSINE_EPS))
+        return ScorerOutput(scores={"clap_score": score}, embeddings={"audio": a, "text": t})
+
+    def warmup_sample(self) -> DecodedSample:
+        """One second of a 440 Hz tone with a little noise, at 44.1 kHz stereo (exercises resampling)."""
+        sr = 44_100
+        t = np.arange(sr, dtype=np.float64) / sr
+        noise = np.random.default_rng(0).standard_normal(sr) * 0.01
+        tone = (0.3 * np.sin(2 * np.pi * 440.0 * t) + noise).astype(np.float32)
+        return DecodedSample(
+            id="warmup", prompt="a steady beep", audio=DecodedAudio(np.stack([tone, tone]), sample_rate=sr)
+        )
+
+
+def build(name: str, cfg: ScorerConfig) -> ClapScorer:
+    """Registry target: load weights (offline), create the backend over the CLAP graphs, return the scorer."""
+    model, tokenizer, winfo = _load(cfg)
+    graphs = make_graphs(model, tokenizer)
+    backend = create_backend(
+        cfg.backend,
+        graphs,
+        device=cfg.device,
+        onnx_dir=cfg.onnx_dir,
+        cache_key=cache_key("clap", winfo.sha256),
+        max_batch_size=cfg.max_batch_size,
+    )
+    max_len = text_max_length(tokenizer, model.config.text_config.max_position_embeddings - 2)
+    if winfo.tiny:
+        logger.warning("scorer %s runs TINY RANDOM CLAP weights (%s)", name, winfo.weights_id)
+    return ClapScorer(name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len)

@@ -1,0 +1,215 @@
+"""weights.py: local resolution, sha256 sidecars and pins, offline errors, HF cache layout, URL downloads."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from omninft.reward_servers import weights as W
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _no_env_root(monkeypatch):
+    monkeypatch.delenv(W.ENV_WEIGHTS_DIR, raising=False)
+
+
+@pytest.fixture()
+def http_root(tmp_path):
+    """A static file server on 127.0.0.1 (port 0) serving tmp_path/srv; yields (root dir, base URL)."""
+    root = tmp_path / "srv"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+        pass
+
+
+def test_local_directory_prefers_safetensors(tmp_path):
+    d = tmp_path / "ckpt"
+    sha = _write(d / "model.safetensors", b"weights-a")
+    _write(d / "pytorch_model.bin", b"weights-b")
+    _write(d / "config.json", b"{}")
+    r = W.resolve(str(d))
+    assert r.path == d.resolve() and r.main_file == d.resolve() / "model.safetensors"
+    assert r.sha256 == sha and r.weights_id == f"local:{d.resolve()}"
+
+
+def test_local_file_and_file_uri(tmp_path):
+    f = tmp_path / "x.pt"
+    sha = _write(f, b"\x00" * 1000)
+    assert W.resolve(str(f)).sha256 == sha
+    assert W.resolve(f"file://{f}").sha256 == sha
+
+
+def test_sharded_checkpoint_hash_covers_every_shard(tmp_path):
+    d = tmp_path / "sharded"
+    _write(d / "model-00001-of-00002.safetensors", b"one")
+    _write(d / "model-00002-of-00002.safetensors", b"two")
+    first = W.resolve(str(d)).sha256
+    _write(d / "model-00002-of-00002.safetensors", b"TWO")
+    assert W.resolve(str(d)).sha256 != first
+
+
+def test_sha256_sidecar_is_reused_and_invalidated(tmp_path, monkeypatch):
+    f = tmp_path / "w.bin"
+    sha = _write(f, b"abc" * 1000)
+    assert W.cached_sha256(f) == sha
+    side = tmp_path / "w.bin.sha256"
+    record = json.loads(side.read_text())
+    assert record["sha256"] == sha and record["size"] == 3000
+
+    def boom(path):
+        raise AssertionError("re-hashed although the sidecar is valid")
+
+    monkeypatch.setattr(W, "sha256_file", boom)
+    assert W.cached_sha256(f) == sha
+    monkeypatch.undo()
+    new_sha = _write(f, b"changed")  # size (and mtime) change -> sidecar stale
+    assert W.cached_sha256(f) == new_sha
+    assert json.loads(side.read_text())["sha256"] == new_sha
+
+
+def test_pinned_sha256(tmp_path):
+    d = tmp_path / "ckpt"
+    sha = _write(d / "model.safetensors", b"payload")
+    ok = W.resolve(W.WeightSpec("toy", str(d), sha256={"model.safetensors": sha}))
+    assert ok.sha256 == sha
+    bad = W.WeightSpec("toy", str(d), sha256={"model.safetensors": "0" * 64})
+    with pytest.raises(W.WeightsIntegrityError, match="sha256 mismatch"):
+        W.resolve(bad)
+    with pytest.raises(FileNotFoundError, match="pinned file"):
+        W.resolve(W.WeightSpec("toy", str(d), sha256={"other.bin": sha}))
+
+
+def test_offline_missing_official_names_the_fetch_command(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(FileNotFoundError) as err:
+        W.resolve(W.official_spec("clap"), cache_dir=tmp_path, offline=True)
+    msg = str(err.value)
+    assert "laion/clap-htsat-unfused" in msg and "omninft-serve fetch-weights --scorer clap" in msg
+
+
+def test_offline_missing_in_hf_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(FileNotFoundError, match="omninft-serve fetch-weights --scorer clip"):
+        W.resolve(W.official_spec("clip"), offline=True)
+    with pytest.raises(FileNotFoundError, match="someorg/somemodel"):
+        W.resolve("someorg/somemodel@v1", offline=True)
+
+
+def test_hf_cache_snapshot_resolves_offline(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    commit = "a" * 40
+    repo = hub / "models--someorg--somemodel"
+    sha = _write(repo / "snapshots" / commit / "model.safetensors", b"hf-weights")
+    _write(repo / "snapshots" / commit / "config.json", b"{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    r = W.resolve("someorg/somemodel", offline=True)
+    assert r.sha256 == sha and r.weights_id == f"hf:someorg/somemodel@{commit}"
+
+
+def test_weights_dir_falls_back_to_the_hf_cache(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    commit = "b" * 40
+    repo = hub / "models--laion--clap-htsat-unfused"
+    sha = _write(repo / "snapshots" / commit / "model.safetensors", b"from-hf-cache")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    r = W.resolve(W.official_spec("clap"), cache_dir=tmp_path / "empty-root")
+    assert r.sha256 == sha and r.weights_id == f"hf:laion/clap-htsat-unfused@{commit}"
+
+
+def test_weights_dir_layout_and_env(tmp_path, monkeypatch):
+    staged = tmp_path / "hf" / "laion" / "clap-htsat-unfused"
+    sha = _write(staged / "model.safetensors", b"staged")
+    monkeypatch.setenv(W.ENV_WEIGHTS_DIR, str(tmp_path))
+    r = W.resolve(W.official_spec("clap"))
+    assert r.path == staged and r.sha256 == sha and r.weights_id == "hf:laion/clap-htsat-unfused@main"
+
+
+def test_url_download_verifies_and_caches(tmp_path, http_root):
+    root, base = http_root
+    sha = _write(root / "weights.bin", b"remote-weights" * 4096)
+    spec = W.WeightSpec("toy", f"{base}/weights.bin", sha256={"weights.bin": sha})
+    cache = tmp_path / "cache"
+    with pytest.raises(FileNotFoundError, match="not available offline"):
+        W.resolve(spec, cache_dir=cache, offline=True)
+    r = W.resolve(spec, cache_dir=cache, offline=False)
+    assert r.sha256 == sha and r.path.read_bytes() == (root / "weights.bin").read_bytes()
+    assert r.path.is_relative_to(cache / "url") and r.weights_id == spec.source
+    assert not list(r.path.parent.glob("*.part"))
+    (root / "weights.bin").unlink()  # now only the cache has it
+    assert W.resolve(spec, cache_dir=cache, offline=True).sha256 == sha
+
+
+def test_url_download_with_wrong_pin_leaves_nothing(tmp_path, http_root):
+    root, base = http_root
+    _write(root / "w.bin", b"tampered")
+    spec = W.WeightSpec("toy", f"{base}/w.bin", sha256={"w.bin": "f" * 64})
+    with pytest.raises(W.WeightsIntegrityError):
+        W.resolve(spec, cache_dir=tmp_path / "cache", offline=False)
+    leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_fetch_uses_the_official_table(tmp_path, http_root, monkeypatch):
+    root, base = http_root
+    sha = _write(root / "toy.pt", b"official-toy")
+    monkeypatch.setitem(W.OFFICIAL, "toy", W.WeightSpec("toy", f"{base}/toy.pt", sha256={"toy.pt": sha}))
+    r = W.fetch("toy", cache_dir=tmp_path / "c")
+    assert r.sha256 == sha
+    with pytest.raises(KeyError, match="no official weights"):
+        W.fetch("nope", cache_dir=tmp_path / "c")
+
+
+def test_unresolvable_sources():
+    with pytest.raises(ValueError, match="tiny"):
+        W.resolve("tiny")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        W.resolve("./definitely/missing.bin")
+
+
+def test_state_dict_sha256_is_deterministic_and_sensitive():
+    torch.manual_seed(0)
+    m = torch.nn.Linear(3, 2)
+    sd = m.state_dict()
+    assert W.state_dict_sha256(sd) == W.state_dict_sha256({k: v.clone() for k, v in sd.items()})
+    sd2 = {k: v.clone() for k, v in sd.items()}
+    sd2["bias"][0] += 1e-6
+    assert W.state_dict_sha256(sd2) != W.state_dict_sha256(sd)
+    assert W.state_dict_sha256({"step": torch.tensor(3)}) != W.state_dict_sha256({"step": torch.tensor(4)})
