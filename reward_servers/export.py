@@ -85,10 +85,8 @@ class ExportResult:
 
 def scorer_graphs(scorer: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
     """The exportable graphs of `scorer` built with `cfg`, and the identity of the weights they hold."""
-    build_fn = registry.builder(scorer)  # raises UnknownScorerError with suggestions
     # The registry target names the scorer's module even when `build` itself is defined elsewhere.
-    target = getattr(registry, "_TARGETS", {}).get(scorer, "")
-    module = importlib.import_module(target.split(":")[0] if target else build_fn.__module__)
+    module = importlib.import_module(registry.target(scorer).split(":")[0])
     both = getattr(module, "export_graphs", None)
     only_graphs = getattr(module, "graphs_for", None)
     if callable(both):

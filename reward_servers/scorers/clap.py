@@ -110,22 +110,13 @@ def _load(cfg: ScorerConfig) -> tuple[Any, Any, WeightsInfo]:
     return model, tokenizer, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
-def graphs_for(name: str, cfg: ScorerConfig) -> dict[str, GraphSpec]:
-    """Load the weights named by cfg and return the graphs to export (for omninft-export)."""
+def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
+    """omninft-export hook: the exportable cores for cfg.weights and the identity of those weights."""
     del name
-    model, tokenizer, _ = _load(cfg)
-    return make_graphs(model, tokenizer)
+    model, tokenizer, info = _load(cfg)
+    return make_graphs(model, tokenizer), info
 
 
-def graphs(cfg: ScorerConfig) -> dict[str, GraphSpec]:
-    """omninft-export hook: the exportable cores for cfg.weights."""
-    return graphs_for("clap", cfg)
-
-
-def weights_info(cfg: ScorerConfig) -> WeightsInfo:
-    """omninft-export hook: id, sha256 and tiny flag of cfg.weights."""
-    ident = clap_model.identify(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
-    return WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
 class ClapScorer:

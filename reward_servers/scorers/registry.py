@@ -35,6 +35,13 @@ def unknown_scorer_message(name: str) -> str:
     return f"unknown scorer {name!r}.{hint} Available: {', '.join(available())}"
 
 
+def target(name: str) -> str:
+    """The "module:function" target registered for `name`."""
+    if name not in _TARGETS:
+        raise UnknownScorerError(unknown_scorer_message(name))
+    return _TARGETS[name]
+
+
 def builder(name: str) -> Callable[[str, ScorerConfig], Scorer]:
     """The build function for `name`: build(name, cfg) -> Scorer."""
     if name not in _TARGETS:

@@ -255,8 +255,9 @@ def test_graphs_and_protocol_checks(loaded):
     assert set(graphs) == {"audio", "text"}
     assert graphs["audio"].example_inputs["input_features"].shape[1:] == (1, 1001, 64)
     assert graphs["text"].dynamic_axes["input_ids"] == {1: "sequence"}
-    assert set(clap_scorer.graphs(ScorerConfig())) == {"audio", "text"}
-    assert clap_scorer.weights_info(ScorerConfig()).weights_id == "tiny-random(seed=0)"
+    graphs, info = clap_scorer.export_graphs("clap", ScorerConfig())
+    assert set(graphs) == {"audio", "text"}
+    assert info.weights_id == "tiny-random(seed=0)" and len(info.sha256) == 64
     with pytest.raises(ValueError, match="unknown protocol"):
         clap_scorer.ClapScorer(
             "clap",

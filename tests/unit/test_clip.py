@@ -228,7 +228,8 @@ def test_graphs_and_protocol_checks(loaded):
     graphs = clip_scorer.make_graphs(model, tokenizer)
     assert set(graphs) == {"image", "text"}
     assert graphs["image"].example_inputs["pixel_values"].shape[1:] == (3, 224, 224)
-    assert set(clip_scorer.graphs(ScorerConfig())) == {"image", "text"}
+    graphs, info = clip_scorer.export_graphs("clip", ScorerConfig())
+    assert set(graphs) == {"image", "text"} and info.tiny
     with pytest.raises(ValueError, match="unknown protocol"):
         _make_scorer(loaded, protocol="javisbench-v2")
     assert dataclasses.replace(ScorerConfig(), options={"image_batch_size": 7}).options["image_batch_size"] == 7
