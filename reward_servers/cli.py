@@ -125,8 +125,11 @@ def fetch_weights(name: str, cache_dir: str | None, log_level: str) -> None:
     _configure_logging(log_level)
     from omninft.reward_servers import weights
 
-    result = weights.fetch(name, cache_dir)
-    click.echo(str(result))
+    try:
+        result = weights.fetch(name, cache_dir)
+    except (OSError, ValueError, KeyError) as exc:  # unreachable hub, sha256 mismatch, unknown scorer
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{result.weights_id}  sha256 {result.sha256}  at {result.path}")
 
 
 def export_main() -> None:

