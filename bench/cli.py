@@ -93,7 +93,9 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
 @click.option("--samples-per-request", default=1, show_default=True)
 @click.option("--payload", type=click.Choice(["raw", "container", "uri"]), default="raw", show_default=True)
 @click.option("--uri-dir", default="", help="With --payload uri: a folder the server allows.")
-@click.option("--modalities", default="video,audio", show_default=True)
+@click.option("--modalities", default="video,audio", show_default=True, help='Media to send; "" = prompts only.')
+@click.option("--rpc", type=click.Choice(["score", "embed"]), default="score", show_default=True)
+@click.option("--unique-prompts", is_flag=True, help="Make every prompt unique (defeats server text caches).")
 @click.option("--seconds", default=4.0, show_default=True)
 @click.option("--size", default="240x426", show_default=True, help="HxW of generated video.")
 @click.option("--fps", default=24.0, show_default=True)
@@ -102,7 +104,8 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
 @click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None)
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results as JSON.")
 def perf(target: str, scorers: tuple[str, ...], concurrency: str, duration_s: float, count: int, warmup_s: float,
-         samples_per_request: int, payload: str, uri_dir: str, modalities: str, seconds: float, size: str,
+         samples_per_request: int, payload: str, uri_dir: str, modalities: str, rpc: str, unique_prompts: bool,
+         seconds: float, size: str,
          fps: float, sample_rate: int, timeout_s: float, token: str | None, json_out: Path | None) -> None:
     """Sweep concurrency against a running server: throughput, p50/p90/p99 latency, errors per status code."""
     from omninft.bench.perf.loadgen import LoadConfig, levels_to_json, parse_concurrency, run_load
@@ -114,7 +117,8 @@ def perf(target: str, scorers: tuple[str, ...], concurrency: str, duration_s: fl
                      concurrency=parse_concurrency(concurrency), duration_s=duration_s, count=count,
                      warmup_s=warmup_s, samples_per_request=samples_per_request, payload=payload,
                      modalities=tuple(m for m in modalities.split(",") if m), seconds=seconds, height=height,
-                     width=width, fps=fps, sample_rate=sample_rate, timeout_s=timeout_s, token=token, uri_dir=uri_dir)
+                     width=width, fps=fps, sample_rate=sample_rate, timeout_s=timeout_s, token=token, uri_dir=uri_dir,
+                     rpc=rpc, unique_prompts=unique_prompts)
     levels = run_load(cfg, progress=lambda lv: click.echo(
         f"concurrency {lv.concurrency}: {lv.throughput_sps:.2f} samples/s, p99 {lv.latency_ms['p99']:.1f} ms", err=True))
     click.echo(format_table(levels))

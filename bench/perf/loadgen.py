@@ -40,6 +40,7 @@ class LoadConfig:
     timeout_s: float = 60.0
     token: str | None = None
     uri_dir: str = ""
+    rpc: str = "score"  # score | embed
     unique_prompts: bool = False  # suffix a request counter to every prompt: defeats server text caches
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -54,7 +55,9 @@ def build_samples(cfg: LoadConfig) -> list:
             i, seconds=cfg.seconds, height=cfg.height, width=cfg.width, fps=cfg.fps, sample_rate=cfg.sample_rate
         )
         video = audio = None
-        if cfg.payload == "raw":
+        if not cfg.modalities:
+            pass  # prompts only
+        elif cfg.payload == "raw":
             if "video" in cfg.modalities:
                 video = media.video_frames(clip.frames, clip.fps)
             if "audio" in cfg.modalities:
@@ -104,7 +107,8 @@ async def _run_level(client, samples: list, cfg: LoadConfig, concurrency: int) -
                            for s in samples]
             t0 = time.perf_counter()
             try:
-                results = await client.score(payload, cfg.scorers, timeout_s=cfg.timeout_s)
+                call = client.embed if cfg.rpc == "embed" else client.score
+                results = await call(payload, cfg.scorers, timeout_s=cfg.timeout_s)
             except RewardError as err:
                 if recorded:
                     errors[err.code.name] += 1
@@ -171,6 +175,7 @@ def levels_to_json(cfg: LoadConfig, levels: Sequence[LevelResult], server: dict 
         "target": cfg.target,
         "scorers": list(cfg.scorers),
         "payload": cfg.payload,
+        "rpc": cfg.rpc,
         "samples_per_request": cfg.samples_per_request,
         "media": {"seconds": cfg.seconds, "height": cfg.height, "width": cfg.width, "fps": cfg.fps,
                   "sample_rate": cfg.sample_rate, "modalities": list(cfg.modalities)},

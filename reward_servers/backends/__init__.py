@@ -17,6 +17,7 @@ def create_backend(
     onnx_dir: str = "",
     cache_key: str = "",
     max_batch_size: int = 16,
+    prefer_tensorrt_ep: bool | None = None,
 ) -> Backend:
     """Create a backend of `kind` for `graphs`; exported backends export missing graphs into `onnx_dir` first."""
     if kind == "torch":
@@ -26,7 +27,14 @@ def create_backend(
     if kind == "onnxruntime":
         from omninft.reward_servers.backends.onnxruntime_backend import OrtBackend
 
-        return OrtBackend.from_graphs(graphs, device=device, onnx_dir=onnx_dir, cache_key=cache_key, max_batch_size=max_batch_size)
+        return OrtBackend.from_graphs(
+            graphs,
+            device=device,
+            onnx_dir=onnx_dir,
+            cache_key=cache_key,
+            max_batch_size=max_batch_size,
+            prefer_tensorrt_ep=prefer_tensorrt_ep,
+        )
     if kind == "tensorrt":
         from omninft.reward_servers.backends.tensorrt_backend import TensorRTBackend
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from omninft.reward_servers.backends import Backend
+from omninft.reward_servers.backends import Backend, GraphSpec, create_backend
+from omninft.reward_servers.scorers.base import ScorerConfig
 
 
 def run_chunked(backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int) -> np.ndarray:
@@ -60,3 +61,18 @@ def example_text_inputs(tokenizer: Any, max_length: int) -> dict[str, np.ndarray
 def cache_key(family: str, sha256: str) -> str:
     """Key of exported graphs: family plus a weights sha256 prefix."""
     return f"{family}-{sha256[:16]}"
+
+
+def backend_for(family: str, cfg: ScorerConfig, graphs: Mapping[str, GraphSpec], weights_sha256: str, *,
+                max_batch_size: int | None = None) -> Backend:
+    """The backend cfg asks for over `graphs`; options.ort_tensorrt_ep puts ORT's TensorRT EP first on GPUs."""
+    trt_ep = cfg.options.get("ort_tensorrt_ep")
+    return create_backend(
+        cfg.backend,
+        graphs,
+        device=cfg.device,
+        onnx_dir=cfg.onnx_dir,
+        cache_key=cache_key(family, weights_sha256),
+        max_batch_size=max_batch_size or cfg.max_batch_size,
+        prefer_tensorrt_ep=None if trt_ep is None else bool(trt_ep),
+    )

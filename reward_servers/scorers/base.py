@@ -23,12 +23,16 @@ class InvalidSample(ValueError):
 class InputSpec:
     """What a scorer reads, at its native rates (advertised by ListScorers)."""
 
-    modalities: tuple[str, ...]
+    modalities: tuple[str, ...]  # each sample must have these: "video", "audio", "prompt", "audio_prompt"
     video_fps: float = 0.0
     video_frames: int = 0
     image_size: int = 0
     audio_sample_rate: int = 0
     max_audio_seconds: float = 0.0
+
+    def reads(self, modality: str) -> bool:
+        """Whether the scorer reads `modality`."""
+        return modality in self.modalities
 
 
 @dataclass(frozen=True)

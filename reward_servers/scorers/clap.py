@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from omninft.reward_servers.backends import Backend, GraphSpec, create_backend
+from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional.audio import CLAP_MEL, clap_log_mel, clap_max_offset
 from omninft.reward_servers.functional.similarity import cosine_similarity, l2_normalize
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, resample, to_mono
 from omninft.reward_servers.models import clap as clap_model
 from omninft.reward_servers.scorers._common import (
-    cache_key,
+    backend_for,
     encode_texts,
     example_text_inputs,
     run_chunked,
@@ -147,7 +147,7 @@ class ClapScorer:
             outputs=("clap_score",),
             embeddings=("audio", "text"),
             input_spec=InputSpec(
-                modalities=("audio", "text"),
+                modalities=("audio", "audio_prompt"),
                 audio_sample_rate=CLAP_MEL.sample_rate,
                 max_audio_seconds=float(CLAP_MEL.max_length_s),
             ),
@@ -211,15 +211,59 @@ def build(name: str, cfg: ScorerConfig) -> ClapScorer:
     """Registry target: load weights (offline), create the backend over the CLAP graphs, return the scorer."""
     model, tokenizer, winfo = _load(cfg)
     graphs = make_graphs(model, tokenizer)
-    backend = create_backend(
-        cfg.backend,
-        graphs,
-        device=cfg.device,
-        onnx_dir=cfg.onnx_dir,
-        cache_key=cache_key("clap", winfo.sha256),
-        max_batch_size=cfg.max_batch_size,
-    )
+    backend = backend_for("clap", cfg, graphs, winfo.sha256)
     max_len = text_max_length(tokenizer, model.config.text_config.max_position_embeddings - 2)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLAP weights (%s)", name, winfo.weights_id)
     return ClapScorer(name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len)
+
+
+class ClapTextEmbedder:
+    """`clap_text`: CLAP prompt embeddings only (Embed RPC), e.g. to precompute a prompt set's text side.
+
+    No score output and no cache: every call runs the text tower, batched across requests by the server.
+    """
+
+    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, tokenizer: Any, weights: WeightsInfo,
+                 text_max_len: int) -> None:
+        self.cfg = cfg
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.text_max_len = text_max_len
+        self.info = ScorerInfo(
+            name=name, model_family="clap", version=VERSION, outputs=(), embeddings=("text",),
+            input_spec=InputSpec(modalities=("audio_prompt",)), protocol=cfg.protocol or DEFAULT_PROTOCOL,
+            weights=weights, backend=backend.name, device=backend.device, max_batch_size=cfg.max_batch_size,
+        )
+
+    def preprocess(self, sample: DecodedSample) -> str:
+        """The caption (audio_prompt, else prompt)."""
+        text = sample.audio_text
+        if not text.strip():
+            raise InvalidSample("clap_text needs a caption (audio_prompt or prompt); both are empty")
+        return text
+
+    def forward(self, items: Sequence[str]) -> list[np.ndarray]:
+        """One text-tower call for the batch."""
+        out = encode_texts(self.backend, self.tokenizer, list(items), max_length=self.text_max_len,
+                           chunk=self.cfg.max_batch_size)
+        return [out[i] for i in range(len(items))]
+
+    def postprocess(self, output: np.ndarray) -> ScorerOutput:
+        """The L2-normalised projected text embedding."""
+        return ScorerOutput(embeddings={"text": l2_normalize(output)})
+
+    def warmup_sample(self) -> DecodedSample:
+        """A caption."""
+        return DecodedSample(id="warmup", prompt="a steady beep")
+
+
+def build_text(name: str, cfg: ScorerConfig) -> ClapTextEmbedder:
+    """Registry target of `clap_text`: only the text graph is built (and exported, for exported backends)."""
+    model, tokenizer, winfo = _load(cfg)
+    graphs = {"text": make_graphs(model, tokenizer)["text"]}
+    backend = backend_for("clap", cfg, graphs, winfo.sha256)
+    max_len = text_max_length(tokenizer, model.config.text_config.max_position_embeddings - 2)
+    if winfo.tiny:
+        logger.warning("scorer %s runs TINY RANDOM CLAP weights (%s)", name, winfo.weights_id)
+    return ClapTextEmbedder(name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from omninft.reward_servers.backends import Backend, GraphSpec, create_backend
+from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional.image import (
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
@@ -35,7 +35,7 @@ from omninft.reward_servers.functional.similarity import l2_normalize
 from omninft.reward_servers.media import DecodedSample, DecodedVideo
 from omninft.reward_servers.models import clip as clip_model
 from omninft.reward_servers.scorers._common import (
-    cache_key,
+    backend_for,
     encode_texts,
     example_text_inputs,
     run_chunked,
@@ -153,7 +153,7 @@ class ClipScorer:
             outputs=("clip_score",),
             embeddings=("video", "text"),
             input_spec=InputSpec(
-                modalities=("video", "text"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
+                modalities=("video", "prompt"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
             ),
             protocol=protocol,
             weights=weights,
@@ -222,14 +222,7 @@ def build(name: str, cfg: ScorerConfig) -> ClipScorer:
     """Registry target: load weights (offline), create the backend over the CLIP graphs, return the scorer."""
     model, tokenizer, winfo = _load(cfg)
     graphs = make_graphs(model, tokenizer)
-    backend = create_backend(
-        cfg.backend,
-        graphs,
-        device=cfg.device,
-        onnx_dir=cfg.onnx_dir,
-        cache_key=cache_key("clip", winfo.sha256),
-        max_batch_size=max(cfg.max_batch_size, image_batch_size(cfg)),
-    )
+    backend = backend_for("clip", cfg, graphs, winfo.sha256, max_batch_size=max(cfg.max_batch_size, image_batch_size(cfg)))
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLIP weights (%s)", name, winfo.weights_id)
     return ClipScorer(

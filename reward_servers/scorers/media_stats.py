@@ -1,17 +1,17 @@
-"""`media_stats`: cheap input diagnostics (duration, mean luma, RMS level) for sanity checks and load tests.
+"""`video_stats` and `audio_stats`: cheap input diagnostics (duration, mean luma, RMS level).
 
-It has no neural core, so its cost is the serving path itself: the perf scripts use it to measure transport
-and batching overhead, and users use it to catch black, silent or truncated generations before scoring.
+They have no neural core, so their cost is the serving path itself: the perf scripts use them to measure
+transport and batching overhead, and users use them to catch black, silent or truncated generations before
+scoring. Each reads one modality and fills all of its outputs for every sample it accepts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from omninft.reward_servers.media import DecodedSample, DecodedVideo
+from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
@@ -24,14 +24,6 @@ from omninft.reward_servers.scorers.base import (
 VERSION = "1.0"
 # ITU-R BT.601 luma weights.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class _Item:
-    video_duration_s: float | None
-    mean_luma: float | None
-    audio_duration_s: float | None
-    rms_dbfs: float | None
 
 
 def rms_dbfs(pcm: np.ndarray) -> float:
@@ -48,17 +40,31 @@ def mean_luma(video: DecodedVideo) -> float:
     return float(sums @ _LUMA / n) if n else 0.0
 
 
-class MediaStatsScorer:
-    """Duration, brightness and loudness of each sample; no model weights."""
+def _video_stats(sample: DecodedSample) -> dict[str, float]:
+    if sample.video is None:
+        raise InvalidSample("video_stats needs a video track")
+    return {"video_duration_s": sample.video.duration_s, "video_mean_luma": mean_luma(sample.video)}
 
-    def __init__(self, name: str, cfg: ScorerConfig) -> None:
+
+def _audio_stats(sample: DecodedSample) -> dict[str, float]:
+    if sample.audio is None:
+        raise InvalidSample("audio_stats needs an audio track")
+    return {"audio_duration_s": sample.audio.duration_s, "audio_rms_dbfs": rms_dbfs(sample.audio.pcm)}
+
+
+class MediaStatsScorer:
+    """Per-sample statistics of one modality; no model weights, nothing to batch."""
+
+    def __init__(self, name: str, cfg: ScorerConfig, modality: str) -> None:
+        self._stats: Callable[[DecodedSample], dict[str, float]] = _video_stats if modality == "video" else _audio_stats
+        outputs = ("video_duration_s", "video_mean_luma") if modality == "video" else ("audio_duration_s", "audio_rms_dbfs")
         self.info = ScorerInfo(
             name=name,
             model_family="media_stats",
             version=VERSION,
-            outputs=("video_duration_s", "video_mean_luma", "audio_duration_s", "audio_rms_dbfs"),
+            outputs=outputs,
             embeddings=(),
-            input_spec=InputSpec(modalities=("video", "audio")),
+            input_spec=InputSpec(modalities=(modality,)),
             protocol="v1",
             weights=WeightsInfo(weights_id="none", sha256="", tiny=False),
             backend="numpy",
@@ -66,42 +72,31 @@ class MediaStatsScorer:
             max_batch_size=cfg.max_batch_size,
         )
 
-    def preprocess(self, sample: DecodedSample) -> _Item:
-        """Read durations and levels; a sample with neither modality is invalid."""
-        if sample.video is None and sample.audio is None:
-            raise InvalidSample("media_stats needs a video or an audio track")
-        v, a = sample.video, sample.audio
-        return _Item(
-            video_duration_s=v.duration_s if v is not None else None,
-            mean_luma=mean_luma(v) if v is not None else None,
-            audio_duration_s=a.duration_s if a is not None else None,
-            rms_dbfs=rms_dbfs(a.pcm) if a is not None else None,
-        )
+    def preprocess(self, sample: DecodedSample) -> dict[str, float]:
+        """Compute the statistics (the whole cost is here, on the CPU pool)."""
+        return self._stats(sample)
 
-    def forward(self, items: Sequence[_Item]) -> list[_Item]:
-        """Nothing left to compute in batch: the statistics are per sample."""
+    def forward(self, items: Sequence[dict[str, float]]) -> list[dict[str, float]]:
+        """Nothing left to compute in batch."""
         return list(items)
 
-    def postprocess(self, output: _Item) -> ScorerOutput:
-        """Only the statistics of modalities that were present."""
-        scores = {
-            "video_duration_s": output.video_duration_s,
-            "video_mean_luma": output.mean_luma,
-            "audio_duration_s": output.audio_duration_s,
-            "audio_rms_dbfs": output.rms_dbfs,
-        }
-        return ScorerOutput(scores={k: float(v) for k, v in scores.items() if v is not None})
+    def postprocess(self, output: dict[str, float]) -> ScorerOutput:
+        """The statistics as scores."""
+        return ScorerOutput(scores={k: float(v) for k, v in output.items()})
 
     def warmup_sample(self) -> DecodedSample:
         """A 0.5 s grey clip with a quiet tone."""
-        from omninft.reward_servers.media import DecodedAudio
-
         frames = np.full((12, 16, 16, 3), 128, dtype=np.uint8)
         t = np.arange(8000, dtype=np.float32) / 16000
         pcm = (0.1 * np.sin(2 * np.pi * 440 * t))[None, :].astype(np.float32)
         return DecodedSample(id="warmup", video=DecodedVideo(frames, 24.0), audio=DecodedAudio(pcm, 16000))
 
 
-def build(name: str, cfg: ScorerConfig) -> MediaStatsScorer:
-    """Registry entry point."""
-    return MediaStatsScorer(name, cfg)
+def build_video(name: str, cfg: ScorerConfig) -> MediaStatsScorer:
+    """Registry entry point of `video_stats`."""
+    return MediaStatsScorer(name, cfg, "video")
+
+
+def build_audio(name: str, cfg: ScorerConfig) -> MediaStatsScorer:
+    """Registry entry point of `audio_stats`."""
+    return MediaStatsScorer(name, cfg, "audio")

@@ -11,8 +11,10 @@ from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
 # Heavy modules (transformers) load only when a scorer is actually built.
 _TARGETS: dict[str, str] = {
     "clap": "omninft.reward_servers.scorers.clap:build",
+    "clap_text": "omninft.reward_servers.scorers.clap:build_text",
     "clip": "omninft.reward_servers.scorers.clip:build",
-    "media_stats": "omninft.reward_servers.scorers.media_stats:build",
+    "video_stats": "omninft.reward_servers.scorers.media_stats:build_video",
+    "audio_stats": "omninft.reward_servers.scorers.media_stats:build_audio",
 }
 
 

@@ -70,6 +70,7 @@ class MicroBatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._reserved = 0
 
     @property
     def queue_depth(self) -> int:
@@ -81,27 +82,47 @@ class MicroBatcher:
         (future,) = self.submit_many([item], deadline=deadline, request_id=request_id)
         return await future
 
+    def reserve(self, n: int) -> None:
+        """Hold room for `n` items before decoding them, so an overloaded server rejects before doing any work.
+
+        Raises QueueFullError at once when the room is not there; pair with submit_many(reserved=n) or release(n).
+        """
+        self._admit(n, held=0)
+        self._reserved += n
+
+    def release(self, n: int) -> None:
+        """Give back room held by reserve() that will not be submitted."""
+        self._reserved = max(0, self._reserved - n)
+
+    def _admit(self, n: int, *, held: int) -> None:
+        """Raise unless `n` more items fit next to the queue and other requests' reservations."""
+        if self._closing:
+            raise NotReadyError(f"scorer {self.name!r} is shutting down")
+        if n > self.max_queue_size:
+            raise QueueFullError(
+                f"{n} items exceed scorer {self.name!r}'s whole queue ({self.max_queue_size}); send smaller requests"
+            )
+        others = self._reserved - held
+        if len(self._queue) + others + n > self.max_queue_size:
+            self._prune()
+            if len(self._queue) + others + n > self.max_queue_size:
+                raise QueueFullError(
+                    f"scorer {self.name!r} queue is full ({len(self._queue)} queued, {others} reserved, of "
+                    f"{self.max_queue_size}); retry with backoff or add replicas"
+                )
+
     def submit_many(
-        self, items: Sequence[Any], *, deadline: float | None = None, request_id: str = ""
+        self, items: Sequence[Any], *, deadline: float | None = None, request_id: str = "", reserved: int = 0
     ) -> list[asyncio.Future[Any]]:
         """Queue all `items` or none (QueueFullError); returns one future per item, in order.
 
+        `reserved` is the room this request already holds (reserve()); it is released here either way.
         Cancelling a returned future (e.g. the RPC was cancelled) makes the batcher skip that item.
         """
-        if self._closing:
-            raise NotReadyError(f"scorer {self.name!r} is shutting down")
-        if len(items) > self.max_queue_size:
-            raise QueueFullError(
-                f"{len(items)} items exceed scorer {self.name!r}'s whole queue ({self.max_queue_size}); "
-                "send smaller requests"
-            )
-        if len(self._queue) + len(items) > self.max_queue_size:
-            self._prune()
-            if len(self._queue) + len(items) > self.max_queue_size:
-                raise QueueFullError(
-                    f"scorer {self.name!r} queue is full ({len(self._queue)} of {self.max_queue_size} queued); "
-                    "retry with backoff or add replicas"
-                )
+        try:
+            self._admit(len(items), held=reserved)
+        finally:
+            self.release(reserved)
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         futures: list[asyncio.Future[Any]] = []

@@ -243,9 +243,10 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         """Requested scorer names, de-duplicated in order; empty = every applicable hosted scorer."""
         hosted = list(self._scorers)
         if not requested:
-            names = [n for n in hosted if self._scorers[n].info.embeddings] if embeddings else hosted
+            field = "embeddings" if embeddings else "outputs"
+            names = [n for n in hosted if getattr(self._scorers[n].info, field)]
             if not names:
-                raise BadRequestError("no hosted scorer produces embeddings" if embeddings else "no scorers hosted")
+                raise BadRequestError(f"no hosted scorer produces {field}")
             return names
         names = list(dict.fromkeys(requested))
         for name in names:
@@ -255,6 +256,8 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 raise BadRequestError(f"unknown scorer {name!r}.{hint} This server hosts: {', '.join(hosted)}")
             if embeddings and not self._scorers[name].info.embeddings:
                 raise BadRequestError(f"scorer {name!r} produces no embeddings")
+            if not embeddings and not self._scorers[name].info.outputs:
+                raise BadRequestError(f"scorer {name!r} produces no scores, only embeddings: call Embed")
         return names
 
     async def _evaluate(
@@ -268,9 +271,29 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 f"request has {len(samples)} samples; this server accepts at most {self._max_samples} per request"
             )
         rid = current_request_id()
+        # Admission before any decoding: under overload, rejected requests must cost (almost) nothing.
+        held: dict[str, int] = {}
+        try:
+            for n in names:
+                self._batchers[n].reserve(len(samples))
+                held[n] = len(samples)
+            return await self._evaluate_reserved(samples, names, deadline, rid, held)
+        finally:
+            for n, count in held.items():  # room run_scorer did not hand to submit_many
+                self._batchers[n].release(count)
+
+    async def _evaluate_reserved(
+        self,
+        samples: Sequence[reward_pb2.Sample],
+        names: list[str],
+        deadline: float | None,
+        rid: str,
+        held: dict[str, int],
+    ) -> tuple[dict[str, list[Outcome]], list[status_pb2.Status | None]]:
+        """_evaluate after admission: decode, then run every scorer."""
         infos = [self._scorers[n].info for n in names]
-        need_video = any("video" in i.input_spec.modalities for i in infos)
-        need_audio = any("audio" in i.input_spec.modalities for i in infos)
+        need_video = any(i.input_spec.reads("video") for i in infos)
+        need_audio = any(i.input_spec.reads("audio") for i in infos)
         decoded = await self._map_cpu(
             lambda i_s: decode_sample(i_s[0], i_s[1], self._policy, need_video=need_video, need_audio=need_audio),
             list(enumerate(samples)),
@@ -292,12 +315,12 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 log.error("decoding sample %d of request %s failed", i, rid, exc_info=d)
                 sample_errors.append(make_status(grpc.StatusCode.INTERNAL, internal_message(rid)))
         results = await _all_or_cancel(
-            [self.run_scorer(n, ready, deadline=deadline, media_errors=media_errors) for n in names]
+            [self.run_scorer(n, ready, deadline=deadline, media_errors=media_errors, held=held) for n in names]
         )
         for i, failed in enumerate(media_errors):
             # When bad media leaves no requested scorer able to run, the sample as a whole has failed.
             if failed and sample_errors[i] is None and all(
-                any(m in failed for m in self._scorers[n].info.input_spec.modalities) for n in names
+                any(self._scorers[n].info.input_spec.reads(m) for m in failed) for n in names
             ):
                 err = next(iter(failed.values()))
                 sample_errors[i] = invalid_sample_status(str(err), err.field or f"samples[{i}]")
@@ -310,10 +333,12 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         *,
         deadline: float | None = None,
         media_errors: Sequence[dict[str, SampleError]] | None = None,
+        held: dict[str, int] | None = None,
     ) -> list[Outcome]:
         """preprocess (CPU pool) -> MicroBatcher -> postprocess for one scorer; None samples are skipped.
 
         A modality that failed to decode fails this scorer only if the scorer reads that modality.
+        `held` maps scorer names to queue room reserved at admission; this scorer's share is handed to the batcher.
         """
         scorer = self._scorers[name]
         rid = current_request_id()
@@ -322,7 +347,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         for i, sample in enumerate(samples):
             if sample is None:
                 continue
-            bad = [m for m in scorer.info.input_spec.modalities if media_errors and m in media_errors[i]]
+            bad = [m for m in (media_errors[i] if media_errors else {}) if scorer.info.input_spec.reads(m)]
             if bad:
                 err = media_errors[i][bad[0]]  # type: ignore[index]
                 outcomes[i] = InvalidSample(f"{err} ({err.field})" if err.field else str(err))
@@ -346,7 +371,8 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 items.append(p)
         if not items:
             return outcomes
-        futures = self._batchers[name].submit_many(items, deadline=deadline, request_id=rid)
+        reserved = held.pop(name, 0) if held is not None else 0
+        futures = self._batchers[name].submit_many(items, deadline=deadline, request_id=rid, reserved=reserved)
         raw = await asyncio.gather(*futures, return_exceptions=True)
         for exc in raw:
             # Request-level conditions (deadline, shutdown) fail the whole RPC.

@@ -129,7 +129,7 @@ def test_unknown_scorer_suggests_names() -> None:
 
 
 def test_scorer_without_graphs_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(export.main, ["--scorer", "media_stats", "--out", str(tmp_path)])
+    result = CliRunner().invoke(export.main, ["--scorer", "video_stats", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "has no exportable neural core" in result.output
 

@@ -127,6 +127,21 @@ async def test_full_queue_rejects_at_once(executor: ThreadPoolExecutor) -> None:
     await b.aclose()
 
 
+async def test_reservations_count_against_the_queue_until_submitted_or_released(executor: ThreadPoolExecutor) -> None:
+    b = _batcher(GatedScorer(), executor, max_queue_size=4)
+    b.reserve(3)  # a request holding room while its samples decode
+    with pytest.raises(QueueFullError, match="3 reserved"):
+        b.reserve(2)
+    with pytest.raises(QueueFullError):
+        b.submit_many([1, 2])  # another request cannot take the held room either
+    futures = b.submit_many([1, 2], reserved=3)  # two samples survived preprocessing; the third slot is freed
+    b.reserve(2)
+    assert await asyncio.gather(*futures) == [2, 4]
+    b.release(2)
+    assert await asyncio.gather(*b.submit_many([1, 2, 3, 4])) == [2, 4, 6, 8]
+    await b.aclose()
+
+
 async def test_cancelled_items_are_skipped_and_free_their_slot(executor: ThreadPoolExecutor) -> None:
     scorer = GatedScorer(gated=True)
     b = _batcher(scorer, executor, max_queue_size=1, max_queue_delay_ms=0)

@@ -165,7 +165,7 @@ def test_registry_builds_a_scorer():
     assert isinstance(s, Scorer)
     assert s.info.outputs == ("clap_score",) and s.info.embeddings == ("audio", "text")
     assert s.info.protocol == "javisbench-v1" and s.info.weights.tiny
-    assert s.info.input_spec.audio_sample_rate == 48_000 and s.info.input_spec.modalities == ("audio", "text")
+    assert s.info.input_spec.audio_sample_rate == 48_000 and s.info.input_spec.modalities == ("audio", "audio_prompt")
     out = s.postprocess(s.forward([s.preprocess(s.warmup_sample())])[0])
     assert -1.0 <= out.scores["clap_score"] <= 1.0
 

@@ -2,8 +2,9 @@
 
     python -m omninft.bench.perf.scripts.batching_gain --scorer clap --weights tiny
 
-Prompts are made unique per request so the server's text-embedding cache cannot hide the text tower.
-Target (CLAP, small config): >= 3x.
+Default: the CLAP text tower (`clap_text`, Embed RPC, prompts only). Prompts are made unique per request so no
+cache can hide the work. Target (CLAP text tower, small config): >= 3x. `--scorer clap --rpc score
+--modalities audio` measures the whole CLAP scorer instead.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from omninft.bench.perf.scripts._common import report, served
 
 
 def measure(scorer: str, weights: str, max_batch: int, concurrency: int, seconds: float, modalities: tuple[str, ...],
-            clip_seconds: float) -> dict:
+            clip_seconds: float, rpc: str) -> dict:
     """Served samples/s and latency for one max_batch_size."""
     cfg = {scorer: {"weights": weights, "maxBatchSize": max_batch, "maxQueueDelayMs": 5,
                     "maxQueueSize": 4 * concurrency}}
     with served(cfg) as srv:
         load = LoadConfig(target=srv.address, scorers=(scorer,), concurrency=(concurrency,), duration_s=seconds,
                           warmup_s=2.0, unique_prompts=True, modalities=modalities, seconds=clip_seconds,
-                          height=64, width=96)
+                          height=64, width=96, rpc=rpc)
         lv = run_load(load)[0]
     return {"samples_per_s": lv.throughput_sps, "p50_ms": lv.latency_ms["p50"], "p99_ms": lv.latency_ms["p99"],
             "errors": lv.errors}
@@ -31,19 +32,22 @@ def measure(scorer: str, weights: str, max_batch: int, concurrency: int, seconds
 def main() -> None:
     """Run the two configurations and print the gain."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--scorer", default="clap")
+    ap.add_argument("--scorer", default="clap_text")
+    ap.add_argument("--rpc", default="embed", choices=["score", "embed"])
     ap.add_argument("--weights", default="tiny")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=15.0)
-    ap.add_argument("--modalities", default="audio")
+    ap.add_argument("--modalities", default="", help='media sent with each prompt; "" = text only')
     ap.add_argument("--clip-seconds", type=float, default=1.0)
     args = ap.parse_args()
-    mods = tuple(args.modalities.split(","))
-    batched = measure(args.scorer, args.weights, args.batch, args.concurrency, args.seconds, mods, args.clip_seconds)
-    single = measure(args.scorer, args.weights, 1, args.concurrency, args.seconds, mods, args.clip_seconds)
+    mods = tuple(m for m in args.modalities.split(",") if m)
+    batched = measure(args.scorer, args.weights, args.batch, args.concurrency, args.seconds, mods, args.clip_seconds,
+                      args.rpc)
+    single = measure(args.scorer, args.weights, 1, args.concurrency, args.seconds, mods, args.clip_seconds, args.rpc)
     report("batching_gain", {
-        "scorer": args.scorer, "weights": args.weights, "concurrency": args.concurrency,
+        "scorer": args.scorer, "rpc": args.rpc, "sent": list(mods) or ["prompt"], "weights": args.weights,
+        "concurrency": args.concurrency,
         f"max_batch_{args.batch}": batched, "max_batch_1": single,
         "gain": batched["samples_per_s"] / single["samples_per_s"], "target": ">= 3x",
     })

@@ -2,7 +2,7 @@
 
     python -m omninft.bench.perf.scripts.payload_throughput
 
-Uses the `media_stats` scorer (no neural core), so the time is transport + validation + serving path.
+Uses the `video_stats` and `audio_stats` scorers (no neural core), so the time is transport + validation + serving path.
 Reports MB/s of request payload at each concurrency.
 """
 
@@ -21,11 +21,11 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,4")
     args = ap.parse_args()
     levels = tuple(int(x) for x in args.concurrency.split(","))
-    load = LoadConfig(target="", scorers=("media_stats",), concurrency=levels, duration_s=args.seconds,
+    load = LoadConfig(target="", scorers=("video_stats", "audio_stats"), concurrency=levels, duration_s=args.seconds,
                       warmup_s=1.0, seconds=4.0, height=240, width=426, fps=24.0, sample_rate=16000)
     sample = build_samples(load)[0]
     payload_bytes = sample.video.frames.nbytes + sample.audio.pcm.nbytes
-    with served({"media_stats": {"maxBatchSize": 8, "maxQueueSize": 64}}) as srv:
+    with served({"video_stats": {"maxBatchSize": 8, "maxQueueSize": 64}, "audio_stats": {"maxBatchSize": 8, "maxQueueSize": 64}}) as srv:
         load.target = srv.address
         results = run_load(load)
     rows = []

@@ -17,6 +17,9 @@ from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVid
 from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft.reward_servers.scorers.registry import build
 
+# A client sends only what the scorer reads (serving spec D5): CLAP never needs the 29 MB of raw frames.
+READS: dict[str, tuple[str, ...]] = {"clap": ("audio",), "clip": ("video",)}
+
 
 def synthetic_samples(n: int, seconds: float, height: int, width: int) -> list[DecodedSample]:
     """The decoded form of the clips the load generator sends."""
@@ -38,6 +41,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--clip-seconds", type=float, default=4.0)
     ap.add_argument("--size", default="240x426")
+    ap.add_argument("--modalities", default="", help="what the client sends; default: what the scorer reads")
     args = ap.parse_args()
     h, w = (int(x) for x in args.size.split("x"))
 
@@ -54,12 +58,14 @@ def main() -> None:
     cfg = {args.scorer: {"weights": args.weights, "maxBatchSize": args.batch, "maxQueueDelayMs": 5,
                          "maxQueueSize": 4 * args.concurrency}}
     with served(cfg) as srv:
+        mods = tuple(args.modalities.split(",")) if args.modalities else READS.get(args.scorer, ("video", "audio"))
         load = LoadConfig(target=srv.address, scorers=(args.scorer,), concurrency=(args.concurrency,),
-                          duration_s=args.seconds, warmup_s=2.0, seconds=args.clip_seconds, height=h, width=w)
+                          duration_s=args.seconds, warmup_s=2.0, seconds=args.clip_seconds, height=h, width=w,
+                          modalities=mods)
         level = run_load(load)[0]
     report("serving_overhead", {
         "scorer": args.scorer, "weights": args.weights, "batch": args.batch, "concurrency": args.concurrency,
-        "clip": f"{args.clip_seconds}s {h}x{w}", "in_process_samples_per_s": inproc,
+        "clip": f"{args.clip_seconds}s {h}x{w}", "sent": list(mods), "in_process_samples_per_s": inproc,
         "served_samples_per_s": level.throughput_sps, "served_p99_ms": level.latency_ms["p99"],
         "errors": level.errors, "ratio_served_over_in_process": level.throughput_sps / inproc, "target": ">= 0.9",
     })
