@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from omninft.reward_servers.weights import WeightsIdentity, as_spec, official_spec, resolve, state_dict_sha256
 
@@ -27,18 +28,24 @@ class WeightsLoadError(RuntimeError):
     """Weights exist but do not fit the architecture (missing/unexpected/mismatched keys, wrong model type)."""
 
 
-def tiny_weights_id(seed: int) -> str:
-    """The weights id every tiny random model reports."""
-    return f"tiny-random(seed={seed})"
+# Weights values that build a randomly initialised model instead of loading one (scores mean nothing):
+# "tiny" = a small config of the same architecture (tests, offline demo); "random" = the official architecture
+# at full size (load and speed testing without a download).
+RANDOM_WEIGHTS = ("tiny", "random")
 
 
-def build_tiny(model_cls: type, config: Any, seed: int) -> tuple[torch.nn.Module, WeightsIdentity]:
+def tiny_weights_id(seed: int, size: str = "tiny") -> str:
+    """The weights id a randomly initialised model reports."""
+    return f"tiny-random(seed={seed})" if size == "tiny" else f"random-init(official-architecture, seed={seed})"
+
+
+def build_tiny(model_cls: type, config: Any, seed: int, size: str = "tiny") -> tuple[torch.nn.Module, WeightsIdentity]:
     """Randomly initialise model_cls(config) under `seed` without disturbing the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_cls(config)
     model.eval()
-    ident = WeightsIdentity(tiny_weights_id(seed), state_dict_sha256(model.state_dict()), tiny=True)
+    ident = WeightsIdentity(tiny_weights_id(seed, size), state_dict_sha256(model.state_dict()), tiny=True)
     return model, ident
 
 
@@ -94,13 +101,13 @@ def load_family(
     *,
     model_cls: Any,
     model_type: str,
-    tiny: Callable[[int], tuple[torch.nn.Module, Any, WeightsIdentity]],
+    tiny: Callable[[int, str], tuple[torch.nn.Module, Any, WeightsIdentity]],
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[torch.nn.Module, Any, WeightsIdentity, Path | None]:
     """(model, tokenizer, identity, directory or None for tiny) for any weights string of a family."""
-    if weights == "tiny":
-        model, tokenizer, ident = tiny(seed)
-        logger.info("%s: built tiny random weights (%s)", family, ident.weights_id)
+    if weights in RANDOM_WEIGHTS:
+        model, tokenizer, ident = tiny(seed, weights)
+        logger.info("%s: built random weights (%s)", family, ident.weights_id)
         return model, tokenizer, ident, None
     from transformers import AutoTokenizer
 
@@ -116,10 +123,28 @@ def identify_family(
     seed: int,
     *,
     model_type: str,
-    tiny: Callable[[int], tuple[torch.nn.Module, Any, WeightsIdentity]],
+    tiny: Callable[[int, str], tuple[torch.nn.Module, Any, WeightsIdentity]],
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> WeightsIdentity:
     """The identity `load_family` would report, without loading pretrained weights into a model."""
-    if weights == "tiny":
-        return tiny(seed)[2]
+    if weights in RANDOM_WEIGHTS:
+        return tiny(seed, weights)[2]
     return resolve_pretrained(family, weights, model_type=model_type, cache_dir=cache_dir)[1]
+
+
+class ProjectedTextCore(nn.Module):
+    """input_ids, attention_mask (B, L) int64 -> projected text embeddings (B, projection_dim), unnormalised.
+
+    The text half of a transformers dual encoder (ClapModel, CLIPModel): its text tower's pooler output through
+    its text projection (RoBERTa pooler for CLAP, EOT pooling for CLIP).
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.text_model: nn.Module = model.text_model
+        self.text_projection: nn.Module = model.text_projection
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Text tower pooler output -> projection."""
+        out = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
+        return self.text_projection(out.pooler_output)

@@ -1,11 +1,12 @@
 """Tiny but real BPE tokenizers for tests and the offline demo, trained in memory (no download).
 
-Both are byte-level BPEs trained with the `tokenizers` library on a small built-in English corpus and
-wrapped in the transformers classes the official checkpoints use, with the official special-token layout:
+Both are byte-level BPEs learned (by the deterministic greedy learner below, with the `tokenizers` library's
+own normalisers and pre-tokenisers) on a small built-in English corpus and wrapped in the transformers classes
+the official checkpoints use, with the official special-token layout:
 - CLAP text (RoBERTa): ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, ``<mask>`` last; no lower-casing.
 - CLIP text: lower-casing, CLIP's split pattern, ``</w>`` word suffix, ``<|startoftext|>`` and
   ``<|endoftext|>`` as the two last ids, pad = unk = ``<|endoftext|>``, 77-token limit.
-Training is deterministic, so tiny models built on these vocabularies are reproducible.
+Learning is deterministic, so tiny models built on these vocabularies score identically in every process.
 """
 
 from __future__ import annotations
@@ -77,67 +78,95 @@ def corpus_lines() -> list[str]:
     return [line for line in _CORPUS.strip().splitlines() if line.strip()]
 
 
+def learn_bpe_merges(words: dict[tuple[str, ...], int], n_merges: int) -> list[tuple[str, str]]:
+    """Greedy BPE on word counts: merge the most frequent adjacent pair, ties broken by the smaller pair.
+
+    Written here (instead of `tokenizers`' trainer, whose hash-map order varies from run to run) so the tiny
+    vocabularies, and every tiny model's scores, are identical across processes.
+    """
+    work = dict(sorted(words.items()))
+    merges: list[tuple[str, str]] = []
+    for _ in range(n_merges):
+        pairs: dict[tuple[str, str], int] = {}
+        for word, count in work.items():
+            for pair in zip(word, word[1:], strict=False):
+                pairs[pair] = pairs.get(pair, 0) + count
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        joined = best[0] + best[1]
+        merged: dict[tuple[str, ...], int] = {}
+        for word, count in work.items():
+            out: list[str] = []
+            i = 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                    out.append(joined)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] = merged.get(tuple(out), 0) + count
+        work = merged
+    return merges
+
+
+def _word_counts(pieces: list[str], end_of_word: str = "") -> dict[tuple[str, ...], int]:
+    counts: dict[tuple[str, ...], int] = {}
+    for piece in pieces:
+        symbols = tuple(piece[:-1]) + (piece[-1] + end_of_word,) if end_of_word else tuple(piece)
+        counts[symbols] = counts.get(symbols, 0) + 1
+    return counts
+
+
+def _grow_vocab(base: list[str], merges: list[tuple[str, str]], size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """base symbols, then merged symbols in merge order, up to `size` entries; the merges that fit."""
+    vocab = {s: i for i, s in enumerate(base)}
+    kept: list[tuple[str, str]] = []
+    for a, b in merges:
+        if len(vocab) >= size:
+            break
+        kept.append((a, b))
+        vocab.setdefault(a + b, len(vocab))
+    return vocab, kept
+
+
 @functools.lru_cache(maxsize=4)
 def _train_roberta_bpe(vocab_size: int) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
-    """Train a RoBERTa-style byte-level BPE; returns (vocab items, merges), memoised."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A RoBERTa-style byte-level BPE learned on the corpus; returns (vocab items, merges), memoised."""
+    from tokenizers import pre_tokenizers
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(_SPECIAL_ROBERTA),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus_lines(), trainer=trainer)
-    vocab = tok.get_vocab()
+    pre = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    pieces = [p for line in corpus_lines() for p, _ in pre.pre_tokenize_str(line)]
+    base = list(_SPECIAL_ROBERTA) + sorted(pre_tokenizers.ByteLevel.alphabet())
+    merges = learn_bpe_merges(_word_counts(pieces), vocab_size - 1 - len(base))
+    vocab, kept = _grow_vocab(base, merges, vocab_size - 1)
     vocab["<mask>"] = len(vocab)  # RoBERTa keeps <mask> as the last id
-    merges = _merges_of(tok)
-    return tuple(sorted(vocab.items(), key=lambda kv: kv[1])), merges
+    return tuple(sorted(vocab.items(), key=lambda kv: kv[1])), tuple(kept)
 
 
 @functools.lru_cache(maxsize=4)
 def _train_clip_bpe(vocab_size: int) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
-    """Train a CLIP-style BPE (lower-cased, `</w>` word ends); returns (vocab items, merges), memoised."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+    """A CLIP-style BPE (lower-cased, `</w>` word ends) learned on the corpus; returns (vocab items, merges)."""
+    from tokenizers import Regex, normalizers, pre_tokenizers
 
-    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-    )
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
+    norm = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
+    pre = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(_CLIP_SPLIT), behavior="removed", invert=True),
             pre_tokenizers.ByteLevel(add_prefix_space=False),
         ]
     )
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        end_of_word_suffix="</w>",
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus_lines(), trainer=trainer)
-    vocab = tok.get_vocab()
-    # Every byte must also exist as a word-final symbol, or unseen word endings would become <unk>.
-    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        for sym in (ch, ch + "</w>"):
-            if sym not in vocab:
-                vocab[sym] = len(vocab)
+    pieces = [p for line in corpus_lines() for p, _ in pre.pre_tokenize_str(norm.normalize_str(line))]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    # Every byte exists both inside a word and word-final, so no input ever becomes <unk>.
+    base = alphabet + [ch + "</w>" for ch in alphabet]
+    merges = learn_bpe_merges(_word_counts(pieces, "</w>"), vocab_size - 2 - len(base))
+    vocab, kept = _grow_vocab(base, merges, vocab_size - 2)
     vocab[_CLIP_BOS] = len(vocab)
     vocab[_CLIP_EOS] = len(vocab)  # the highest id, as in OpenAI's vocabulary (EOT pooling by argmax)
-    return tuple(sorted(vocab.items(), key=lambda kv: kv[1])), _merges_of(tok)
-
-
-def _merges_of(tok: Any) -> tuple[tuple[str, str], ...]:
-    """The merge list of a trained tokenizers.Tokenizer, as (left, right) pairs."""
-    import json
-
-    model = json.loads(tok.to_str())["model"]
-    pairs = (m.split(" ", 1) if isinstance(m, str) else m for m in model["merges"])
-    return tuple((str(a), str(b)) for a, b in pairs)
+    return tuple(sorted(vocab.items(), key=lambda kv: kv[1])), tuple(kept)
 
 
 def tiny_roberta_tokenizer(vocab_size: int = 1000, model_max_length: int = 512) -> Any:

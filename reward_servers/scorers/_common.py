@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from omninft.reward_servers.backends import Backend, GraphSpec, create_backend
+from omninft.reward_servers.models import ProjectedTextCore
 from omninft.reward_servers.scorers.base import ScorerConfig
 
 
@@ -51,6 +52,17 @@ def encode_texts(
         enc = tokenize(tokenizer, prompts[start : start + step], max_length)
         parts.append(np.asarray(backend.run(graph, enc)["text_embeds"], dtype=np.float32))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def text_graph(model: Any, tokenizer: Any, max_length: int) -> GraphSpec:
+    """The "text" graph of a transformers dual encoder: (input_ids, attention_mask) -> text_embeds, length dynamic."""
+    return GraphSpec(
+        module=ProjectedTextCore(model).eval(),
+        input_names=("input_ids", "attention_mask"),
+        output_names=("text_embeds",),
+        example_inputs=example_text_inputs(tokenizer, max_length),
+        dynamic_axes={"input_ids": {1: "sequence"}, "attention_mask": {1: "sequence"}},
+    )
 
 
 def example_text_inputs(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:

@@ -30,8 +30,8 @@ from omninft.reward_servers.models import clap as clap_model
 from omninft.reward_servers.scorers._common import (
     backend_for,
     encode_texts,
-    example_text_inputs,
     run_chunked,
+    text_graph,
     text_max_length,
 )
 from omninft.reward_servers.scorers._text_cache import TextEmbeddingCache
@@ -95,13 +95,7 @@ def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
             output_names=("audio_embeds",),
             example_inputs={"input_features": audio_example},
         ),
-        "text": GraphSpec(
-            module=clap_model.ClapTextCore(model).eval(),
-            input_names=("input_ids", "attention_mask"),
-            output_names=("text_embeds",),
-            example_inputs=example_text_inputs(tokenizer, max_len),
-            dynamic_axes={"input_ids": {1: "sequence"}, "attention_mask": {1: "sequence"}},
-        ),
+        "text": text_graph(model, tokenizer, max_len),
     }
 
 
@@ -261,9 +255,8 @@ class ClapTextEmbedder:
 def build_text(name: str, cfg: ScorerConfig) -> ClapTextEmbedder:
     """Registry target of `clap_text`: only the text graph is built (and exported, for exported backends)."""
     model, tokenizer, winfo = _load(cfg)
-    graphs = {"text": make_graphs(model, tokenizer)["text"]}
-    backend = backend_for("clap", cfg, graphs, winfo.sha256)
     max_len = text_max_length(tokenizer, model.config.text_config.max_position_embeddings - 2)
+    backend = backend_for("clap", cfg, {"text": text_graph(model, tokenizer, max_len)}, winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLAP weights (%s)", name, winfo.weights_id)
     return ClapTextEmbedder(name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len)

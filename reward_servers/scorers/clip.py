@@ -37,8 +37,8 @@ from omninft.reward_servers.models import clip as clip_model
 from omninft.reward_servers.scorers._common import (
     backend_for,
     encode_texts,
-    example_text_inputs,
     run_chunked,
+    text_graph,
     text_max_length,
 )
 from omninft.reward_servers.scorers._text_cache import TextEmbeddingCache
@@ -89,13 +89,7 @@ def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
             output_names=("image_embeds",),
             example_inputs={"pixel_values": rng.standard_normal((2, 3, size, size)).astype(np.float32)},
         ),
-        "text": GraphSpec(
-            module=clip_model.ClipTextCore(model).eval(),
-            input_names=("input_ids", "attention_mask"),
-            output_names=("text_embeds",),
-            example_inputs=example_text_inputs(tokenizer, max_len),
-            dynamic_axes={"input_ids": {1: "sequence"}, "attention_mask": {1: "sequence"}},
-        ),
+        "text": text_graph(model, tokenizer, max_len),
     }
 
 

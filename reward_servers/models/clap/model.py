@@ -75,11 +75,13 @@ def tiny_config(vocab_size: int) -> Any:
     return ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=32)
 
 
-def _tiny(seed: int) -> tuple[nn.Module, Any, WeightsIdentity]:
-    from transformers import ClapModel
+def _tiny(seed: int, size: str = "tiny") -> tuple[nn.Module, Any, WeightsIdentity]:
+    from transformers import ClapConfig, ClapModel
 
     tokenizer = tiny_roberta_tokenizer()
-    model, ident = build_tiny(ClapModel, tiny_config(len(tokenizer)), seed)
+    # ClapConfig()'s defaults are laion/clap-htsat-unfused's architecture (HTSAT-tiny unfused + RoBERTa-base).
+    config = tiny_config(len(tokenizer)) if size == "tiny" else ClapConfig()
+    model, ident = build_tiny(ClapModel, config, seed, size)
     return model, tokenizer, ident
 
 
@@ -133,16 +135,3 @@ class ClapAudioCore(nn.Module):
         out = self.audio_model(input_features=input_features)
         return self.audio_projection(out.pooler_output)
 
-
-class ClapTextCore(nn.Module):
-    """input_ids, attention_mask (B, L) int64 -> projected text embeddings (B, projection_dim)."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.text_model: nn.Module = model.text_model
-        self.text_projection: nn.Module = model.text_projection
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Run RoBERTa (pooler output) and the projection MLP (unnormalised)."""
-        out = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
-        return self.text_projection(out.pooler_output)

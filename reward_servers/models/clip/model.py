@@ -56,11 +56,17 @@ def tiny_config(tokenizer: Any) -> Any:
     return CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16)
 
 
-def _tiny(seed: int) -> tuple[nn.Module, Any, WeightsIdentity]:
-    from transformers import CLIPModel
+def _tiny(seed: int, size: str = "tiny") -> tuple[nn.Module, Any, WeightsIdentity]:
+    from transformers import CLIPConfig, CLIPModel
 
     tokenizer = tiny_clip_tokenizer()
-    model, ident = build_tiny(CLIPModel, tiny_config(tokenizer), seed)
+    if size == "tiny":
+        config = tiny_config(tokenizer)
+    else:  # CLIPConfig()'s defaults are ViT-B/32's architecture; special tokens follow the tokenizer in use
+        config = CLIPConfig()
+        for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+            setattr(config.text_config, key, getattr(tokenizer, key))
+    model, ident = build_tiny(CLIPModel, config, seed, size)
     return model, tokenizer, ident
 
 
@@ -124,16 +130,3 @@ class ClipImageCore(nn.Module):
         out = self.vision_model(pixel_values=pixel_values)
         return self.visual_projection(out.pooler_output)
 
-
-class ClipTextCore(nn.Module):
-    """input_ids, attention_mask (B, L) int64 -> projected text embeddings (B, projection_dim)."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.text_model: nn.Module = model.text_model
-        self.text_projection: nn.Module = model.text_projection
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Run the causal text transformer (EOT pooling) and the text projection (unnormalised)."""
-        out = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
-        return self.text_projection(out.pooler_output)
