@@ -267,3 +267,13 @@ def test_graphs_and_protocol_checks(loaded):
             weights=None,  # type: ignore[arg-type]
             text_max_len=512,
         )
+
+
+def test_gather_time_resize_equals_torch_bicubic() -> None:
+    import torch
+
+    from omninft.reward_servers.models.clap.model import BicubicTimeResize
+
+    x = torch.randn(2, 1, 1001, 64) * 20 - 50
+    ref = torch.nn.functional.interpolate(x, (1024, 64), mode="bicubic", align_corners=True)
+    torch.testing.assert_close(BicubicTimeResize(1001, 1024)(x), ref, atol=5e-5, rtol=1e-6)

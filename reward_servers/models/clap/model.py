@@ -122,6 +122,53 @@ def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] |
     return identify_family("clap", weights, seed, model_type="clap", tiny=_tiny, cache_dir=cache_dir)
 
 
+class BicubicTimeResize(nn.Module):
+    """Bicubic (align_corners=True) resize of axis 2 from t_in to t_out as a 4-tap gather.
+
+    Same numbers as F.interpolate (its taps are read off interpolating an identity matrix), but ONNX Runtime runs
+    Gather/Mul/ReduceSum ~10x faster than its cubic Resize op, which was 40 % of the tiny HTSAT graph.
+    """
+
+    def __init__(self, t_in: int, t_out: int) -> None:
+        super().__init__()
+        self.t_in, self.t_out = t_in, t_out
+        eye = torch.eye(t_in, dtype=torch.float32)[None, None]  # float32: the same coefficients F.interpolate uses
+        dense = nn.functional.interpolate(eye, (t_out, t_in), mode="bicubic", align_corners=True)[0, 0]
+        idx = torch.zeros(t_out, 4, dtype=torch.long)
+        weight = torch.zeros(t_out, 4, dtype=torch.float32)
+        for row in range(t_out):
+            cols = torch.nonzero(dense[row]).flatten()
+            idx[row, : cols.numel()] = cols
+            weight[row, : cols.numel()] = dense[row, cols]
+        self.register_buffer("idx", idx, persistent=False)
+        self.register_buffer("weight", weight, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, t_in, F) -> (B, C, t_out, F)."""
+        taps = x[:, :, self.idx, :]  # (B, C, t_out, 4, F)
+        return (taps * self.weight[None, None, :, :, None]).sum(dim=3)
+
+
+def _use_gather_resize(encoder: Any, t_in: int) -> BicubicTimeResize:
+    """Swap this encoder instance's mel-to-image step for one using BicubicTimeResize on the time axis."""
+    original = encoder.reshape_mel2img
+    ratio = int(encoder.freq_ratio)
+    width, height = int(encoder.spec_size * ratio), int(encoder.spec_size // ratio)
+    resize = BicubicTimeResize(t_in, width)
+
+    def reshape_mel2img(features: torch.Tensor) -> torch.Tensor:
+        b, c, t, f = features.shape
+        if t != t_in or f != height or t >= width:
+            return original(features)
+        x = resize(features)  # (B, C, width, height)
+        # time is folded into `ratio` stacked bands: (B, C, ratio * height, width / ratio)
+        x = x.reshape(b, c * ratio, width // ratio, f).permute(0, 1, 3, 2).contiguous()
+        return x.reshape(b, c, f * ratio, width // ratio)
+
+    encoder.reshape_mel2img = reshape_mel2img
+    return resize
+
+
 class ClapAudioCore(nn.Module):
     """input_features (B, 1, 1001, 64) float32 -> projected audio embeddings (B, projection_dim)."""
 
@@ -129,6 +176,7 @@ class ClapAudioCore(nn.Module):
         super().__init__()
         self.audio_model: nn.Module = model.audio_model
         self.audio_projection: nn.Module = model.audio_projection
+        self.time_resize = _use_gather_resize(self.audio_model.audio_encoder, NUM_FRAMES)
 
     def forward(self, input_features: torch.Tensor) -> torch.Tensor:
         """Run HTSAT and the projection MLP (unnormalised)."""
