@@ -41,7 +41,7 @@ def demo_data(out_dir: Path, n: int, seconds: float, seed: int) -> None:
 @click.option("--metrics", multiple=True, help="Official metric keys (repeatable); default: all available.")
 @click.option("--limit", type=int, default=None, help="Only the first N rows.")
 @click.option("--server", default="", help="Address of a running reward server; default: start an embedded one.")
-@click.option("--weights", default="tiny", show_default=True, help="Embedded server weights: tiny | official | PATH.")
+@click.option("--weights", default="tiny", show_default=True, help="Embedded server weights: tiny | random | official | PATH.")
 @click.option("--backend", default="torch", show_default=True, type=click.Choice(["torch", "onnxruntime", "tensorrt"]))
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", default=8, show_default=True)

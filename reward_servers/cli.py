@@ -44,7 +44,7 @@ def tiny_banner(names: list[str]) -> str:
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="Server YAML (camelCase keys).")
 @click.option("--scorer", "scorers", multiple=True, help="Scorer to host (repeatable); selects scorers from --config.")
-@click.option("--weights", default=None, help="tiny | official | PATH, for every hosted scorer.")
+@click.option("--weights", default=None, help="tiny | random | official | PATH, for every hosted scorer (tiny/random: random init, meaningless scores).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Backend for every hosted scorer.")
 @click.option("--device", default=None, help="cpu | cuda:0 ..., for every hosted scorer.")
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")

@@ -304,7 +304,7 @@ TINY_BANNER = (
 
 @click.command(name="omninft-export", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--scorer", required=True, help="Registered scorer name (e.g. clap, clip).")
-@click.option("--weights", default="tiny", show_default=True, help="tiny | official | PATH to a checkpoint.")
+@click.option("--weights", default="tiny", show_default=True, help="tiny | random | official | PATH to a checkpoint.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="onnx", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: exported/<scorer>].")

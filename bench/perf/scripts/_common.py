@@ -52,9 +52,10 @@ def throughput(fn: Callable[[], int], *, seconds: float, warmup_s: float = 1.0) 
     return n / (time.perf_counter() - t0)
 
 
-def report(name: str, doc: dict[str, Any]) -> None:
-    """Print the figures and keep them under bench/perf/results/<name>.json."""
+def report(name: str, doc: dict[str, Any], variant: str = "") -> None:
+    """Print the figures and keep them under bench/perf/results/<name>[-<variant>].json."""
     doc = {"name": name, "machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **doc}
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    stem = f"{name}-{variant}" if variant else name
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))

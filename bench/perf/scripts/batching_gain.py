@@ -50,7 +50,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         f"max_batch_{args.batch}": batched, "max_batch_1": single,
         "gain": batched["samples_per_s"] / single["samples_per_s"], "target": ">= 3x",
-    })
+    }, variant=f"{args.scorer}-{args.weights}")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ def main() -> None:
                           "onnxruntime_samples_per_s": res["onnxruntime"]["samples_per_s"],
                           "speedup": res["onnxruntime"]["samples_per_s"] / res["torch"]["samples_per_s"],
                           "max_abs_score_diff": diff}
-    report("ort_vs_torch", {"weights": args.weights, "batch": args.batch, "scorers": rows, "target": ">= 1.2x"})
+    report("ort_vs_torch", {"weights": args.weights, "batch": args.batch, "scorers": rows, "target": ">= 1.2x"},
+           variant=f"{args.weights}-{args.scorers.replace(',', '-')}")
 
 
 if __name__ == "__main__":

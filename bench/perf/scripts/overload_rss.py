@@ -56,7 +56,7 @@ def main() -> None:
                     "second_half_peak": max(samples[n // 2 :]), "after": after},
         "served_samples_per_s": lv.throughput_sps, "rejected": lv.errors, "p99_ms_accepted": lv.latency_ms["p99"],
         "bounded": max(samples[n // 2 :]) <= 1.1 * first_half_peak,
-    })
+    }, variant=f"{args.scorer}-{args.weights}")
 
 
 if __name__ == "__main__":

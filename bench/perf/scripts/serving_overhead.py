@@ -68,7 +68,7 @@ def main() -> None:
         "clip": f"{args.clip_seconds}s {h}x{w}", "sent": list(mods), "in_process_samples_per_s": inproc,
         "served_samples_per_s": level.throughput_sps, "served_p99_ms": level.latency_ms["p99"],
         "errors": level.errors, "ratio_served_over_in_process": level.throughput_sps / inproc, "target": ">= 0.9",
-    })
+    }, variant=f"{args.scorer}-{args.weights}")
 
 
 if __name__ == "__main__":
