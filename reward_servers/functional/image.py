@@ -67,9 +67,16 @@ def bicubic_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.nd
     return idx, fixed
 
 
-def _resample_axis(img: np.ndarray, axis: int, out_size: int) -> np.ndarray:
-    """One 8-bit Pillow pass along `axis` of a uint8 array; returns uint8."""
+def _resample_axis(img: np.ndarray, axis: int, out_size: int, keep: tuple[int, int] | None = None) -> np.ndarray:
+    """One 8-bit Pillow pass along `axis` of a uint8 array; returns uint8.
+
+    `keep` = (start, stop) computes only those outputs: each output depends only on its own coefficient row,
+    so the kept ones are bit-identical to a full pass followed by a crop.
+    """
     idx, coeffs = bicubic_coefficients(img.shape[axis], out_size)
+    if keep is not None:
+        idx, coeffs = idx[keep[0] : keep[1]], coeffs[keep[0] : keep[1]]
+        out_size = keep[1] - keep[0]
     # Pillow accumulates in 32-bit ints; |sum| stays below 2**31 for 8-bit input, so int32 is exact here.
     src = img.astype(np.int32)
     shape = [1] * img.ndim
@@ -113,12 +120,20 @@ def _vertical_first(in_h: int, in_w: int, out_h: int, out_w: int, pass_order: st
     raise ValueError(f"pass_order must be one of {PASS_ORDERS}, got {pass_order!r}")
 
 
-def resize_bicubic(img: np.ndarray, height: int, width: int, *, pass_order: str = "horizontal_first") -> np.ndarray:
+def resize_bicubic(
+    img: np.ndarray,
+    height: int,
+    width: int,
+    *,
+    pass_order: str = "horizontal_first",
+    window: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Pillow-exact BICUBIC resize of uint8 images (..., H, W, C) to (..., height, width, C).
 
     Leading axes (e.g. a stack of video frames) are processed together. An axis whose size does not change
     is left untouched, as in Pillow. Both passes clip to uint8, so their order changes the last bit of some
-    pixels; `pass_order` selects the Pillow release to match (see pillow_pass_order).
+    pixels; `pass_order` selects the Pillow release to match (see pillow_pass_order). `window` = (top, left,
+    crop_height, crop_width) returns only that crop of the result, computing nothing outside it.
     """
     if img.dtype != np.uint8:
         raise TypeError(f"expected uint8 pixels, got {img.dtype}")
@@ -126,13 +141,18 @@ def resize_bicubic(img: np.ndarray, height: int, width: int, *, pass_order: str 
         raise ValueError(f"expected (..., H, W, C), got shape {img.shape}")
     h_axis, w_axis = img.ndim - 3, img.ndim - 2
     in_h, in_w = img.shape[h_axis], img.shape[w_axis]
-    passes = [(w_axis, width, in_w), (h_axis, height, in_h)]
+    top, left, crop_h, crop_w = window if window is not None else (0, 0, height, width)
+    if top < 0 or left < 0 or top + crop_h > height or left + crop_w > width:
+        raise ValueError(f"window {window} is outside the {height}x{width} output")
+    passes = [(w_axis, width, in_w, (left, left + crop_w)), (h_axis, height, in_h, (top, top + crop_h))]
     if _vertical_first(in_h, in_w, height, width, pass_order):
         passes.reverse()
     out = img
-    for axis, size, in_size in passes:
+    for axis, size, in_size, keep in passes:
         if size != in_size:
-            out = _resample_axis(out, axis, size)
+            out = _resample_axis(out, axis, size, keep)
+        elif keep != (0, size):
+            out = np.take(out, np.arange(*keep), axis=axis)
     return out if out is not img else img.copy()
 
 
@@ -156,23 +176,39 @@ def resize_shortest_edge_bicubic(
     return resize_bicubic(img, new_h, new_w, pass_order=pass_order)
 
 
-def center_crop(img: np.ndarray, height: int, width: int, *, rounding: str = "round") -> np.ndarray:
-    """Crop (..., H, W, C) to (height, width) around the centre.
+def center_crop_corner(h: int, w: int, height: int, width: int, *, rounding: str = "round") -> tuple[int, int]:
+    """(top, left) of a centred height x width crop of an h x w image.
 
     rounding='round' places the corner at int(round((H - height) / 2)) (Python's half-to-even round), the
     torchvision CenterCrop used by OpenAI CLIP's preprocess; rounding='floor' uses (H - height) // 2 like
     the HF image processors. They differ only when the margin is odd and its half rounds up.
     """
-    h, w = img.shape[-3], img.shape[-2]
     if height > h or width > w:
         raise ValueError(f"crop {height}x{width} larger than image {h}x{w}")
     if rounding == "round":
-        top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
-    elif rounding == "floor":
-        top, left = (h - height) // 2, (w - width) // 2
-    else:
-        raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
+        return int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
+    if rounding == "floor":
+        return (h - height) // 2, (w - width) // 2
+    raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
+
+
+def center_crop(img: np.ndarray, height: int, width: int, *, rounding: str = "round") -> np.ndarray:
+    """Crop (..., H, W, C) to (height, width) around the centre (see center_crop_corner for `rounding`)."""
+    top, left = center_crop_corner(img.shape[-3], img.shape[-2], height, width, rounding=rounding)
     return img[..., top : top + height, left : left + width, :]
+
+
+def resize_shortest_edge_center_crop(
+    img: np.ndarray, size: int, crop: int, *, pass_order: str = "horizontal_first", rounding: str = "round"
+) -> np.ndarray:
+    """resize_shortest_edge_bicubic then center_crop(crop, crop), bit-identical, computing only the crop.
+
+    For a 240x426 frame this skips 44 % of the resampling work (the 398-224 columns the crop throws away).
+    """
+    h, w = img.shape[-3], img.shape[-2]
+    new_h, new_w = shortest_edge_size(h, w, size)
+    top, left = center_crop_corner(new_h, new_w, crop, crop, rounding=rounding)
+    return resize_bicubic(img, new_h, new_w, pass_order=pass_order, window=(top, left, crop, crop))
 
 
 def to_normalized_chw(

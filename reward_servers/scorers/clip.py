@@ -26,8 +26,7 @@ from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional.image import (
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
-    center_crop,
-    resize_shortest_edge_bicubic,
+    resize_shortest_edge_center_crop,
     to_normalized_chw,
 )
 from omninft.reward_servers.functional.sampling import javisbench_frame_indices
@@ -173,8 +172,13 @@ class ClipScorer:
         picked = frames[uniq]
         if self.bgr:
             picked = picked[..., ::-1]
-        resized = resize_shortest_edge_bicubic(np.ascontiguousarray(picked), self.image_size, pass_order=self.pass_order)
-        cropped = center_crop(resized, self.image_size, self.image_size, rounding=self.crop_rounding)
+        cropped = resize_shortest_edge_center_crop(
+            np.ascontiguousarray(picked),
+            self.image_size,
+            self.image_size,
+            pass_order=self.pass_order,
+            rounding=self.crop_rounding,
+        )
         return ClipItem(np.ascontiguousarray(cropped[inverse]), sample.prompt, idx)
 
     def forward(self, items: Sequence[ClipItem]) -> list[ClipRaw]:

@@ -119,3 +119,20 @@ def test_pipeline_matches_hf_clip_image_processor(hw):
     ours = I.to_normalized_chw(I.center_crop(resized, 224, 224, rounding="floor"))
     assert ours.shape == ref.shape == (3, 224, 224)
     np.testing.assert_allclose(ours, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("pass_order", ["horizontal_first", "pillow-13"])
+@pytest.mark.parametrize("rounding", ["round", "floor"])
+@pytest.mark.parametrize(("h", "w"), [(240, 426), (426, 240), (225, 301), (100, 90), (224, 224), (999, 131)])
+def test_cropped_resize_equals_resize_then_crop(h: int, w: int, rounding: str, pass_order: str) -> None:
+    from omninft.reward_servers.functional.image import (
+        center_crop,
+        resize_shortest_edge_bicubic,
+        resize_shortest_edge_center_crop,
+    )
+
+    img = np.random.default_rng(h * w).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+    full = center_crop(resize_shortest_edge_bicubic(img, 224, pass_order=pass_order), 224, 224, rounding=rounding)
+    fast = resize_shortest_edge_center_crop(img, 224, 224, pass_order=pass_order, rounding=rounding)
+    assert fast.shape == (3, 224, 224, 3)
+    np.testing.assert_array_equal(fast, full)
