@@ -117,7 +117,7 @@ def run_javisbench(cfg: JavisBenchConfig) -> BenchResult:
         bar.close()
     scorer_infos = [s for s in description.scorers if s.name in scorers]
     tiny = any(s.tiny_weights for s in scorer_infos)
-    results = {r.key: mean_or_nan(per_sample[r.key]) for r in routes}
+    means = {r.key: mean_or_nan(per_sample[r.key]) for r in routes}
     counts = {
         r.key: {"total": len(rows), "scored": sum(v is not None for v in per_sample[r.key]),
                 "failed": sum(v is None for v in per_sample[r.key])}
@@ -141,7 +141,7 @@ def run_javisbench(cfg: JavisBenchConfig) -> BenchResult:
     }
     cats = [r.categories for r in rows]
     result = BenchResult(
-        suite="javisbench", protocol=PROTOCOL, results=results, per_sample=per_sample, counts=counts,
+        suite="javisbench", protocol=PROTOCOL, results=means, per_sample=per_sample, counts=counts,
         errors=errors, provenance=provenance, tiny_weights=tiny,
         categories={k: category_means(v, cats, CATEGORY_SIZES) for k, v in per_sample.items()},
     )

@@ -72,11 +72,11 @@ def bouncing_disc_clip(
     pitch = float(rng.choice([330.0, 440.0, 660.0, 880.0]))
     n_samples = int(round(seconds * sample_rate))
     time = np.arange(n_samples) / sample_rate
-    pcm = 0.01 * rng.standard_normal(n_samples)  # faint room noise so no clip is digitally silent
+    wave = 0.01 * rng.standard_normal(n_samples)  # faint room noise so no clip is digitally silent
     for onset in bounces:
         env = np.where(time >= onset, np.exp(-(time - onset) * 18.0), 0.0)
-        pcm += 0.5 * env * np.sin(2 * np.pi * pitch * (time - onset))
-    pcm = np.clip(pcm, -1.0, 1.0).astype(np.float32)[None, :]
+        wave += 0.5 * env * np.sin(2 * np.pi * pitch * (time - onset))
+    pcm = np.clip(wave, -1.0, 1.0).astype(np.float32)[None, :]
     prompt = f"a {colour_name} ball bouncing around a {bg_name} box, hitting the walls"
     audio_prompt = f"short {int(pitch)} Hz beeps each time a ball hits a wall"
     return SyntheticClip(frames, float(fps), pcm, sample_rate, prompt, audio_prompt)

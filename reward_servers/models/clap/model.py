@@ -129,6 +129,9 @@ class BicubicTimeResize(nn.Module):
     Gather/Mul/ReduceSum ~10x faster than its cubic Resize op, which was 40 % of the tiny HTSAT graph.
     """
 
+    idx: torch.Tensor
+    weight: torch.Tensor
+
     def __init__(self, t_in: int, t_out: int) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
