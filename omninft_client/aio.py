@@ -128,35 +128,34 @@ class AsyncRewardClient:
         self, samples: Iterable[Sample], scorers: str | Iterable[str] = (), *, timeout_s: float | None = None
     ) -> list[ScoreResult]:
         """Score samples with the named scorers (empty = all); one result per sample, in input order."""
-        deadline = time.monotonic() + _base.call_timeout(self._config, timeout_s)
-        items = _base.as_samples(samples)
-        names = _base.normalize_scorers(scorers)
-        if not items:
-            return []
-        rid = _base.new_request_id()
-        size = await self._chunk_size(names, embed=False, deadline=deadline, request_id=rid)
-        chunks, requests = _base.prepare_requests(
-            items, names, size, embed=False, max_message_bytes=self._config.max_message_bytes
-        )
-        responses = await self._call_chunks("Score", requests, deadline, rid)
-        return _base.assemble_scores(chunks, responses, rid)
+        chunks, responses, rid = await self._run("Score", samples, scorers, timeout_s)
+        return _base.assemble_scores(chunks, responses, rid) if chunks else []
 
     async def embed(
         self, samples: Iterable[Sample], scorers: str | Iterable[str] = (), *, timeout_s: float | None = None
     ) -> list[EmbedResult]:
         """Embed samples with the named scorers (empty = all with embeddings); results in input order."""
+        chunks, responses, rid = await self._run("Embed", samples, scorers, timeout_s)
+        if not chunks:
+            return []
+        return _base.assemble_embeddings(chunks, responses, rid, max_bytes=self._config.max_message_bytes)
+
+    async def _run(
+        self, method: str, samples: Iterable[Sample], scorers: str | Iterable[str], timeout_s: float | None
+    ) -> tuple[Any, list[Any], str]:
+        """Chunk, send (concurrently, with retries) and collect one Score or Embed call's responses."""
         deadline = time.monotonic() + _base.call_timeout(self._config, timeout_s)
         items = _base.as_samples(samples)
         names = _base.normalize_scorers(scorers)
-        if not items:
-            return []
         rid = _base.new_request_id()
-        size = await self._chunk_size(names, embed=True, deadline=deadline, request_id=rid)
+        if not items:
+            return [], [], rid
+        embed = method == "Embed"
+        size = await self._chunk_size(names, embed=embed, deadline=deadline, request_id=rid)
         chunks, requests = _base.prepare_requests(
-            items, names, size, embed=True, max_message_bytes=self._config.max_message_bytes
+            items, names, size, embed=embed, max_message_bytes=self._config.max_message_bytes
         )
-        responses = await self._call_chunks("Embed", requests, deadline, rid)
-        return _base.assemble_embeddings(chunks, responses, rid, max_bytes=self._config.max_message_bytes)
+        return chunks, await self._call_chunks(method, requests, deadline, rid), rid
 
     # ------------------------------------------------------------------------------------ internals
 
