@@ -330,51 +330,48 @@ class FakeRewardServer:
 
     def _score(self, request: reward_pb2.ScoreRequest) -> reward_pb2.ScoreResponse:
         names = self._select(request.scorers, self._scorers, "score outputs")
-        infos = [i for i in self._scorer_infos() if i.name in names]
-        resp = reward_pb2.ScoreResponse(scorers=infos)
-        for s in request.samples:
-            r = resp.results.add(id=s.id)
-            try:
-                sample = self._decode(s)
-            except ValueError as e:
-                r.error.CopyFrom(_status(grpc.StatusCode.INVALID_ARGUMENT, str(e)))
-                continue
-            for name in names:
-                try:
-                    out = {k: float(v) for k, v in self._scorers[name](sample).items()}
-                except ValueError as e:
-                    r.scorer_errors[name].CopyFrom(_status(grpc.StatusCode.INVALID_ARGUMENT, str(e)))
-                    continue
-                except Exception as e:  # a scorer bug must reach the test as a status, not kill the server
-                    r.scorer_errors[name].CopyFrom(_status(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"))
-                    continue
-                for k, v in out.items():
-                    r.scores[k] = v
+        resp = reward_pb2.ScoreResponse(scorers=[i for i in self._scorer_infos() if i.name in names])
+
+        def put(r: Any, name: str, sample: FakeSample) -> None:
+            for k, v in self._scorers[name](sample).items():
+                r.scores[k] = float(v)
+
+        self._run_samples(request.samples, names, resp.results, put)
         return resp
 
     def _embed(self, request: reward_pb2.EmbedRequest) -> reward_pb2.EmbedResponse:
         names = self._select(request.scorers, self._embedders, "embeddings")
-        infos = [i for i in self._scorer_infos() if i.name in names]
-        resp = reward_pb2.EmbedResponse(scorers=infos)
-        for s in request.samples:
-            r = resp.results.add(id=s.id)
+        resp = reward_pb2.EmbedResponse(scorers=[i for i in self._scorer_infos() if i.name in names])
+
+        def put(r: Any, name: str, sample: FakeSample) -> None:
+            for k, v in self._embedders[name](sample).items():
+                r.embeddings[f"{name}.{k}"].CopyFrom(_base.tensor_to_proto(np.asarray(v)))
+
+        self._run_samples(request.samples, names, resp.results, put)
+        return resp
+
+    def _run_samples(
+        self, samples: Any, names: list[str], results: Any, put: Callable[[Any, str, FakeSample], None]
+    ) -> None:
+        """Decode each sample, run every named function on it, and record per-sample / per-scorer errors."""
+        for s in samples:
+            r = results.add(id=s.id)
             try:
                 sample = self._decode(s)
             except ValueError as e:
                 r.error.CopyFrom(_status(grpc.StatusCode.INVALID_ARGUMENT, str(e)))
                 continue
             for name in names:
+                scratch = type(r)()  # outputs land in r only if the whole function succeeded
                 try:
-                    out = {k: _base.tensor_to_proto(np.asarray(v)) for k, v in self._embedders[name](sample).items()}
+                    put(scratch, name, sample)
                 except ValueError as e:
                     r.scorer_errors[name].CopyFrom(_status(grpc.StatusCode.INVALID_ARGUMENT, str(e)))
                     continue
                 except Exception as e:  # a scorer bug must reach the test as a status, not kill the server
                     r.scorer_errors[name].CopyFrom(_status(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"))
                     continue
-                for k, t in out.items():
-                    r.embeddings[f"{name}.{k}"].CopyFrom(t)
-        return resp
+                r.MergeFrom(scratch)
 
     def _list(self) -> reward_pb2.ListScorersResponse:
         return reward_pb2.ListScorersResponse(
