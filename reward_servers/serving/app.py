@@ -103,6 +103,8 @@ class RewardServer:
         self.metrics_port: int | None = None
         self.load_error: BaseException | None = None
         self._server: grpc.aio.Server | None = None
+        self._health_server: grpc.aio.Server | None = None
+        self.health_port: int | None = None
         self._load_task: asyncio.Task[None] | None = None
         self._loaded: asyncio.Event | None = None
         self._force: asyncio.Event | None = None
@@ -145,7 +147,7 @@ class RewardServer:
         server = grpc.aio.server(interceptors=interceptors, options=self._grpc_options())
         reward_pb2_grpc.add_RewardServiceServicer_to_server(self.servicer, server)
         self.maintenance.add_to_server(server)
-        bind = f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host and not cfg.host.startswith("[") else f"{cfg.host}:{cfg.port}"
+        bind = _bind_address(cfg.host, cfg.port)
         try:
             if cfg.tls.enabled:
                 port = server.add_secure_port(bind, server_credentials(cfg.tls))
@@ -160,19 +162,41 @@ class RewardServer:
         self._server = server
         self.port = port
         try:
+            self.health_port = await self._start_health_server()
             self.metrics_port = self.metrics.start_http(cfg.host, cfg.metrics_port)
         except OSError:
             await server.stop(0)
+            if self._health_server is not None:
+                await self._health_server.stop(0)
             raise
         log.info(
-            "listening on %s (%s); metrics %s; loading %d scorer(s)",
+            "listening on %s (%s); health-only port %s; metrics %s; loading %d scorer(s)",
             self.address,
             "TLS" if cfg.tls.enabled else "plaintext",
+            self.health_port if self.health_port is not None else "off",
             f"port {self.metrics_port}" if self.metrics_port else "off",
             len(self._prebuilt) if self._prebuilt is not None else len(cfg.scorers),
         )
         self._load_task = asyncio.create_task(self._load(), name="omninft-load")
         return port
+
+    async def _start_health_server(self) -> int | None:
+        """The plaintext health-only server on `health_port` (for probes that cannot speak TLS), if enabled."""
+        if self.cfg.health_port < 0:
+            return None
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # The same servicer object: both ports always report the same status.
+        self.maintenance.add_health_only(server)
+        bind = _bind_address(self.cfg.host, self.cfg.health_port)
+        try:
+            port = server.add_insecure_port(bind)
+        except RuntimeError as exc:
+            raise OSError(f"cannot bind health address {bind}: {exc}") from None
+        if not port:
+            raise OSError(f"cannot bind health address {bind}")
+        await server.start()
+        self._health_server = server
+        return int(port)
 
     def _grpc_options(self) -> list[tuple[str, int]]:
         """Channel arguments: message limits, connection age (so new replicas get traffic), no port sharing."""
@@ -302,6 +326,8 @@ class RewardServer:
         if self._server is not None:
             # Anything still running past the grace is cancelled; its queued items are then skipped.
             await self._server.stop(0)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         for batcher in self.batchers.values():
             batcher.cancel_pending()
             try:
@@ -312,6 +338,11 @@ class RewardServer:
         self._cpu.shutdown(wait=False, cancel_futures=True)
         for pool in self._device_pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _bind_address(host: str, port: int) -> str:
+    """host:port for binding, bracketing bare IPv6 hosts."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def create_server(cfg: ServerConfig, scorers: Mapping[str, Scorer] | None = None) -> RewardServer:

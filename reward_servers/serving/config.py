@@ -56,6 +56,9 @@ class ServerConfig:
     port: int = 50051
     # Prometheus HTTP port; 0 = ephemeral, -1 = no metrics endpoint.
     metrics_port: int = 9400
+    # Plaintext port serving only grpc.health.v1 (0 = ephemeral, -1 = off). Kubernetes' native gRPC probes
+    # cannot speak TLS, so a TLS server exposes its health here; RewardService is never reachable on it.
+    health_port: int = -1
     # Largest gRPC message, both directions. 256 MiB holds one raw 5 s clip at 480x854, 24 fps, uint8 RGB:
     # 120 frames x 480 x 854 x 3 B = 147,571,200 B (~141 MiB) plus its audio and framing, with headroom.
     # gRPC's own default is 4 MiB; protobuf caps any message below 2 GiB.
@@ -118,6 +121,12 @@ class ServerConfig:
         """Check value ranges and cross-field rules; returns self. Raises ValueError with the YAML key."""
         _check(0 <= self.port <= 65535, "port", "must be in 0..65535")
         _check(-1 <= self.metrics_port <= 65535, "metricsPort", "must be in -1..65535 (-1 = off)")
+        _check(-1 <= self.health_port <= 65535, "healthPort", "must be in -1..65535 (-1 = off)")
+        _check(
+            self.health_port <= 0 or self.health_port not in (self.port, self.metrics_port),
+            "healthPort",
+            "must differ from port and metricsPort",
+        )
         _check(
             0 < self.max_message_bytes <= MAX_PROTOBUF_BYTES,
             "maxMessageBytes",

@@ -26,6 +26,10 @@ class Maintenance:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((REWARD_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
 
+    def add_health_only(self, server: grpc.aio.Server) -> None:
+        """Register only the health service on `server` (the plaintext probe port)."""
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+
     async def set_serving(self, serving: bool) -> None:
         """Flip every health name to SERVING or NOT_SERVING (ignored once draining)."""
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING

@@ -131,3 +131,20 @@ async def test_mutual_tls_requires_a_client_certificate(pki: dict[str, Path]) ->
             assert "brightness" in resp.results[0].scores
             health = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_plaintext_health_port_beside_tls(pki: dict[str, Path]) -> None:
+    tls = TLSConfig(cert_file=str(pki["server_cert"]), key_file=str(pki["server_key"]))
+    async with running_server(tls=tls, health_port=0, wait=False) as r:
+        assert r.server.health_port and r.server.health_port != r.server.port
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{r.server.health_port}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            await r.server.wait_serving(30)
+            # Kubernetes' native probe: plaintext, no credentials, readiness on the RewardService name.
+            for service in ("", "omninft.v1.RewardService"):
+                resp = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+                assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            # Only health lives on the plaintext port.
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await reward_pb2_grpc.RewardServiceStub(ch).Score(REQ, timeout=3)
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
