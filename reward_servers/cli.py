@@ -117,19 +117,60 @@ def serve_main(
 
 
 @serve_main.command("fetch-weights")
-@click.option("--scorer", "name", required=True, help="Scorer whose official weights to download and verify.")
+@click.option("--scorer", "names", multiple=True, help="Scorer whose official weights to fetch (repeatable).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Server YAML: fetch for every hosted scorer whose weights are 'official'.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Weights cache directory.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def fetch_weights(name: str, cache_dir: str | None, log_level: str) -> None:
-    """Download (or verify) a scorer's official weights into the cache, e.g. for an init container."""
+def fetch_weights(names: tuple[str, ...], config_path: str | None, cache_dir: str | None, log_level: str) -> None:
+    """Download (or verify) official weights into the cache, e.g. in a Helm pre-install Job or init container."""
     _configure_logging(log_level)
     from omninft.reward_servers import weights
 
-    try:
-        result = weights.fetch(name, cache_dir)
-    except (OSError, ValueError, KeyError) as exc:  # unreachable hub, sha256 mismatch, unknown scorer
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{result.weights_id}  sha256 {result.sha256}  at {result.path}")
+    wanted = list(dict.fromkeys(names))
+    if config_path:
+        from omninft.reward_servers.serving.config import ServerConfig
+
+        try:
+            cfg = ServerConfig.from_yaml(config_path)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        wanted += [n for n, sc in cfg.scorers.items() if sc.weights == "official" and n not in wanted]
+    if not wanted:
+        raise click.UsageError("nothing to fetch: give --scorer NAME or a --config with official weights")
+    for name in wanted:
+        try:
+            result = weights.fetch(name, cache_dir)
+        except (OSError, ValueError, KeyError) as exc:  # unreachable hub, sha256 mismatch, unknown scorer
+            raise click.ClickException(f"{name}: {exc}") from None
+        click.echo(f"{name}: {result.weights_id}  sha256 {result.sha256}  at {result.path}")
+
+
+@serve_main.command("health")
+@click.option("--address", default="127.0.0.1:50051", show_default=True, help="host:port of the server.")
+@click.option("--service", default="", help="Health service name ('' = server, omninft.v1.RewardService = ready).")
+@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle: connect with TLS.")
+@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True)
+def health(address: str, service: str, tls_ca: str | None, timeout_s: float) -> None:
+    """Exit 0 if the server reports SERVING (container HEALTHCHECK / exec probes)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    if tls_ca:
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(Path(tls_ca).read_bytes()))
+    else:
+        channel = grpc.insecure_channel(address)
+    with channel:
+        try:
+            resp = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
+            )
+        except grpc.RpcError as exc:
+            raise click.ClickException(f"{address}: {exc.code().name}: {exc.details()}") from None
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+    click.echo(f"{address} {service or '(server)'}: {status}")
+    if resp.status != health_pb2.HealthCheckResponse.SERVING:
+        sys.exit(1)
 
 
 def export_main() -> None:

@@ -144,3 +144,45 @@ def test_fetch_weights_reports_an_unreachable_hub_without_traceback(tmp_path: Pa
                            "--cache-dir", str(tmp_path / "w")], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1
     assert "could not download laion/clap-htsat-unfused" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_health_command_reports_serving_on_the_health_port(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("metricsPort: -1\nhealthPort: 0\nplugins: {brightness: tests.helpers.scorers:build}\n"
+                   "scorers: {brightness: {}}\n")
+    port_file = tmp_path / "port"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([*_serve_command(), "--config", str(cfg), "--port", "0", "--port-file", str(port_file)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "server never wrote its port file"
+            time.sleep(0.05)
+        address = port_file.read_text().strip()
+        result = CliRunner().invoke(serve_main, ["health", "--address", address,
+                                                 "--service", "omninft.v1.RewardService"])
+        assert result.exit_code == 0, result.output
+        assert "SERVING" in result.output
+        refused = CliRunner().invoke(serve_main, ["health", "--address", "127.0.0.1:1", "--timeout", "1"])
+        assert refused.exit_code == 1 and "UNAVAILABLE" in refused.output and "Traceback" not in refused.output
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    # The plaintext health-only port is announced in the log.
+    assert "health-only port" in stderr and "health-only port off" not in stderr
+
+
+def test_fetch_weights_takes_every_official_scorer_of_a_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("scorers:\n  clap: {weights: official}\n  clip: {weights: tiny}\n")
+    # Offline: the official CLAP weights are absent and the hub is unreachable; CLIP (tiny) is not attempted.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = CliRunner(env=env).invoke(
+        serve_main, ["fetch-weights", "--config", str(cfg), "--cache-dir", str(tmp_path / "cache")]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: clap:") and "clip" not in result.output.split("clap:", 1)[1][:40]
+    empty = CliRunner().invoke(serve_main, ["fetch-weights"])
+    assert empty.exit_code == 2 and "nothing to fetch" in empty.output
