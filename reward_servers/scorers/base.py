@@ -65,15 +65,25 @@ class ScorerInfo:
 class ScorerConfig:
     """How to build one scorer. YAML keys are the camelCase forms of these names (maxBatchSize, ...)."""
 
+    # tiny | random (random init: meaningless scores) | official (the pinned checkpoint) | a local path.
     weights: str = "tiny"
+    # Inference backend: torch | onnxruntime | tensorrt.
     backend: str = "torch"
+    # cpu, cuda or cuda:N.
     device: str = "cpu"
+    # Most items in one forward call.
     max_batch_size: int = 16
+    # Longest wait for a batch to fill, in milliseconds.
     max_queue_delay_ms: float = 5.0
+    # Items a scorer's queue holds before new requests get RESOURCE_EXHAUSTED.
     max_queue_size: int = 256
+    # Named metric protocol (quirks of an official implementation); empty = the scorer's default.
     protocol: str = ""
+    # Where exported ONNX graphs / TensorRT plans are cached; empty = the default cache.
     onnx_dir: str = ""
+    # Seed of tiny/random weights.
     seed: int = 0
+    # Scorer-specific options (see the scorer's documentation).
     options: dict[str, Any] = field(default_factory=dict)
 
 

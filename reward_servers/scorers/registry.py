@@ -15,6 +15,25 @@ _TARGETS: dict[str, str] = {
     "clip": "omninft.reward_servers.scorers.clip:build",
     "video_stats": "omninft.reward_servers.scorers.media_stats:build_video",
     "audio_stats": "omninft.reward_servers.scorers.media_stats:build_audio",
+    # JavisBench (issue 3); each module is owned by one model family.
+    "imagebind": "omninft.reward_servers.scorers.imagebind:build",
+    "imagebind_avh": "omninft.reward_servers.scorers.imagebind:build_avh",
+    "desync": "omninft.reward_servers.scorers.desync:build",
+    "i3d": "omninft.reward_servers.scorers.i3d:build",
+    "audioclip": "omninft.reward_servers.scorers.audioclip:build",
+    "audiobox_aesthetics": "omninft.reward_servers.scorers.audiobox:build",
+    "av_align": "omninft.reward_servers.scorers.av_align:build",
+    "videoalign": "omninft.reward_servers.scorers.videoalign:build",
+    # OmniNFT training rewards (issue 4).
+    "hpsv3": "omninft.reward_servers.scorers.hpsv3:build",
+    "hpsv3_video": "omninft.reward_servers.scorers.hpsv3:build_video",
+    "videoalign_reward": "omninft.reward_servers.scorers.omninft_rewards:build_videoalign",
+    "audiobox_reward": "omninft.reward_servers.scorers.omninft_rewards:build_audiobox",
+    "clap_reward": "omninft.reward_servers.scorers.omninft_rewards:build_clap",
+    "desync_reward": "omninft.reward_servers.scorers.omninft_rewards:build_desync",
+    "toy_video": "omninft.reward_servers.scorers.toy:build_video",
+    "toy_audio": "omninft.reward_servers.scorers.toy:build_audio",
+    "toy_sync": "omninft.reward_servers.scorers.toy:build_sync",
 }
 
 
