@@ -1,0 +1,62 @@
+"""The server Dockerfiles: non-root, no weights inside, a health check, ports agreeing with the server defaults.
+
+The images cannot be built on the test machine (no container daemon); these checks keep the files honest.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from omninft.reward_servers.serving.config import ServerConfig
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted((REPO / "helm" / "images").glob("Dockerfile.*"))
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            head, _, rest = line.partition(" ")
+            out.append((head.upper(), rest.strip()))
+    return out
+
+
+def test_both_variants_exist() -> None:
+    assert {p.suffix for p in DOCKERFILES} == {".cpu", ".cuda"}
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_final_stage_runs_the_server_as_non_root_with_a_healthcheck(path: Path) -> None:
+    steps = instructions(path)
+    last_from = max(i for i, (op, _) in enumerate(steps) if op == "FROM")
+    final = steps[last_from:]
+    users = [arg for op, arg in final if op == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    (health,) = [arg for op, arg in final if op == "HEALTHCHECK"]
+    assert "omninft-serve health" in health and "omninft.v1.RewardService" in health
+    entry = [arg for op, arg in final if op == "ENTRYPOINT"]
+    assert entry == ['["omninft-serve"]']
+    exposed = {int(p) for op, arg in final if op == "EXPOSE" for p in arg.split()}
+    defaults = ServerConfig()
+    chart = yaml.safe_load((REPO / "helm" / "omninft-rewards" / "values.yaml").read_text())["server"]
+    assert {defaults.port, defaults.metrics_port, chart["port"], chart["metricsPort"], chart["healthPort"]} <= exposed
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_every_package_folder_is_copied_and_no_weights_are(path: Path) -> None:
+    copies = [arg for op, arg in instructions(path) if op == "COPY" and "--from" not in arg]
+    sources = {arg.split()[0] for arg in copies}
+    setup = (REPO / "setup.py").read_text()
+    folders = set(re.findall(r'"(\w+)"\s*[,}]', setup)) & {p.name for p in REPO.iterdir() if p.is_dir()}
+    assert folders and folders <= sources
+    assert not any(re.search(r"\.(pt|pth|safetensors|bin|onnx|plan)\b|weights", arg) for arg in copies)
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    assert not (folders & ignored)
