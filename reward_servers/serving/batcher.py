@@ -219,7 +219,12 @@ class MicroBatcher:
     async def _forward(self, items: list[Any]) -> list[Any]:
         """One forward call in the device executor, with the output count checked."""
         loop = asyncio.get_running_loop()
-        outputs = await loop.run_in_executor(self._executor, self.scorer.forward, items)
+        t0 = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self.scorer.forward, items)
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe_stage(self.name, "forward", time.perf_counter() - t0)
         if not isinstance(outputs, list | tuple) or len(outputs) != len(items):
             got = len(outputs) if isinstance(outputs, list | tuple) else type(outputs).__name__
             raise _ContractError(f"scorer {self.name!r} forward returned {got} outputs for {len(items)} items")

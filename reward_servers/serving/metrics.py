@@ -57,6 +57,15 @@ class ServerMetrics:
         self.request_success = Counter(
             "omninft_request_success", "Successfully scored items", ["scorer"], registry=r
         )
+        # Where the time goes (perf breakdown: decode / preprocess / forward / postprocess) and how often
+        # media is decoded (each sample once per request, shared by every scorer in it).
+        self.stage_seconds = Counter(
+            "omninft_stage_seconds",
+            "Seconds spent per scorer and stage (preprocess, forward, postprocess); decode has scorer=''",
+            ["scorer", "stage"],
+            registry=r,
+        )
+        self.decodes = Counter("omninft_decodes", "Media streams decoded, by modality", ["modality"], registry=r)
         self.scorer_info = Gauge(
             "omninft_scorer_info",
             "Loaded scorers (value 1) with version and weights identity",
@@ -90,6 +99,14 @@ class ServerMetrics:
         if outcome == "ok":
             self.queue_duration_us.labels(scorer=scorer).inc(queue_seconds * 1e6)
             self.request_success.labels(scorer=scorer).inc()
+
+    def observe_stage(self, scorer: str, stage: str, seconds: float) -> None:
+        """Add time spent in one pipeline stage."""
+        self.stage_seconds.labels(scorer=scorer, stage=stage).inc(seconds)
+
+    def count_decode(self, modality: str) -> None:
+        """Count one decoded media stream."""
+        self.decodes.labels(modality=modality).inc()
 
     def register_scorer(self, info: ScorerInfo) -> None:
         """Publish a loaded scorer's identity and create its zero-valued series."""

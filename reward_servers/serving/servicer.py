@@ -295,7 +295,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         need_video = any(i.input_spec.reads("video") for i in infos)
         need_audio = any(i.input_spec.reads("audio") for i in infos)
         decoded = await self._map_cpu(
-            lambda i_s: decode_sample(i_s[0], i_s[1], self._policy, need_video=need_video, need_audio=need_audio),
+            lambda i_s: self._timed_decode(i_s[0], i_s[1], need_video=need_video, need_audio=need_audio),
             list(enumerate(samples)),
         )
         sample_errors: list[status_pb2.Status | None] = []
@@ -359,7 +359,9 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 self._count(name, "invalid")
             else:
                 todo.append(i)
-        prepped = await self._map_cpu(scorer.preprocess, [samples[i] for i in todo])
+        prepped = await self._map_cpu(
+            lambda s: self._timed(name, "preprocess", scorer.preprocess, s), [samples[i] for i in todo]
+        )
         submit: list[int] = []
         items: list[Any] = []
         for i, p in zip(todo, prepped, strict=True):
@@ -384,10 +386,37 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 outcomes[i] = self._as_outcome(name, r, rid)
         if ok:
             loop = asyncio.get_running_loop()
-            posted = await loop.run_in_executor(self._cpu, _postprocess_all, scorer, [r for _, r in ok])
+            posted = await loop.run_in_executor(
+                self._cpu, self._timed, name, "postprocess", _postprocess_all, scorer, [r for _, r in ok]
+            )
             for (i, _), out in zip(ok, posted, strict=True):
                 outcomes[i] = self._as_outcome(name, out, rid) if isinstance(out, BaseException) else out
         return outcomes
+
+    def _timed_decode(
+        self, index: int, sample: reward_pb2.Sample, *, need_video: bool, need_audio: bool
+    ) -> DecodeResult:
+        """decode_sample with its time and decoded streams recorded in the metrics."""
+        t0 = time.perf_counter()
+        try:
+            result = decode_sample(index, sample, self._policy, need_video=need_video, need_audio=need_audio)
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe_stage("", "decode", time.perf_counter() - t0)
+        if self._metrics is not None:
+            for modality, media in (("video", result.sample.video), ("audio", result.sample.audio)):
+                if media is not None:
+                    self._metrics.count_decode(modality)
+        return result
+
+    def _timed(self, name: str, stage: str, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) with its wall time added to the stage metrics."""
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe_stage(name, stage, time.perf_counter() - t0)
 
     def _count(self, name: str, outcome: str) -> None:
         """Count a per-scorer outcome decided before the batcher (missing modality, preprocess failure)."""

@@ -51,7 +51,28 @@ async def test_metrics_endpoint_exposes_counters_and_histograms() -> None:
     assert get("omninft_samples_total", scorer="caption", outcome="invalid") == 1
     assert get("omninft_request_success_total", scorer="brightness") == 7
     assert get("omninft_queue_duration_us_total", scorer="brightness") > 0
+    # Stage times and decode counts: 6 videos decoded once each (warm-up samples skip decoding).
+    assert get("omninft_decodes_total", modality="video") == 6
+    assert get("omninft_stage_seconds_total", scorer="", stage="decode") > 0
+    for stage in ("preprocess", "forward", "postprocess"):
+        assert get("omninft_stage_seconds_total", scorer="brightness", stage=stage) > 0
+    # The forward includes the 20 ms delay of every batch.
+    assert get("omninft_stage_seconds_total", scorer="brightness", stage="forward") >= 0.02 * get(
+        "omninft_batch_size_count", scorer="brightness")
     infos = [k for k in m if k[0] == "omninft_scorer_info"]
     assert {dict(k[1])["scorer"] for k in infos} == {"brightness", "caption"}
     assert {dict(k[1])["tiny"] for k in infos} == {"true", "false"}
     assert all(len(dict(k[1])["weights_sha256"]) == 64 for k in infos)
+
+
+async def test_each_sample_is_decoded_once_for_all_scorers_of_a_request() -> None:
+    scorers = {"brightness": make("brightness"), "video_embed": make("video_embed")}
+    async with running_server(scorers) as r:
+        frames = frames_video(gradient_frames(8, 16, 16))
+        req = reward_pb2.EmbedRequest(samples=[sample(str(i), video=frames) for i in range(3)],
+                                      scorers=["brightness", "video_embed"])
+        resp = await r.stub.Embed(req, timeout=10)
+        assert len(resp.results) == 3 and all(not res.error.code for res in resp.results)
+        m = await asyncio.to_thread(_scrape, r.server.metrics_port)
+    # Two video scorers, three samples: three decodes.
+    assert m[("omninft_decodes_total", (("modality", "video"),))] == 3
