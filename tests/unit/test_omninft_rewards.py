@@ -82,3 +82,25 @@ def test_a_failure_is_an_error_never_a_zero() -> None:
 def test_unknown_protocol_is_refused() -> None:
     with pytest.raises(ValueError, match="omninft-v1"):
         registry.build("clap_reward", ScorerConfig(weights="tiny", protocol="javisbench-v1"))
+
+
+def _av_sample(sid: str, seed: int, seconds: float = 2.0) -> DecodedSample:
+    from omninft.reward_servers.media import DecodedVideo
+
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, size=(int(seconds * 8), 32, 32, 3), dtype=np.uint8)
+    pcm = (rng.standard_normal((1, int(seconds * 16_000))) * 0.1).astype(np.float32)
+    return DecodedSample(id=sid, prompt="a drum is hit", audio_prompt="a drum", video=DecodedVideo(frames, 8.0),
+                         audio=DecodedAudio(pcm, 16_000))
+
+
+@pytest.mark.parametrize("reward_name", ["desync_reward", "audiobox_reward", "videoalign_reward"])
+def test_reward_equals_the_release_combination_of_its_inner_scorer(reward_name: str) -> None:
+    recipe = rewards.RECIPES[reward_name]
+    module = registry.target(recipe.inner).split(":")[0]
+    pytest.importorskip(module)
+    reward = registry.build(reward_name, ScorerConfig(weights="tiny", max_batch_size=2))
+    inner = registry.build(recipe.inner, ScorerConfig(weights="tiny", max_batch_size=2, options=dict(recipe.options)))
+    samples = [_av_sample(str(i), i) for i in range(2)]
+    for plain, derived in zip(_score(inner, samples), _score(reward, samples), strict=True):
+        assert derived == {reward_name: pytest.approx(recipe.combine(plain), rel=1e-6, abs=1e-9)}
