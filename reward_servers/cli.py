@@ -140,10 +140,14 @@ def fetch_weights(names: tuple[str, ...], config_path: str | None, cache_dir: st
         raise click.UsageError("nothing to fetch: give --scorer NAME or a --config with official weights")
     for name in wanted:
         try:
-            result = weights.fetch(name, cache_dir)
+            fetched = weights.fetch_all(name, cache_dir)
         except (OSError, ValueError, KeyError) as exc:  # unreachable hub, sha256 mismatch, unknown scorer
             raise click.ClickException(f"{name}: {exc}") from None
-        click.echo(f"{name}: {result.weights_id}  sha256 {result.sha256}  at {result.path}")
+        for part, result in fetched:
+            if isinstance(result, Path):
+                click.echo(f"{name}: {part} at {result}")
+            else:
+                click.echo(f"{name}: {part} {result.weights_id}  sha256 {result.sha256}  at {result.path}")
 
 
 @serve_main.command("health")

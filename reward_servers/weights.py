@@ -86,6 +86,47 @@ _HF_TEXT_FILES = ("*.json", "*.txt", "*.model")
 OFFICIAL: dict[str, WeightSpec] = {
     "clap": WeightSpec("clap", "laion/clap-htsat-unfused", files=(*_HF_TEXT_FILES, "*.safetensors")),
     "clip": WeightSpec("clip", "openai/clip-vit-base-patch32", files=(*_HF_TEXT_FILES, "*.safetensors")),
+    # ImageBind-Huge (plain state dict, all six modalities) and the CLIP BPE vocabulary its text side uses.
+    "imagebind": WeightSpec("imagebind", "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"),
+    "imagebind_avh": WeightSpec("imagebind_avh", "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"),
+    "imagebind_bpe": WeightSpec(
+        "imagebind_bpe",
+        "https://raw.githubusercontent.com/facebookresearch/ImageBind/main/bpe/bpe_simple_vocab_16e6.txt.gz",
+    ),
+    # Synchformer 24-01-04T16-39-21 as re-saved by MMAudio (used by av-benchmark, JavisBench, OmniNFT); only the
+    # md5 is published (5b2f5594b0730f70e41e549b7c94390c), so the sha256 is recorded at fetch time, not pinned.
+    "synchformer": WeightSpec(
+        "synchformer", "https://github.com/hkchengrex/MMAudio/releases/download/v0.1/synchformer_state_dict.pth"
+    ),
+    "desync": WeightSpec(
+        "desync", "https://github.com/hkchengrex/MMAudio/releases/download/v0.1/synchformer_state_dict.pth"
+    ),
+    # I3D Kinetics-400 (VideoGPT port of the TF-Hub model) at the Open-Sora-Plan HF Space commit JavisBench
+    # downloads; no digest is published, so the sha256 is recorded at fetch time, not pinned.
+    "i3d": WeightSpec(
+        "i3d",
+        "https://huggingface.co/spaces/LanguageBind/Open-Sora-Plan-v1.0.0/resolve/"
+        "810fa8c4bdb3a4c8eec9bd57375c29bde6fb46de/opensora/eval/fvd/videogpt/i3d_pretrained_400.pt",
+    ),
+    # Full AudioCLIP (CLIP RN50 + ESResNeXt-fbsp); only the `audio.*` keys are used. The git-LFS copy in the
+    # AudioCLIP repository (assets/, 537,302,068 bytes) has sha256
+    # 2441d35b353352c8b1bbfb8f7c687f46314c3d2909e940eaf763b8c17f632c44; that the release asset is the same file
+    # is not verified, so it is not pinned.
+    "audioclip": WeightSpec(
+        "audioclip", "https://github.com/AndreyGuzhov/AudioCLIP/releases/download/v0.1/AudioCLIP-Full-Training.pt"
+    ),
+    # Audiobox Aesthetics: AesMultiOutput.from_pretrained("facebook/audiobox-aesthetics") (config.json holds the
+    # per-axis target_transform); no digest is published, so the sha256 is recorded at fetch time, not pinned.
+    "audiobox_aesthetics": WeightSpec("audiobox_aesthetics", "facebook/audiobox-aesthetics",
+                                      files=("config.json", "*.safetensors")),
+    # VideoAlign's VideoReward: model_config.json + checkpoint-<step>/model.pth (full state dict, highest step
+    # used); tokenizer and chat template come from its base model, Qwen2-VL-2B-Instruct (text files only).
+    "videoalign": WeightSpec("videoalign", "KwaiVGI/VideoReward", files=("model_config.json", "checkpoint-*/model.pth")),
+    "videoalign_base": WeightSpec("videoalign_base", "Qwen/Qwen2-VL-2B-Instruct", files=_HF_TEXT_FILES),
+    # HPSv3: one full state dict (Qwen2-VL-7B + ranknet head); tokenizer from Qwen2-VL-7B-Instruct (text only).
+    "hpsv3": WeightSpec("hpsv3", "MizzenAI/HPSv3", files=("HPSv3.safetensors",)),
+    "hpsv3_video": WeightSpec("hpsv3_video", "MizzenAI/HPSv3", files=("HPSv3.safetensors",)),
+    "hpsv3_base": WeightSpec("hpsv3_base", "Qwen/Qwen2-VL-7B-Instruct", files=_HF_TEXT_FILES),
 }
 # Downloaded only when a repository has no safetensors weights.
 _HF_FALLBACK_FILES = ("pytorch_model.bin",)
@@ -419,3 +460,74 @@ def _hf_download(
 def fetch(scorer_name: str, cache_dir: str | os.PathLike[str] | None = None) -> ResolvedWeights:
     """Download (if missing) and verify the official weights of a registered scorer."""
     return resolve(official_spec(scorer_name), cache_dir=cache_dir, offline=False)
+
+
+# Files a scorer loads besides its main weights (tokenizers, base-model configs), and the metric scorer a
+# derived training reward wraps: `fetch-weights --scorer X` brings all of them, so a server starts offline.
+COMPANIONS: dict[str, tuple[str, ...]] = {
+    "imagebind": ("imagebind_bpe",),
+    "imagebind_avh": ("imagebind_bpe",),
+    "videoalign": ("videoalign_base",),
+    "hpsv3": ("hpsv3_base",),
+    "hpsv3_video": ("hpsv3_base",),
+    "videoalign_reward": ("videoalign", "videoalign_base"),
+    "audiobox_reward": ("audiobox_aesthetics",),
+    "clap_reward": ("clap",),
+    "desync_reward": ("desync",),
+}
+# HF repositories fetched as snapshots (no top-level weight file: tokenizer-only or weights in subfolders).
+_SNAPSHOT_ONLY = {"videoalign", "videoalign_base", "hpsv3_base"}
+
+
+def fetch_all(
+    scorer_name: str, cache_dir: str | os.PathLike[str] | None = None
+) -> list[tuple[str, ResolvedWeights | Path]]:
+    """Fetch everything scorer `scorer_name` loads: its own weights (if any) and its companions."""
+    names = ([scorer_name] if scorer_name in OFFICIAL else []) + list(COMPANIONS.get(scorer_name, ()))
+    if not names:
+        official_spec(scorer_name)  # raises the "no official weights" KeyError with the known names
+    out: list[tuple[str, ResolvedWeights | Path]] = []
+    for name in names:
+        if name in _SNAPSHOT_ONLY:
+            out.append((name, resolve_snapshot(official_spec(name), cache_dir=cache_dir, offline=False)))
+        else:
+            out.append((name, fetch(name, cache_dir)))
+    return out
+
+
+def resolve_snapshot(
+    spec_or_str: WeightSpec | str, *, cache_dir: str | os.PathLike[str] | None = None, offline: bool = True
+) -> Path:
+    """Local directory of an HF repository or local folder, without requiring a top-level weight file.
+
+    For repositories used only for their tokenizer/config files, or whose weights sit in subfolders
+    (VideoReward's checkpoint-<step>/model.pth); the caller hashes what it loads with cached_sha256.
+    """
+    spec = as_spec(spec_or_str)
+    kind = _source_kind(spec)
+    if kind == "local":
+        raw = spec.source.removeprefix("file://")
+        path = Path(urllib.parse.unquote(raw) if spec.source.startswith("file://") else raw).expanduser().resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(f"weights path {path} for {spec.name!r} is not a directory")
+        return path
+    if kind != "hf":
+        raise FileNotFoundError(f"{spec.display!r} for {spec.name!r} is not a Hugging Face id or a local directory")
+    repo, revision = _hf_repo(spec)
+    patterns = list(spec.files) or None
+    root = default_root(cache_dir)
+    if root is not None:
+        local = _hf_local_dir(root, repo, revision)
+        if local.is_dir() and any(local.iterdir()):
+            return local
+        if offline:
+            try:
+                return Path(_hf_download(repo, revision, patterns, local_only=True))
+            except FileNotFoundError:
+                raise _missing(spec, str(local)) from None
+        _hf_download(repo, revision, patterns, local_dir=local)
+        return local
+    try:
+        return Path(_hf_download(repo, revision, patterns, local_only=offline))
+    except FileNotFoundError:
+        raise _missing(spec, "the Hugging Face cache ($HF_HOME)") from None

@@ -213,3 +213,21 @@ def test_state_dict_sha256_is_deterministic_and_sensitive():
     sd2["bias"][0] += 1e-6
     assert W.state_dict_sha256(sd2) != W.state_dict_sha256(sd)
     assert W.state_dict_sha256({"step": torch.tensor(3)}) != W.state_dict_sha256({"step": torch.tensor(4)})
+
+
+def test_fetch_all_brings_companions_and_wrapped_weights(monkeypatch) -> None:
+    from omninft.reward_servers import weights as w
+    from omninft.reward_servers.scorers import registry
+
+    for scorer, parts in w.COMPANIONS.items():
+        assert registry.target(scorer)
+        assert all(p in w.OFFICIAL for p in parts), (scorer, parts)
+    calls: list[str] = []
+    monkeypatch.setattr(w, "fetch", lambda name, cache_dir=None: calls.append(name) or name)
+    monkeypatch.setattr(w, "resolve_snapshot", lambda spec, **kw: calls.append(spec.name) or spec.name)
+    assert [n for n, _ in w.fetch_all("imagebind")] == ["imagebind", "imagebind_bpe"]
+    assert [n for n, _ in w.fetch_all("clap_reward")] == ["clap"]  # a derived reward has no weights of its own
+    assert [n for n, _ in w.fetch_all("videoalign_reward")] == ["videoalign", "videoalign_base"]
+    assert calls == ["imagebind", "imagebind_bpe", "clap", "videoalign", "videoalign_base"]
+    with pytest.raises(KeyError, match="no official weights"):
+        w.fetch_all("video_stats")
