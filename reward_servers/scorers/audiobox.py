@@ -1,0 +1,230 @@
+"""Audiobox Aesthetics (JavisBench `calc_audio_quality_score`, "AQ"): CE, CU, PC, PQ and their mean.
+
+Protocols (specs/javisbench.md §6.3, specs/models.md §3):
+- "javisbench-v1" (default, the reference's exact input): channel mean at the native rate, no DC removal;
+  then what `read_audio_torchaudio(..., mono=True, keepdim=True)` really does. It resamples the (N, 1)
+  transposed waveform along its length-1 axis, so for a native rate other than 16 kHz the samples are NOT
+  resampled: each is multiplied by a constant gain (the centre taps of torchaudio's sinc kernels, averaged
+  over the output phases once AesPredictor takes the channel mean) and the signal is then read as 16 kHz.
+  16 kHz input (JavisDiT's) is unaffected. Then cut / zero-pad to int(16000 * max_audio_len_s) samples
+  (option `max_audio_len_s`, default 4.0; 0 or None keeps the whole clip, as the audiobox CLI does).
+- "javisbench-v1-resampled": the same, but non-16 kHz audio is properly resampled to 16 kHz first, with
+  torchaudio's default windowed-sinc resampler (re-implemented), i.e. what `AesPredictor` itself does with a file
+  path; this is the OmniNFT reward's input (its `audiobox_aesthetics_score` passes wav paths).
+The model input then follows `AesPredictor.forward`: 10 s windows with a 10 s hop, the last zero-padded with a
+sample mask and weighted by its valid fraction; the zero padding added by the max_audio_len_s step counts as
+audio (the reference pads before the predictor sees it). Per axis: weighted mean of the de-normalised chunk
+predictions. audio_quality = mean of the four axes (the JavisBench per-sample value).
+Residual differences: the reference runs the model under CUDA, per batch of 8 files, in float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from omninft.reward_servers.backends import Backend, GraphSpec
+from omninft.reward_servers.functional.sync_frontend import sinc_resample
+from omninft.reward_servers.media import DecodedAudio, DecodedSample, to_mono
+from omninft.reward_servers.models import audiobox as ab
+from omninft.reward_servers.scorers._common import backend_for, run_chunked
+from omninft.reward_servers.scorers.base import (
+    InputSpec,
+    InvalidSample,
+    ScorerConfig,
+    ScorerInfo,
+    ScorerOutput,
+    WeightsInfo,
+)
+
+logger = logging.getLogger(__name__)
+
+VERSION = "1.0.0"
+PROTOCOLS = ("javisbench-v1", "javisbench-v1-resampled")
+DEFAULT_PROTOCOL = "javisbench-v1"
+DEFAULT_MAX_AUDIO_LEN_S = 4.0
+OUTPUTS = ("audio_quality", "ce", "cu", "pc", "pq")
+GRAPH = "aes"
+
+
+def torchaudio_axis_gain(sr_in: int, sr_out: int = ab.SAMPLE_RATE, lowpass_filter_width: int = 6,
+                         rolloff: float = 0.99) -> float:
+    """Gain torchaudio's default sinc resampler applies to a length-1 signal, averaged over its output samples.
+
+    A length-1 row yields ceil(new / orig) outputs (rates reduced by their gcd), output i being the input times
+    the kernel of phase i at time offset 0: sinc(pi t) * cos(pi t / (2 w))**2 * base / orig with
+    t = clamp(-i / new * base, -w, w) and base = min(orig, new) * rolloff.
+    """
+    if sr_in == sr_out:
+        return 1.0
+    g = math.gcd(int(sr_in), int(sr_out))
+    orig, new = int(sr_in) // g, int(sr_out) // g
+    base = min(orig, new) * rolloff
+    phases = math.ceil(new / orig)
+    t = np.clip(-np.arange(phases, dtype=np.float64) / new * base, -lowpass_filter_width, lowpass_filter_width)
+    window = np.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    sinc = np.where(t == 0, 1.0, np.sin(math.pi * t) / np.where(t == 0, 1.0, math.pi * t))
+    taps = (sinc * window * (base / orig)).astype(np.float32)  # the reference's kernels are float32
+    return float(np.mean(taps, dtype=np.float64))
+
+
+def fit_length(wave: np.ndarray, max_audio_len_s: float | None, sample_rate: int = ab.SAMPLE_RATE) -> np.ndarray:
+    """Cut / zero-pad to int(sample_rate * max_audio_len_s) samples; no limit when max_audio_len_s is falsy."""
+    if not max_audio_len_s:
+        return wave
+    target = int(sample_rate * max_audio_len_s)
+    out = wave[:target]
+    if out.shape[0] < target:
+        out = np.pad(out, (0, target - out.shape[0]))
+    return out
+
+
+def javisbench_waveform(audio: DecodedAudio, protocol: str, max_audio_len_s: float | None) -> np.ndarray:
+    """The mono float32 waveform the reference hands to AesPredictor (as 16 kHz samples)."""
+    mono = to_mono(np.asarray(audio.pcm))
+    if audio.sample_rate != ab.SAMPLE_RATE:
+        if protocol == "javisbench-v1":
+            mono = (mono * np.float32(torchaudio_axis_gain(audio.sample_rate))).astype(np.float32)
+        else:
+            mono = sinc_resample(mono, audio.sample_rate, ab.SAMPLE_RATE)
+    return fit_length(np.asarray(mono, dtype=np.float32), max_audio_len_s)
+
+
+@dataclass(frozen=True)
+class AudioboxItem:
+    """One preprocessed sample: its 10 s chunks (with masks and weights) and the fitted length."""
+
+    chunks: ab.Chunks
+    num_samples: int
+
+
+@dataclass(frozen=True)
+class AudioboxRaw:
+    """Backend output of one item: normalised predictions (K, 4) of its chunks and the chunk weights (K,)."""
+
+    preds: np.ndarray
+    weights: np.ndarray
+
+
+def make_graphs(model: ab.AudioboxAesthetics) -> dict[str, GraphSpec]:
+    """The single exportable core: (wav, mask) (B, 160000) float32 -> normalised predictions (B, 4)."""
+    rng = np.random.default_rng(0)
+    wav = (rng.standard_normal((2, ab.CHUNK_SAMPLES)) * 0.1).astype(np.float32)
+    mask = np.ones_like(wav)
+    mask[1, ab.CHUNK_SAMPLES * 2 // 5 :] = 0.0  # a 4 s clip, the JavisBench case
+    wav[1] *= mask[1]
+    return {
+        GRAPH: GraphSpec(
+            module=model.eval(),
+            input_names=("wav", "mask"),
+            output_names=("preds",),
+            example_inputs={"wav": wav, "mask": mask},
+        )
+    }
+
+
+def _load(cfg: ScorerConfig) -> tuple[ab.AudioboxAesthetics, WeightsInfo]:
+    model, ident = ab.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
+
+
+def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
+    """omninft-export hook: the exportable core for cfg.weights and the identity of those weights."""
+    del name
+    model, info = _load(cfg)
+    return make_graphs(model), info
+
+
+def max_audio_len_option(options: Mapping[str, Any]) -> float | None:
+    """options["max_audio_len_s"] as a positive float, or None for no limit (0 / None / "none")."""
+    raw = options.get("max_audio_len_s", DEFAULT_MAX_AUDIO_LEN_S)
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+        return None
+    value = float(raw)
+    if value < 0 or not math.isfinite(value):
+        raise ValueError(f"max_audio_len_s must be a non-negative number, got {raw!r}")
+    return value or None
+
+
+class AudioboxScorer:
+    """Audiobox Aesthetics behind a backend: all chunks of a batch go through one batched core call."""
+
+    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo,
+                 target_transform: Mapping[str, Mapping[str, float]]) -> None:
+        protocol = cfg.protocol or DEFAULT_PROTOCOL
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+        self.cfg = cfg
+        self.protocol = protocol
+        self.backend = backend
+        self.target_transform = {a: dict(target_transform[a]) for a in ab.AXES}
+        self.max_audio_len_s = max_audio_len_option(cfg.options)
+        self.info = ScorerInfo(
+            name=name,
+            model_family="audiobox_aesthetics",
+            version=VERSION,
+            outputs=OUTPUTS,
+            embeddings=(),
+            input_spec=InputSpec(
+                modalities=("audio",),
+                audio_sample_rate=ab.SAMPLE_RATE,
+                max_audio_seconds=float(self.max_audio_len_s or 0.0),
+            ),
+            protocol=protocol,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            max_batch_size=cfg.max_batch_size,
+        )
+
+    def preprocess(self, sample: DecodedSample) -> AudioboxItem:
+        """Mono, 16 kHz per the protocol, fitted to max_audio_len_s, cut into masked 10 s chunks."""
+        if sample.audio is None:
+            raise InvalidSample("audiobox_aesthetics needs audio; the sample has none")
+        pcm = np.asarray(sample.audio.pcm)
+        if pcm.size == 0:
+            raise InvalidSample("audiobox_aesthetics cannot score zero-length audio")
+        if not np.all(np.isfinite(pcm)):
+            raise InvalidSample("audio contains NaN or infinite samples")
+        wave = javisbench_waveform(sample.audio, self.protocol, self.max_audio_len_s)
+        if wave.shape[0] == 0:
+            raise InvalidSample("audio is shorter than one sample at 16 kHz")
+        return AudioboxItem(ab.make_chunks(wave), int(wave.shape[0]))
+
+    def forward(self, items: Sequence[AudioboxItem]) -> list[AudioboxRaw]:
+        """Normalised chunk predictions, (K_i, 4) per item, from one batched pass over every chunk."""
+        wavs = np.concatenate([it.chunks.wavs for it in items])
+        masks = np.concatenate([it.chunks.masks for it in items])
+        preds = run_chunked(self.backend, GRAPH, {"wav": wavs, "mask": masks}, "preds", self.cfg.max_batch_size)
+        bounds = np.cumsum([0] + [it.chunks.wavs.shape[0] for it in items])
+        return [AudioboxRaw(preds[bounds[i] : bounds[i + 1]], it.chunks.weights) for i, it in enumerate(items)]
+
+    def postprocess(self, output: AudioboxRaw) -> ScorerOutput:
+        """De-normalise, weight-average the chunks per axis, and add their mean as audio_quality."""
+        axes = ab.aggregate(output.preds, output.weights, self.target_transform)
+        scores = {a.lower(): v for a, v in axes.items()}
+        scores["audio_quality"] = float(np.mean([axes[a] for a in ab.AXES]))
+        return ScorerOutput(scores=scores)
+
+    def warmup_sample(self) -> DecodedSample:
+        """One second of a 440 Hz tone with a little noise at 16 kHz."""
+        sr = ab.SAMPLE_RATE
+        t = np.arange(sr, dtype=np.float64) / sr
+        noise = np.random.default_rng(0).standard_normal(sr) * 0.01
+        tone = (0.3 * np.sin(2 * np.pi * 440.0 * t) + noise).astype(np.float32)
+        return DecodedSample(id="warmup", prompt="a steady beep", audio=DecodedAudio(tone[None], sample_rate=sr))
+
+
+def build(name: str, cfg: ScorerConfig) -> AudioboxScorer:
+    """Registry target: load weights (offline), create the backend over the core, return the scorer."""
+    model, winfo = _load(cfg)
+    target_transform = model.config.target_transform
+    backend = backend_for("audiobox", cfg, make_graphs(model), winfo.sha256)
+    if winfo.tiny:
+        logger.warning("scorer %s runs TINY RANDOM Audiobox Aesthetics weights (%s)", name, winfo.weights_id)
+    return AudioboxScorer(name, cfg, backend=backend, weights=winfo, target_transform=target_transform)

@@ -1,0 +1,124 @@
+"""`av_align`: JavisBench's AV-Align (implemented there, not reported in its tables; specs/javisbench.md §6.11).
+
+Protocol "javisbench-v1": every decoded frame at the container frame rate (no resizing, as `calc_av_align` calls
+it with size=None), the audio mono at its native rate, the whole clip (option `max_length_s` reproduces the
+reference's optional cut: frames until count >= fps * max_length_s, audio to int(max_length_s * sr) samples).
+Audio onsets vs. Farneback motion peaks, IoU with a +-1 frame tolerance; see functional.av_align for the math.
+No model: the whole cost is CPU work in `preprocess` (about 0.15-0.3 s per 240p frame in numpy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from omninft.reward_servers.functional.av_align import (
+    audio_peak_times,
+    av_align_iou,
+    flow_trajectory,
+    local_maxima_times,
+    rgb_to_gray,
+)
+from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, to_mono
+from omninft.reward_servers.scorers.base import (
+    InputSpec,
+    InvalidSample,
+    ScorerConfig,
+    ScorerInfo,
+    ScorerOutput,
+    WeightsInfo,
+)
+
+VERSION = "1.0.0"
+PROTOCOLS = ("javisbench-v1",)
+DEFAULT_PROTOCOL = "javisbench-v1"
+OUTPUTS = ("av_align",)
+
+
+def _max_length(raw: object) -> float | None:
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+        return None
+    value = float(raw)  # type: ignore[arg-type]
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"max_length_s must be a positive number or None, got {raw!r}")
+    return value
+
+
+def av_align_score(video: DecodedVideo, audio: DecodedAudio, max_length_s: float | None = None) -> float:
+    """The AV-Align IoU of one clip (raises ValueError when it cannot be computed)."""
+    fps = float(video.fps)
+    if not fps > 0:
+        raise ValueError(f"video frame rate must be positive, got {video.fps}")
+    frames = np.asarray(video.frames)
+    y = to_mono(np.asarray(audio.pcm))
+    if max_length_s is not None:
+        # the reference stops reading once it holds at least fps * max_length_s frames
+        keep = max(1, math.ceil(fps * max_length_s))
+        frames = frames[:keep]
+        if y.shape[0] > max_length_s * audio.sample_rate:
+            y = y[: int(max_length_s * audio.sample_rate)]
+    if frames.shape[0] < 2:
+        raise ValueError(f"AV-Align needs at least 2 video frames, got {frames.shape[0]}")
+    if y.shape[0] == 0:
+        raise ValueError("AV-Align needs non-empty audio")
+    audio_peaks = audio_peak_times(y, int(audio.sample_rate))
+    video_peaks = local_maxima_times(flow_trajectory(rgb_to_gray(frames)), fps)
+    return float(av_align_iou(audio_peaks, video_peaks, fps))
+
+
+class AvAlignScorer:
+    """Audio-onset / motion-peak IoU; no weights, nothing to batch."""
+
+    def __init__(self, name: str, cfg: ScorerConfig) -> None:
+        protocol = cfg.protocol or DEFAULT_PROTOCOL
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+        self.max_length_s = _max_length(cfg.options.get("max_length_s"))
+        self.info = ScorerInfo(
+            name=name,
+            model_family="av_align",
+            version=VERSION,
+            outputs=OUTPUTS,
+            embeddings=(),
+            input_spec=InputSpec(modalities=("video", "audio"), max_audio_seconds=float(self.max_length_s or 0.0)),
+            protocol=protocol,
+            weights=WeightsInfo(weights_id="none", sha256="", tiny=False),
+            backend="numpy",
+            device="cpu",
+            max_batch_size=cfg.max_batch_size,
+        )
+
+    def preprocess(self, sample: DecodedSample) -> float:
+        """Compute the score (the whole cost is here, on the CPU pool)."""
+        if sample.video is None or sample.audio is None:
+            raise InvalidSample("av_align needs both a video and an audio track")
+        if not np.all(np.isfinite(sample.audio.pcm)):
+            raise InvalidSample("audio contains NaN or infinite samples")
+        try:
+            return av_align_score(sample.video, sample.audio, self.max_length_s)
+        except ValueError as e:
+            raise InvalidSample(str(e)) from e
+
+    def forward(self, items: Sequence[float]) -> list[float]:
+        """Nothing left to compute in batch."""
+        return list(items)
+
+    def postprocess(self, output: float) -> ScorerOutput:
+        """The IoU as the `av_align` score."""
+        return ScorerOutput(scores={"av_align": float(output)})
+
+    def warmup_sample(self) -> DecodedSample:
+        """A 0.5 s 32x32 clip of a moving bar with clicks."""
+        frames = np.zeros((12, 32, 32, 3), dtype=np.uint8)
+        for i in range(12):
+            frames[i, :, 2 * i : 2 * i + 6] = 200
+        pcm = np.zeros((1, 8000), dtype=np.float32)
+        pcm[0, ::2000] = 0.5
+        return DecodedSample(id="warmup", video=DecodedVideo(frames, 24.0), audio=DecodedAudio(pcm, 16000))
+
+
+def build(name: str, cfg: ScorerConfig) -> AvAlignScorer:
+    """Registry entry point of `av_align`."""
+    return AvAlignScorer(name, cfg)
