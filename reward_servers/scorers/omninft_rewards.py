@@ -59,9 +59,10 @@ RECIPES: dict[str, RewardRecipe] = {
     # VideoReward with use_norm=True, frames sampled at 24 fps.
     "videoalign_reward": RewardRecipe("videoalign", "videoalign_reward", videoalign_combine, "1",
                                       options={"use_norm": True, "fps": 24.0}),
-    # Audiobox Aesthetics at 16 kHz mono over the whole clip (no JavisBench 4 s cut).
+    # Audiobox Aesthetics at 16 kHz mono over the whole clip: the release hands AesPredictor wav paths, which
+    # it resamples properly (no JavisBench 4 s cut, no JavisBench (N, 1)-resampling quirk).
     "audiobox_reward": RewardRecipe("audiobox_aesthetics", "audiobox_reward", audiobox_combine, "1",
-                                    options={"max_audio_len_s": 0.0}),
+                                    options={"max_audio_len_s": 0.0}, inner_protocol="javisbench-v1-resampled"),
     # CLAP htsat-unfused, 48 kHz mono, text = the audio prompt (the scorer's audio_text rule).
     "clap_reward": RewardRecipe("clap", "clap_reward", clap_combine, "1"),
     # Synchformer over an 8 s window.

@@ -100,7 +100,8 @@ def test_reward_equals_the_release_combination_of_its_inner_scorer(reward_name: 
     module = registry.target(recipe.inner).split(":")[0]
     pytest.importorskip(module)
     reward = registry.build(reward_name, ScorerConfig(weights="tiny", max_batch_size=2))
-    inner = registry.build(recipe.inner, ScorerConfig(weights="tiny", max_batch_size=2, options=dict(recipe.options)))
+    inner = registry.build(recipe.inner, ScorerConfig(weights="tiny", max_batch_size=2, options=dict(recipe.options),
+                                                      protocol=recipe.inner_protocol))
     samples = [_av_sample(str(i), i) for i in range(2)]
     for plain, derived in zip(_score(inner, samples), _score(reward, samples), strict=True):
         assert derived == {reward_name: pytest.approx(recipe.combine(plain), rel=1e-6, abs=1e-9)}
