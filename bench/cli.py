@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,54 +34,259 @@ def demo_data(out_dir: Path, n: int, seconds: float, seed: int) -> None:
     click.echo(f"wrote {n} samples to {out_dir} (prompts: {csv_path})")
 
 
+def _load_yaml(path: Path | None) -> dict[str, Any]:
+    """A YAML mapping from a file (empty when no file)."""
+    if path is None:
+        return {}
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise click.UsageError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _server_options(fn: Any) -> Any:
+    """Options shared by `run` and `reference build`: where the scorers run and with what."""
+    options = [
+        click.option("--server", default="", help="One reward server address for every scorer."),
+        click.option("--servers", "servers_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="routes.yaml: scorer -> address or list of addresses (round robin); others go to --server "
+                          "or the embedded server."),
+        click.option("--weights", default="tiny", show_default=True,
+                     help="Embedded server weights: tiny | random | official | PATH."),
+        click.option("--backend", default="torch", show_default=True,
+                     type=click.Choice(["torch", "onnxruntime", "tensorrt"])),
+        click.option("--device", default="cpu", show_default=True),
+        click.option("--batch-size", default=8, show_default=True, help="Embedded server max batch size."),
+        click.option("--chunk-size", default=16, show_default=True, help="Samples per request round and store write."),
+        click.option("--embedded-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="YAML merged into the embedded server config (plugins, scorers.<name>.options, ...)."),
+        click.option("--send-uris/--send-bytes", default=None,
+                     help="Send file:// URIs or file bytes (default: URIs to the embedded server, bytes to others)."),
+        click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token for remote servers."),
+        click.option("--timeout-s", default=1800.0, show_default=True, help="Deadline of one request round (chunk)."),
+        click.option("--no-progress", is_flag=True),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: set[str]) -> dict[str, bool]:
+    """Availability of scorers the embedded server would host (routed and plugin scorers count as present)."""
+    from omninft.bench.availability import installed_scorers
+
+    local = [s for s in scorers if s not in routed and s not in plugins]
+    found = installed_scorers(local)
+    return {s: found.get(s, True) for s in scorers}
+
+
 @main.command("run")
 @click.argument("suite", type=click.Choice(SUITES + ("vbench",)))
 @click.option("--samples", type=click.Path(path_type=Path, file_okay=False), help="Folder of generated samples.")
 @click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False), help="Prompt CSV (row i -> sample_{i:04d}).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True)
-@click.option("--metrics", multiple=True, help="Official metric keys (repeatable); default: all available.")
+@click.option("--metrics", multiple=True, help="Official metric keys (repeatable or comma list); default: all 15.")
 @click.option("--limit", type=int, default=None, help="Only the first N rows.")
-@click.option("--server", default="", help="Address of a running reward server; default: start an embedded one.")
-@click.option("--weights", default="tiny", show_default=True, help="Embedded server weights: tiny | random | official | PATH.")
-@click.option("--backend", default="torch", show_default=True, type=click.Choice(["torch", "onnxruntime", "tensorrt"]))
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--batch-size", default=8, show_default=True)
-@click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token for a remote server.")
+@click.option("--reference-cache", type=click.Path(path_type=Path, dir_okay=False),
+              help="GT features for fvd/kvd/fad: official JavisBench*-vanilla-max4s.pt or `reference build` output.")
 @click.option("--verbose", is_flag=True, help="Official per-category result structure.")
+@click.option("--fresh", is_flag=True, help="Forget stored per-sample results (default: resume from <out>/store.sqlite).")
 @click.option("--demo", is_flag=True, help="Generate the demo set and score it with tiny weights (offline).")
-@click.option("--demo-n", default=16, show_default=True, help="Demo set size.")
-@click.option("--no-progress", is_flag=True)
+@click.option("--demo-n", default=8, show_default=True, help="Demo set size.")
+@click.option("--demo-seconds", default=2.0, show_default=True, help="Demo clip length (s).")
+@_server_options
 def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, metrics: tuple[str, ...],
-        limit: int | None, server: str, weights: str, backend: str, device: str, batch_size: int,
-        token: str | None, verbose: bool, demo: bool, demo_n: int, no_progress: bool) -> None:
-    """Run SUITE over --samples/--prompts (or --demo) and write results.json, report.md, per_sample.jsonl."""
+        limit: int | None, reference_cache: Path | None, verbose: bool, fresh: bool, demo: bool, demo_n: int,
+        demo_seconds: float, server: str, servers_file: Path | None, weights: str, backend: str, device: str, batch_size: int,
+        chunk_size: int, embedded_config: Path | None, send_uris: bool | None, token: str | None, timeout_s: float,
+        no_progress: bool) -> None:
+    """Run SUITE over --samples/--prompts (or --demo): results.json, report.md, report.html, per_sample.jsonl."""
     if suite == "vbench":
         raise click.UsageError("the VBench suite is not available in this version; see the README roadmap")
-    from omninft.bench.runner import JavisBenchConfig, run_javisbench
+    from omninft.bench.report.markdown import fmt
+    from omninft.bench.runner import STORE_NAME, BenchRunError, JavisBenchConfig, open_session, run_javisbench
+    from omninft.bench.servers import load_routes
+    from omninft.bench.suites.javisbench.metrics import OFFICIAL_KEYS, SET_KEYS, route_for, scorers_of
 
+    requested = [k.strip() for m in metrics for k in m.split(",") if k.strip()]
+    try:
+        keys = [route_for(k).key for k in requested] if requested else list(OFFICIAL_KEYS)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    extra = _load_yaml(embedded_config)
+    routed = set(load_routes(servers_file)) if servers_file else set()
+    skipped: dict[str, str] = {}
+    if not server:  # scorers the embedded server would host must exist in this installation
+        names = sorted({route_for(k).scorer for k in keys})
+        avail = _embedded_scorers_available(names, routed, set(extra.get("plugins", {}) or {}))
+        missing = {k: route_for(k).scorer for k in keys if not avail[route_for(k).scorer]}
+        if missing and requested and not demo:
+            raise click.UsageError("not available in this installation (scorer module not built): "
+                                   + ", ".join(f"{k} (scorer {s})" for k, s in missing.items()))
+        for k, s in missing.items():
+            skipped[k] = f"not available: scorer {s!r} is not part of this installation"
+    keys = [k for k in keys if k not in skipped]
     if demo:
         from omninft.bench.demo_data import write_demo_set
 
         samples = out_dir / "demo-data"
+        click.secho("DEMO: synthetic samples scored with TINY RANDOM WEIGHTS (the numbers mean nothing)",
+                    fg="yellow", err=True)
         click.echo(f"writing {demo_n} demo samples to {samples} ...", err=True)
-        prompts = write_demo_set(samples, n=demo_n)
+        prompts = write_demo_set(samples, n=demo_n, seconds=demo_seconds)
         weights = "tiny"
     if samples is None or prompts is None:
         raise click.UsageError("give --samples and --prompts, or --demo")
-    cfg = JavisBenchConfig(samples=samples, prompts=prompts, out=out_dir, metrics=list(metrics), limit=limit,
-                           server=server, weights=weights, backend=backend, device=device, batch_size=batch_size,
-                           token=token, verbose=verbose, progress=not no_progress)
+    set_keys = [k for k in keys if k in SET_KEYS]
+    demo_reference = demo and bool(set_keys) and reference_cache is None
+    if set_keys and reference_cache is None and not demo:
+        if requested:
+            raise click.UsageError(f"{', '.join(set_keys)} need --reference-cache FILE (the official "
+                                   "JavisBench*-vanilla-max4s.pt, or `omninft-bench reference build`)")
+        for k in set_keys:
+            skipped[k] = "needs --reference-cache (ground-truth I3D/AudioCLIP features)"
+        keys = [k for k in keys if k not in set_keys]
+    for k, why in skipped.items():
+        click.echo(f"{k:>14}: skipped, {why}", err=True)
+    if not keys:
+        raise click.UsageError("no metric left to compute (see the skipped lines above)")
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            (out_dir / f"{STORE_NAME}{suffix}").unlink(missing_ok=True)
+    cfg = JavisBenchConfig(samples=samples, prompts=prompts, out=out_dir, metrics=keys, limit=limit, server=server,
+                           servers_file=servers_file, weights=weights, backend=backend, device=device,
+                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s, token=token,
+                           verbose=verbose, progress=not no_progress, reference_cache=reference_cache,
+                           embedded_config=extra, send_uris=send_uris, skipped=skipped,
+                           allowed_roots=(out_dir,) if demo else ())
     try:
-        result = run_javisbench(cfg)
+        with ExitStack() as stack:
+            session = None
+            if demo:  # one embedded server for the demo reference and the run
+                scorers = scorers_of([route_for(k) for k in keys])
+                session = stack.enter_context(open_session(cfg, scorers))
+            if demo_reference:
+                cfg.reference_cache = _demo_reference(cfg, demo_n, demo_seconds, set_keys, session)
+            result = run_javisbench(cfg, session=session)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
+    except (BenchRunError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: finished chunks are saved in {out_dir / STORE_NAME}; rerun the same command "
+                   "to resume", err=True)
+        sys.exit(130)
     if result.tiny_weights:
         click.secho("TINY RANDOM WEIGHTS: numbers below mean nothing about quality", fg="yellow", err=True)
     for key, value in result.results.items():
         c = result.counts[key]
-        shown = "nan" if math.isnan(value) else f"{value:.4f}"
-        click.echo(f"{key:>12} = {shown}   ({c['scored']}/{c['total']} scored)")
-    click.echo(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.md'}")
+        click.echo(f"{key:>14} = {fmt(value)}   ({c['scored']}/{c['total']} scored)")
+    store = result.provenance["store"]
+    click.echo(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.html'}  "
+               f"(computed {store['outcomes_computed']}, reused {store['outcomes_reused']} stored outcomes)")
+
+
+def _demo_reference(cfg: Any, n: int, seconds: float, set_keys: list[str], session: Any) -> Path:
+    """A stand-in GT cache for the demo: a second synthetic set (another seed) through the same Embed path."""
+    from dataclasses import replace
+
+    from omninft.bench.demo_data import write_demo_set
+    from omninft.bench.reference_build import build_reference
+    from omninft.bench.suites.javisbench.prompts import load_prompts, locate_samples
+
+    folder = cfg.out / "demo-reference"
+    csv_path = write_demo_set(folder, n=n, seconds=seconds, seed=1)
+    out_file = cfg.out / "demo-reference.pt"
+    modalities = tuple(dict.fromkeys("audio" if k == "fad" else "video" for k in set_keys))
+    click.echo(f"building the demo reference features ({', '.join(modalities)}) from {folder} ...", err=True)
+    ref_cfg = replace(cfg, samples=folder, prompts=csv_path, store_path=cfg.out / "demo-reference.store.sqlite")
+    build_reference(ref_cfg, locate_samples(folder, load_prompts(csv_path)), out_file, modalities, session)
+    return out_file
+
+
+@main.group("reference")
+def reference() -> None:
+    """Ground-truth feature caches for FVD/KVD/FAD."""
+
+
+@reference.command("build")
+@click.option("--samples", type=click.Path(path_type=Path, file_okay=False),
+              help="GT media in the official layout (sample_{i:04d}.mp4 / .wav).")
+@click.option("--videos", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder the CSV's 'path' / 'audio_path' columns are relative to.")
+@click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Cache to write (.pt: official torch format; .npz also accepted).")
+@click.option("--limit", type=int, default=None)
+@click.option("--modalities", default="video,audio", show_default=True, help="video (I3D) and/or audio (AudioCLIP).")
+@_server_options
+def reference_build(samples: Path | None, videos: Path | None, prompts: Path, out_file: Path, limit: int | None,
+                    modalities: str, server: str, servers_file: Path | None, weights: str, backend: str, device: str,
+                    batch_size: int, chunk_size: int, embedded_config: Path | None, send_uris: bool | None,
+                    token: str | None, timeout_s: float, no_progress: bool) -> None:
+    """Compute {'video': [N,400], 'audio': [N,1024]} in CSV row order from ground-truth media."""
+    from omninft.bench.reference_build import build_reference
+    from omninft.bench.runner import BenchRunError, JavisBenchConfig
+    from omninft.bench.suites.javisbench.prompts import load_prompts, locate_ground_truth, locate_samples
+
+    if (samples is None) == (videos is None):
+        raise click.UsageError("give exactly one of --samples DIR (official layout) or --videos DIR (CSV 'path')")
+    rows = load_prompts(prompts, limit=limit)
+    try:
+        located = locate_samples(samples, rows) if samples else locate_ground_truth(prompts, rows, videos)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    root = samples or videos
+    assert root is not None
+    cfg = JavisBenchConfig(samples=root, prompts=prompts, out=out_file.parent, server=server,
+                           servers_file=servers_file, weights=weights, backend=backend, device=device,
+                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s, token=token,
+                           progress=not no_progress, embedded_config=_load_yaml(embedded_config), send_uris=send_uris)
+    mods = tuple(m.strip() for m in modalities.split(",") if m.strip())
+    try:
+        feats = build_reference(cfg, located, out_file, mods)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    except BenchRunError as err:
+        raise click.ClickException(str(err)) from None
+    shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feats.items())
+    click.echo(f"wrote {out_file} ({shapes})")
+
+
+@main.command("fetch-weights")
+@click.argument("suite", type=click.Choice(SUITES))
+@click.option("--cache-dir", default=None, help="Weights cache directory (passed to omninft-serve).")
+@click.option("--metrics", multiple=True, help="Only the scorers of these metric keys.")
+def fetch_weights(suite: str, cache_dir: str | None, metrics: tuple[str, ...]) -> None:
+    """Download and verify the official weights of every scorer SUITE needs (`omninft-serve fetch-weights`)."""
+    import subprocess
+
+    from omninft.bench.suites.javisbench.metrics import resolve_metrics, scorers_of
+
+    keys = [k.strip() for m in metrics for k in m.split(",") if k.strip()]
+    try:
+        names = scorers_of(resolve_metrics(keys or None))
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    failed = []
+    for name in names:
+        cmd = [sys.executable, "-m", "omninft.reward_servers.cli", "fetch-weights", "--scorer", name]
+        if cache_dir:
+            cmd += ["--cache-dir", cache_dir]
+        click.echo(f"fetching {name} ...", err=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode == 0:
+            click.echo(f"{name}: {proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else 'ok'}")
+        else:
+            reason = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            click.echo(f"{name}: FAILED: {reason}", err=True)
+            failed.append(name)
+    if failed:
+        done = [n for n in names if n not in failed]
+        raise click.ClickException(f"could not fetch the weights of {', '.join(failed)} (offline? behind a proxy? "
+                                   f"see the lines above); cached: {', '.join(done) or 'none'}")
 
 
 @main.command("perf")

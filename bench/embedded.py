@@ -26,6 +26,8 @@ class EmbeddedServerSpec:
     allowed_roots: tuple[str, ...] = ()
     startup_timeout_s: float = 600.0
     extra_scorer_options: dict[str, dict] = field(default_factory=dict)
+    # Top-level server config merged in (e.g. plugins, maxSamplesPerRequest, decodeWorkers).
+    extra_config: dict = field(default_factory=dict)
 
 
 class EmbeddedServer:
@@ -58,9 +60,22 @@ class EmbeddedServer:
             "host": "127.0.0.1",
             "port": 0,
             "metricsPort": -1,
+            **self.spec.extra_config,
             "allowedUriRoots": [str(Path(r).resolve()) for r in self.spec.allowed_roots],
             "scorers": scorers,
         }
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code, or None while it runs (or before it started)."""
+        return None if self._proc is None else self._proc.poll()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the server log (for error messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
 
     def start(self) -> str:
         """Launch the server and block until it has written its port file (it is then SERVING)."""
@@ -78,7 +93,7 @@ class EmbeddedServer:
                 self.address = port_file.read_text().strip()
                 return self.address
             if self._proc.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[-4000:]
+                tail = self.log_tail(4000)
                 raise RuntimeError(f"embedded reward server exited with code {self._proc.returncode}:\n{tail}")
             time.sleep(0.1)
         self.stop()
@@ -96,7 +111,8 @@ class EmbeddedServer:
             self._proc.wait()
 
     def __enter__(self) -> EmbeddedServer:
-        self.start()
+        if self._proc is None:  # already started (e.g. several launched in parallel) is fine
+            self.start()
         return self
 
     def __exit__(

@@ -1,26 +1,52 @@
-"""Run a benchmark suite over a folder of generated samples through reward servers (embedded or remote)."""
+"""Run JavisBench over a folder of generated samples through reward servers (embedded, remote, or routed).
+
+Per chunk of samples: one Score call per server group with every per-sample scorer that still lacks a
+value, one Embed call with every embedding scorer (I3D, AudioCLIP) that does; each outcome goes to the
+resumable store before the next chunk. Aggregation (means, Fréchet/MMD against the reference cache,
+per-category values) reads only the store, so a resumed run gives the same numbers as an uninterrupted one.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import logging
+import math
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from omninft.bench.embedded import EmbeddedServer, EmbeddedServerSpec
-from omninft.bench.results import BenchResult, SampleError, category_means, mean_or_nan, to_markdown
-from omninft.bench.suites.javisbench.metrics import MetricRoute, resolve_metrics
+from omninft.bench.metrics import FeatureStats, frechet_distance, polynomial_mmd
+from omninft.bench.reference import ReferenceFeatures, load_reference
+from omninft.bench.report import to_html, to_markdown
+from omninft.bench.results import BenchResult, SampleError, category_apply, category_means, mean_or_nan
+from omninft.bench.servers import ServerGroup, load_routes, plan_groups
+from omninft.bench.store import PERSISTENT_ERROR_CODES, Outcome, ResultStore, ScorerKey, sample_key
+from omninft.bench.suites.javisbench.categories import CATEGORY_SIZES
+from omninft.bench.suites.javisbench.metrics import (
+    MetricRoute,
+    Route,
+    SetMetricRoute,
+    resolve_metrics,
+    scorers_of,
+)
 from omninft.bench.suites.javisbench.prompts import SampleFiles, load_prompts, locate_samples, sample_stem
 
 log = logging.getLogger(__name__)
 
-CATEGORY_SIZES = (5, 3, 5, 3, 3)
 PROTOCOL = "javisbench-v1"
+STORE_NAME = "store.sqlite"
+
+
+class BenchRunError(RuntimeError):
+    """A run could not finish (a server died or refused); what was computed is kept in the store."""
 
 
 @dataclass
@@ -32,15 +58,23 @@ class JavisBenchConfig:
     out: Path
     metrics: list[str] = field(default_factory=list)
     limit: int | None = None
-    server: str = ""  # empty: start an embedded local server
+    server: str = ""  # one address for every scorer; empty: routes or an embedded local server
+    servers_file: Path | None = None  # routes.yaml: scorer -> address or list of addresses
     weights: str = "tiny"
     backend: str = "torch"
     device: str = "cpu"
     batch_size: int = 8
-    timeout_s: float = 600.0
+    chunk_size: int = 16  # samples per request round and store write
+    timeout_s: float = 1800.0
     token: str | None = None
     verbose: bool = False
     progress: bool = True
+    reference_cache: Path | None = None
+    embedded_config: dict[str, Any] = field(default_factory=dict)  # merged into the embedded server's config
+    send_uris: bool | None = None  # None: file:// URIs for the embedded server, container bytes for remote ones
+    store_path: Path | None = None  # default: <out>/store.sqlite
+    allowed_roots: tuple[Path, ...] = ()  # folders the embedded server may read via file:// (default: samples)
+    skipped: dict[str, str] = field(default_factory=dict)  # metrics left out before the run, and why
 
 
 def _git_hash() -> str:
@@ -54,110 +88,396 @@ def _git_hash() -> str:
         return "unknown"
 
 
-@contextmanager
-def _server(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[str]:
-    if cfg.server:
-        yield cfg.server
-        return
-    spec = EmbeddedServerSpec(
-        scorers=scorers, weights=cfg.weights, backend=cfg.backend, device=cfg.device,
-        max_batch_size=cfg.batch_size, allowed_roots=(str(cfg.samples.resolve()),),
-    )
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    with EmbeddedServer(spec, log_path=cfg.out / "server.log") as server:
-        yield server.address
-
-
-def _to_client_sample(files: SampleFiles, *, as_uri: bool):
+def _to_client_sample(files: SampleFiles, *, as_uri: bool, sample_id: str = "") -> Any:
+    """The wire sample of a row (file:// URIs, or the files' bytes)."""
     from omninft_client import Sample, media
 
     video = media.video_file(files.video, as_uri=as_uri) if files.video else None
     audio = media.audio_file(files.audio, as_uri=as_uri) if files.audio else None
-    return Sample(id=sample_stem(files.row.index), prompt=files.row.text, audio_prompt=files.row.audio_text,
+    return Sample(id=sample_id or sample_stem(files.row.index), prompt=files.row.text, audio_prompt=files.row.audio_text,
                   video=video, audio=audio)
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, initial: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="sample", disable=not enabled, dynamic_ncols=True, desc="javisbench")
+    return tqdm(total=total, initial=initial, unit="sample", disable=not enabled, dynamic_ncols=True,
+                desc="javisbench", smoothing=0.1)
 
 
-def run_javisbench(cfg: JavisBenchConfig) -> BenchResult:
-    """Score every sample, aggregate the official keys, write results.json / report.md / per_sample.jsonl."""
-    from omninft_client import RewardClient
+@dataclass
+class _Group:
+    """A server group with its open client and the identities of its scorers."""
 
-    routes: list[MetricRoute] = resolve_metrics(cfg.metrics)
-    scorers = tuple(sorted({r.scorer for r in routes}))
+    group: ServerGroup
+    client: Any
+    keys: dict[str, ScorerKey]
+    outputs: dict[str, tuple[str, ...]]
+    infos: dict[str, Any]
+    embedded: EmbeddedServer | None = None
+    as_uri: bool = False
+
+
+def _describe(group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchConfig) -> tuple[dict[str, Any], Any]:
+    """Wait for every address of a group, check it hosts the group's scorers with one identity each."""
+    from omninft_client import RewardClient, RewardError
+
+    infos: dict[str, Any] = {}
+    first_desc = None
+    for addr in addresses:
+        try:
+            with RewardClient(addr, timeout_s=cfg.timeout_s, token=cfg.token) as probe:
+                desc = probe.wait_ready(timeout_s=cfg.timeout_s)
+        except RewardError as err:
+            raise BenchRunError(f"reward server {addr} is not reachable or not ready: {err}") from None
+        first_desc = first_desc or desc
+        for name in group.scorers:
+            if name not in desc.names:
+                raise BenchRunError(f"reward server {addr} does not host scorer {name!r} (it hosts: "
+                                    f"{', '.join(desc.names) or 'nothing'})")
+            info = desc.scorer(name)
+            seen = infos.setdefault(name, info)
+            if (seen.version, seen.weights_sha256, seen.protocol) != (info.version, info.weights_sha256, info.protocol):
+                raise BenchRunError(f"servers {group.label} disagree on scorer {name!r}: version/weights/protocol "
+                                    f"{seen.version}/{seen.weights_sha256[:12]}/{seen.protocol} vs "
+                                    f"{info.version}/{info.weights_sha256[:12]}/{info.protocol}")
+    return infos, first_desc
+
+
+@contextmanager
+def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[list[_Group]]:
+    """Start the embedded server if any scorer needs it, open one client per group, describe the scorers.
+
+    A session can serve several `collect` calls (e.g. the demo's reference build and its run).
+    """
+    from omninft_client import RetryPolicy, RewardClient
+
+    routes = load_routes(cfg.servers_file) if cfg.servers_file else {}
+    groups = plan_groups(scorers, routes, cfg.server)
+    retry = RetryPolicy(max_attempts=5, initial_backoff_s=0.2, max_backoff_s=4.0)
+    with ExitStack() as stack:
+        opened: list[_Group] = []
+        for g in groups:
+            embedded = None
+            addresses = g.addresses
+            if not addresses:
+                cfg.out.mkdir(parents=True, exist_ok=True)
+                extra = dict(cfg.embedded_config)
+                per_scorer = extra.pop("scorers", {}) or {}
+                spec = EmbeddedServerSpec(
+                    scorers=g.scorers, weights=cfg.weights, backend=cfg.backend, device=cfg.device,
+                    max_batch_size=cfg.batch_size,
+                    allowed_roots=tuple(str(r.resolve()) for r in (cfg.allowed_roots or (cfg.samples,))),
+                    extra_scorer_options={k: v for k, v in per_scorer.items() if isinstance(v, dict)},
+                    extra_config=extra,
+                )
+                embedded = EmbeddedServer(spec, log_path=cfg.out / "server.log")
+                try:
+                    stack.enter_context(embedded)
+                except (RuntimeError, TimeoutError) as err:
+                    raise BenchRunError(f"the embedded reward server for {', '.join(g.scorers)} did not start: {err}") from None
+                addresses = (embedded.address,)
+            infos, _ = _describe(g, addresses, cfg)
+            client = stack.enter_context(RewardClient(list(addresses) if len(addresses) > 1 else addresses[0],
+                                                      timeout_s=cfg.timeout_s, token=cfg.token, retry=retry))
+            keys = {n: ScorerKey(n, i.version, i.weights_sha256, i.protocol) for n, i in infos.items()}
+            as_uri = cfg.send_uris if cfg.send_uris is not None else embedded is not None
+            opened.append(_Group(g, client, keys, {n: i.outputs for n, i in infos.items()}, infos, embedded, as_uri))
+        yield opened
+
+
+def _call_failed(g: _Group, err: Exception, store: ResultStore) -> BenchRunError:
+    """A clear message for a server that failed a whole call (dead, refusing, overloaded past retries)."""
+    where = f"reward server {g.group.label} (scorers {', '.join(g.group.scorers)})"
+    extra = ""
+    if g.embedded is not None and g.embedded.returncode is not None:
+        where = f"the embedded reward server (scorers {', '.join(g.group.scorers)}) exited with code {g.embedded.returncode}"
+        extra = f"\n--- server log tail ---\n{g.embedded.log_tail()}"
+    return BenchRunError(f"{where} failed: {err}. Every finished chunk is saved in {store.path}; rerun the same "
+                         f"command to resume.{extra}")
+
+
+def _score_outcomes(g: _Group, names: tuple[str, ...], results: list[Any], ids: list[str]) -> dict[str, dict[str, Outcome]]:
+    out: dict[str, dict[str, Outcome]] = {n: {} for n in names}
+    for sid, res in zip(ids, results, strict=True):
+        for n in names:
+            err = res.error or res.scorer_errors.get(n)
+            if err is not None:
+                out[n][sid] = Outcome(error_code=err.code, error_message=err.message)
+            else:
+                out[n][sid] = Outcome(scores={o: res.scores[o] for o in g.outputs[n] if o in res.scores})
+    return out
+
+
+def _embed_outcomes(names: tuple[str, ...], results: list[Any], ids: list[str]) -> dict[str, dict[str, Outcome]]:
+    out: dict[str, dict[str, Outcome]] = {n: {} for n in names}
+    for sid, res in zip(ids, results, strict=True):
+        for n in names:
+            err = res.error or res.scorer_errors.get(n)
+            if err is not None:
+                out[n][sid] = Outcome(error_code=err.code, error_message=err.message)
+                continue
+            prefix = f"{n}."
+            embs = {k[len(prefix):]: v for k, v in res.embeddings.items() if k.startswith(prefix)}
+            out[n][sid] = Outcome(embeddings=embs)
+    return out
+
+
+@dataclass
+class _Collected:
+    """Every outcome of the run, per (scorer, kind): stored ones plus this run's transient failures."""
+
+    outcomes: dict[tuple[str, str], dict[str, Outcome]] = field(default_factory=dict)
+    computed: int = 0
+    reused: int = 0
+
+
+def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str], embed_scorers: set[str],
+             todo: list[SampleFiles], skeys: dict[int, str], store: ResultStore) -> _Collected:
+    """Fill the store chunk by chunk; returns all outcomes for the listed samples."""
+    from omninft_client import RewardError
+
+    col = _Collected()
+    plan = [(g, tuple(n for n in g.group.scorers if n in score_scorers), tuple(n for n in g.group.scorers if n in embed_scorers))
+            for g in groups]
+    ids_all = [skeys[f.row.index] for f in todo]
+    for g, s_names, e_names in plan:
+        for kind, names in (("score", s_names), ("embed", e_names)):
+            for n in names:
+                found = store.get(ids_all, g.keys[n], kind)
+                col.outcomes[(n, kind)] = found
+                col.reused += len(found)
+    pending = [f for f in todo if any(skeys[f.row.index] not in col.outcomes[(n, k)]
+                                      for g, s, e in plan for k, names in (("score", s), ("embed", e)) for n in names)]
+    bar = _progress(len(todo), len(todo) - len(pending), cfg.progress)
+    pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)), thread_name_prefix="javisbench")
+    try:
+        for start in range(0, len(pending), cfg.chunk_size):
+            chunk = pending[start : start + cfg.chunk_size]
+            ids = [skeys[f.row.index] for f in chunk]
+            by_id = dict(zip(ids, chunk, strict=True))
+            built: dict[bool, dict[str, Any]] = {}
+
+            def client_samples(sids: list[str], as_uri: bool, by_id: dict[str, SampleFiles] = by_id,
+                               built: dict[bool, dict[str, Any]] = built) -> list[Any]:
+                cache = built.setdefault(as_uri, {})
+                for sid in sids:
+                    if sid not in cache:
+                        # The store key, not the stem, is the wire id so results map back unambiguously.
+                        cache[sid] = _to_client_sample(by_id[sid], as_uri=as_uri, sample_id=sid)
+                return [cache[sid] for sid in sids]
+
+            calls = []
+            for g, s_names, e_names in plan:
+                for kind, names in (("score", s_names), ("embed", e_names)):
+                    if not names:
+                        continue
+                    need: dict[frozenset[str], list[str]] = {}
+                    for sid in ids:
+                        miss = frozenset(n for n in names if sid not in col.outcomes[(n, kind)])
+                        if miss:
+                            need.setdefault(miss, []).append(sid)
+                    for miss, sids in need.items():
+                        ordered = tuple(n for n in names if n in miss)
+                        samples = client_samples(sids, g.as_uri)
+                        fn = g.client.score if kind == "score" else g.client.embed
+                        calls.append((g, kind, ordered, sids, pool.submit(fn, samples, ordered)))
+            failure: BenchRunError | None = None
+            for g, kind, names, sids, fut in calls:
+                try:
+                    results = fut.result()
+                except RewardError as err:
+                    # Keep collecting: the calls that did finish are stored before the run stops.
+                    failure = failure or _call_failed(g, err, store)
+                    continue
+                got = _score_outcomes(g, names, results, sids) if kind == "score" else _embed_outcomes(names, results, sids)
+                for n, items in got.items():
+                    keep = {s: o for s, o in items.items() if o.ok or o.error_code in PERSISTENT_ERROR_CODES}
+                    store.put(g.keys[n], kind, keep)
+                    col.outcomes[(n, kind)].update(items)
+                    col.computed += len(items)
+            if failure is not None:
+                raise failure
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+        # On failure or Ctrl-C do not wait for calls in flight; closing the clients cancels them.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return col
+
+
+def collect(cfg: JavisBenchConfig, todo: list[SampleFiles], score_scorers: set[str], embed_scorers: set[str],
+            store_path: Path, session: list[_Group] | None = None,
+            ) -> tuple[_Collected, dict[int, str], dict[str, Any], dict[str, list[str]]]:
+    """Fill the store for `todo` (in `session`, or in servers opened for this call); returns outcomes, store
+    keys, scorer infos and server labels."""
+    skeys = {f.row.index: sample_key(sample_stem(f.row.index), f.row.text, f.row.audio_text, [f.video, f.audio])
+             for f in todo}
+    scorers = tuple(sorted(score_scorers | embed_scorers))
+    with ExitStack() as stack:
+        store = stack.enter_context(ResultStore(store_path))
+        groups = session if session is not None else stack.enter_context(open_session(cfg, scorers))
+        hosted = {n for g in groups for n in g.group.scorers}
+        if not set(scorers) <= hosted:
+            raise BenchRunError(f"the session hosts no {', '.join(sorted(set(scorers) - hosted))}")
+        groups = [replace(g, group=replace(g.group, scorers=tuple(n for n in g.group.scorers if n in scorers)))
+                  for g in groups]
+        groups = [g for g in groups if g.group.scorers]
+        col = _compute(cfg, groups, score_scorers, embed_scorers, todo, skeys, store)
+        infos = {n: g.infos[n] for g in groups for n in g.group.scorers}
+        labels = {g.group.label if g.embedded is None else "embedded": list(g.group.scorers) for g in groups}
+    return col, skeys, infos, labels
+
+
+def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray) -> float:
+    """One set-level value (NaN when fewer than 2 features on either side)."""
+    if fake.shape[0] < 2 or real.shape[0] < 2:
+        return float("nan")
+    if route.kind == "frechet":
+        return route.scale * frechet_distance(FeatureStats.of(fake), FeatureStats.of(real))
+    return route.scale * polynomial_mmd(fake, real)
+
+
+def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
+                   session: list[_Group] | None = None) -> BenchResult:
+    """Score every sample, aggregate the official keys, write results.json, report.md/html, per_sample.jsonl."""
+    routes = routes if routes is not None else resolve_metrics(cfg.metrics)
+    if not routes:
+        raise ValueError("no metric to compute")
+    score_routes = [r for r in routes if isinstance(r, MetricRoute)]
+    set_routes = [r for r in routes if isinstance(r, SetMetricRoute)]
+    reference: ReferenceFeatures | None = None
+    if set_routes:
+        if cfg.reference_cache is None:
+            raise ValueError(f"{', '.join(r.key for r in set_routes)} need the ground-truth feature cache: pass "
+                             "--reference-cache FILE (official JavisBench-*-vanilla-max4s.pt, or one made by "
+                             "`omninft-bench reference build`)")
+        reference = load_reference(cfg.reference_cache)
+        for r in set_routes:
+            if r.reference not in reference.features:
+                raise ValueError(f"{r.key} needs {r.reference!r} features; {cfg.reference_cache} has "
+                                 f"{sorted(reference.features)}")
     rows = load_prompts(cfg.prompts, limit=cfg.limit)
+    if not rows:
+        raise ValueError(f"{cfg.prompts} has no rows")
     located = locate_samples(cfg.samples, rows)
-    per_sample: dict[str, list[float | None]] = {r.key: [None] * len(rows) for r in routes}
+    todo = [f for f in located if not f.problem]
+    scorers = scorers_of(routes)
+    store_path = cfg.store_path or cfg.out / STORE_NAME
+    col, skeys, infos, server_labels = collect(cfg, todo, {r.scorer for r in score_routes},
+                                               {r.scorer for r in set_routes}, store_path, session)
+    n = len(rows)
     errors: list[SampleError] = []
+    per_sample: dict[str, list[float | None]] = {}
     for f in located:
         if f.problem:
             errors += [SampleError(f.row.index, sample_stem(f.row.index), r.key, "NOT_FOUND", f.problem) for r in routes]
-    todo = [f for f in located if not f.problem]
-    with _server(cfg, scorers) as address, RewardClient(address, timeout_s=cfg.timeout_s, token=cfg.token) as client:
-        description = client.wait_ready(timeout_s=cfg.timeout_s)
-        bar = _progress(len(todo), cfg.progress)
-        for start in range(0, len(todo), cfg.batch_size):
-            chunk = todo[start : start + cfg.batch_size]
-            samples = [_to_client_sample(f, as_uri=not cfg.server) for f in chunk]
-            results = client.score(samples, scorers)
-            for files, res in zip(chunk, results, strict=True):
-                i = files.row.index
-                for route in routes:
-                    if route.output in res.scores:
-                        per_sample[route.key][i] = res.scores[route.output]
-                        continue
-                    err = res.error or res.scorer_errors.get(route.scorer)
-                    code, msg = (err.code, err.message) if err else ("INTERNAL", f"server returned no {route.output}")
-                    errors.append(SampleError(i, sample_stem(i), route.key, code, msg))
-            bar.update(len(chunk))
-        bar.close()
-    scorer_infos = [s for s in description.scorers if s.name in scorers]
-    tiny = any(s.tiny_weights for s in scorer_infos)
-    means = {r.key: mean_or_nan(per_sample[r.key]) for r in routes}
-    counts = {
-        r.key: {"total": len(rows), "scored": sum(v is not None for v in per_sample[r.key]),
-                "failed": sum(v is None for v in per_sample[r.key])}
-        for r in routes
-    }
+    for r in score_routes:
+        values: list[float | None] = [None] * n
+        got = col.outcomes[(r.scorer, "score")]
+        for f in todo:
+            i = f.row.index
+            oc = got.get(skeys[i])
+            if oc is None:
+                errors.append(SampleError(i, sample_stem(i), r.key, "INTERNAL", "no result (interrupted?)"))
+            elif not oc.ok:
+                errors.append(SampleError(i, sample_stem(i), r.key, oc.error_code, oc.error_message))
+            elif oc.scores is None or r.output not in oc.scores:
+                errors.append(SampleError(i, sample_stem(i), r.key, "INTERNAL", f"server returned no {r.output}"))
+            else:
+                v = float(oc.scores[r.output])
+                values[i] = v if math.isfinite(v) else None
+                if not math.isfinite(v):
+                    errors.append(SampleError(i, sample_stem(i), r.key, "INVALID_ARGUMENT",
+                                              f"{r.output} is not finite for this sample (too short?)"))
+        per_sample[r.key] = values
+    cats = [r.categories for r in rows]
+    results: dict[str, float] = {}
+    categories: dict[str, dict[str, list[float | None]]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for r in routes:
+        if isinstance(r, MetricRoute):
+            vals = per_sample[r.key]
+            results[r.key] = mean_or_nan(vals)
+            categories[r.key] = category_means(vals, cats, CATEGORY_SIZES)
+            scored = sum(v is not None for v in vals)
+        else:
+            assert reference is not None
+            feats: dict[int, np.ndarray] = {}
+            got = col.outcomes[(r.scorer, "embed")]
+            for f in todo:
+                i = f.row.index
+                oc = got.get(skeys[i])
+                if oc is None or not oc.ok or not oc.embeddings or r.embedding not in oc.embeddings:
+                    code, msg = ("INTERNAL", "no embedding (interrupted?)") if oc is None else (
+                        (oc.error_code, oc.error_message) if not oc.ok else ("INTERNAL", f"server returned no {r.embedding_key}"))
+                    errors.append(SampleError(i, sample_stem(i), r.key, code, msg))
+                    continue
+                feats[i] = np.asarray(oc.embeddings[r.embedding], np.float64).reshape(-1)
+            if feats and reference.rows(r.reference) < max(feats) + 1:
+                raise ValueError(f"{cfg.reference_cache} has {reference.rows(r.reference)} {r.reference} rows but the "
+                                 f"CSV row {max(feats)} needs one (the cache is indexed by CSV row)")
+            valid = sorted(feats)
+            fake_all = np.stack([feats[i] for i in valid]) if valid else np.zeros((0, 1))
+            real_all = reference.take(r.reference, valid).astype(np.float64)
+            if valid and fake_all.shape[1] != real_all.shape[1]:
+                raise ValueError(f"{r.key}: sample features have {fake_all.shape[1]} dims, the reference "
+                                 f"{r.reference} features {real_all.shape[1]}")
+            results[r.key] = _set_metric(r, fake_all, real_all)
+            pos = {i: p for p, i in enumerate(valid)}
+
+            def per_cat(idx: list[int], r: SetMetricRoute = r, fake_all: np.ndarray = fake_all,
+                        real_all: np.ndarray = real_all, pos: dict[int, int] = pos) -> float:
+                sel = [pos[i] for i in idx if i in pos]
+                return _set_metric(r, fake_all[sel], real_all[sel])
+
+            categories[r.key] = category_apply(per_cat, cats, CATEGORY_SIZES)
+            scored = len(valid)
+        counts[r.key] = {"total": n, "scored": scored, "failed": n - scored}
+    errors.sort(key=lambda e: (e.index, e.metric))
+    used = [infos[s] for s in scorers]
     from omninft_client import __version__
 
     provenance: dict[str, Any] = {
         "package_version": __version__,
         "git_hash": _git_hash(),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "server_address": address if cfg.server else "embedded",
-        "server_version": description.package_version,
+        "servers": server_labels,
         "prompts": str(cfg.prompts),
         "samples": str(cfg.samples),
+        "sample_counts": {"rows": n, "found": len(todo), "missing": n - len(todo)},
+        "store": {"path": str(store_path), "outcomes_reused": col.reused, "outcomes_computed": col.computed},
+        "tiny_weights": any(s.tiny_weights for s in used),
         "scorers": [
             {"name": s.name, "version": s.version, "weights_id": s.weights_id, "weights_sha256": s.weights_sha256,
              "tiny_weights": s.tiny_weights, "backend": s.backend, "device": s.device, "protocol": s.protocol}
-            for s in scorer_infos
+            for s in used
         ],
     }
-    cats = [r.categories for r in rows]
+    if reference is not None:
+        provenance["reference"] = {"path": reference.path, "sha256": reference.sha256,
+                                   "rows": {k: reference.rows(k) for k in reference.features}}
     result = BenchResult(
-        suite="javisbench", protocol=PROTOCOL, results=means, per_sample=per_sample, counts=counts,
-        errors=errors, provenance=provenance, tiny_weights=tiny,
-        categories={k: category_means(v, cats, CATEGORY_SIZES) for k, v in per_sample.items()},
+        suite="javisbench", protocol=PROTOCOL, results=results, per_sample=per_sample, counts=counts,
+        errors=errors, provenance=provenance, tiny_weights=provenance["tiny_weights"], categories=categories,
+        set_metrics=tuple(r.key for r in set_routes), skipped=dict(cfg.skipped),
+        higher_is_better={r.key: r.higher_is_better for r in routes},
     )
     write_outputs(result, cfg.out, verbose=cfg.verbose)
     return result
 
 
 def write_outputs(result: BenchResult, out: Path, *, verbose: bool) -> None:
-    """results.json, report.md and per_sample.jsonl under `out` (atomic replace)."""
+    """results.json, report.md, report.html and per_sample.jsonl under `out` (atomic replace)."""
     out.mkdir(parents=True, exist_ok=True)
+    n = len(next(iter(result.per_sample.values()), []))
     files = {
-        "results.json": json.dumps(result.to_json(verbose=verbose), indent=2, allow_nan=True) + "\n",
+        "results.json": json.dumps(result.to_json(verbose=verbose), indent=2) + "\n",
         "report.md": to_markdown(result),
+        "report.html": to_html(result),
         "per_sample.jsonl": "".join(
             json.dumps({"index": i, "sample": sample_stem(i), **{k: v[i] for k, v in result.per_sample.items()}}) + "\n"
-            for i in range(len(next(iter(result.per_sample.values()), [])))
+            for i in range(n)
         ),
     }
     for name, text in files.items():

@@ -5,9 +5,15 @@
 - ``caption`` (prompt): a tiny randomly initialised text head over UTF-8 byte histograms; empty prompt ->
   InvalidSample. Reports tiny weights, like a real scorer built with ``weights: tiny``.
 
+- ``video_embed`` (video): a fixed random projection of 8 sampled 16x16 frames; embedding named
+  ``options['embedding']`` (default ``i3d``) of ``options['dim']`` (default 16) dims; no scores.
+- ``audio_embed`` (audio): a fixed random projection of the first second's 64-band log spectrum; embedding
+  ``options['embedding']`` (default ``audioclip``); silent audio -> InvalidSample; no scores.
+
 Options (ScorerConfig.options): ``kind`` (which of the above, default = the scorer's name; ``slow`` is a
 brightness scorer), ``load_delay_s`` (sleep while building), ``forward_delay_s`` (sleep in every forward),
-``explode_above`` (brightness: forward raises when an item's mean luma exceeds it, to test crash isolation).
+``explode_above`` (brightness: forward raises when an item's mean luma exceeds it, to test crash isolation),
+``die_after`` (the whole server process exits once this many items went through forward: a crash mid-run).
 
 Usable as a server plugin: ``plugins: {brightness: "tests.helpers.scorers:build"}``.
 """
@@ -15,6 +21,7 @@ Usable as a server plugin: ``plugins: {brightness: "tests.helpers.scorers:build"
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -101,6 +108,7 @@ class TestScorer:
                  input_name: str, example: np.ndarray) -> None:
         self.cfg = cfg
         self.forward_delay_s = float(cfg.options.get("forward_delay_s", 0.0))
+        self.die_after = cfg.options.get("die_after")
         self.batch_sizes: list[int] = []
         self.items_seen = 0
         self._lock = threading.Lock()
@@ -133,6 +141,8 @@ class TestScorer:
         with self._lock:
             self.batch_sizes.append(len(items))
             self.items_seen += len(items)
+            if self.die_after is not None and self.items_seen > int(self.die_after):
+                os._exit(17)  # a hard crash: no drain, no goodbye, like an OOM kill
         if self.forward_delay_s:
             time.sleep(self.forward_delay_s)
         return self.backend.run(self.graph, {self._input_name: np.stack(list(items))})
@@ -265,11 +275,94 @@ class CaptionScorer(TestScorer):
         return DecodedSample(id="warmup", prompt="a dog barks")
 
 
+class _ProjectionNet(torch.nn.Module):
+    """features [B, F] -> fixed random projection [B, D] (seeded, so every server agrees)."""
+
+    def __init__(self, n_in: int, dim: int, seed: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.weight: torch.Tensor
+        self.register_buffer("weight", torch.randn(n_in, dim, generator=gen) / n_in**0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Linear map."""
+        return x @ self.weight
+
+
+class EmbedScorer(TestScorer):
+    """An embedding-only scorer (stands in for I3D / AudioCLIP on the set-level metric path)."""
+
+    graph = "proj"
+    output_names = ("embedding",)
+    modality = ""
+    n_in = 0
+
+    def __init__(self, name: str, cfg: ScorerConfig, default_embedding: str) -> None:
+        self.embedding = str(cfg.options.get("embedding", default_embedding))
+        dim = int(cfg.options.get("dim", 16))
+        module = _ProjectionNet(self.n_in, dim, 1234 + cfg.seed)
+        spec = InputSpec(modalities=(self.modality,), video_frames=N_FRAMES if self.modality == "video" else 0,
+                         audio_sample_rate=SAMPLE_RATE if self.modality == "audio" else 0)
+        super().__init__(
+            name, cfg, module, family=f"test-{self.modality}-embed", outputs=(), embeddings=(self.embedding,),
+            spec=spec, weights=WeightsInfo(weights_id=f"builtin:proj{dim}", sha256=_sha256_of(module), tiny=False),
+            input_name="x", example=np.zeros((1, self.n_in), np.float32),
+        )
+
+    def forward(self, items: Sequence[np.ndarray]) -> list[Any]:
+        """One batched projection."""
+        return list(self._run(items)["embedding"])
+
+    def postprocess(self, output: Any) -> ScorerOutput:
+        """The embedding only."""
+        return ScorerOutput(scores={}, embeddings={self.embedding: np.asarray(output, np.float32)})
+
+
+class VideoEmbedScorer(EmbedScorer):
+    """Projection of 8 uniformly sampled 16x16 RGB frames."""
+
+    modality = "video"
+    n_in = N_FRAMES * SIDE * SIDE * 3
+
+    def __init__(self, name: str, cfg: ScorerConfig) -> None:
+        super().__init__(name, cfg, "i3d")
+
+    def preprocess(self, sample: DecodedSample) -> np.ndarray:
+        """Nearest-neighbour 8x16x16 subsample in [0, 1], flattened."""
+        return BrightnessScorer.preprocess(self, sample).reshape(-1)  # type: ignore[arg-type]
+
+    def warmup_sample(self) -> DecodedSample:
+        """A mid-grey clip."""
+        return DecodedSample(id="warmup", video=DecodedVideo(np.full((N_FRAMES, SIDE, SIDE, 3), 128, np.uint8), 24.0))
+
+
+class AudioEmbedScorer(EmbedScorer):
+    """Projection of the 64-band log magnitude spectrum of the first second at 16 kHz."""
+
+    modality = "audio"
+    n_in = 64
+
+    def __init__(self, name: str, cfg: ScorerConfig) -> None:
+        super().__init__(name, cfg, "audioclip")
+
+    def preprocess(self, sample: DecodedSample) -> np.ndarray:
+        """Mono 16 kHz, first second, band-averaged log |FFT|."""
+        pcm = LoudnessScorer.preprocess(self, sample)  # type: ignore[arg-type]
+        mag = np.abs(np.fft.rfft(pcm))[: 64 * 125]
+        return np.log1p(mag.reshape(64, 125).mean(1)).astype(np.float32)
+
+    def warmup_sample(self) -> DecodedSample:
+        """0.1 s of a 440 Hz tone."""
+        return LoudnessScorer.warmup_sample(self)  # type: ignore[arg-type]
+
+
 _KINDS: dict[str, Callable[[str, ScorerConfig], TestScorer]] = {
     "brightness": BrightnessScorer,
     "slow": BrightnessScorer,
     "loudness": LoudnessScorer,
     "caption": CaptionScorer,
+    "video_embed": VideoEmbedScorer,
+    "audio_embed": AudioEmbedScorer,
 }
 
 

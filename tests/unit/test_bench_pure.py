@@ -10,8 +10,10 @@ import pytest
 
 from omninft.bench.perf.loadgen import parse_concurrency
 from omninft.bench.perf.stats import format_table, latency_summary, summarise_level
-from omninft.bench.results import category_means, mean_or_nan
-from omninft.bench.suites.javisbench.metrics import resolve_metrics
+from omninft.bench.report import to_html, to_markdown
+from omninft.bench.report.html import bar_chart_svg
+from omninft.bench.results import BenchResult, SampleError, category_means, mean_or_nan
+from omninft.bench.suites.javisbench.metrics import OFFICIAL_KEYS, SetMetricRoute, resolve_metrics, route_for
 from omninft.bench.suites.javisbench.prompts import load_prompts, locate_samples, sample_stem
 
 
@@ -81,9 +83,53 @@ def test_csv_without_text_column_is_rejected(tmp_path: Path) -> None:
         load_prompts(p)
 
 
-def test_metric_resolution_errors_are_explicit() -> None:
-    assert [r.key for r in resolve_metrics(None)] == ["clip_score", "clap_score"]
-    with pytest.raises(ValueError, match="not served yet"):
-        resolve_metrics(["fvd"])
+def test_metric_resolution_covers_the_15_official_keys() -> None:
+    routes = resolve_metrics(None)
+    assert [r.key for r in routes] == list(OFFICIAL_KEYS) and len(routes) == 15
+    assert [r.key for r in resolve_metrics(["clap_score", "fvd"])] == ["fvd", "clap_score"]  # official order
+    fad = route_for("fad")
+    assert isinstance(fad, SetMetricRoute) and fad.scale == 1e4 and fad.embedding_key == "audioclip.audioclip"
+    assert route_for("desync").higher_is_better is False
     with pytest.raises(ValueError, match="unknown JavisBench metric"):
-        resolve_metrics(["nope"])
+        resolve_metrics(["cavp_score"])
+
+
+def _result() -> BenchResult:
+    cats = [((0,), (1,), (2,), (0,), (0,)), ((4,), (0,), (2,), (1,), (2,))]
+    return BenchResult(
+        suite="javisbench", protocol="javisbench-v1", results={"fvd": 12.5, "clip_score": 0.3},
+        per_sample={"clip_score": [0.2, 0.4]}, counts={"fvd": {"total": 2, "scored": 2, "failed": 0},
+                                                       "clip_score": {"total": 2, "scored": 2, "failed": 0}},
+        errors=[SampleError(1, "sample_0001", "desync", "INVALID_ARGUMENT", "audio is <silent>")],
+        provenance={"scorers": [{"name": "clip", "version": "1", "weights_id": "tiny", "weights_sha256": "0" * 64,
+                                 "tiny_weights": True, "backend": "torch", "protocol": "javisbench-v1"}]},
+        tiny_weights=True, set_metrics=("fvd",),
+        categories={"fvd": {"0": [None, None, None, None, None]},
+                    "clip_score": category_means([0.2, 0.4], cats, (5, 3, 5, 3, 3))},
+        skipped={"desync": "not available"}, higher_is_better={"fvd": False, "clip_score": True},
+    )
+
+
+def test_verbose_json_uses_the_official_structure() -> None:
+    doc = _result().to_json(verbose=True)
+    clip = doc["results"]["clip_score"]
+    assert set(clip) == {"overall", "all", "0", "1", "2", "3", "4"} and clip["all"] == [0.2, 0.4]
+    assert clip["0"] == [pytest.approx(0.2), None, None, None, pytest.approx(0.4)]
+    assert set(doc["results"]["fvd"]) == {"overall", "0"}  # set-level: no per-sample list
+    flat = _result().to_json()
+    assert flat["results"] == {"fvd": 12.5, "clip_score": 0.3} and flat["skipped"] == {"desync": "not available"}
+
+
+def test_html_report_is_self_contained_with_svg_bars() -> None:
+    html = to_html(_result())
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http" not in html.replace(
+        "http://www.w3.org/2000/svg", "")
+    assert html.count("<svg") == 5  # clip_score: 5 aspects; fvd has no category value, so no plot
+    assert "TINY RANDOM WEIGHTS" in html and "audio is &lt;silent&gt;" in html
+    md = to_markdown(_result())
+    assert "| fvd | 12.5000 | ↓ |" in md and "`desync`: not available" in md
+
+
+def test_svg_bar_chart_handles_missing_and_negative_values() -> None:
+    svg = bar_chart_svg(["a", "b", "c"], [1.0, None, -0.5], title="t")
+    assert svg.count("<rect") == 2 and "n/a" in svg and svg.endswith("</svg>")

@@ -69,3 +69,23 @@ def locate_samples(samples_dir: Path, rows: list[PromptRow]) -> list[SampleFiles
         problem = "" if video is not None else f"missing {mp4.name}"
         located.append(SampleFiles(row, video, audio, problem))
     return located
+
+
+def locate_ground_truth(csv_path: Path, rows: list[PromptRow], root: Path) -> list[SampleFiles]:
+    """Pair each row with its GT media from the CSV's `path` (and optional `audio_path`) columns under `root`."""
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or "path" not in reader.fieldnames:
+            raise ValueError(f"{csv_path}: ground-truth features need a 'path' column, found {reader.fieldnames}")
+        raw = list(reader)
+    located = []
+    for row in rows:
+        cells = raw[row.index]
+        video = root / cells["path"].strip()
+        audio_cell = (cells.get("audio_path") or "").strip()
+        audio = root / audio_cell if audio_cell else video
+        problem = "" if video.is_file() else f"missing {video}"
+        if not problem and not audio.is_file():
+            problem = f"missing {audio}"
+        located.append(SampleFiles(row, video if video.is_file() else None, audio if audio.is_file() else None, problem))
+    return located
