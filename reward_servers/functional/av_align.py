@@ -18,7 +18,7 @@ onset strengths agree with librosa to float32 rounding, not bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -127,6 +127,18 @@ def flow_trajectory(gray: np.ndarray) -> np.ndarray:
                                          winsize=int(p["winsize"]), iterations=int(p["iterations"]))
         mags[i] = float(np.sqrt(flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]).mean(dtype=np.float64))
         prev = cur
+    mags[0] = mags[1]
+    return mags
+
+
+def flow_trajectory_with(gray: np.ndarray, flow_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """flow_trajectory with another Farneback implementation: flow_fn(prev, next) -> (H, W, 2) flow."""
+    if gray.ndim != 3 or gray.shape[0] < 2:
+        raise ValueError(f"need at least 2 gray frames (T, H, W), got {gray.shape}")
+    mags = np.zeros(gray.shape[0], dtype=np.float64)
+    for i in range(1, gray.shape[0]):
+        flow = np.asarray(flow_fn(gray[i - 1], gray[i]), dtype=np.float64)
+        mags[i] = float(np.sqrt(flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]).mean(dtype=np.float64))
     mags[0] = mags[1]
     return mags
 

@@ -164,3 +164,14 @@ def test_scorer_end_to_end_and_invalid_samples():
         s.preprocess(DecodedSample(id="x", video=DecodedVideo(sample.video.frames[:1], 8.0), audio=sample.audio))
     warm = s.postprocess(s.forward([s.preprocess(s.warmup_sample())])[0]).scores
     assert np.isfinite(warm["av_align"])
+
+
+def test_opencv_and_numpy_flows_give_the_same_score():
+    pytest.importorskip("cv2")
+    sample = _clip()
+    fast = scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"flow": "opencv"}))
+    slow = scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"flow": "numpy"}))
+    assert fast.info.backend == "opencv" and slow.info.backend == "numpy"
+    assert fast.preprocess(sample) == pytest.approx(slow.preprocess(sample), abs=1e-12)
+    with pytest.raises(ValueError, match="auto, opencv or numpy"):
+        scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"flow": "gpu"}))
