@@ -1,0 +1,1 @@
+"""Benchmark scripts for the trainer (not imported by the library)."""

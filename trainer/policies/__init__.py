@@ -1,0 +1,1 @@
+"""Policy adapters: the protocol (``base``) and concrete backbones (``toy``, ``ltx2``)."""
