@@ -20,6 +20,7 @@ tone band's envelope |a| (0 when either is flat).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -148,6 +149,12 @@ class ToyScorer:
     def __init__(self, name: str, cfg: ScorerConfig, output: str, fn: Callable[[DecodedSample], float],
                  modalities: tuple[str, ...]) -> None:
         self._fn, self._output = fn, output
+        # Seconds slept per item in forward: stands in for a real reward model's cost when measuring how well the
+        # trainer overlaps scoring with rollouts (trainer/experiments/async_overlap.py). Per item, so batching
+        # cannot make the emulated work disappear. 0 = off.
+        self._latency_s = float(cfg.options.get("latency_per_item_s", 0.0))
+        if self._latency_s < 0:
+            raise ValueError(f"option latency_per_item_s must be >= 0, got {self._latency_s}")
         self.info = ScorerInfo(
             name=name,
             model_family="toy",
@@ -170,7 +177,9 @@ class ToyScorer:
         return value
 
     def forward(self, items: Sequence[float]) -> list[float]:
-        """Nothing left to batch."""
+        """Nothing left to batch (beyond the optional emulated model latency)."""
+        if self._latency_s:
+            time.sleep(self._latency_s * len(items))
         return list(items)
 
     def postprocess(self, output: float) -> ScorerOutput:
