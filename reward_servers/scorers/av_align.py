@@ -102,7 +102,7 @@ class AvAlignScorer:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.max_length_s = _max_length(cfg.options.get("max_length_s"))
-        # OpenCV is the reference implementation and ~100x faster; the project's numpy Farneback (matching it
+        # OpenCV is the reference implementation and ~6x faster (19 ms per 240x426 pair on one core); the project's numpy Farneback (matching it
         # to ~1e-5 px) is the fallback where OpenCV is not installed.
         flow = str(cfg.options.get("flow", "auto"))
         if flow not in ("auto", "opencv", "numpy"):
