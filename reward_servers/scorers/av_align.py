@@ -102,8 +102,8 @@ class AvAlignScorer:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.max_length_s = _max_length(cfg.options.get("max_length_s"))
-        # OpenCV is the reference implementation and ~6x faster (19 ms per 240x426 pair on one core); the project's numpy Farneback (matching it
-        # to ~1e-5 px) is the fallback where OpenCV is not installed.
+        # OpenCV is the reference implementation and ~6x faster (19 ms per 240x426 frame pair); the project's
+        # numpy Farneback (matching it to ~1e-5 px) is the fallback where OpenCV is not installed.
         flow = str(cfg.options.get("flow", "auto"))
         if flow not in ("auto", "opencv", "numpy"):
             raise ValueError(f"option flow must be auto, opencv or numpy, got {flow!r}")
