@@ -250,6 +250,30 @@ def checkpoint_vocab_size(state_dict: Mapping[str, torch.Tensor]) -> int:
 # ------------------------------------------------------------------------------------------ configs
 
 
+# The small Qwen2-VL shared by the tiny VideoReward and HPSv3 configs (2-layer 64-wide LLM, 2-block 32-wide vision
+# tower with 4-pixel patches): the same architecture classes at test size.
+TINY_BACKBONE: dict[str, Any] = {
+    "vocab_size": 0,  # the tiny tokenizer's length, filled in at build time
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_layers": 2,
+    "num_heads": 4,
+    "num_kv_heads": 2,
+    "mrope_section": (2, 3, 3),
+    "vision_depth": 2,
+    "vision_embed_dim": 32,
+    "vision_heads": 2,
+    "vision_mlp_ratio": 2,
+    "patch_size": 4,
+}
+
+
+def backbone_config(arch: Any, token_ids: Mapping[str, int], *, tie_word_embeddings: bool) -> Any:
+    """qwen2vl_config from any config object carrying the backbone size fields (VideoAlignConfig, HPSv3Config)."""
+    sizes = {k: getattr(arch, k) for k in TINY_BACKBONE}
+    return qwen2vl_config(**sizes, token_ids=token_ids, tie_word_embeddings=tie_word_embeddings)
+
+
 def qwen2vl_config(
     *,
     vocab_size: int,

@@ -71,18 +71,7 @@ class HPSv3Config:
     def tiny() -> HPSv3Config:
         """2-layer 64-wide LLM, 2-block vision tower with 4-pixel patches, small head and images (tests)."""
         return HPSv3Config(
-            vocab_size=0,
-            hidden_size=64,
-            intermediate_size=128,
-            num_layers=2,
-            num_heads=4,
-            num_kv_heads=2,
-            mrope_section=(2, 3, 3),
-            vision_depth=2,
-            vision_embed_dim=32,
-            vision_heads=2,
-            vision_mlp_ratio=2,
-            patch_size=4,
+            **q.TINY_BACKBONE,
             head_hidden=32,
             head_bottleneck=8,
             image_pixels=24 * 32,
@@ -95,22 +84,7 @@ class HPSv3Config:
 
     def hf_config(self, token_ids: dict[str, int]) -> Any:
         """The transformers Qwen2VLConfig of this architecture (7B does not tie its LM head)."""
-        return q.qwen2vl_config(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            intermediate_size=self.intermediate_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            num_kv_heads=self.num_kv_heads,
-            mrope_section=self.mrope_section,
-            vision_depth=self.vision_depth,
-            vision_embed_dim=self.vision_embed_dim,
-            vision_heads=self.vision_heads,
-            vision_mlp_ratio=self.vision_mlp_ratio,
-            patch_size=self.patch_size,
-            token_ids=token_ids,
-            tie_word_embeddings=False,
-        )
+        return q.backbone_config(self, token_ids, tie_word_embeddings=False)
 
 
 def build_prompt(prompt: str) -> str:

@@ -79,18 +79,7 @@ class VideoAlignConfig:
     def tiny() -> VideoAlignConfig:
         """2-layer 64-wide LLM, 2-block 32-wide vision tower with 4-pixel patches, small frames (tests)."""
         return VideoAlignConfig(
-            vocab_size=0,  # the tiny tokenizer's length
-            hidden_size=64,
-            intermediate_size=128,
-            num_layers=2,
-            num_heads=4,
-            num_kv_heads=2,
-            mrope_section=(2, 3, 3),
-            vision_depth=2,
-            vision_embed_dim=32,
-            vision_heads=2,
-            vision_mlp_ratio=2,
-            patch_size=4,
+            **q.TINY_BACKBONE,
             max_pixels=32 * 32,
             min_pixels=16 * 16,
         )
@@ -102,22 +91,7 @@ class VideoAlignConfig:
 
     def hf_config(self, token_ids: dict[str, int]) -> Any:
         """The transformers Qwen2VLConfig of this architecture (2B ties its LM head to the embeddings)."""
-        return q.qwen2vl_config(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            intermediate_size=self.intermediate_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            num_kv_heads=self.num_kv_heads,
-            mrope_section=self.mrope_section,
-            vision_depth=self.vision_depth,
-            vision_embed_dim=self.vision_embed_dim,
-            vision_heads=self.vision_heads,
-            vision_mlp_ratio=self.vision_mlp_ratio,
-            patch_size=self.patch_size,
-            token_ids=token_ids,
-            tie_word_embeddings=True,
-        )
+        return q.backbone_config(self, token_ids, tie_word_embeddings=True)
 
 
 def build_prompt(prompt: str, template_type: str = "detailed_special") -> str:
