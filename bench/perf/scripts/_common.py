@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,12 +35,29 @@ def served(scorers: dict[str, dict[str, Any]], **server: Any) -> Iterator[Embedd
         yield srv
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process from /proc (Linux), MiB."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """Resident set size (or another /proc status field, e.g. VmHWM = peak RSS) of a process, MiB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a child's metricsPort)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One /metrics scrape of 127.0.0.1:port as {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): float(s.value)
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def throughput(fn: Callable[[], int], *, seconds: float, warmup_s: float = 1.0) -> float:
