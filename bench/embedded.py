@@ -45,8 +45,11 @@ class EmbeddedServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _config(self) -> dict:
+        # One local client and no replicas to rebalance to: connection ageing would only cut long CPU requests
+        # (a GOAWAY'd connection cancels RPCs still running after the grace period).
+        local = {"host": "127.0.0.1", "port": 0, "metricsPort": -1, "maxConnectionAgeS": 0}
         if self.raw_config is not None:
-            return {"host": "127.0.0.1", "port": 0, "metricsPort": -1, **self.raw_config}
+            return {**local, **self.raw_config}
         scorers = {}
         for name in self.spec.scorers:
             scorers[name] = {
@@ -57,9 +60,7 @@ class EmbeddedServer:
                 **self.spec.extra_scorer_options.get(name, {}),
             }
         return {
-            "host": "127.0.0.1",
-            "port": 0,
-            "metricsPort": -1,
+            **local,
             **self.spec.extra_config,
             "allowedUriRoots": [str(Path(r).resolve()) for r in self.spec.allowed_roots],
             "scorers": scorers,

@@ -201,6 +201,8 @@ class EmbeddedRewardServer:
             "host": "127.0.0.1",
             "port": 0,
             "metricsPort": -1,
+            # One local client: connection ageing would only cancel long reward calls.
+            "maxConnectionAgeS": 0,
             "scorers": {
                 s: {"weights": self.weights, "device": "cpu", "maxBatchSize": self.max_batch_size,
                     **self.scorer_options.get(s, {})}

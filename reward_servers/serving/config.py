@@ -86,8 +86,9 @@ class ServerConfig:
     tls: TLSConfig = field(default_factory=TLSConfig)
     # Close client connections after this many seconds so clients re-resolve and reach new replicas.
     max_connection_age_s: float = 300.0
-    # Time granted to RPCs in flight on a connection closed for age.
-    max_connection_age_grace_s: float = 30.0
+    # Time granted to RPCs in flight on a connection closed for age; RPCs still running after it are cancelled,
+    # so it must exceed the longest request (a big batch on a slow model). New calls go elsewhere meanwhile.
+    max_connection_age_grace_s: float = 600.0
     # On SIGTERM: seconds in-flight requests get to finish after health turns NOT_SERVING.
     drain_grace_s: float = 20.0
     # Run one warm-up sample through every scorer before reporting SERVING.

@@ -76,3 +76,13 @@ async def test_drain_finishes_in_flight_calls_and_refuses_new_ones() -> None:
         resp = await in_flight
         assert "brightness" in resp.results[0].scores
         await stopping
+
+
+async def test_a_request_longer_than_the_connection_age_still_completes() -> None:
+    # GOAWAY after 0.5 s; the 2 s forward must still finish within the (default) grace period.
+    slow = {"brightness": make("brightness", forward_delay_s=2.0)}
+    async with running_server(slow, max_connection_age_s=0.5, scorers={"brightness": ScorerConfig()}) as r:
+        req = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))],
+                                      scorers=["brightness"])
+        resp = await r.stub.Score(req, timeout=30)
+        assert "brightness" in resp.results[0].scores
