@@ -33,6 +33,7 @@ from omninft.reward_servers.media import DecodedSample, DecodedVideo
 from omninft.reward_servers.models import _qwen2vl_reward as q
 from omninft.reward_servers.models import hpsv3 as hp
 from omninft.reward_servers.scorers._common import backend_for
+from omninft.reward_servers.scorers._shared import shared_load
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
@@ -193,10 +194,17 @@ class HPSv3Scorer:
 def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
     """Load HPSv3 for cfg.weights in the scorer's dtype (the head stays float32)."""
     dtype = model_dtype(cfg)
-    loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"), dtype=dtype)
-    if cfg.weights in ("tiny", "random"):
-        loaded.model.to(dtype)
-        loaded.model.rm_head.to(torch.float32)
+
+    def fresh() -> hp.LoadedHPSv3:
+        loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"), dtype=dtype)
+        if cfg.weights in ("tiny", "random"):
+            loaded.model.to(dtype)
+            loaded.model.rm_head.to(torch.float32)
+        return loaded
+
+    # hpsv3 and hpsv3_video on one server share the 7B model.
+    loaded = shared_load(("hpsv3", cfg.weights, cfg.seed, cfg.device, str(dtype), cfg.options.get("weights_dir")),
+                         fresh)
     ident = loaded.identity
     return loaded, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 

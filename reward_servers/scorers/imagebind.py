@@ -44,6 +44,7 @@ from omninft.reward_servers.functional.similarity import cosine_similarity, l2_n
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, resample
 from omninft.reward_servers.models import imagebind as ib
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
+from omninft.reward_servers.scorers._shared import shared_load
 from omninft.reward_servers.scorers._text_cache import TextEmbeddingCache
 from omninft.reward_servers.scorers.base import (
     InputSpec,
@@ -100,14 +101,14 @@ def make_graphs(model: ib.ImageBindModel, *, text: bool = True) -> dict[str, Gra
 
 
 def _load(cfg: ScorerConfig) -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, WeightsInfo]:
-    model, tok, ident = ib.load(
-        cfg.weights,
-        cfg.seed,
-        cache_dir=cfg.options.get("weights_dir"),
-        tokenizer_source=cfg.options.get("tokenizer"),
-        keep_eot=bool(cfg.options.get("keep_eot", False)),
-        architecture=str(cfg.options.get("architecture", "huge")),
-    )
+    kwargs = {
+        "cache_dir": cfg.options.get("weights_dir"),
+        "tokenizer_source": cfg.options.get("tokenizer"),
+        "keep_eot": bool(cfg.options.get("keep_eot", False)),
+        "architecture": str(cfg.options.get("architecture", "huge")),
+    }
+    key = ("imagebind", cfg.weights, cfg.seed, cfg.device, *sorted((k, str(v)) for k, v in kwargs.items()))
+    model, tok, ident = shared_load(key, lambda: ib.load(cfg.weights, cfg.seed, **kwargs))  # type: ignore[arg-type]
     return model, tok, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 

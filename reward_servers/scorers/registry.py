@@ -6,7 +6,11 @@ import difflib
 import importlib
 from collections.abc import Callable
 
+from omninft.reward_servers.scorers._shared import sharing
 from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
+
+__all__ = ["UnknownScorerError", "available", "build", "builder", "register", "sharing", "target",
+           "unknown_scorer_message"]
 
 # Heavy modules (transformers) load only when a scorer is actually built.
 _TARGETS: dict[str, str] = {

@@ -256,9 +256,12 @@ class RewardServer:
         for name, target in self.cfg.plugins.items():
             registry.register(name, target)
         built: dict[str, Scorer] = {}
-        for name, sc in self.cfg.scorers.items():
-            log.info("building scorer %s (weights=%s, backend=%s, device=%s)", name, sc.weights, sc.backend, sc.device)
-            built[name] = await asyncio.to_thread(registry.build, name, sc)
+        # Scorers with the same weights (imagebind + imagebind_avh, hpsv3 + hpsv3_video) share one model copy.
+        with registry.sharing():
+            for name, sc in self.cfg.scorers.items():
+                log.info("building scorer %s (weights=%s, backend=%s, device=%s)", name, sc.weights, sc.backend,
+                         sc.device)
+                built[name] = await asyncio.to_thread(registry.build, name, sc)
         return built
 
     @staticmethod
