@@ -29,6 +29,7 @@ from omninft.reward_servers.serving.auth import BearerTokenInterceptor, server_c
 from omninft.reward_servers.serving.batcher import MicroBatcher
 from omninft.reward_servers.serving.config import ServerConfig
 from omninft.reward_servers.serving.decode import DecodePolicy
+from omninft.reward_servers.serving.decode_cache import DecodeCache
 from omninft.reward_servers.serving.interceptors import RequestContextInterceptor, use_request_id
 from omninft.reward_servers.serving.maintenance import Maintenance
 from omninft.reward_servers.serving.metrics import ServerMetrics
@@ -92,6 +93,7 @@ class RewardServer:
         self.cfg = cfg.validate()
         self._prebuilt = dict(scorers) if scorers is not None else None
         self.metrics = ServerMetrics()
+        self.decode_cache = DecodeCache(cfg.decode_cache_bytes)
         self.maintenance = Maintenance()
         self._cpu = ThreadPoolExecutor(max_workers=cfg.decode_workers, thread_name_prefix="omninft-cpu")
         # One forward thread per device, shared by every scorer on it: the GPU runs one batch at a time.
@@ -133,6 +135,7 @@ class RewardServer:
                 limits=cfg.media_limits,
                 allowed_roots=tuple(cfg.allowed_uri_roots),
                 max_prompt_chars=cfg.max_prompt_chars,
+                cache=self.decode_cache if self.decode_cache.enabled else None,
             ),
             max_samples_per_request=cfg.max_samples_per_request,
             max_message_bytes=cfg.max_message_bytes,

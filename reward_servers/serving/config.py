@@ -71,6 +71,9 @@ class ServerConfig:
     allowed_uri_roots: list[str] = field(default_factory=list)
     # Threads that decode media and run scorer preprocess/postprocess (CPU work, off the event loop).
     decode_workers: int = 2
+    # Decoded media kept for later requests carrying the same file:// URI or container bytes (a benchmark sends
+    # each sample in a Score and an Embed call: decoded once), bounded by decoded bytes; 0 = off.
+    decode_cache_bytes: int = 512 * MiB
     # Frames per clip accepted after decoding (T).
     max_video_frames: int = MediaLimits.max_video_frames
     # Decoded pixels per clip, T x H x W (2**28 = 768 MiB of RGB).
@@ -136,6 +139,7 @@ class ServerConfig:
         for name in ("max_samples_per_request", "max_prompt_chars", "decode_workers", "max_video_frames",
                      "max_video_pixels"):
             _check(getattr(self, name) > 0, _camel(name), "must be positive")
+        _check(self.decode_cache_bytes >= 0, "decodeCacheBytes", "must be >= 0 (0 = off)")
         for name in ("max_audio_seconds",):
             _check(getattr(self, name) > 0, _camel(name), "must be positive")
         for name in ("max_connection_age_s", "max_connection_age_grace_s", "drain_grace_s"):

@@ -66,6 +66,10 @@ class ServerMetrics:
             registry=r,
         )
         self.decodes = Counter("omninft_decodes", "Media streams decoded, by modality", ["modality"], registry=r)
+        self.decode_reuses = Counter(
+            "omninft_decode_cache_hits", "Media streams served from the decode cache, by modality", ["modality"],
+            registry=r,
+        )
         self.scorer_info = Gauge(
             "omninft_scorer_info",
             "Loaded scorers (value 1) with version and weights identity",
@@ -104,9 +108,9 @@ class ServerMetrics:
         """Add time spent in one pipeline stage."""
         self.stage_seconds.labels(scorer=scorer, stage=stage).inc(seconds)
 
-    def count_decode(self, modality: str) -> None:
-        """Count one decoded media stream."""
-        self.decodes.labels(modality=modality).inc()
+    def count_decode(self, modality: str, *, reused: bool = False) -> None:
+        """Count one media stream: decoded now, or reused from the decode cache."""
+        (self.decode_reuses if reused else self.decodes).labels(modality=modality).inc()
 
     def register_scorer(self, info: ScorerInfo) -> None:
         """Publish a loaded scorer's identity and create its zero-valued series."""

@@ -406,7 +406,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         if self._metrics is not None:
             for modality, media in (("video", result.sample.video), ("audio", result.sample.audio)):
                 if media is not None:
-                    self._metrics.count_decode(modality)
+                    self._metrics.count_decode(modality, reused=modality in result.reused)
         return result
 
     def _timed(self, name: str, stage: str, fn: Callable[..., T], *args: Any) -> T:

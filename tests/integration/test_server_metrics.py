@@ -76,3 +76,28 @@ async def test_each_sample_is_decoded_once_for_all_scorers_of_a_request() -> Non
         m = await asyncio.to_thread(_scrape, r.server.metrics_port)
     # Two video scorers, three samples: three decodes.
     assert m[("omninft_decodes_total", (("modality", "video"),))] == 3
+
+
+async def test_a_sample_sent_in_score_and_embed_is_decoded_once(tmp_path) -> None:
+    from tests.helpers.media import encode_audio, encode_video, sine
+
+    paths = []
+    for i in range(2):
+        v, a = tmp_path / f"s{i}.mp4", tmp_path / f"s{i}.wav"
+        v.write_bytes(encode_video(gradient_frames(8, 16, 16, level=40 * i)))
+        a.write_bytes(encode_audio(sine(0.5, 16000, freq=300.0 + 100 * i)))
+        paths.append((v, a))
+    scorers = {"brightness": make("brightness"), "loudness": make("loudness"), "video_embed": make("video_embed")}
+    async with running_server(scorers, allowed_uri_roots=[str(tmp_path)]) as r:
+        samples = [sample(str(i), video=reward_pb2.Video(uri=v.as_uri()), audio=reward_pb2.Audio(uri=a.as_uri()))
+                   for i, (v, a) in enumerate(paths)]
+        score = await r.stub.Score(reward_pb2.ScoreRequest(samples=samples, scorers=["brightness", "loudness"]),
+                                   timeout=10)
+        embed = await r.stub.Embed(reward_pb2.EmbedRequest(samples=samples, scorers=["video_embed"]), timeout=10)
+        assert all(set(x.scores) >= {"brightness", "loudness_db"} for x in score.results), score
+        assert all(not x.error.code for x in embed.results)
+        m = await asyncio.to_thread(_scrape, r.server.metrics_port)
+    # Two RPCs, one decode per stream: the Embed call reuses the Score call's decoded video.
+    assert m[("omninft_decodes_total", (("modality", "video"),))] == 2
+    assert m[("omninft_decodes_total", (("modality", "audio"),))] == 2
+    assert m[("omninft_decode_cache_hits_total", (("modality", "video"),))] == 2
