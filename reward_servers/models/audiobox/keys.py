@@ -7,52 +7,46 @@ from collections.abc import Mapping
 
 import torch
 
-# (official pattern, local replacement), applied in order to every key; the first match wins.
-_RULES: tuple[tuple[str, str], ...] = (
-    (r"^wavlm_model\.feature_extractor\.conv_layers\.(\d+)\.0\.", r"wavlm.feature_extractor.conv_layers.\1.conv."),
-    (r"^wavlm_model\.feature_extractor\.conv_layers\.0\.2\.", "wavlm.feature_extractor.conv_layers.0.layer_norm."),
-    (r"^wavlm_model\.layer_norm\.", "wavlm.feature_projection.layer_norm."),
-    (r"^wavlm_model\.post_extract_proj\.", "wavlm.feature_projection.projection."),
-    (r"^wavlm_model\.encoder\.pos_conv\.0\.weight_g$", "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original0"),
-    (r"^wavlm_model\.encoder\.pos_conv\.0\.weight_v$", "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
-    (r"^wavlm_model\.encoder\.pos_conv\.0\.bias$", "wavlm.encoder.pos_conv_embed.conv.bias"),
-    (r"^wavlm_model\.encoder\.layer_norm\.", "wavlm.encoder.layer_norm."),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.self_attn\.(q|k|v|out)_proj\.", r"wavlm.encoder.layers.\1.attention.\2_proj."),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.self_attn\.grep_linear\.", r"wavlm.encoder.layers.\1.attention.gru_rel_pos_linear."),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.self_attn\.grep_a$", r"wavlm.encoder.layers.\1.attention.gru_rel_pos_const"),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.self_attn\.relative_attention_bias\.weight$",
-     r"wavlm.encoder.layers.\1.attention.rel_attn_embed.weight"),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.self_attn_layer_norm\.", r"wavlm.encoder.layers.\1.layer_norm."),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.fc1\.", r"wavlm.encoder.layers.\1.feed_forward.intermediate_dense."),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.fc2\.", r"wavlm.encoder.layers.\1.feed_forward.output_dense."),
-    (r"^wavlm_model\.encoder\.layers\.(\d+)\.final_layer_norm\.", r"wavlm.encoder.layers.\1.final_layer_norm."),
-    (r"^wavlm_model\.mask_emb$", "wavlm.masked_spec_embed"),
-    (r"^(proj_layer\.[A-Z]{2}\.\d+\.(weight|bias))$", r"\1"),
-    (r"^(layer_weights\.[A-Z]{2})$", r"\1"),
+# (official name, local name) pairs; "{...}" are placeholders that appear in the same order on both sides. A name
+# ending in "." is a prefix (applies to every parameter under it); otherwise it is a whole key. The first match
+# wins, in either direction, so both mappings come from this one table.
+_NAME_PAIRS: tuple[tuple[str, str], ...] = (
+    ("wavlm_model.feature_extractor.conv_layers.{i}.0.", "wavlm.feature_extractor.conv_layers.{i}.conv."),
+    ("wavlm_model.feature_extractor.conv_layers.0.2.", "wavlm.feature_extractor.conv_layers.0.layer_norm."),
+    ("wavlm_model.layer_norm.", "wavlm.feature_projection.layer_norm."),
+    ("wavlm_model.post_extract_proj.", "wavlm.feature_projection.projection."),
+    ("wavlm_model.encoder.pos_conv.0.weight_g", "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original0"),
+    ("wavlm_model.encoder.pos_conv.0.weight_v", "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
+    ("wavlm_model.encoder.pos_conv.0.bias", "wavlm.encoder.pos_conv_embed.conv.bias"),
+    ("wavlm_model.encoder.layer_norm.", "wavlm.encoder.layer_norm."),
+    ("wavlm_model.encoder.layers.{i}.self_attn.{qkvo}_proj.", "wavlm.encoder.layers.{i}.attention.{qkvo}_proj."),
+    ("wavlm_model.encoder.layers.{i}.self_attn.grep_linear.", "wavlm.encoder.layers.{i}.attention.gru_rel_pos_linear."),
+    ("wavlm_model.encoder.layers.{i}.self_attn.grep_a", "wavlm.encoder.layers.{i}.attention.gru_rel_pos_const"),
+    ("wavlm_model.encoder.layers.{i}.self_attn.relative_attention_bias.weight",
+     "wavlm.encoder.layers.{i}.attention.rel_attn_embed.weight"),
+    ("wavlm_model.encoder.layers.{i}.self_attn_layer_norm.", "wavlm.encoder.layers.{i}.layer_norm."),
+    ("wavlm_model.encoder.layers.{i}.fc1.", "wavlm.encoder.layers.{i}.feed_forward.intermediate_dense."),
+    ("wavlm_model.encoder.layers.{i}.fc2.", "wavlm.encoder.layers.{i}.feed_forward.output_dense."),
+    ("wavlm_model.encoder.layers.{i}.final_layer_norm.", "wavlm.encoder.layers.{i}.final_layer_norm."),
+    ("wavlm_model.mask_emb", "wavlm.masked_spec_embed"),
+    ("proj_layer.{axis}.{i}.{wb}", "proj_layer.{axis}.{i}.{wb}"),
+    ("layer_weights.{axis}", "layer_weights.{axis}"),
 )
-# local -> official: the same table read backwards (each rule's replacement is a literal prefix/name).
-_INVERSE: tuple[tuple[str, str], ...] = (
-    (r"^wavlm\.feature_extractor\.conv_layers\.(\d+)\.conv\.", r"wavlm_model.feature_extractor.conv_layers.\1.0."),
-    (r"^wavlm\.feature_extractor\.conv_layers\.0\.layer_norm\.", "wavlm_model.feature_extractor.conv_layers.0.2."),
-    (r"^wavlm\.feature_projection\.layer_norm\.", "wavlm_model.layer_norm."),
-    (r"^wavlm\.feature_projection\.projection\.", "wavlm_model.post_extract_proj."),
-    (r"^wavlm\.encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original0$", "wavlm_model.encoder.pos_conv.0.weight_g"),
-    (r"^wavlm\.encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original1$", "wavlm_model.encoder.pos_conv.0.weight_v"),
-    (r"^wavlm\.encoder\.pos_conv_embed\.conv\.bias$", "wavlm_model.encoder.pos_conv.0.bias"),
-    (r"^wavlm\.encoder\.layer_norm\.", "wavlm_model.encoder.layer_norm."),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.attention\.(q|k|v|out)_proj\.", r"wavlm_model.encoder.layers.\1.self_attn.\2_proj."),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.attention\.gru_rel_pos_linear\.", r"wavlm_model.encoder.layers.\1.self_attn.grep_linear."),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.attention\.gru_rel_pos_const$", r"wavlm_model.encoder.layers.\1.self_attn.grep_a"),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.attention\.rel_attn_embed\.weight$",
-     r"wavlm_model.encoder.layers.\1.self_attn.relative_attention_bias.weight"),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.layer_norm\.", r"wavlm_model.encoder.layers.\1.self_attn_layer_norm."),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.feed_forward\.intermediate_dense\.", r"wavlm_model.encoder.layers.\1.fc1."),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.feed_forward\.output_dense\.", r"wavlm_model.encoder.layers.\1.fc2."),
-    (r"^wavlm\.encoder\.layers\.(\d+)\.final_layer_norm\.", r"wavlm_model.encoder.layers.\1.final_layer_norm."),
-    (r"^wavlm\.masked_spec_embed$", "wavlm_model.mask_emb"),
-    (r"^(proj_layer\.[A-Z]{2}\.\d+\.(weight|bias))$", r"\1"),
-    (r"^(layer_weights\.[A-Z]{2})$", r"\1"),
-)
+_PLACEHOLDERS = {"{i}": r"(\d+)", "{qkvo}": "(q|k|v|out)", "{axis}": "([A-Z]{2})", "{wb}": "(weight|bias)"}
+_PLACEHOLDER_RE = re.compile("(" + "|".join(re.escape(p) for p in _PLACEHOLDERS) + ")")
+
+
+def _rule(src: str, dst: str) -> tuple[str, str]:
+    """(regex matching name `src`, replacement building name `dst`) with placeholders as numbered groups."""
+    pieces = _PLACEHOLDER_RE.split(src)  # literal, placeholder, literal, ...
+    holes = pieces[1::2]
+    pattern = "".join(_PLACEHOLDERS[x] if k % 2 else re.escape(x) for k, x in enumerate(pieces))
+    repl = _PLACEHOLDER_RE.sub(lambda m: "\\" + str(holes.index(m.group(0)) + 1), dst)
+    return "^" + pattern + ("" if src.endswith(".") else "$"), repl
+
+
+_RULES = tuple(_rule(official, local) for official, local in _NAME_PAIRS)
+_INVERSE = tuple(_rule(local, official) for official, local in _NAME_PAIRS)
 
 
 def _rename(key: str, rules: tuple[tuple[str, str], ...]) -> str | None:
