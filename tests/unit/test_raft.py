@@ -16,6 +16,7 @@ from omninft.reward_servers.functional.vbench_motion import DYNAMIC_TOP_FRACTION
 from omninft.reward_servers.models import raft
 from omninft.reward_servers.models._hf import WeightsLoadError
 from omninft.reward_servers.weights import sha256_file
+from tests.helpers.flow_frames import texture as _texture
 
 # sha256 over sorted "key:shape" lines of RAFT(small=False).state_dict() in VBench's third_party/RAFT (the
 # keys of raft-things.pth once "module." is stripped).
@@ -25,15 +26,6 @@ GOLDEN = Path(__file__).parents[1] / "golden" / "raft_random_seed0.json"
 
 def _manifest(sd: dict) -> str:
     return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
-
-
-def _texture(h: int, w: int) -> torch.Tensor:
-    """A smooth RGB pattern in [0, 255] (rounded), (1, 3, h, w)."""
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    r = 127.5 + 60 * torch.sin(xx / 5.0) * torch.cos(yy / 7.0) + 50 * torch.sin((xx + 2 * yy) / 11.0)
-    g = 127.5 + 80 * torch.cos(xx / 9.0 - yy / 4.0)
-    b = 127.5 + 70 * torch.sin(xx * yy / 300.0)
-    return torch.stack([r, g, b])[None].round()
 
 
 @pytest.fixture(scope="module")
