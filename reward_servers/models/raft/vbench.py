@@ -3,8 +3,10 @@
 Frames are the decoder's uint8 (T, H, W, 3) RGB; each frame becomes a float 0-255 (1, 3, H, W) tensor, each
 pair is sintel-padded to /8 and run in test mode, one pair at a time as the reference does (batching pairs
 changes CPU kernels, so results would move by ~1e-6). The decisions are the pure rules of
-functional.vbench_motion; these functions only add the model calls and stop as soon as the decision is known
-(the reference stops dynamic_degree early too; for the static filter the answer is the same either way).
+functional.vbench_motion; these functions only add the model calls and stop scoring pairs as soon as the
+decision is known. The reference scores every pair first and then applies the same rule, so the verdict is
+the same and `pair_scores` is a prefix of the reference's list (checked against the reference code on
+generated videos with identical random weights: equal verdicts, bit-equal scores).
 """
 
 from __future__ import annotations
