@@ -41,6 +41,12 @@ class Dimension:
         return f"vbench_{self.name}"
 
     @property
+    def wire_outputs(self) -> tuple[str, ...]:
+        """The names on the wire: Score outputs carry the dimension as a prefix, because one request's scores
+        share a single map across scorers; embeddings are already keyed "<scorer>.<name>"."""
+        return tuple(f"{self.name}_{o}" for o in self.outputs) if self.rpc == "score" else self.outputs
+
+    @property
     def label(self) -> str:
         """The key `cal_final_score.py` uses (underscores become spaces)."""
         return self.name.replace("_", " ")

@@ -251,10 +251,10 @@ def _session(cfg: VBenchConfig, scorers: tuple[str, ...], session: list[_Group] 
 def _values(dim: Dimension, oc: Outcome) -> dict[str, Any] | str:
     """The scorer's per-video values, or why they are unusable."""
     have: dict[str, Any] = dict(oc.scores or {}) if dim.rpc == "score" else dict(oc.embeddings or {})
-    lacking = [o for o in dim.outputs if o not in have]
+    lacking = [w for w in dim.wire_outputs if w not in have]
     if lacking:
         return f"{dim.scorer} returned no {', '.join(lacking)}"
-    return have
+    return {field: have[w] for field, w in zip(dim.outputs, dim.wire_outputs, strict=True)}
 
 
 def run_plan(cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list[_Group] | None = None) -> VBenchRun:
@@ -285,7 +285,7 @@ def run_plan(cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list
                 for n in g.group.scorers:
                     want = "outputs" if kinds[n] == "score" else "embeddings"
                     declared = set(getattr(g.infos[n], want))
-                    lacking = [o for o in next(d for d in dims if d.scorer == n).outputs if o not in declared]
+                    lacking = [o for o in next(d for d in dims if d.scorer == n).wire_outputs if o not in declared]
                     if lacking:
                         raise BenchRunError(f"scorer {n} on {g.group.label} declares no {want} {', '.join(lacking)} "
                                             "(see the VBench scorer contract in omninft.bench.suites.vbench)")
