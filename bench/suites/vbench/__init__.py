@@ -7,7 +7,10 @@ container bytes) and, as `Sample.prompt`, the dimension's *condition* (below). I
 statistics; the runner forms every per-video field of the reference's `<name>_eval_results.json` and every
 aggregate from them (`aggregate.py`), weighting per frame pair or per frame where the reference does.
 
-Score outputs (float64 on the wire; counts are whole numbers, flags are 0.0/1.0):
+Score outputs (float64 on the wire; counts are whole numbers, flags are 0.0/1.0). On the wire each output name
+carries its dimension as a prefix, `<dimension>_<field>` (e.g. `subject_consistency_video_sim`,
+`dynamic_degree_video_results`), because the scores of all scorers in one request share a single map; the table
+lists the fields:
 
 | scorer | outputs | per-video record the runner writes | aggregate |
 |---|---|---|---|
