@@ -128,13 +128,13 @@ def plan_standard(suite: Suite, videos: Path, dims: list[Dimension], *,
     def folder_of(dim: str) -> Path:
         if folders is None:
             return videos
-        if dim not in folders:
-            raise ValueError(f"dimension_to_folder.json has no folder for {dim}")
-        return videos / folders[dim]
+        return videos / folders[dim] if dim in folders else videos
 
     if folders is not None:
         for d in dims:
-            if not folder_of(d.name).is_dir():
+            if d.name not in folders:
+                plan.warnings.append(f"dimension_to_folder.json has no folder for {d.name}: read from {videos}")
+            elif not folder_of(d.name).is_dir():
                 plan.warnings.append(f"{folder_of(d.name)}: no such folder (every {d.name} video is missing)")
     for e in suite.entries:
         shared = [n for n in e.dimension if n in names]

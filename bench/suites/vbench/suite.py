@@ -143,12 +143,12 @@ def load_dimension_to_folder(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
-def fetch_official(dest: Path | None = None, *, timeout_s: float = 60.0,
-                   opener: Any = urllib.request.urlopen) -> dict[str, Path]:
+def fetch_official(dest: Path | None = None, *, timeout_s: float = 60.0, opener: Any = urllib.request.urlopen,
+                   files: dict[str, tuple[str, str]] | None = None) -> dict[str, Path]:
     """Download the official suite files of REFERENCE_COMMIT into `dest` (verified by sha256; kept if present)."""
     dest = dest or default_cache_dir()
     out: dict[str, Path] = {}
-    for name, (repo_path, sha) in OFFICIAL_FILES.items():
+    for name, (repo_path, sha) in (files or OFFICIAL_FILES).items():
         target = dest / name
         if target.exists() and _sha256(target) == sha:
             out[name] = target
