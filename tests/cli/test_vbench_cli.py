@@ -182,3 +182,15 @@ def test_fetch_suite_downloads_verifies_and_keeps(tmp_path: Path) -> None:
         fetch_official(tmp_path, opener=opener, files=files)
     assert not (tmp_path / "VBench_full_info.json").exists()
     assert len(OFFICIAL_FILES) == 12 and all(len(sha) == 64 for _, sha in OFFICIAL_FILES.values())
+
+
+def test_demo_generates_the_standard_naming_and_is_labelled(server: Any, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = _cli("run", "vbench", "--demo", "--server", server.address, "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "TINY RANDOM WEIGHTS" in proc.stderr and "Total =" in proc.stdout
+    names = sorted(p.name for p in (out / "demo-videos").iterdir())
+    assert len(names) == 55 and "a red car-4.mp4" in names
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["tiny_weights"] is True and "TINY RANDOM WEIGHTS" in doc["warning"]
+    assert len(doc["vbench"]["raw"]) == 16 and doc["vbench"]["scores"]["total"] is not None
