@@ -159,7 +159,9 @@ def plan_units(plan: Plan, dims: list[Dimension]) -> tuple[dict[tuple[str, int],
                     errors.append(VideoError(d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT",
                                              "empty file (0 bytes)"))
                     continue
-                by_pair[pair] = Unit(sample_key(v.path.name, text, "", [v.path]), v.path, text)
+                # The folder is part of the key: the per-dimension layout repeats file names across folders.
+                stem = f"{v.path.parent.name}/{v.path.name}"
+                by_pair[pair] = Unit(sample_key(stem, text, "", [v.path]), v.path, text)
             units[(d.name, pos)] = by_pair[pair]
     return units, errors
 
