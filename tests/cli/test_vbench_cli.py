@@ -194,3 +194,50 @@ def test_demo_generates_the_standard_naming_and_is_labelled(server: Any, tmp_pat
     doc = json.loads((out / "results.json").read_text())
     assert doc["tiny_weights"] is True and "TINY RANDOM WEIGHTS" in doc["warning"]
     assert len(doc["vbench"]["raw"]) == 16 and doc["vbench"]["scores"]["total"] is not None
+
+
+def test_sigkill_mid_run_then_rerun_gives_identical_numbers(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import time
+
+    from tests.helpers.vbench_fixtures import SCORE_FIXTURES, on_the_wire
+
+    videos, suite = demo
+    args = ["run", "vbench", "--videos", str(videos), "--full-info", str(suite), "--chunk-size", "2", "--no-progress"]
+    with fixture_server() as srv:
+        clean = _cli(*args, "--server", srv.address, "--out", str(tmp_path / "clean"))
+    assert clean.returncode == 0, clean.stderr
+    out = tmp_path / "killed"
+
+    def slow(s: Any) -> Any:
+        time.sleep(0.3)
+        return on_the_wire("vbench_aesthetic_quality", SCORE_FIXTURES["vbench_aesthetic_quality"])(s)
+
+    with fixture_server() as srv:
+        srv._scorers["vbench_aesthetic_quality"] = slow
+        exe = shutil.which("omninft-bench")
+        assert exe
+        proc = subprocess.Popen([exe, *args, "--server", srv.address, "--out", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stored = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                with sqlite3.connect(out / "store.sqlite", timeout=1) as db:
+                    stored = db.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if stored >= 6:
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL and stored >= 6
+        assert not (out / "results.json").exists()
+        again = _cli(*args, "--server", srv.address, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    ref = json.loads((tmp_path / "clean" / "evaluation_results" / "results_eval_results.json").read_text())
+    got = json.loads((out / "evaluation_results" / "results_eval_results.json").read_text())
+    assert got == ref
+    assert json.loads((out / "results.json").read_text())["provenance"]["store"]["outcomes_reused"] >= 6

@@ -198,6 +198,9 @@ def plan_custom(videos: Path, dims: list[Dimension], *, prompt_file: Path | None
         plan.warnings.extend(_mixed(files, videos))
     if prompt is not None and len(files) != 1:
         raise ValueError("--prompt applies to a single video; use --prompt-file for a folder")
+    if "temporal_flickering" in names:
+        plan.warnings.append("temporal_flickering is a benchmark number only on static-filtered videos "
+                             "(`omninft-bench vbench static-filter`)")
     mapping = _load_prompt_file(prompt_file, videos if videos.is_dir() else videos.parent) if prompt_file else None
     # Sorted by name (the reference takes os.listdir order, which varies): aggregates do not depend on it.
     for name, path in sorted(files.items()):

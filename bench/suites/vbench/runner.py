@@ -322,6 +322,8 @@ def run_plan(cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list
             why = str(empty)
             if not plan.videos[d.name]:
                 why += " (no video of this dimension was found)"
+            elif dropped:
+                why += f" ({len(dropped)} dropped by the reference's rule: no frame showed the target object)"
         results.append(DimensionResult(d.name, value, videos, len(plan.videos[d.name]), errors, dropped, why))
     return VBenchRun(plan, results, infos, labels, col.computed, col.reused, started)
 
