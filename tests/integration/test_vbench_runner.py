@@ -106,7 +106,8 @@ def test_reference_eval_results_format(full: tuple[VBenchRun, Path]) -> None:
     assert ours.total == doc["vbench"]["scores"]["total"]
     info = json.loads((out / REFERENCE_DIR / "results_full_info.json").read_text())
     assert len(info) == 11 and all(len(e["video_list"]) == 5 and "prompt_en" in e and "dimension" in e for e in info)
-    assert (out / "report.html").read_text().count("<svg") >= 2 and "## VBench scores" in (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") >= 2 and page.count("<details>") == 16 and "## VBench scores" in (out / "report.md").read_text()
 
 
 def test_weighted_aggregates_from_per_video_lines(full: tuple[VBenchRun, Path]) -> None:

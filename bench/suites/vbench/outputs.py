@@ -91,6 +91,10 @@ def _times100(v: float | None) -> float | None:
     return None if v is None else 100 * v
 
 
+def _cell(v: object) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{100 * v:.2f}%"
 
@@ -168,6 +172,16 @@ def html(run: VBenchRun, result: BenchResult, groups: GroupScores) -> str:
         parts.append("</ul>")
     if run.plan.warnings:
         parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{escape(w)}</li>" for w in run.plan.warnings) + "</ul>")
+    parts.append("<h3>Per video</h3>")
+    for d in run.dimensions:
+        rows = [(Path(v.record["video_path"]).name, _cell(v.record["video_results"]), "ok") for v in d.videos]
+        rows += [(Path(e.video_path).name, "", f"{e.code}: {e.message}") for e in d.errors]
+        rows += [(Path(p).name, "", f"dropped: {r}") for p, r in d.dropped]
+        parts.append(f"<details><summary>{escape(d.name)} ({len(d.videos)} scored, {len(d.errors)} failed)</summary>"
+                     "<table><tr><th>video</th><th>video_results</th><th>status</th></tr>")
+        parts += [f"<tr><td>{escape(n)}</td><td class='n'>{escape(v)}</td><td>{escape(st)}</td></tr>"
+                  for n, v, st in rows[:2000]]
+        parts.append("</table></details>")
     page = to_html(result)
     marker = "<h2>Scorers</h2>" if "<h2>Scorers</h2>" in page else "</body>"
     return page.replace(marker, "\n".join(parts) + "\n" + marker, 1)
