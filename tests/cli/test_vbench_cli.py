@@ -256,3 +256,16 @@ def test_static_filter_scope_all_tests_everything(tmp_path: Path) -> None:
     write_filtered(res, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out" / "filtered_videos").iterdir()) == ["a-0.mp4", "a-1.mp4", "b-0.mp4"]
     assert (tmp_path / "out" / "filtered_videos" / "a-1.mp4").read_bytes() == b"a-2.mp4"
+
+
+def test_custom_input_default_dimensions(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
+    videos, _ = demo
+    proc = _cli("run", "vbench", "--videos", str(videos), "--mode", "custom_input", "--server", server.address,
+                "--out", str(tmp_path / "o"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "not by default: temporal_flickering, object_class, multiple_objects, human_action, color" in proc.stderr
+    ev = json.loads((tmp_path / "o" / "evaluation_results" / "results_eval_results.json").read_text())
+    assert sorted(ev) == sorted(["subject_consistency", "background_consistency", "motion_smoothness",
+                                 "dynamic_degree", "aesthetic_quality", "imaging_quality", "temporal_style",
+                                 "overall_consistency"])
+    assert all(len(v[1]) == 55 for v in ev.values())
