@@ -263,3 +263,18 @@ def test_through_omninft_serve_one_decode_per_video(demo: tuple[Path, Path], ful
     assert [[v.record for v in d.videos] for d in run.dimensions] == [[v.record for v in d.videos]
                                                                       for d in ref_run.dimensions]
     assert [d.value for d in run.dimensions] == [d.value for d in ref_run.dimensions]
+
+
+def test_routes_split_dimensions_across_servers(demo: tuple[Path, Path], full: tuple[VBenchRun, Path],
+                                                tmp_path: Path) -> None:
+    videos, suite = demo
+    with fixture_server() as a, fixture_server() as b:
+        routes = tmp_path / "routes.yaml"
+        routes.write_text(f"vbench_scene: {b.address}\nvbench_appearance_style: [{b.address}, {a.address}]\n")
+        run, doc = _standard(videos, suite, tmp_path / "out", a.address, servers_file=routes)
+        assert {c.scorers for c in b.calls if c.method != "ListScorers"} >= {("vbench_scene",)}
+        servers = doc["provenance"]["servers"]
+        assert servers[b.address] == ["vbench_scene"]
+        assert servers[f"{b.address},{a.address}"] == ["vbench_appearance_style"]
+    ref_run, _ = full
+    assert [d.value for d in run.dimensions] == [d.value for d in ref_run.dimensions]
