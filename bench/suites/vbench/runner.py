@@ -352,6 +352,9 @@ def provenance(cfg: VBenchConfig, run: VBenchRun) -> dict[str, Any]:
         "videos": str(cfg.videos),
         "suite": {"path": str(cfg.suite_path) if cfg.suite_path else None, "sha256": cfg.suite_sha256},
         "servers": run.servers,
+        "sample_counts": {"videos": len({v.path for vs in run.plan.videos.values() for v in vs}),
+                          "video_dimension_pairs": sum(len(vs) for vs in run.plan.videos.values()),
+                          "missing": len(run.plan.missing), "unusable_files": len(run.plan.unusable)},
         "store": {"path": str(cfg.store_path or cfg.out / STORE_NAME), "outcomes_reused": run.reused,
                   "outcomes_computed": run.computed},
         "scorer_options": cfg.embedded_config.get("scorers", {}),  # e.g. a motion_smoothness scale setting
