@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 # detectron2's _DEFAULT_SCALE_CLAMP: no box grows by more than 1000/16 in one step.
@@ -108,15 +109,13 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     # Row i of `over` says which later boxes the kept box i would suppress.
     over = (pairwise_iou(sorted_boxes, sorted_boxes) > iou_threshold).cpu().numpy()
     n = over.shape[0]
-    suppressed = [False] * n
+    suppressed = np.zeros(n, dtype=bool)
     keep: list[int] = []
     for i in range(n):
         if suppressed[i]:
             continue
         keep.append(i)
-        row = over[i]
-        for j in row[i + 1 :].nonzero()[0]:
-            suppressed[i + 1 + int(j)] = True
+        suppressed[i + 1 :] |= over[i, i + 1 :]
     return order[torch.tensor(keep, dtype=torch.int64, device=boxes.device)]
 
 
