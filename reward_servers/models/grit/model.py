@@ -148,6 +148,12 @@ class GRiT(nn.Module):
         )
 
 
+def detect_frames(model: GRiT, frames: np.ndarray, decoder: WordPieceDecoder, captions: bool = False
+                  ) -> list[GRiTDetections]:
+    """GRiT on every frame of a (T, H, W, 3) RGB clip, one frame per call as the reference runs it."""
+    return [model.detect(frame, decoder, captions=captions) for frame in frames]
+
+
 def build(cfg: GRiTConfig | None = None) -> GRiT:
     """A GRiT of `cfg` (default: official) with PyTorch's default initialisation, in eval mode."""
     return GRiT(cfg).eval()
