@@ -257,3 +257,10 @@ def test_text_chunking_changes_nothing_but_rounding(tiny):
     assert len(whole.object_names) > 3
     assert parts.object_names == whole.object_names and parts.captions == whole.captions
     np.testing.assert_allclose(parts.scores, whole.scores, rtol=1e-5)
+
+
+def test_official_weights_missing_offline_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="grit"):
+        grit.load("official", cache_dir=tmp_path)
+    with pytest.raises(FileNotFoundError):
+        grit.identify(str(tmp_path / "nope.pth"))
