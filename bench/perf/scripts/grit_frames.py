@@ -65,7 +65,7 @@ def main() -> None:
                 pooled = multilevel_roi_align(feats[:3], d.boxes, 14, BOX_SCALES)
                 obj = pooled.flatten(2).transpose(1, 2).contiguous()
                 for part in obj.split(model.text_chunk):
-                    model._describe(part, decoder, args.captions)
+                    model.describe(part, decoder, args.captions)
             stages["text"] += time.perf_counter() - t
             dets.append(int(d.boxes.shape[0]))
     total = time.perf_counter() - t0

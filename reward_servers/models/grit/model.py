@@ -111,7 +111,7 @@ class GRiT(nn.Module):
         padded[0, :, :h, :w] = x
         return padded, (int(h), int(w))
 
-    def _describe(self, obj: torch.Tensor, decoder: WordPieceDecoder, captions: bool
+    def describe(self, obj: torch.Tensor, decoder: WordPieceDecoder, captions: bool
                   ) -> tuple[list[list[str]], list[torch.Tensor]]:
         """ObjectDet (and DenseCap) texts and log-probs of (n, r*r, C) ROI features."""
         textual = self.roi_heads.text_decoder.textual
@@ -142,7 +142,7 @@ class GRiT(nn.Module):
             obj = pooled.flatten(2).transpose(1, 2).contiguous()  # (N, r*r, C)
             name_lp, cap_lp = [], []
             for part in obj.split(self.text_chunk):
-                texts, lps = self._describe(part, decoder, captions)
+                texts, lps = self.describe(part, decoder, captions)
                 names += texts[0]
                 name_lp.append(lps[0])
                 if caps is not None:
