@@ -41,6 +41,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def make_graphs(model: ab.AudioboxAesthetics) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[ab.AudioboxAesthetics, WeightsInfo]:
-    model, ident = ab.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = ab.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -228,3 +229,21 @@ def build(name: str, cfg: ScorerConfig) -> AudioboxScorer:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM Audiobox Aesthetics weights (%s)", name, winfo.weights_id)
     return AudioboxScorer(name, cfg, backend=backend, weights=winfo, target_transform=target_transform)
+
+
+@dataclass(frozen=True)
+class AudioboxOptions(ModelOptions):
+    """Options of audiobox_aesthetics."""
+
+    # Seconds of audio scored; None or 0 = the whole clip.
+    max_audio_len_s: float | None = DEFAULT_MAX_AUDIO_LEN_S
+
+
+SCORERS = (
+    ScorerSpec(
+        name="audiobox_aesthetics", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
+        modalities=("audio",), options=AudioboxOptions, families=("audiobox",),
+        bench=(BenchMetric("javisbench", "audio_quality", output="audio_quality"),),
+        summary="Audiobox Aesthetics (CE, CU, PC, PQ; JavisBench audio quality)", batch_rtol=1e-6,
+    ),
+)

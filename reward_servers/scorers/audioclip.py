@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def make_graphs(model: Any, num_samples: int) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
-    model, ident = audioclip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = audioclip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -144,3 +146,22 @@ def build(name: str, cfg: ScorerConfig) -> AudioClipEmbedder:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM AudioCLIP weights (%s)", name, winfo.weights_id)
     return AudioClipEmbedder(name, cfg, backend=backend, weights=winfo)
+
+
+@dataclass(frozen=True)
+class AudioClipOptions(ModelOptions):
+    """Options of audioclip."""
+
+    # Seconds of audio embedded per clip.
+    max_audio_len_s: float = AUDIOCLIP_MAX_AUDIO_LEN_S
+
+
+SCORERS = (
+    ScorerSpec(
+        name="audioclip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
+        modalities=("audio",), options=AudioClipOptions, families=("audioclip",),
+        bench=(BenchMetric("javisbench", "fad", embedding=EMBEDDING, reference="audio", kind="frechet", scale=1e4,
+                           higher_is_better=False),),
+        summary="AudioCLIP audio embeddings for FAD", batch_rtol=1e-6,
+    ),
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ScorerSpec
 
 VERSION = "1.0.0"
 PROTOCOLS = ("javisbench-v1",)
@@ -156,3 +158,23 @@ class AvAlignScorer:
 def build(name: str, cfg: ScorerConfig) -> AvAlignScorer:
     """Registry entry point of `av_align`."""
     return AvAlignScorer(name, cfg)
+
+
+@dataclass(frozen=True)
+class AvAlignOptions:
+    """Options of av_align."""
+
+    # Seconds of audio/video compared; None = the whole clip.
+    max_length_s: float | None = None
+    # Optical flow: auto (OpenCV when installed), opencv or numpy.
+    flow: str = "auto"
+
+
+SCORERS = (
+    ScorerSpec(
+        name="av_align", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
+        modalities=("video", "audio"), options=AvAlignOptions,
+        bench=(BenchMetric("javisbench", "av_align", output="av_align"),),
+        summary="AV-Align: audio onsets vs optical-flow peaks (IoU)",
+    ),
+)

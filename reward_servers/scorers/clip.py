@@ -49,6 +49,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, Any, WeightsInfo]:
-    model, tokenizer, ident = clip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, tokenizer, ident = clip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, tokenizer, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -232,3 +233,29 @@ def build(name: str, cfg: ScorerConfig) -> ClipScorer:
         image_size=int(model.config.vision_config.image_size),
         text_max_len=text_max_length(tokenizer, model.config.text_config.max_position_embeddings),
     )
+
+
+@dataclass(frozen=True)
+class ClipOptions(ModelOptions):
+    """Options of clip."""
+
+    # Frames sampled per clip.
+    num_frames: int = NUM_FRAMES
+    # Most frames per image-graph call.
+    image_batch_size: int = DEFAULT_IMAGE_BATCH
+    # PIL's two-pass resize order: horizontal_first (Pillow) or vertical_first.
+    pillow_pass_order: str = "horizontal_first"
+    # Centre-crop offset rounding: round (torchvision) or floor.
+    center_crop_rounding: str = "round"
+    # Prompts whose text embeddings are kept (LRU); 0 = no cache.
+    text_cache_size: int = 4096
+
+
+SCORERS = (
+    ScorerSpec(
+        name="clip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clip_score",),
+        embeddings=("video", "text"), modalities=("video", "prompt"), options=ClipOptions, families=("clip",),
+        bench=(BenchMetric("javisbench", "clip_score", output="clip_score"),),
+        summary="CLIP text-frame similarity (JavisBench CLIP score)", batch_rtol=1e-6,
+    ),
+)

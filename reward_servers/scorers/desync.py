@@ -37,6 +37,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def make_graphs(model: sync_model.Synchformer) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[sync_model.Synchformer, WeightsInfo]:
-    model, ident = sync_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = sync_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -242,3 +243,22 @@ def build(name: str, cfg: ScorerConfig) -> DesyncScorer:
         )
     return DesyncScorer(name, cfg, backend=backend, weights=winfo, model_cfg=model.cfg)
 
+
+@dataclass(frozen=True)
+class DesyncOptions(ModelOptions):
+    """Options of desync."""
+
+    # Seconds of audio/video scored (JavisBench --max_audio_len_s).
+    max_audio_len_s: float = DEFAULT_MAX_LEN_S
+    # Most 4.8 s segments per Synchformer call.
+    segment_batch: int = DEFAULT_SEGMENT_BATCH
+
+
+SCORERS = (
+    ScorerSpec(
+        name="desync", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("desync",),
+        modalities=("video", "audio"), options=DesyncOptions, families=("synchformer",),
+        bench=(BenchMetric("javisbench", "desync", output="desync", higher_is_better=False),),
+        summary="Synchformer audio-video offset in seconds (JavisBench DeSync)", batch_rtol=1e-6,
+    ),
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def make_graphs(model: Any, max_frames: int) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
-    model, ident = i3d_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = i3d_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -137,3 +139,24 @@ def build(name: str, cfg: ScorerConfig) -> I3DEmbedder:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM I3D weights (%s)", name, winfo.weights_id)
     return I3DEmbedder(name, cfg, backend=backend, weights=winfo)
+
+
+@dataclass(frozen=True)
+class I3DOptions(ModelOptions):
+    """Options of i3d."""
+
+    # Frames fed to I3D per clip (longer clips are cut).
+    max_frames: int = I3D_MAX_FRAMES
+
+
+SCORERS = (
+    ScorerSpec(
+        name="i3d", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
+        modalities=("video",), options=I3DOptions, families=("i3d",),
+        bench=(BenchMetric("javisbench", "fvd", embedding=EMBEDDING, reference="video", kind="frechet",
+                           higher_is_better=False),
+               BenchMetric("javisbench", "kvd", embedding=EMBEDDING, reference="video", kind="mmd",
+                           higher_is_better=False)),
+        summary="I3D Kinetics-400 logits for FVD/KVD", batch_rtol=1e-6,
+    ),
+)

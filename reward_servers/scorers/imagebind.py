@@ -54,6 +54,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def make_graphs(model: ib.ImageBindModel, *, text: bool = True) -> dict[str, Gra
 
 def _load(cfg: ScorerConfig) -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, WeightsInfo]:
     kwargs = {
-        "cache_dir": cfg.options.get("weights_dir"),
+        "cache_dir": cfg.weights_dir or None,
         "tokenizer_source": cfg.options.get("tokenizer"),
         "keep_eot": bool(cfg.options.get("keep_eot", False)),
         "architecture": str(cfg.options.get("architecture", "huge")),
@@ -409,3 +410,45 @@ def build_avh(name: str, cfg: ScorerConfig) -> ImageBindAvhScorer:
                           max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg)))
     _banner(name, winfo)
     return ImageBindAvhScorer(name, cfg, backend=backend, weights=winfo)
+
+
+@dataclass(frozen=True)
+class ImageBindOptions(ModelOptions):
+    """Options of imagebind and imagebind_avh."""
+
+    # BPE vocabulary (path or URL) of the text side; None = the family's official file.
+    tokenizer: str | None = None
+    # Keep the end-of-text token in the text embedding (reference: no).
+    keep_eot: bool = False
+    # huge (the official model) or a smaller test architecture.
+    architecture: str = "huge"
+    # Most clips (or frames) per vision/audio graph call.
+    clip_batch_size: int = DEFAULT_CLIP_BATCH
+    # Prompts whose text embeddings are kept (LRU); 0 = no cache.
+    text_cache_size: int = 4096
+    # imagebind_avh: audio-visual window length and overlap, in seconds.
+    window_s: float = 2.0
+    overlap_s: float = 1.5
+    # imagebind_avh: smallest fraction of windows averaged by the top-k rule.
+    topk_min: float = 0.4
+    # PIL's two-pass resize order: horizontal_first (Pillow) or vertical_first.
+    pillow_pass_order: str = "horizontal_first"
+
+
+SCORERS = (
+    ScorerSpec(
+        name="imagebind", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("ib_tv", "ib_ta", "ib_av"),
+        embeddings=("video", "audio", "text"), modalities=("video", "audio", "prompt"), options=ImageBindOptions,
+        families=("imagebind",),
+        bench=tuple(BenchMetric("javisbench", k, output=k) for k in ("ib_tv", "ib_ta", "ib_av")),
+        summary="ImageBind text-video, text-audio and audio-video similarities", batch_rtol=1e-6,
+    ),
+    ScorerSpec(
+        name="imagebind_avh", build=build_avh, version=VERSION, protocols=PROTOCOLS,
+        outputs=("avh_score", "javis_score"), embeddings=("video", "audio"), modalities=("video", "audio"),
+        options=ImageBindOptions, families=("imagebind",), weights=("imagebind",),
+        bench=(BenchMetric("javisbench", "avh_score", output="avh_score"),
+               BenchMetric("javisbench", "javis_score", output="javis_score")),
+        summary="ImageBind audio-visual harmony (AVHScore, JavisScore)", batch_rtol=1e-6,
+    ),
+)

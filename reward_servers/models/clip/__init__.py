@@ -10,8 +10,14 @@ from omninft.reward_servers.models.clip.model import (
     load,
     tiny_config,
 )
+from omninft.reward_servers.weights import HF_TEXT_FILES, WeightSpec
+
+WEIGHTS = (
+    WeightSpec("clip", "openai/clip-vit-base-patch32", files=(*HF_TEXT_FILES, "*.safetensors"), family="clip"),
+)
 
 __all__ = [
+    "WEIGHTS",
     "IMAGE_SIZE",
     "MAX_TEXT_TOKENS",
     "OFFICIAL_ID",
