@@ -118,14 +118,19 @@ def serve_main(
 
 @serve_main.command("fetch-weights")
 @click.option("--scorer", "names", multiple=True, help="Scorer whose official weights to fetch (repeatable).")
+@click.option("--family", "families", multiple=True,
+              help="Model family whose official weights and companion files to fetch (repeatable).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Server YAML: fetch for every hosted scorer whose weights are 'official'.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Weights cache directory.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def fetch_weights(names: tuple[str, ...], config_path: str | None, cache_dir: str | None, log_level: str) -> None:
+def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path: str | None, cache_dir: str | None,
+                  log_level: str) -> None:
     """Download (or verify) official weights into the cache, e.g. in a Helm pre-install Job or init container."""
     _configure_logging(log_level)
     from omninft.reward_servers import weights
+    from omninft.reward_servers.models._family import family_weights
+    from omninft.reward_servers.scorers import registry
 
     wanted = list(dict.fromkeys(names))
     if config_path:
@@ -136,18 +141,32 @@ def fetch_weights(names: tuple[str, ...], config_path: str | None, cache_dir: st
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         wanted += [n for n, sc in cfg.scorers.items() if sc.weights == "official" and n not in wanted]
-    if not wanted:
-        raise click.UsageError("nothing to fetch: give --scorer NAME or a --config with official weights")
+    if not wanted and not families:
+        raise click.UsageError("nothing to fetch: give --scorer NAME, --family NAME or a --config with official weights")
+    plan: list[tuple[str, list[weights.WeightSpec]]] = []
     for name in wanted:
         try:
-            fetched = weights.fetch_all(name, cache_dir)
-        except (OSError, ValueError, KeyError) as exc:  # unreachable hub, sha256 mismatch, unknown scorer
-            raise click.ClickException(f"{name}: {exc}") from None
-        for part, result in fetched:
+            specs = registry.official_weights(name)
+        except KeyError as exc:  # unknown scorer, or a plugin without a spec
+            raise click.ClickException(str(exc)) from None
+        if not specs:
+            raise click.ClickException(f"{name}: this scorer loads no official weights")
+        plan.append((name, specs))
+    for family in families:
+        try:
+            plan.append((family, list(family_weights(family))))
+        except ImportError:
+            raise click.ClickException(f"unknown model family {family!r}") from None
+    for name, specs in plan:
+        for spec in specs:
+            try:
+                result = weights.fetch(spec, cache_dir)
+            except (OSError, ValueError) as exc:  # unreachable hub, sha256 mismatch
+                raise click.ClickException(f"{name}: {spec.name}: {exc}") from None
             if isinstance(result, Path):
-                click.echo(f"{name}: {part} at {result}")
+                click.echo(f"{name}: {spec.name} at {result}")
             else:
-                click.echo(f"{name}: {part} {result.weights_id}  sha256 {result.sha256}  at {result.path}")
+                click.echo(f"{name}: {spec.name} {result.weights_id}  sha256 {result.sha256}  at {result.path}")
 
 
 @serve_main.command("health")

@@ -85,8 +85,14 @@ class ExportResult:
 
 def scorer_graphs(scorer: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
     """The exportable graphs of `scorer` built with `cfg`, and the identity of the weights they hold."""
-    # The registry target names the scorer's module even when `build` itself is defined elsewhere.
-    module = importlib.import_module(registry.target(scorer).split(":")[0])
+    # The spec names the scorer's module even when `build` itself is defined elsewhere.
+    try:
+        module_name = registry.spec(scorer).module
+    except registry.UnknownScorerError:
+        raise
+    except KeyError:  # a plugin registered as a bare "module:function" target
+        module_name = registry.target(scorer).split(":")[0]
+    module = importlib.import_module(module_name)
     both = getattr(module, "export_graphs", None)
     only_graphs = getattr(module, "graphs_for", None)
     if callable(both):

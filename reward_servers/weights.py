@@ -47,6 +47,8 @@ class WeightSpec:
     """Where a scorer's weights come from and, optionally, what they must hash to.
 
     `files` are the file names (glob patterns for HF repositories) to download; `sha256` pins files by name.
+    Official specs are declared by their model family (`WEIGHTS` in reward_servers/models/<family>/) and name
+    it in `family`; `snapshot` marks HF repositories fetched whole (tokenizer-only, or weights in subfolders).
     """
 
     name: str
@@ -54,6 +56,8 @@ class WeightSpec:
     revision: str | None = None
     files: tuple[str, ...] = ()
     sha256: Mapping[str, str] | None = None
+    family: str = ""
+    snapshot: bool = False
 
     @property
     def display(self) -> str:
@@ -81,68 +85,15 @@ class WeightsIdentity:
     tiny: bool
 
 
-# Official weights of the registered scorers; `files` include the tokenizer/processor files.
-_HF_TEXT_FILES = ("*.json", "*.txt", "*.model")
-OFFICIAL: dict[str, WeightSpec] = {
-    "clap": WeightSpec("clap", "laion/clap-htsat-unfused", files=(*_HF_TEXT_FILES, "*.safetensors")),
-    "clip": WeightSpec("clip", "openai/clip-vit-base-patch32", files=(*_HF_TEXT_FILES, "*.safetensors")),
-    # ImageBind-Huge (plain state dict, all six modalities) and the CLIP BPE vocabulary its text side uses.
-    "imagebind": WeightSpec("imagebind", "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"),
-    "imagebind_avh": WeightSpec("imagebind_avh", "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth"),
-    "imagebind_bpe": WeightSpec(
-        "imagebind_bpe",
-        "https://raw.githubusercontent.com/facebookresearch/ImageBind/main/bpe/bpe_simple_vocab_16e6.txt.gz",
-    ),
-    # Synchformer 24-01-04T16-39-21 as re-saved by MMAudio (used by av-benchmark, JavisBench, OmniNFT); only the
-    # md5 is published (5b2f5594b0730f70e41e549b7c94390c), so the sha256 is recorded at fetch time, not pinned.
-    "synchformer": WeightSpec(
-        "synchformer", "https://github.com/hkchengrex/MMAudio/releases/download/v0.1/synchformer_state_dict.pth"
-    ),
-    "desync": WeightSpec(
-        "desync", "https://github.com/hkchengrex/MMAudio/releases/download/v0.1/synchformer_state_dict.pth"
-    ),
-    # I3D Kinetics-400 (VideoGPT port of the TF-Hub model) at the Open-Sora-Plan HF Space commit JavisBench
-    # downloads; no digest is published, so the sha256 is recorded at fetch time, not pinned.
-    "i3d": WeightSpec(
-        "i3d",
-        "https://huggingface.co/spaces/LanguageBind/Open-Sora-Plan-v1.0.0/resolve/"
-        "810fa8c4bdb3a4c8eec9bd57375c29bde6fb46de/opensora/eval/fvd/videogpt/i3d_pretrained_400.pt",
-    ),
-    # Full AudioCLIP (CLIP RN50 + ESResNeXt-fbsp); only the `audio.*` keys are used. The git-LFS copy in the
-    # AudioCLIP repository (assets/, 537,302,068 bytes) has sha256
-    # 2441d35b353352c8b1bbfb8f7c687f46314c3d2909e940eaf763b8c17f632c44; that the release asset is the same file
-    # is not verified, so it is not pinned.
-    "audioclip": WeightSpec(
-        "audioclip", "https://github.com/AndreyGuzhov/AudioCLIP/releases/download/v0.1/AudioCLIP-Full-Training.pt"
-    ),
-    # Audiobox Aesthetics: AesMultiOutput.from_pretrained("facebook/audiobox-aesthetics") (config.json holds the
-    # per-axis target_transform); no digest is published, so the sha256 is recorded at fetch time, not pinned.
-    "audiobox_aesthetics": WeightSpec("audiobox_aesthetics", "facebook/audiobox-aesthetics",
-                                      files=("config.json", "*.safetensors")),
-    # VideoAlign's VideoReward: model_config.json + checkpoint-<step>/model.pth (full state dict, highest step
-    # used); tokenizer and chat template come from its base model, Qwen2-VL-2B-Instruct (text files only).
-    "videoalign": WeightSpec("videoalign", "KwaiVGI/VideoReward", files=("model_config.json", "checkpoint-*/model.pth")),
-    "videoalign_base": WeightSpec("videoalign_base", "Qwen/Qwen2-VL-2B-Instruct", files=_HF_TEXT_FILES),
-    # HPSv3: one full state dict (Qwen2-VL-7B + ranknet head); tokenizer from Qwen2-VL-7B-Instruct (text only).
-    "hpsv3": WeightSpec("hpsv3", "MizzenAI/HPSv3", files=("HPSv3.safetensors",)),
-    "hpsv3_video": WeightSpec("hpsv3_video", "MizzenAI/HPSv3", files=("HPSv3.safetensors",)),
-    "hpsv3_base": WeightSpec("hpsv3_base", "Qwen/Qwen2-VL-7B-Instruct", files=_HF_TEXT_FILES),
-}
+# Patterns of an HF repository's tokenizer/processor text files (families use it in their `files`).
+HF_TEXT_FILES = ("*.json", "*.txt", "*.model")
 # Downloaded only when a repository has no safetensors weights.
 _HF_FALLBACK_FILES = ("pytorch_model.bin",)
 
 
-def official_spec(scorer_name: str) -> WeightSpec:
-    """The official WeightSpec of a registered scorer."""
-    try:
-        return OFFICIAL[scorer_name]
-    except KeyError:
-        raise KeyError(f"no official weights registered for {scorer_name!r}; known: {', '.join(sorted(OFFICIAL))}") from None
-
-
-def fetch_command(scorer_name: str) -> str:
-    """The shell command that downloads a scorer's official weights."""
-    return f"omninft-serve fetch-weights --scorer {scorer_name}"
+def fetch_command(family: str) -> str:
+    """The shell command that downloads a model family's official weights."""
+    return f"omninft-serve fetch-weights --family {family}"
 
 
 def default_root(cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
@@ -262,8 +213,8 @@ def resolve(
 
 
 def _missing(spec: WeightSpec, where: str) -> FileNotFoundError:
-    if spec.name in OFFICIAL:
-        how = fetch_command(spec.name)
+    if spec.family:
+        how = fetch_command(spec.family)
     elif spec.source.startswith(("http://", "https://")):
         how = f"curl -L -o {where} {spec.source}"
     else:
@@ -457,42 +408,11 @@ def _hf_download(
     return str(path)
 
 
-def fetch(scorer_name: str, cache_dir: str | os.PathLike[str] | None = None) -> ResolvedWeights:
-    """Download (if missing) and verify the official weights of a registered scorer."""
-    return resolve(official_spec(scorer_name), cache_dir=cache_dir, offline=False)
-
-
-# Files a scorer loads besides its main weights (tokenizers, base-model configs), and the metric scorer a
-# derived training reward wraps: `fetch-weights --scorer X` brings all of them, so a server starts offline.
-COMPANIONS: dict[str, tuple[str, ...]] = {
-    "imagebind": ("imagebind_bpe",),
-    "imagebind_avh": ("imagebind_bpe",),
-    "videoalign": ("videoalign_base",),
-    "hpsv3": ("hpsv3_base",),
-    "hpsv3_video": ("hpsv3_base",),
-    "videoalign_reward": ("videoalign", "videoalign_base"),
-    "audiobox_reward": ("audiobox_aesthetics",),
-    "clap_reward": ("clap",),
-    "desync_reward": ("desync",),
-}
-# HF repositories fetched as snapshots (no top-level weight file: tokenizer-only or weights in subfolders).
-_SNAPSHOT_ONLY = {"videoalign", "videoalign_base", "hpsv3_base"}
-
-
-def fetch_all(
-    scorer_name: str, cache_dir: str | os.PathLike[str] | None = None
-) -> list[tuple[str, ResolvedWeights | Path]]:
-    """Fetch everything scorer `scorer_name` loads: its own weights (if any) and its companions."""
-    names = ([scorer_name] if scorer_name in OFFICIAL else []) + list(COMPANIONS.get(scorer_name, ()))
-    if not names:
-        official_spec(scorer_name)  # raises the "no official weights" KeyError with the known names
-    out: list[tuple[str, ResolvedWeights | Path]] = []
-    for name in names:
-        if name in _SNAPSHOT_ONLY:
-            out.append((name, resolve_snapshot(official_spec(name), cache_dir=cache_dir, offline=False)))
-        else:
-            out.append((name, fetch(name, cache_dir)))
-    return out
+def fetch(spec: WeightSpec, cache_dir: str | os.PathLike[str] | None = None) -> ResolvedWeights | Path:
+    """Download (if missing) and verify one WeightSpec; snapshot specs return their directory."""
+    if spec.snapshot:
+        return resolve_snapshot(spec, cache_dir=cache_dir, offline=False)
+    return resolve(spec, cache_dir=cache_dir, offline=False)
 
 
 def resolve_snapshot(

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from omninft.reward_servers.weights import WeightsIdentity, as_spec, official_spec, resolve, state_dict_sha256
+from omninft.reward_servers.models._family import official_spec
+from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 

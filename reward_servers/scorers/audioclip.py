@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,15 +25,16 @@ from omninft.reward_servers.functional.audioclip_audio import (
 )
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, resample, to_mono
 from omninft.reward_servers.models import audioclip as audioclip_model
+from omninft.reward_servers.scorers._checks import sample_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def make_graphs(model: Any, num_samples: int) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
-    model, ident = audioclip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = audioclip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -79,40 +81,28 @@ class AudioClipEmbedder:
     """AudioCLIP audio-branch FAD features behind a backend; Embed only."""
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
         self.backend = backend
         self.max_audio_len_s = max_audio_len_option(cfg)
         self.num_samples = audio_num_samples(self.max_audio_len_s)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="audioclip",
-            version=VERSION,
-            outputs=(),
-            embeddings=(EMBEDDING,),
+        self.info = SPEC.info(
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="audioclip",
             input_spec=InputSpec(
                 modalities=("audio",),
                 audio_sample_rate=AUDIOCLIP_SAMPLE_RATE,
                 max_audio_seconds=self.max_audio_len_s,
             ),
-            protocol=protocol,
-            weights=weights,
-            backend=backend.name,
-            device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
         """Mono 16 kHz waveform cut or zero-padded to max_audio_len_s: (num_samples,) float32."""
-        if sample.audio is None:
-            raise InvalidSample("audioclip needs audio; the sample has none")
-        pcm = np.asarray(sample.audio.pcm)
-        if pcm.size == 0:
-            raise InvalidSample("audioclip cannot embed zero-length audio")
-        if not np.all(np.isfinite(pcm)):
-            raise InvalidSample("audio contains NaN or infinite samples")
+        pcm = sample_pcm(sample, "audioclip", verb="embed")
+        assert sample.audio is not None  # checked by sample_pcm
         wave = resample(to_mono(pcm), sample.audio.sample_rate, AUDIOCLIP_SAMPLE_RATE)
         if wave.shape[0] == 0:
             raise InvalidSample("audio is shorter than one sample at 16 kHz")
@@ -144,3 +134,21 @@ def build(name: str, cfg: ScorerConfig) -> AudioClipEmbedder:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM AudioCLIP weights (%s)", name, winfo.weights_id)
     return AudioClipEmbedder(name, cfg, backend=backend, weights=winfo)
+
+
+@dataclass(frozen=True)
+class AudioClipOptions(ModelOptions):
+    """Options of audioclip."""
+
+    # Seconds of audio embedded per clip.
+    max_audio_len_s: float = AUDIOCLIP_MAX_AUDIO_LEN_S
+
+
+SPEC = ScorerSpec(
+    name="audioclip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
+    modalities=("audio",), options=AudioClipOptions, families=("audioclip",),
+    bench=(BenchMetric("javisbench", "fad", embedding=EMBEDDING, reference="audio", kind="frechet", scale=1e4,
+                       higher_is_better=False),),
+    summary="AudioCLIP audio embeddings for FAD", batch_rtol=1e-5,
+)
+SCORERS = (SPEC,)

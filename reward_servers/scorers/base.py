@@ -83,7 +83,9 @@ class ScorerConfig:
     onnx_dir: str = ""
     # Seed of tiny/random weights.
     seed: int = 0
-    # Scorer-specific options (see the scorer's documentation).
+    # Weights cache directory (HF snapshots, downloaded URLs); empty = $OMNINFT_WEIGHTS_DIR or the standard caches.
+    weights_dir: str = ""
+    # Scorer-specific options, checked against the scorer's Options dataclass when the config loads.
     options: dict[str, Any] = field(default_factory=dict)
 
 

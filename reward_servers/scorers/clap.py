@@ -43,6 +43,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, Any, WeightsInfo]:
-    model, tokenizer, ident = clap_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, tokenizer, ident = clap_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, tokenizer, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -260,3 +261,26 @@ def build_text(name: str, cfg: ScorerConfig) -> ClapTextEmbedder:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLAP weights (%s)", name, winfo.weights_id)
     return ClapTextEmbedder(name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len)
+
+
+@dataclass(frozen=True)
+class ClapOptions(ModelOptions):
+    """Options of clap and clap_text."""
+
+    # Prompts whose text embeddings are kept (LRU); 0 = no cache.
+    text_cache_size: int = 4096
+
+
+SCORERS = (
+    ScorerSpec(
+        name="clap", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clap_score",),
+        embeddings=("audio", "text"), modalities=("audio", "audio_prompt"), options=ClapOptions, families=("clap",),
+        bench=(BenchMetric("javisbench", "clap_score", output="clap_score"),),
+        summary="CLAP text-audio cosine (JavisBench CLAP score)", batch_rtol=1e-5,
+    ),
+    ScorerSpec(
+        name="clap_text", build=build_text, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=("text",),
+        modalities=("audio_prompt",), options=ClapOptions, families=("clap",),
+        summary="CLAP prompt embeddings only (Embed RPC)", batch_rtol=1e-5,
+    ),
+)

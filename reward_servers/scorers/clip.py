@@ -45,10 +45,10 @@ from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, Any, WeightsInfo]:
-    model, tokenizer, ident = clip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, tokenizer, ident = clip_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, tokenizer, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -125,9 +125,7 @@ class ClipScorer:
         image_size: int,
         text_max_len: int,
     ) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+        protocol = SPEC.protocol(cfg)
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = tokenizer
@@ -139,20 +137,16 @@ class ClipScorer:
         self.crop_rounding = str(cfg.options.get("center_crop_rounding", "round"))
         self.image_batch = image_batch_size(cfg)
         self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
-        self.info = ScorerInfo(
-            name=name,
-            model_family="clip",
-            version=VERSION,
-            outputs=("clip_score",),
-            embeddings=("video", "text"),
-            input_spec=InputSpec(
-                modalities=("video", "prompt"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
-            ),
-            protocol=protocol,
+        self.info = SPEC.info(
+            name,
+            cfg,
             weights=weights,
             backend=backend.name,
             device=backend.device,
-            max_batch_size=cfg.max_batch_size,
+            family="clip",
+            input_spec=InputSpec(
+                modalities=("video", "prompt"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> ClipItem:
@@ -232,3 +226,28 @@ def build(name: str, cfg: ScorerConfig) -> ClipScorer:
         image_size=int(model.config.vision_config.image_size),
         text_max_len=text_max_length(tokenizer, model.config.text_config.max_position_embeddings),
     )
+
+
+@dataclass(frozen=True)
+class ClipOptions(ModelOptions):
+    """Options of clip."""
+
+    # Frames sampled per clip.
+    num_frames: int = NUM_FRAMES
+    # Most frames per image-graph call.
+    image_batch_size: int = DEFAULT_IMAGE_BATCH
+    # PIL's two-pass resize order: horizontal_first (Pillow) or vertical_first.
+    pillow_pass_order: str = "horizontal_first"
+    # Centre-crop offset rounding: round (torchvision) or floor.
+    center_crop_rounding: str = "round"
+    # Prompts whose text embeddings are kept (LRU); 0 = no cache.
+    text_cache_size: int = 4096
+
+
+SPEC = ScorerSpec(
+    name="clip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clip_score",),
+    embeddings=("video", "text"), modalities=("video", "prompt"), options=ClipOptions, families=("clip",),
+    bench=(BenchMetric("javisbench", "clip_score", output="clip_score"),),
+    summary="CLIP text-frame similarity (JavisBench CLIP score)",
+)
+SCORERS = (SPEC,)

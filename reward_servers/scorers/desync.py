@@ -28,15 +28,16 @@ from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional import sync_frontend as sf
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, to_mono
 from omninft.reward_servers.models import synchformer as sync_model
+from omninft.reward_servers.scorers._checks import checked_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,7 @@ def prepare_video(video: DecodedVideo, num_frames: int, image_size: int = SYNC.i
 
 def prepare_audio(audio: DecodedAudio, num_samples: int) -> np.ndarray:
     """Mono 16 kHz, first num_samples samples, zero-padded: float32 (num_samples,)."""
-    pcm = np.asarray(audio.pcm)
-    if pcm.size == 0:
-        raise InvalidSample("desync cannot score zero-length audio")
-    if not np.all(np.isfinite(pcm)):
-        raise InvalidSample("audio contains NaN or infinite samples")
+    pcm = checked_pcm(audio, "desync")
     mono = to_mono(pcm)
     if audio.sample_rate != SYNC.sample_rate:
         mono = mono[: sf.sinc_resample_input_length(num_samples, audio.sample_rate, SYNC.sample_rate)]
@@ -129,7 +126,7 @@ def make_graphs(model: sync_model.Synchformer) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[sync_model.Synchformer, WeightsInfo]:
-    model, ident = sync_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = sync_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -145,9 +142,6 @@ class DesyncScorer:
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo,
                  model_cfg: sync_model.SynchformerConfig) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
         self.backend = backend
         self.max_len_s = float(cfg.options.get("max_audio_len_s", DEFAULT_MAX_LEN_S))
@@ -157,12 +151,13 @@ class DesyncScorer:
         self.segment_batch = max(int(cfg.options.get("segment_batch", DEFAULT_SEGMENT_BATCH)), 1)
         self.windows = tuple(sf.window_plan(self.n_segments, model_cfg.window_segments))
         self.grid = sf.offset_grid(model_cfg.max_offset_s, model_cfg.num_classes)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="synchformer",
-            version=VERSION,
-            outputs=("desync",),
-            embeddings=(),
+        self.info = SPEC.info(
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="synchformer",
             input_spec=InputSpec(
                 modalities=("video", "audio"),
                 video_fps=float(SYNC.video_fps),
@@ -171,11 +166,6 @@ class DesyncScorer:
                 audio_sample_rate=SYNC.sample_rate,
                 max_audio_seconds=self.max_len_s,
             ),
-            protocol=protocol,
-            weights=weights,
-            backend=backend.name,
-            device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> DesyncItem:
@@ -242,3 +232,21 @@ def build(name: str, cfg: ScorerConfig) -> DesyncScorer:
         )
     return DesyncScorer(name, cfg, backend=backend, weights=winfo, model_cfg=model.cfg)
 
+
+@dataclass(frozen=True)
+class DesyncOptions(ModelOptions):
+    """Options of desync."""
+
+    # Seconds of audio/video scored (JavisBench --max_audio_len_s).
+    max_audio_len_s: float = DEFAULT_MAX_LEN_S
+    # Most 4.8 s segments per Synchformer call.
+    segment_batch: int = DEFAULT_SEGMENT_BATCH
+
+
+SPEC = ScorerSpec(
+    name="desync", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("desync",),
+    modalities=("video", "audio"), options=DesyncOptions, families=("synchformer",),
+    bench=(BenchMetric("javisbench", "desync", output="desync", higher_is_better=False),),
+    summary="Synchformer audio-video offset in seconds (JavisBench DeSync)",
+)
+SCORERS = (SPEC,)

@@ -42,6 +42,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import ModelOptions, ScorerSpec
 from omninft.reward_servers.scorers.videoalign import (
     model_dtype,
     require_torch_backend,
@@ -196,14 +197,14 @@ def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
     dtype = model_dtype(cfg)
 
     def fresh() -> hp.LoadedHPSv3:
-        loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"), dtype=dtype)
+        loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, dtype=dtype)
         if cfg.weights in ("tiny", "random"):
             loaded.model.to(dtype)
             loaded.model.rm_head.to(torch.float32)
         return loaded
 
     # hpsv3 and hpsv3_video on one server share the 7B model.
-    loaded = shared_load(("hpsv3", cfg.weights, cfg.seed, cfg.device, str(dtype), cfg.options.get("weights_dir")),
+    loaded = shared_load(("hpsv3", cfg.weights, cfg.seed, cfg.device, str(dtype), cfg.weights_dir or None),
                          fresh)
     ident = loaded.identity
     return loaded, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
@@ -226,3 +227,33 @@ def build(name: str, cfg: ScorerConfig) -> HPSv3Scorer:
 def build_video(name: str, cfg: ScorerConfig) -> HPSv3Scorer:
     """Registry target of `hpsv3_video`: OmniNFT's 5-frame, clipped, top-30 % HPSv3 video reward."""
     return _build(name, cfg, video=True)
+
+
+@dataclass(frozen=True)
+class HPSv3Options(ModelOptions):
+    """Options of hpsv3 and hpsv3_video."""
+
+    # hpsv3_video: frames scored per clip.
+    num_frames: int = VIDEO_FRAMES
+    # Scores are clipped to [-clip_max, clip_max] before averaging.
+    clip_max: float = CLIP_MAX
+    # hpsv3_video: fraction of best frames averaged.
+    top_fraction: float = TOP_FRACTION
+    # PIL's two-pass resize order: horizontal_first (Pillow) or vertical_first.
+    pillow_pass_order: str = "horizontal_first"
+    # Model dtype: float32, bfloat16 or float16; None = bfloat16 on CUDA, float32 on CPU.
+    dtype: str | None = None
+
+
+SCORERS = (
+    ScorerSpec(
+        name="hpsv3", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("hpsv3",),
+        modalities=("video", "prompt"), options=HPSv3Options, families=("hpsv3",),
+        summary="HPSv3 human preference score of the middle frame", batch_rtol=1e-5,
+    ),
+    ScorerSpec(
+        name="hpsv3_video", build=build_video, version=VERSION, protocols=PROTOCOLS, outputs=("hpsv3_video",),
+        modalities=("video", "prompt"), options=HPSv3Options, families=("hpsv3",),
+        summary="HPSv3 over sampled frames (top-fraction mean)",
+    ),
+)

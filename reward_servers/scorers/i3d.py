@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,10 +30,10 @@ from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def make_graphs(model: Any, max_frames: int) -> dict[str, GraphSpec]:
 
 
 def _load(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
-    model, ident = i3d_model.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"))
+    model, ident = i3d_model.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
     return model, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
 
@@ -79,24 +80,17 @@ class I3DEmbedder:
     """I3D FVD features behind a backend (torch, onnxruntime or tensorrt); Embed only."""
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
         self.backend = backend
         self.max_frames = max_frames_option(cfg)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="i3d",
-            version=VERSION,
-            outputs=(),
-            embeddings=(EMBEDDING,),
-            input_spec=InputSpec(modalities=("video",), video_frames=self.max_frames, image_size=I3D_IMAGE_SIZE),
-            protocol=protocol,
+        self.info = SPEC.info(
+            name,
+            cfg,
             weights=weights,
             backend=backend.name,
             device=backend.device,
-            max_batch_size=cfg.max_batch_size,
+            family="i3d",
+            input_spec=InputSpec(modalities=("video",), video_frames=self.max_frames, image_size=I3D_IMAGE_SIZE),
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
@@ -137,3 +131,23 @@ def build(name: str, cfg: ScorerConfig) -> I3DEmbedder:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM I3D weights (%s)", name, winfo.weights_id)
     return I3DEmbedder(name, cfg, backend=backend, weights=winfo)
+
+
+@dataclass(frozen=True)
+class I3DOptions(ModelOptions):
+    """Options of i3d."""
+
+    # Frames fed to I3D per clip (longer clips are cut).
+    max_frames: int = I3D_MAX_FRAMES
+
+
+SPEC = ScorerSpec(
+    name="i3d", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
+    modalities=("video",), options=I3DOptions, families=("i3d",),
+    bench=(BenchMetric("javisbench", "fvd", embedding=EMBEDDING, reference="video", kind="frechet",
+                       higher_is_better=False),
+           BenchMetric("javisbench", "kvd", embedding=EMBEDDING, reference="video", kind="mmd",
+                       higher_is_better=False)),
+    summary="I3D Kinetics-400 logits for FVD/KVD",
+)
+SCORERS = (SPEC,)

@@ -13,13 +13,11 @@ import numpy as np
 
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo
 from omninft.reward_servers.scorers.base import (
-    InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
-    WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import NO_WEIGHTS, ScorerSpec
 
 VERSION = "1.0"
 # ITU-R BT.601 luma weights.
@@ -58,19 +56,9 @@ class MediaStatsScorer:
     def __init__(self, name: str, cfg: ScorerConfig, modality: str) -> None:
         self._stats: Callable[[DecodedSample], dict[str, float]] = _video_stats if modality == "video" else _audio_stats
         outputs = ("video_duration_s", "video_mean_luma") if modality == "video" else ("audio_duration_s", "audio_rms_dbfs")
-        self.info = ScorerInfo(
-            name=name,
-            model_family="media_stats",
-            version=VERSION,
-            outputs=outputs,
-            embeddings=(),
-            input_spec=InputSpec(modalities=(modality,)),
-            protocol="v1",
-            weights=WeightsInfo(weights_id="none", sha256="", tiny=False),
-            backend="numpy",
-            device="cpu",
-            max_batch_size=cfg.max_batch_size,
-        )
+        spec = next(s for s in SCORERS if s.modalities == (modality,))
+        self.info = spec.info(name, cfg, weights=NO_WEIGHTS, backend="numpy", device="cpu", family="media_stats",
+                              outputs=outputs)
 
     def preprocess(self, sample: DecodedSample) -> dict[str, float]:
         """Compute the statistics (the whole cost is here, on the CPU pool)."""
@@ -100,3 +88,11 @@ def build_video(name: str, cfg: ScorerConfig) -> MediaStatsScorer:
 def build_audio(name: str, cfg: ScorerConfig) -> MediaStatsScorer:
     """Registry entry point of `audio_stats`."""
     return MediaStatsScorer(name, cfg, "audio")
+
+
+SCORERS = (
+    ScorerSpec(name="video_stats", build=build_video, version=VERSION, outputs=("video_duration_s", "video_mean_luma"),
+               modalities=("video",), summary="video duration and mean BT.601 luma (no model)"),
+    ScorerSpec(name="audio_stats", build=build_audio, version=VERSION, outputs=("audio_duration_s", "audio_rms_dbfs"),
+               modalities=("audio",), summary="audio duration and RMS level in dBFS (no model)"),
+)

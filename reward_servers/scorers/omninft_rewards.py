@@ -17,7 +17,12 @@ from typing import Any
 
 from omninft.reward_servers.media import DecodedSample
 from omninft.reward_servers.scorers import registry
+from omninft.reward_servers.scorers.audiobox import AudioboxOptions
 from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerConfig, ScorerOutput
+from omninft.reward_servers.scorers.clap import ClapOptions
+from omninft.reward_servers.scorers.desync import DesyncOptions
+from omninft.reward_servers.scorers.spec import ScorerSpec
+from omninft.reward_servers.scorers.videoalign import VideoAlignOptions
 
 PROTOCOL = "omninft-v1"
 
@@ -136,3 +141,23 @@ def build_clap(name: str, cfg: ScorerConfig) -> DerivedRewardScorer:
 def build_desync(name: str, cfg: ScorerConfig) -> DerivedRewardScorer:
     """desync_reward: 1 / (1 + d) over an 8 s window."""
     return build_reward(name, cfg, RECIPES["desync_reward"])
+
+
+def _reward_spec(name: str, build: Callable[[str, ScorerConfig], Scorer], modalities: tuple[str, ...],
+                 options: type, family: str, summary: str, batch_rtol: float = 1e-5) -> ScorerSpec:
+    recipe = RECIPES[name]
+    return ScorerSpec(name=name, build=build, version=recipe.version, protocols=(PROTOCOL,), outputs=(recipe.output,),
+                      modalities=modalities, options=options, families=(family,), summary=summary,
+                      batch_rtol=batch_rtol)
+
+
+SCORERS = (
+    _reward_spec("videoalign_reward", build_videoalign, ("video", "prompt"), VideoAlignOptions, "videoalign",
+                 "OmniNFT reward: (VQ + TA) / 2 of normalised VideoAlign"),
+    _reward_spec("audiobox_reward", build_audiobox, ("audio",), AudioboxOptions, "audiobox",
+                 "OmniNFT reward: (CE + CU + PQ - PC) / 40 of Audiobox Aesthetics"),
+    _reward_spec("clap_reward", build_clap, ("audio", "audio_prompt"), ClapOptions, "clap",
+                 "OmniNFT reward: CLAP cosine mapped to [0, 1]"),
+    _reward_spec("desync_reward", build_desync, ("video", "audio"), DesyncOptions, "synchformer",
+                 "OmniNFT reward: 1 / (1 + DeSync) over 8 s", batch_rtol=0.0),
+)

@@ -1,44 +1,45 @@
-"""Lazy scorer registry: name -> "module:build" target, materialised on first use."""
+"""Scorer registry: the ScorerSpecs declared in scorer modules, found by scanning, built on first use.
+
+Every module under ``omninft.reward_servers.scorers`` (subpackages included) that defines a module-level
+``SCORERS`` tuple of :class:`ScorerSpec` registers those scorers; so do modules named by the
+``omninft.scorers`` entry-point group (third-party packages) and ``register()`` calls (server plugins given as
+"module:function" targets, which have no spec). Scorer modules are cheap to import: transformers and model
+weights load only when ``build`` runs.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
+import importlib.metadata
+import logging
+import pkgutil
+import threading
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
+from omninft.reward_servers.models._family import family_weights
 from omninft.reward_servers.scorers._shared import sharing
 from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
+from omninft.reward_servers.scorers.spec import ScorerSpec
 
-__all__ = ["UnknownScorerError", "available", "build", "builder", "register", "sharing", "target",
-           "unknown_scorer_message"]
+if TYPE_CHECKING:
+    from omninft.reward_servers.weights import WeightSpec
 
-# Heavy modules (transformers) load only when a scorer is actually built.
-_TARGETS: dict[str, str] = {
-    "clap": "omninft.reward_servers.scorers.clap:build",
-    "clap_text": "omninft.reward_servers.scorers.clap:build_text",
-    "clip": "omninft.reward_servers.scorers.clip:build",
-    "video_stats": "omninft.reward_servers.scorers.media_stats:build_video",
-    "audio_stats": "omninft.reward_servers.scorers.media_stats:build_audio",
-    # JavisBench (issue 3); each module is owned by one model family.
-    "imagebind": "omninft.reward_servers.scorers.imagebind:build",
-    "imagebind_avh": "omninft.reward_servers.scorers.imagebind:build_avh",
-    "desync": "omninft.reward_servers.scorers.desync:build",
-    "i3d": "omninft.reward_servers.scorers.i3d:build",
-    "audioclip": "omninft.reward_servers.scorers.audioclip:build",
-    "audiobox_aesthetics": "omninft.reward_servers.scorers.audiobox:build",
-    "av_align": "omninft.reward_servers.scorers.av_align:build",
-    "videoalign": "omninft.reward_servers.scorers.videoalign:build",
-    # OmniNFT training rewards (issue 4).
-    "hpsv3": "omninft.reward_servers.scorers.hpsv3:build",
-    "hpsv3_video": "omninft.reward_servers.scorers.hpsv3:build_video",
-    "videoalign_reward": "omninft.reward_servers.scorers.omninft_rewards:build_videoalign",
-    "audiobox_reward": "omninft.reward_servers.scorers.omninft_rewards:build_audiobox",
-    "clap_reward": "omninft.reward_servers.scorers.omninft_rewards:build_clap",
-    "desync_reward": "omninft.reward_servers.scorers.omninft_rewards:build_desync",
-    "toy_video": "omninft.reward_servers.scorers.toy:build_video",
-    "toy_audio": "omninft.reward_servers.scorers.toy:build_audio",
-    "toy_sync": "omninft.reward_servers.scorers.toy:build_sync",
-}
+__all__ = ["DuplicateScorerError", "UnknownScorerError", "available", "build", "builder", "official_weights",
+           "register", "register_spec", "sharing", "spec", "specs", "target", "unknown_scorer_message"]
+
+logger = logging.getLogger(__name__)
+
+_PACKAGE = "omninft.reward_servers.scorers"
+ENTRY_POINT_GROUP = "omninft.scorers"
+
+_lock = threading.RLock()
+_SPECS: dict[str, ScorerSpec] = {}
+_ORIGIN: dict[str, str] = {}  # name -> module that declared it (for duplicate messages)
+_PLUGINS: dict[str, str] = {}  # name -> "module:function" (no spec)
+_discovered = False
 
 
 class UnknownScorerError(KeyError):
@@ -48,39 +49,146 @@ class UnknownScorerError(KeyError):
         return str(self.args[0]) if self.args else "unknown scorer"
 
 
+class DuplicateScorerError(ValueError):
+    """Two declarations claim the same scorer name."""
+
+
+def _scorer_modules() -> Iterable[str]:
+    """Names of every module in the scorers package, subpackages included."""
+    package = importlib.import_module(_PACKAGE)
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{_PACKAGE}."):
+        yield info.name
+
+
+def _entry_point_modules() -> Iterable[str]:
+    """Modules named by the omninft.scorers entry-point group (value "package.module")."""
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        yield ep.value.split(":")[0]
+
+
+def _collect(module: ModuleType) -> None:
+    for s in getattr(module, "SCORERS", ()):
+        if not isinstance(s, ScorerSpec):
+            raise TypeError(f"{module.__name__}.SCORERS holds {type(s).__name__}, not ScorerSpec")
+        _add(s, module.__name__)
+
+
+def _add(s: ScorerSpec, origin: str) -> None:
+    previous = _SPECS.get(s.name)
+    if previous is s:
+        return
+    if previous is not None or s.name in _PLUGINS:
+        where = _ORIGIN.get(s.name) or _PLUGINS.get(s.name, "?")
+        raise DuplicateScorerError(f"scorer {s.name!r} is registered twice: by {where} and by {origin}")
+    _SPECS[s.name] = s
+    _ORIGIN[s.name] = origin
+
+
+def _discover() -> None:
+    global _discovered
+    with _lock:
+        if _discovered:
+            return
+        for name in (*_scorer_modules(), *_entry_point_modules()):
+            _collect(importlib.import_module(name))
+        _discovered = True
+
+
+def specs() -> dict[str, ScorerSpec]:
+    """Every declared ScorerSpec by name (plugins registered as bare targets have none)."""
+    _discover()
+    return dict(_SPECS)
+
+
 def available() -> list[str]:
     """Names of every registered scorer, sorted."""
-    return sorted(_TARGETS)
+    _discover()
+    return sorted({*_SPECS, *_PLUGINS})
 
 
 def unknown_scorer_message(name: str) -> str:
     """A 'did you mean' message for an unregistered scorer name."""
-    close = difflib.get_close_matches(name, _TARGETS, n=3)
+    names = available()
+    close = difflib.get_close_matches(name, names, n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return f"unknown scorer {name!r}.{hint} Available: {', '.join(available())}"
+    return f"unknown scorer {name!r}.{hint} Available: {', '.join(names)}"
+
+
+def spec(name: str) -> ScorerSpec:
+    """The ScorerSpec of `name` (UnknownScorerError with close matches; KeyError for a spec-less plugin)."""
+    _discover()
+    if name in _SPECS:
+        return _SPECS[name]
+    if name in _PLUGINS:
+        raise KeyError(f"scorer {name!r} is a plugin target ({_PLUGINS[name]}) without a ScorerSpec")
+    raise UnknownScorerError(unknown_scorer_message(name))
 
 
 def target(name: str) -> str:
-    """The "module:function" target registered for `name`."""
-    if name not in _TARGETS:
-        raise UnknownScorerError(unknown_scorer_message(name))
-    return _TARGETS[name]
+    """The "module:function" that builds `name`."""
+    _discover()
+    if name in _PLUGINS:
+        return _PLUGINS[name]
+    s = spec(name)
+    return f"{s.build.__module__}:{s.build.__name__}"
 
 
 def builder(name: str) -> Callable[[str, ScorerConfig], Scorer]:
     """The build function for `name`: build(name, cfg) -> Scorer."""
-    if name not in _TARGETS:
+    _discover()
+    if name in _SPECS:
+        return _SPECS[name].build
+    if name not in _PLUGINS:
         raise UnknownScorerError(unknown_scorer_message(name))
-    module_name, attr = _TARGETS[name].split(":")
+    module_name, attr = _PLUGINS[name].split(":")
     fn: Callable[[str, ScorerConfig], Scorer] = getattr(importlib.import_module(module_name), attr)
     return fn
 
 
 def build(name: str, cfg: ScorerConfig) -> Scorer:
-    """Build and load scorer `name` with `cfg` (weights resolved, backend created)."""
+    """Build and load scorer `name` with `cfg` (options checked, weights resolved, backend created)."""
+    _discover()
+    if name in _SPECS:
+        _SPECS[name].parse_options(cfg.options)
     return builder(name)(name, cfg)
 
 
 def register(name: str, target: str) -> None:
-    """Register an extra scorer as "module:function" (used by plugins and tests)."""
-    _TARGETS[name] = target
+    """Register a spec-less scorer as "module:function" (server plugins); a name taken by another raises."""
+    _discover()
+    with _lock:
+        if name in _SPECS or _PLUGINS.get(name, target) != target:
+            where = _ORIGIN.get(name) or _PLUGINS[name]
+            raise DuplicateScorerError(f"scorer {name!r} is registered twice: by {where} and by {target}")
+        _PLUGINS[name] = target
+
+
+def register_spec(s: ScorerSpec, origin: str = "register_spec()") -> None:
+    """Register a spec declared outside the scanned packages (tests, notebooks); a taken name raises."""
+    _discover()
+    with _lock:
+        _add(s, origin)
+
+
+def unregister(name: str) -> None:
+    """Forget a scorer registered with register() or register_spec() (tests)."""
+    with _lock:
+        _PLUGINS.pop(name, None)
+        if _ORIGIN.get(name, "").startswith(_PACKAGE):
+            raise ValueError(f"scorer {name!r} is declared in {_ORIGIN[name]}; it cannot be unregistered")
+        _SPECS.pop(name, None)
+        _ORIGIN.pop(name, None)
+
+
+def official_weights(name: str) -> list[WeightSpec]:
+    """The official WeightSpecs scorer `name` loads: those its families declare (all, or the ones it names)."""
+    s = spec(name)
+    out: list[WeightSpec] = []
+    for family in s.families:
+        declared = family_weights(family)
+        chosen = [w for w in declared if not s.weights or w.name in s.weights]
+        out += [w for w in chosen if w not in out]
+    missing = [w for w in s.weights if w not in {x.name for x in out}]
+    if missing:
+        raise KeyError(f"scorer {name!r} names weights {missing} that none of its families {s.families} declares")
+    return out

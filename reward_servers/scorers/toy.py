@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,10 +31,9 @@ from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
-    WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import NO_WEIGHTS, ScorerSpec, scorer_options
 
 VERSION = "1.0"
 GRID = 8
@@ -152,21 +152,13 @@ class ToyScorer:
         # Seconds slept per item in forward: stands in for a real reward model's cost when measuring how well the
         # trainer overlaps scoring with rollouts (trainer/experiments/async_overlap.py). Per item, so batching
         # cannot make the emulated work disappear. 0 = off.
-        self._latency_s = float(cfg.options.get("latency_per_item_s", 0.0))
+        self._latency_s = scorer_options(ToyOptions, name, cfg).latency_per_item_s
         if self._latency_s < 0:
             raise ValueError(f"option latency_per_item_s must be >= 0, got {self._latency_s}")
-        self.info = ScorerInfo(
-            name=name,
-            model_family="toy",
-            version=VERSION,
-            outputs=(output,),
-            embeddings=(),
+        spec = next(s for s in SCORERS if s.outputs == (output,))
+        self.info = spec.info(
+            name, cfg, weights=NO_WEIGHTS, backend="numpy", device="cpu", family="toy",
             input_spec=InputSpec(modalities=modalities, audio_sample_rate=SAMPLE_RATE if "audio" in modalities else 0),
-            protocol="toy-v1",
-            weights=WeightsInfo(weights_id="none", sha256="", tiny=False),
-            backend="numpy",
-            device="cpu",
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> float:
@@ -217,3 +209,23 @@ def build_audio(name: str, cfg: ScorerConfig) -> ToyScorer:
 def build_sync(name: str, cfg: ScorerConfig) -> ToyScorer:
     """Registry entry point of ``toy_sync`` (output ``toy_sync``)."""
     return ToyScorer(name, cfg, "toy_sync", _sync, ("video", "audio", "prompt"))
+
+
+@dataclass(frozen=True)
+class ToyOptions:
+    """Options of the toy rewards."""
+
+    # Seconds slept per item in forward (emulated model cost); 0 = off.
+    latency_per_item_s: float = 0.0
+
+
+def _toy_spec(name: str, build: Callable[[str, ScorerConfig], ToyScorer], modalities: tuple[str, ...]) -> ScorerSpec:
+    return ScorerSpec(name=name, build=build, version=VERSION, protocols=("toy-v1",), outputs=(name,),
+                      modalities=modalities, options=ToyOptions, summary="analytic toy reward (trainer tests)")
+
+
+SCORERS = (
+    _toy_spec("toy_video", build_video, ("video",)),
+    _toy_spec("toy_audio", build_audio, ("audio", "prompt")),
+    _toy_spec("toy_sync", build_sync, ("video", "audio", "prompt")),
+)

@@ -49,6 +49,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ class VideoAlignScorer:
 def load(cfg: ScorerConfig) -> tuple[va.LoadedVideoAlign, WeightsInfo]:
     """Load VideoReward for cfg.weights in the scorer's dtype."""
     step = cfg.options.get("checkpoint_step")
-    loaded = va.load(cfg.weights, cfg.seed, cache_dir=cfg.options.get("weights_dir"),
+    loaded = va.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None,
                      step=None if step is None else int(step), dtype=model_dtype(cfg))
     if cfg.weights in ("tiny", "random"):
         loaded.model.to(model_dtype(cfg))
@@ -218,3 +219,31 @@ def build(name: str, cfg: ScorerConfig) -> VideoAlignScorer:
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM VideoReward weights (%s)", name, winfo.weights_id)
     return VideoAlignScorer(name, cfg, backend=backend, loaded=loaded, weights=winfo)
+
+
+@dataclass(frozen=True)
+class VideoAlignOptions(ModelOptions):
+    """Options of videoalign."""
+
+    # Normalise the heads with the checkpoint's reward mean/std.
+    use_norm: bool = False
+    # Frame sampling: fps or num_frames (not both); neither = the checkpoint's config.
+    fps: float | None = None
+    num_frames: int | None = None
+    # Most pixels per frame (0/None = the checkpoint's config).
+    max_pixels: int | None = None
+    # Model dtype: float32, bfloat16 or float16; None = bfloat16 on CUDA, float32 on CPU.
+    dtype: str | None = None
+    # checkpoint-<step> folder to load; None = the highest step.
+    checkpoint_step: int | None = None
+
+
+SCORERS = (
+    ScorerSpec(
+        name="videoalign", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
+        modalities=("video", "prompt"), options=VideoAlignOptions, families=("videoalign",),
+        bench=(BenchMetric("javisbench", "visual_quality", output="visual_quality"),
+               BenchMetric("javisbench", "motion_quality", output="motion_quality")),
+        summary="VideoAlign VideoReward (visual quality, motion quality, text alignment)", batch_rtol=1e-5,
+    ),
+)

@@ -164,6 +164,7 @@ class ServerConfig:
                 f"{key}.maxQueueSize",
                 f"must be >= maxSamplesPerRequest ({self.max_samples_per_request}) so a full request fits",
             )
+            _check_options(name, sc)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +251,14 @@ def _check(ok: bool, key: str, why: str) -> None:
     """Raise ValueError('key: why') unless ok."""
     if not ok:
         raise ValueError(f"{key}: {why}")
+
+
+def _check_options(name: str, sc: ScorerConfig) -> None:
+    """A registered scorer's options against its Options dataclass (plugins without a spec are not checked)."""
+    from omninft.reward_servers.scorers import registry
+
+    if name in registry.specs():
+        registry.spec(name).parse_options(sc.options)  # InvalidOptions (a ValueError) names the key
 
 
 def _camel(name: str) -> str:

@@ -59,7 +59,7 @@ def test_scorer(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
         _graphs(cfg), WeightsInfo(weights_id="org/model@rev", sha256="ab" * 32, tiny=False)
     )
     monkeypatch.setitem(sys.modules, MODULE + "_full", full)
-    monkeypatch.setattr(registry, "_TARGETS", dict(registry._TARGETS))
+    monkeypatch.setattr(registry, "_PLUGINS", dict(registry._PLUGINS))
     registry.register("tinytest", f"{MODULE}:build")
     registry.register("tinytest_full", f"{MODULE}_full:build")
     return module

@@ -121,7 +121,7 @@ def test_hf_layout_loads_strictly_and_official_resolves_from_weights_dir(loaded,
 
     monkeypatch.setenv(ENV_WEIGHTS_DIR, str(tmp_path / "empty"))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
-    with pytest.raises(FileNotFoundError, match="fetch-weights --scorer audiobox_aesthetics"):
+    with pytest.raises(FileNotFoundError, match="fetch-weights --family audiobox"):
         ab.load("official")
 
 

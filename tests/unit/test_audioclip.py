@@ -177,7 +177,7 @@ def test_official_loader_is_strict(loaded, tmp_path: Path):
     sd = {k: v for k, v in _full_checkpoint(src).items() if k != "audio.window"}  # buffer absent: rebuilt
     torch.save(sd, tmp_path / "ckpt.pt")
     ac_model.load_official(dst, tmp_path / "ckpt.pt")
-    with pytest.raises(FileNotFoundError, match="fetch-weights --scorer audioclip"):
+    with pytest.raises(FileNotFoundError, match="fetch-weights --family audioclip"):
         ac_model.load("official", cache_dir=tmp_path / "empty")
 
 

@@ -113,7 +113,7 @@ def test_official_resolves_from_weights_dir(saved_tiny, tmp_path, monkeypatch):
 
     monkeypatch.setenv(ENV_WEIGHTS_DIR, str(tmp_path / "empty"))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))  # hermetic: no real cache
-    with pytest.raises(FileNotFoundError, match="omninft-serve fetch-weights --scorer clap"):
+    with pytest.raises(FileNotFoundError, match="omninft-serve fetch-weights --family clap"):
         clap_model.load("official")
 
 

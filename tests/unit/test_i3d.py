@@ -19,11 +19,12 @@ from omninft.reward_servers.functional.i3d_frames import (
 )
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo
 from omninft.reward_servers.models import i3d as i3d_model
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import WeightsLoadError
 from omninft.reward_servers.scorers import i3d as i3d_scorer
 from omninft.reward_servers.scorers import registry
 from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerConfig, WeightsInfo
-from omninft.reward_servers.weights import OFFICIAL, _url_target
+from omninft.reward_servers.weights import _url_target
 
 # sha256 over sorted "key:shape" lines of InceptionI3d(400).state_dict() in JavisBench's pytorch_i3d.py.
 OFFICIAL_MANIFEST = "e656f470803caaf5f8dcb12e8009c745eb4cc2cfe780bcd814ccd52bf517c8e9"
@@ -149,11 +150,11 @@ def test_tiny_has_same_topology_and_is_deterministic(loaded):
 def test_official_checkpoint_round_trip_through_weights_cache(tmp_path: Path):
     """A full-size state dict at the cached location of the official URL loads strictly as "official"."""
     src = i3d_model.build()
-    target = _url_target(OFFICIAL["i3d"], tmp_path)
+    target = _url_target(official_spec("i3d"), tmp_path)
     target.parent.mkdir(parents=True)
     torch.save(src.state_dict(), target)
     model, ident = i3d_model.load("official", cache_dir=tmp_path)
-    assert not ident.tiny and ident.weights_id == OFFICIAL["i3d"].source
+    assert not ident.tiny and ident.weights_id == official_spec("i3d").source
     assert ident.sha256 == hashlib.sha256(target.read_bytes()).hexdigest()
     for k, v in src.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
@@ -166,7 +167,7 @@ def test_official_checkpoint_round_trip_through_weights_cache(tmp_path: Path):
 
 
 def test_missing_official_weights_name_the_fetch_command(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="fetch-weights --scorer i3d"):
+    with pytest.raises(FileNotFoundError, match="fetch-weights --family i3d"):
         i3d_model.load("official", cache_dir=tmp_path)
 
 

@@ -270,9 +270,9 @@ def test_missing_official_files_say_how_to_fetch(tmp_path: Path, monkeypatch: py
     from omninft.reward_servers.weights import ENV_WEIGHTS_DIR
 
     monkeypatch.setenv(ENV_WEIGHTS_DIR, str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"fetch-weights --scorer imagebind(?!_)"):
+    with pytest.raises(FileNotFoundError, match=r"fetch-weights --family imagebind"):
         ib.load_official("official")
-    with pytest.raises(FileNotFoundError, match="fetch-weights --scorer imagebind_bpe"):
+    with pytest.raises(FileNotFoundError, match="fetch-weights --family imagebind"):
         ib.load_tokenizer()
 
 

@@ -44,7 +44,7 @@ scorers:
     maxQueueDelayMs: 2.5
     maxQueueSize: 512
     onnxDir: /cache/onnx
-    options: {fusion_type: aff_2d}
+    options: {text_cache_size: 128}
   clip: {}
 """
 
@@ -57,7 +57,7 @@ def test_full_yaml_round_trip(tmp_path: Path) -> None:
     assert cfg.max_audio_seconds == 30.0 and isinstance(cfg.max_audio_seconds, float)
     assert cfg.tls == TLSConfig("/tls/tls.crt", "/tls/tls.key", "/tls/ca.crt", True)
     assert cfg.scorers["clap"].max_queue_delay_ms == 2.5
-    assert cfg.scorers["clap"].options == {"fusion_type": "aff_2d"}
+    assert cfg.scorers["clap"].options == {"text_cache_size": 128}
     assert cfg.scorers["clip"] == ScorerConfig()
     assert cfg.plugins == {"my_scorer": "my_pkg.scorers:build"}
     # to_dict gives the same camelCase document back.
@@ -177,3 +177,14 @@ def test_auth_token_sources(tmp_path: Path) -> None:
 def test_media_limits_follow_the_config() -> None:
     lim = ServerConfig(max_video_frames=10, max_video_pixels=1000, max_audio_seconds=2.0).media_limits
     assert (lim.max_video_frames, lim.max_video_pixels, lim.max_audio_seconds) == (10, 1000, 2.0)
+
+
+def test_scorer_options_are_typed_and_checked_at_load() -> None:
+    with pytest.raises(ValueError, match=r"^scorers\.videoalign\.options\.use_nrom: unknown option; did you mean use_norm\?$"):
+        ServerConfig.from_dict({"scorers": {"videoalign": {"options": {"use_nrom": True}}}})
+    with pytest.raises(ValueError, match=r"scorers\.clap\.options\.text_cache_size: expected int"):
+        ServerConfig.from_dict({"scorers": {"clap": {"options": {"text_cache_size": "many"}}}})
+    cfg = ServerConfig.from_dict({"scorers": {"audiobox_aesthetics": {"weightsDir": "/w", "options": {"max_audio_len_s": "none"}}}})
+    assert cfg.scorers["audiobox_aesthetics"].weights_dir == "/w"
+    # plugins (bare "module:function" targets) have no spec: their options are not checked here
+    ServerConfig.from_dict({"plugins": {"x": "m:f"}, "scorers": {"x": {"options": {"anything": 1}}}})

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from omninft.reward_servers.models import synchformer as S
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import WeightsLoadError
-from omninft.reward_servers.weights import OFFICIAL
+from omninft.reward_servers.scorers import registry
 
 # Key layout of synchformer_state_dict.pth (specs/models.md §2.1), written out independently of the model code.
 _BLOCK = r"(norm1|norm2|norm3|attn\.qkv|attn\.proj|timeattn\.qkv|timeattn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)"
@@ -115,9 +116,9 @@ def test_strict_load_rejects_missing_unexpected_and_misshaped_keys(tiny: S.Synch
 
 
 def test_official_weights_spec_and_offline_error(tmp_path) -> None:
-    spec = OFFICIAL["synchformer"]
+    spec = official_spec("synchformer")
     assert spec.source.endswith("/MMAudio/releases/download/v0.1/synchformer_state_dict.pth")
-    assert OFFICIAL["desync"].source == spec.source
+    assert registry.official_weights("desync") == [spec]
     with pytest.raises(FileNotFoundError, match="fetch-weights"):
         S.load_official("official", cache_dir=tmp_path)
 

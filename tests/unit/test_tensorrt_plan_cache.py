@@ -177,7 +177,7 @@ def test_export_scorer_tensorrt_plumbing(tmp_path: Path, fake_gpu, monkeypatch: 
     module.build = lambda name, cfg: None  # type: ignore[attr-defined]
     module.graphs_for = lambda name, cfg: {"conv": spec()}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(registry, "_TARGETS", dict(registry._TARGETS))
+    monkeypatch.setattr(registry, "_PLUGINS", dict(registry._PLUGINS))
     registry.register("trttest", f"{module.__name__}:build")
     result = export.export_scorer("trttest", out=tmp_path, fmt="tensorrt", check=False, max_batch_size=4, dynamo=False)
     assert [g.plan for g in result.graphs] == [tmp_path / "conv.sm_90.plan"]

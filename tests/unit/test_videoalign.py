@@ -226,9 +226,9 @@ def test_official_loading_fails_clearly_offline(tmp_path: Path) -> None:
     from omninft.reward_servers.models import hpsv3 as hp
     from omninft.reward_servers.models._hf import WeightsLoadError
 
-    with pytest.raises(FileNotFoundError, match="fetch-weights --scorer videoalign"):
+    with pytest.raises(FileNotFoundError, match="fetch-weights --family videoalign"):
         va.load_official(cache_dir=tmp_path / "cache")
-    with pytest.raises(FileNotFoundError, match="fetch-weights --scorer hpsv3"):
+    with pytest.raises(FileNotFoundError, match="fetch-weights --family hpsv3"):
         hp.load_official(cache_dir=tmp_path / "cache")
     empty = tmp_path / "empty"
     empty.mkdir()

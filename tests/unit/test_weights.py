@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from omninft.reward_servers import weights as W
+from omninft.reward_servers.models._family import official_spec
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -110,17 +111,17 @@ def test_offline_missing_official_names_the_fetch_command(tmp_path, monkeypatch)
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(FileNotFoundError) as err:
-        W.resolve(W.official_spec("clap"), cache_dir=tmp_path, offline=True)
+        W.resolve(official_spec("clap"), cache_dir=tmp_path, offline=True)
     msg = str(err.value)
-    assert "laion/clap-htsat-unfused" in msg and "omninft-serve fetch-weights --scorer clap" in msg
+    assert "laion/clap-htsat-unfused" in msg and "omninft-serve fetch-weights --family clap" in msg
 
 
 def test_offline_missing_in_hf_cache(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(FileNotFoundError, match="omninft-serve fetch-weights --scorer clip"):
-        W.resolve(W.official_spec("clip"), offline=True)
+    with pytest.raises(FileNotFoundError, match="omninft-serve fetch-weights --family clip"):
+        W.resolve(official_spec("clip"), offline=True)
     with pytest.raises(FileNotFoundError, match="someorg/somemodel"):
         W.resolve("someorg/somemodel@v1", offline=True)
 
@@ -150,7 +151,7 @@ def test_weights_dir_falls_back_to_the_hf_cache(tmp_path, monkeypatch):
     sha = _write(repo / "snapshots" / commit / "model.safetensors", b"from-hf-cache")
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    r = W.resolve(W.official_spec("clap"), cache_dir=tmp_path / "empty-root")
+    r = W.resolve(official_spec("clap"), cache_dir=tmp_path / "empty-root")
     assert r.sha256 == sha and r.weights_id == f"hf:laion/clap-htsat-unfused@{commit}"
 
 
@@ -158,7 +159,7 @@ def test_weights_dir_layout_and_env(tmp_path, monkeypatch):
     staged = tmp_path / "hf" / "laion" / "clap-htsat-unfused"
     sha = _write(staged / "model.safetensors", b"staged")
     monkeypatch.setenv(W.ENV_WEIGHTS_DIR, str(tmp_path))
-    r = W.resolve(W.official_spec("clap"))
+    r = W.resolve(official_spec("clap"))
     assert r.path == staged and r.sha256 == sha and r.weights_id == "hf:laion/clap-htsat-unfused@main"
 
 
@@ -187,14 +188,13 @@ def test_url_download_with_wrong_pin_leaves_nothing(tmp_path, http_root):
     assert leftovers == []
 
 
-def test_fetch_uses_the_official_table(tmp_path, http_root, monkeypatch):
+def test_fetch_downloads_a_spec_and_official_lookup_names_the_declared(tmp_path, http_root):
     root, base = http_root
     sha = _write(root / "toy.pt", b"official-toy")
-    monkeypatch.setitem(W.OFFICIAL, "toy", W.WeightSpec("toy", f"{base}/toy.pt", sha256={"toy.pt": sha}))
-    r = W.fetch("toy", cache_dir=tmp_path / "c")
-    assert r.sha256 == sha
-    with pytest.raises(KeyError, match="no official weights"):
-        W.fetch("nope", cache_dir=tmp_path / "c")
+    r = W.fetch(W.WeightSpec("toy", f"{base}/toy.pt", sha256={"toy.pt": sha}), cache_dir=tmp_path / "c")
+    assert not isinstance(r, Path) and r.sha256 == sha
+    with pytest.raises(KeyError, match="no official weights named 'nope'; declared: .*clap"):
+        official_spec("nope")
 
 
 def test_unresolvable_sources():
@@ -215,19 +215,21 @@ def test_state_dict_sha256_is_deterministic_and_sensitive():
     assert W.state_dict_sha256({"step": torch.tensor(3)}) != W.state_dict_sha256({"step": torch.tensor(4)})
 
 
-def test_fetch_all_brings_companions_and_wrapped_weights(monkeypatch) -> None:
-    from omninft.reward_servers import weights as w
+def test_scorers_fetch_what_their_families_declare() -> None:
+    from omninft.reward_servers.models._family import declared_weights
     from omninft.reward_servers.scorers import registry
 
-    for scorer, parts in w.COMPANIONS.items():
-        assert registry.target(scorer)
-        assert all(p in w.OFFICIAL for p in parts), (scorer, parts)
-    calls: list[str] = []
-    monkeypatch.setattr(w, "fetch", lambda name, cache_dir=None: calls.append(name) or name)
-    monkeypatch.setattr(w, "resolve_snapshot", lambda spec, **kw: calls.append(spec.name) or spec.name)
-    assert [n for n, _ in w.fetch_all("imagebind")] == ["imagebind", "imagebind_bpe"]
-    assert [n for n, _ in w.fetch_all("clap_reward")] == ["clap"]  # a derived reward has no weights of its own
-    assert [n for n, _ in w.fetch_all("videoalign_reward")] == ["videoalign", "videoalign_base"]
-    assert calls == ["imagebind", "imagebind_bpe", "clap", "videoalign", "videoalign_base"]
-    with pytest.raises(KeyError, match="no official weights"):
-        w.fetch_all("video_stats")
+    declared = declared_weights()
+    for name, spec in registry.specs().items():
+        for w in registry.official_weights(name):
+            assert declared[w.name] is w and w.family in spec.families, (name, w)
+
+    def names(scorer: str) -> list[str]:
+        return [w.name for w in registry.official_weights(scorer)]
+
+    assert names("imagebind") == ["imagebind", "imagebind_bpe"]
+    assert names("imagebind_avh") == ["imagebind"]  # no text side: the BPE file is not needed
+    assert names("clap_reward") == ["clap"]  # a derived reward loads the wrapped metric's weights
+    assert names("videoalign_reward") == ["videoalign", "videoalign_base"]
+    assert names("video_stats") == []
+    assert [w.name for w in declared.values() if w.snapshot] == ["hpsv3_base", "videoalign", "videoalign_base"]

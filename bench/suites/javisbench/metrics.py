@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -35,28 +37,23 @@ class SetMetricRoute:
 
 Route = MetricRoute | SetMetricRoute
 
-# specs/javisbench.md §2: which scorer output (or embedding) produces each official key.
-ROUTES: dict[str, MetricRoute] = {
-    "visual_quality": MetricRoute("visual_quality", "videoalign", "visual_quality", True),
-    "motion_quality": MetricRoute("motion_quality", "videoalign", "motion_quality", True),
-    "audio_quality": MetricRoute("audio_quality", "audiobox_aesthetics", "audio_quality", True),
-    "ib_tv": MetricRoute("ib_tv", "imagebind", "ib_tv", True),
-    "ib_ta": MetricRoute("ib_ta", "imagebind", "ib_ta", True),
-    "ib_av": MetricRoute("ib_av", "imagebind", "ib_av", True),
-    "clip_score": MetricRoute("clip_score", "clip", "clip_score", True),
-    "clap_score": MetricRoute("clap_score", "clap", "clap_score", True),
-    "av_align": MetricRoute("av_align", "av_align", "av_align", True),
-    "avh_score": MetricRoute("avh_score", "imagebind_avh", "avh_score", True),
-    "javis_score": MetricRoute("javis_score", "imagebind_avh", "javis_score", True),
-    "desync": MetricRoute("desync", "desync", "desync", False),
-}
+def _load_routes() -> tuple[dict[str, MetricRoute], dict[str, SetMetricRoute]]:
+    """The routes generated from the scorers' specs (routes.json; scripts/gen_bench_routes.py writes it)."""
+    table = json.loads((Path(__file__).with_name("routes.json")).read_text())["metrics"]
+    per_sample: dict[str, MetricRoute] = {}
+    set_level: dict[str, SetMetricRoute] = {}
+    for key, r in table.items():
+        if "output" in r:
+            per_sample[key] = MetricRoute(key, r["scorer"], r["output"], r["higher_is_better"])
+        else:
+            set_level[key] = SetMetricRoute(key, r["scorer"], r["embedding"], r["reference"], r["kind"],
+                                            scale=r["scale"], higher_is_better=r["higher_is_better"])
+    return per_sample, set_level
 
-# FVD/KVD on I3D logits (400-d), FAD on raw AudioCLIP audio embeddings (1024-d) × 1e4 (spec §6.1).
-SET_ROUTES: dict[str, SetMetricRoute] = {
-    "fvd": SetMetricRoute("fvd", "i3d", "i3d", "video", "frechet"),
-    "kvd": SetMetricRoute("kvd", "i3d", "i3d", "video", "mmd"),
-    "fad": SetMetricRoute("fad", "audioclip", "audioclip", "audio", "frechet", scale=1e4),
-}
+
+# specs/javisbench.md §2: which scorer output (or embedding) produces each official key: declared by each
+# scorer's ScorerSpec.bench. FVD/KVD on I3D logits (400-d), FAD on raw AudioCLIP embeddings × 1e4 (spec §6.1).
+ROUTES, SET_ROUTES = _load_routes()
 
 # Every key the official evaluator writes for `--metrics all`, in its order (spec §5.2), minus cavp_score
 # (dropped in JavisDiT++; its mmcv stack cannot run here).

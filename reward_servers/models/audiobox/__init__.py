@@ -19,8 +19,17 @@ from omninft.reward_servers.models.audiobox.inference import (
 from omninft.reward_servers.models.audiobox.keys import local_to_official, official_to_local
 from omninft.reward_servers.models.audiobox.load import FAMILY, OFFICIAL_ID, identify, load, load_official
 from omninft.reward_servers.models.audiobox.model import AudioboxAesthetics, build, frame_validity
+from omninft.reward_servers.weights import WeightSpec
+
+# AesMultiOutput.from_pretrained("facebook/audiobox-aesthetics") (config.json holds the per-axis
+# target_transform); no digest is published, so the sha256 is recorded at fetch time, not pinned.
+WEIGHTS = (
+    WeightSpec("audiobox_aesthetics", "facebook/audiobox-aesthetics", files=("config.json", "*.safetensors"),
+               family="audiobox"),
+)
 
 __all__ = [
+    "WEIGHTS",
     "AXES",
     "CHUNK_SAMPLES",
     "FAMILY",

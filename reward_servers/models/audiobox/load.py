@@ -19,18 +19,13 @@ from typing import Any
 
 import torch
 
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
 from omninft.reward_servers.models.audiobox import config as cfgmod
 from omninft.reward_servers.models.audiobox.config import AudioboxConfig
 from omninft.reward_servers.models.audiobox.keys import official_to_local
 from omninft.reward_servers.models.audiobox.model import AudioboxAesthetics, build
-from omninft.reward_servers.weights import (
-    WeightsIdentity,
-    as_spec,
-    official_spec,
-    resolve,
-    state_dict_sha256,
-)
+from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,14 @@ from omninft.reward_servers.models.clip.openai import (
     openai_config,
     set_precision,
 )
+from omninft.reward_servers.weights import HF_TEXT_FILES, WeightSpec
+
+WEIGHTS = (
+    WeightSpec("clip", "openai/clip-vit-base-patch32", files=(*HF_TEXT_FILES, "*.safetensors"), family="clip"),
+)
 
 __all__ = [
+    "WEIGHTS",
     "HF_IDS",
     "OPENAI_WEIGHTS",
     "AestheticCore",

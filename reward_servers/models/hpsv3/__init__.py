@@ -16,8 +16,16 @@ from omninft.reward_servers.models.hpsv3.model import (
     load_random,
     reward_head,
 )
+from omninft.reward_servers.weights import HF_TEXT_FILES, WeightSpec
+
+# HPSv3: one full state dict (Qwen2-VL-7B + ranknet head); tokenizer from Qwen2-VL-7B-Instruct (text only).
+WEIGHTS = (
+    WeightSpec("hpsv3", "MizzenAI/HPSv3", files=("HPSv3.safetensors",), family="hpsv3"),
+    WeightSpec("hpsv3_base", "Qwen/Qwen2-VL-7B-Instruct", files=HF_TEXT_FILES, family="hpsv3", snapshot=True),
+)
 
 __all__ = [
+    "WEIGHTS",
     "BASE_ID",
     "CHECKPOINT_FILE",
     "IMAGE_PIXELS",

@@ -19,10 +19,10 @@ from torch import nn
 
 from omninft.reward_servers.functional.qwen2vl_frames import PATCH_SIZE
 from omninft.reward_servers.models import _qwen2vl_reward as q
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
 from omninft.reward_servers.models.hpsv3.prompt import HPSV3_INSTRUCTION, HPSV3_REWARD_SUFFIX
 from omninft.reward_servers.weights import (
-    OFFICIAL,
     WeightsIdentity,
     as_spec,
     resolve,
@@ -136,7 +136,7 @@ def _tokenizer_dir(folder: Path, cache_dir: str | os.PathLike[str] | None) -> Pa
     """The checkpoint folder when it carries tokenizer files, else Qwen2-VL-7B-Instruct's text files."""
     if (folder / "tokenizer.json").is_file() or (folder / "vocab.json").is_file():
         return folder
-    return resolve_snapshot(OFFICIAL["hpsv3_base"], cache_dir=cache_dir)
+    return resolve_snapshot(official_spec("hpsv3_base"), cache_dir=cache_dir)
 
 
 def load_pretrained(
@@ -150,7 +150,7 @@ def load_pretrained(
     import safetensors.torch
     from transformers import AutoTokenizer
 
-    spec = OFFICIAL["hpsv3"] if weights == "official" else as_spec(weights, name="hpsv3")
+    spec = official_spec("hpsv3") if weights == "official" else as_spec(weights, name="hpsv3")
     resolved = resolve(spec, cache_dir=cache_dir)
     ckpt = resolved.path / CHECKPOINT_FILE if resolved.path.is_dir() else resolved.path
     if not ckpt.is_file():
@@ -197,6 +197,6 @@ def load_official(
 
 def fetch_official(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Download HPSv3.safetensors and Qwen2-VL-7B-Instruct's tokenizer files (the only step that uses the network)."""
-    resolved = resolve(OFFICIAL["hpsv3"], cache_dir=cache_dir, offline=False)
-    resolve_snapshot(OFFICIAL["hpsv3_base"], cache_dir=cache_dir, offline=False)
+    resolved = resolve(official_spec("hpsv3"), cache_dir=cache_dir, offline=False)
+    resolve_snapshot(official_spec("hpsv3_base"), cache_dir=cache_dir, offline=False)
     return resolved.path

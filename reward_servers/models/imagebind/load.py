@@ -1,10 +1,10 @@
 """Loading ImageBind weights: tiny/random initialisation, or the official `imagebind_huge.pth` (strict keys).
 
 `weights`: "tiny" (small random model + tiny tokenizer), "random" (full-size architecture, random init),
-"official" (weights.OFFICIAL["imagebind"], resolved offline), or any local path / URL holding a state dict
+"official" (models.imagebind.WEIGHTS, resolved offline), or any local path / URL holding a state dict
 with the official key layout. Only the vision, text and audio entries are kept; the checkpoint's depth,
 thermal and IMU entries are dropped, and every remaining key must match the model exactly.
-The text side needs the CLIP BPE file (weights.OFFICIAL["imagebind_bpe"], or `tokenizer_source`).
+The text side needs the CLIP BPE file ("imagebind_bpe" in models.imagebind.WEIGHTS, or `tokenizer_source`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
 from omninft.reward_servers.models.imagebind.model import MODALITIES, ImageBindConfig, ImageBindModel, build
 from omninft.reward_servers.models.imagebind.tokenizer import ImageBindTokenizer
-from omninft.reward_servers.weights import WeightsIdentity, as_spec, official_spec, resolve, state_dict_sha256
+from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def _tiny_config_for(source: str, cache_dir: str | os.PathLike[str] | None) -> I
 def load_tokenizer(
     source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None, keep_eot: bool = False
 ) -> ImageBindTokenizer:
-    """The official BPE tokenizer: `source` (a bpe .txt.gz path or URL) or weights.OFFICIAL["imagebind_bpe"]."""
+    """The official BPE tokenizer: `source` (a bpe .txt.gz path or URL) or "imagebind_bpe" in models.imagebind.WEIGHTS."""
     spec = official_spec("imagebind_bpe") if source in (None, "", "official") else as_spec(str(source), name="imagebind_bpe")
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
     return ImageBindTokenizer.from_bpe_file(resolved.main_file or resolved.path, keep_eot=keep_eot)

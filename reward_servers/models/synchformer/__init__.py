@@ -15,8 +15,20 @@ from omninft.reward_servers.models.synchformer.model import (
     load,
     load_official,
 )
+from omninft.reward_servers.weights import WeightSpec
+
+# Synchformer 24-01-04T16-39-21 as re-saved by MMAudio (used by av-benchmark, JavisBench, OmniNFT); only the
+# md5 is published (5b2f5594b0730f70e41e549b7c94390c), so the sha256 is recorded at fetch time, not pinned.
+WEIGHTS = (
+    WeightSpec(
+        "synchformer",
+        "https://github.com/hkchengrex/MMAudio/releases/download/v0.1/synchformer_state_dict.pth",
+        family="synchformer",
+    ),
+)
 
 __all__ = [
+    "WEIGHTS",
     "FAMILY",
     "OFFICIAL_KEYS",
     "OFFICIAL_PARAMS",

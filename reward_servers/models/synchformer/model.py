@@ -15,11 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
 from omninft.reward_servers.models.synchformer.config import SynchformerConfig
 from omninft.reward_servers.models.synchformer.streams import ASTFeatureExtractor, MotionFormer
 from omninft.reward_servers.models.synchformer.sync import GlobalTransformer
-from omninft.reward_servers.weights import WeightsIdentity, as_spec, official_spec, resolve, state_dict_sha256
+from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 

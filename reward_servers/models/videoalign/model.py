@@ -20,10 +20,10 @@ from torch import nn
 
 from omninft.reward_servers.functional.qwen2vl_frames import PATCH_SIZE, VIDEO_MIN_PIXELS
 from omninft.reward_servers.models import _qwen2vl_reward as q
+from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, read_json, tiny_weights_id
 from omninft.reward_servers.models.videoalign.prompt import VIDEOALIGN_DETAILED_SPECIAL
 from omninft.reward_servers.weights import (
-    OFFICIAL,
     WeightsIdentity,
     as_spec,
     cached_sha256,
@@ -194,7 +194,7 @@ def _base_dir(folder: Path, data: dict[str, Any], cache_dir: str | os.PathLike[s
     base = str(data.get("model_config", {}).get("model_name_or_path") or "")
     if base and Path(base).expanduser().is_dir():
         return Path(base).expanduser()
-    return resolve_snapshot(OFFICIAL["videoalign_base"], cache_dir=cache_dir)
+    return resolve_snapshot(official_spec("videoalign_base"), cache_dir=cache_dir)
 
 
 def load_pretrained(
@@ -207,7 +207,7 @@ def load_pretrained(
     """
     from transformers import AutoTokenizer
 
-    spec = OFFICIAL["videoalign"] if weights == "official" else as_spec(weights, name="videoalign")
+    spec = official_spec("videoalign") if weights == "official" else as_spec(weights, name="videoalign")
     folder = resolve_snapshot(spec, cache_dir=cache_dir)
     data = read_json(folder / "model_config.json")
     if data is None:
@@ -253,6 +253,6 @@ def load_official(
 
 def fetch_official(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Download VideoReward and Qwen2-VL-2B-Instruct's tokenizer files (the only step that uses the network)."""
-    folder = resolve_snapshot(OFFICIAL["videoalign"], cache_dir=cache_dir, offline=False)
-    resolve_snapshot(OFFICIAL["videoalign_base"], cache_dir=cache_dir, offline=False)
+    folder = resolve_snapshot(official_spec("videoalign"), cache_dir=cache_dir, offline=False)
+    resolve_snapshot(official_spec("videoalign_base"), cache_dir=cache_dir, offline=False)
     return folder
