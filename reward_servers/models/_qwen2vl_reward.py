@@ -271,7 +271,48 @@ TINY_BACKBONE: dict[str, Any] = {
 def backbone_config(arch: Any, token_ids: Mapping[str, int], *, tie_word_embeddings: bool) -> Any:
     """qwen2vl_config from any config object carrying the backbone size fields (VideoAlignConfig, HPSv3Config)."""
     sizes = {k: getattr(arch, k) for k in TINY_BACKBONE}
-    return qwen2vl_config(**sizes, token_ids=token_ids, tie_word_embeddings=tie_word_embeddings)
+    return qwen2vl_config(**sizes, token_ids=token_ids, tie_word_embeddings=tie_word_embeddings,
+                          rms_norm_eps=getattr(arch, "rms_norm_eps", 1e-6),
+                          rope_theta=getattr(arch, "rope_theta", 1_000_000.0))
+
+
+def backbone_from_hf_config(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Backbone fields (TINY_BACKBONE keys plus rms_norm_eps, rope_theta, merge_size) of a Qwen2-VL config.json.
+
+    Reads both layouts: transformers 4.x (text fields at the top level, `rope_scaling.mrope_section`) and 5.x
+    (`text_config`, `rope_parameters`). The vocabulary size is left to the checkpoint (reward tokens are added).
+    """
+    if data.get("model_type") not in ("qwen2_vl", None):
+        raise ValueError(f"not a Qwen2-VL config (model_type {data.get('model_type')!r})")
+    text = dict(data.get("text_config") or {})
+    top = {k: v for k, v in data.items() if k not in ("text_config", "vision_config")}
+    text = {**top, **text}
+    vision = dict(data.get("vision_config") or {})
+    rope = text.get("rope_parameters") or text.get("rope_scaling") or {}
+    try:
+        fields: dict[str, Any] = {
+            "hidden_size": int(text["hidden_size"]),
+            "intermediate_size": int(text["intermediate_size"]),
+            "num_layers": int(text["num_hidden_layers"]),
+            "num_heads": int(text["num_attention_heads"]),
+            "num_kv_heads": int(text.get("num_key_value_heads") or text["num_attention_heads"]),
+            "mrope_section": tuple(int(v) for v in rope["mrope_section"]),
+            "vision_depth": int(vision["depth"]),
+            "vision_embed_dim": int(vision["embed_dim"]),
+            "vision_heads": int(vision["num_heads"]),
+            "vision_mlp_ratio": int(vision["mlp_ratio"]),
+            "patch_size": int(vision["patch_size"]),
+            "merge_size": int(vision.get("spatial_merge_size", 2)),
+            "rms_norm_eps": float(text.get("rms_norm_eps", 1e-6)),
+            "rope_theta": float(rope.get("rope_theta") or text.get("rope_theta") or 1_000_000.0),
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"incomplete Qwen2-VL config.json: {e!r}") from e
+    if int(vision.get("temporal_patch_size", 2)) != 2 or fields["merge_size"] != 2:
+        raise ValueError("only temporal_patch_size 2 and spatial_merge_size 2 are supported")
+    if int(vision.get("hidden_size", fields["hidden_size"])) != fields["hidden_size"]:
+        raise ValueError("the vision merger must project to the language model's hidden size")
+    return fields
 
 
 def qwen2vl_config(
@@ -290,6 +331,8 @@ def qwen2vl_config(
     patch_size: int,
     token_ids: Mapping[str, int],
     tie_word_embeddings: bool,
+    rms_norm_eps: float = 1e-6,
+    rope_theta: float = 1_000_000.0,
 ) -> Any:
     """A transformers Qwen2VLConfig from explicit sizes (official values or tiny ones)."""
     from transformers import Qwen2VLConfig
@@ -301,9 +344,9 @@ def qwen2vl_config(
         "num_hidden_layers": num_layers,
         "num_attention_heads": num_heads,
         "num_key_value_heads": num_kv_heads,
-        "rms_norm_eps": 1e-6,
+        "rms_norm_eps": rms_norm_eps,
         "max_position_embeddings": 32768,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": list(mrope_section)},
+        "rope_parameters": {"rope_type": "default", "rope_theta": rope_theta, "mrope_section": list(mrope_section)},
         "bos_token_id": token_ids[ENDOFTEXT],
         "eos_token_id": token_ids[IM_END],
         "pad_token_id": None,

@@ -194,7 +194,7 @@ class HPSv3Scorer:
 
 def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
     """Load HPSv3 for cfg.weights in the scorer's dtype (the head stays float32)."""
-    dtype = model_dtype(cfg)
+    dtype = model_dtype(cfg, bf16_on_cpu=False)
 
     def fresh() -> hp.LoadedHPSv3:
         loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, dtype=dtype)

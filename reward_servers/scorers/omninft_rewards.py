@@ -58,12 +58,16 @@ class RewardRecipe:
     # Inner-scorer options the release fixes (the caller's options win, so deployments can still tune).
     options: Mapping[str, Any] = field(default_factory=dict)
     inner_protocol: str = ""
+    # Further reward protocols and the inner-scorer protocol each selects.
+    variants: Mapping[str, str] = field(default_factory=dict)
 
 
 RECIPES: dict[str, RewardRecipe] = {
     # VideoReward with use_norm=True, frames sampled at 24 fps.
+    # bfloat16 as the release runs it; "omninft-v1-fp32" runs the same model in float32.
     "videoalign_reward": RewardRecipe("videoalign", "videoalign_reward", videoalign_combine, "1",
-                                      options={"use_norm": True, "fps": 24.0}),
+                                      options={"use_norm": True, "fps": 24.0},
+                                      variants={"omninft-v1-fp32": "javisbench-v1-fp32"}),
     # Audiobox Aesthetics at 16 kHz mono over the whole clip: the release hands AesPredictor wav paths, which
     # it resamples properly (no JavisBench 4 s cut, no JavisBench (N, 1)-resampling quirk).
     "audiobox_reward": RewardRecipe("audiobox_aesthetics", "audiobox_reward", audiobox_combine, "1",
@@ -115,12 +119,17 @@ class DerivedRewardScorer:
 
 def build_reward(name: str, cfg: ScorerConfig, recipe: RewardRecipe) -> DerivedRewardScorer:
     """Build the inner scorer with the release's settings and wrap it."""
-    if cfg.protocol and cfg.protocol != PROTOCOL:
-        raise ValueError(f"unknown protocol {cfg.protocol!r} for {name}; choose {PROTOCOL}")
+    protocol = cfg.protocol or PROTOCOL
+    if protocol != PROTOCOL and protocol not in recipe.variants:
+        raise ValueError(f"unknown protocol {cfg.protocol!r} for {name}; choose one of "
+                         f"{', '.join((PROTOCOL, *recipe.variants))}")
     inner_cfg = dataclasses.replace(
-        cfg, protocol=recipe.inner_protocol, options={**dict(recipe.options), **cfg.options}
+        cfg, protocol=recipe.variants.get(protocol, recipe.inner_protocol),
+        options={**dict(recipe.options), **cfg.options},
     )
-    return DerivedRewardScorer(name, registry.build(recipe.inner, inner_cfg), recipe)
+    scorer = DerivedRewardScorer(name, registry.build(recipe.inner, inner_cfg), recipe)
+    scorer.info = dataclasses.replace(scorer.info, protocol=protocol)
+    return scorer
 
 
 def build_videoalign(name: str, cfg: ScorerConfig) -> DerivedRewardScorer:

@@ -12,8 +12,10 @@ Protocol "javisbench-v1" (specs/javisbench.md §6.2, specs/models.md §5.1), as 
   ``motion_quality``, ``text_alignment``, raw (use_norm=False, what JavisBench reports).
 Options: ``use_norm`` (bool, default False: (x - mean) / std per head with the checkpoint's inference_config,
 what OmniNFT's reward server applies), ``fps`` / ``num_frames`` (one of them; default from the checkpoint),
-``max_pixels``, ``dtype`` (float32 | bfloat16 | float16; default bfloat16 on CUDA, float32 on CPU),
+``max_pixels``, ``dtype`` (float32 | bfloat16 | float16; default: the protocol's),
 ``checkpoint_step``. Torch backend only: the model does not export to ONNX (data-dependent shapes).
+Precision: the reference runs VideoAlign in bfloat16 on every device (CPU included), so "javisbench-v1" does
+too; "javisbench-v1-fp32" is the same in float32 (an explicit ``dtype`` option overrides either).
 Differences from the reference: frames come from PyAV (upstream: decord, else torchvision.io); clips whose
 sampled frame count is odd (only clips of 3 frames) get their last frame repeated to fill the temporal patch.
 """
@@ -54,16 +56,22 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 logger = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
-PROTOCOLS = ("javisbench-v1",)
+PROTOCOLS = ("javisbench-v1", "javisbench-v1-fp32")
 DEFAULT_PROTOCOL = "javisbench-v1"
 OUTPUT_OF = {"VQ": "visual_quality", "MQ": "motion_quality", "TA": "text_alignment"}
 OUTPUTS = tuple(OUTPUT_OF[d] for d in va.EVAL_DIMS)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def model_dtype(cfg: ScorerConfig) -> torch.dtype:
-    """options.dtype, else bfloat16 on CUDA (the upstream inference dtype) and float32 on CPU."""
-    name = cfg.options.get("dtype") or ("bfloat16" if str(cfg.device).startswith("cuda") else "float32")
+def model_dtype(cfg: ScorerConfig, *, bf16_on_cpu: bool = True) -> torch.dtype:
+    """options.dtype, else the protocol's: bfloat16 for javisbench-v1 (the reference's, on any device), float32
+    for javisbench-v1-fp32. With bf16_on_cpu=False (HPSv3): bfloat16 on CUDA, float32 on CPU."""
+    if cfg.options.get("dtype"):
+        name = cfg.options["dtype"]
+    elif cfg.protocol == "javisbench-v1-fp32":
+        name = "float32"
+    else:
+        name = "bfloat16" if bf16_on_cpu or str(cfg.device).startswith("cuda") else "float32"
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}")
     return DTYPES[name]

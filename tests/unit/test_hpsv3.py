@@ -181,3 +181,20 @@ def test_load_pretrained_from_an_official_style_safetensors(tmp_path, loaded: hp
     assert got.model.rm_head[0].weight.dtype == torch.float32
     for (k, a), (_, b) in zip(loaded.model.state_dict().items(), got.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_a_saved_qwen2vl_config_beside_the_checkpoint_defines_the_architecture(
+        tmp_path, loaded: hp.LoadedHPSv3) -> None:
+    """weights: PATH with any Qwen2-VL config.json (save_pretrained) + tokenizer files loads without `arch`."""
+    import safetensors.torch
+
+    from omninft.reward_servers.models.hpsv3.prompt import HPSV3_INSTRUCTION
+
+    q.tiny_qwen2_tokenizer((), corpus=HPSV3_INSTRUCTION).save_pretrained(str(tmp_path))
+    loaded.model.config.save_pretrained(str(tmp_path))
+    sd = {k: v.contiguous() for k, v in q.to_official_state_dict(loaded.model, tied_lm_head=False).items()}
+    safetensors.torch.save_file(sd, str(tmp_path / "HPSv3.safetensors"))
+    got = hp.load_official(str(tmp_path), dtype=torch.float32)
+    assert got.config.hidden_size == hp.HPSv3Config.tiny().hidden_size
+    for (k, a), (_, b) in zip(loaded.model.state_dict().items(), got.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k

@@ -105,3 +105,12 @@ def test_reward_equals_the_release_combination_of_its_inner_scorer(reward_name: 
     samples = [_av_sample(str(i), i) for i in range(2)]
     for plain, derived in zip(_score(inner, samples), _score(reward, samples), strict=True):
         assert derived == {reward_name: pytest.approx(recipe.combine(plain), rel=1e-6, abs=1e-9)}
+
+
+def test_videoalign_reward_runs_bfloat16_and_has_an_fp32_variant():
+    ref = registry.build("videoalign_reward", ScorerConfig(weights="tiny", max_batch_size=1))
+    fp32 = registry.build("videoalign_reward", ScorerConfig(weights="tiny", max_batch_size=1, protocol="omninft-v1-fp32"))
+    assert ref.info.protocol == "omninft-v1" and fp32.info.protocol == "omninft-v1-fp32"
+    assert ref.inner.info.protocol == "javisbench-v1" and fp32.inner.info.protocol == "javisbench-v1-fp32"
+    with pytest.raises(ValueError, match="unknown protocol"):
+        registry.build("clap_reward", ScorerConfig(weights="tiny", protocol="omninft-v1-fp32"))

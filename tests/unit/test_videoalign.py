@@ -35,7 +35,7 @@ def loaded() -> va.LoadedVideoAlign:
 
 @pytest.fixture(scope="module")
 def scorer():
-    return build("videoalign", ScorerConfig(weights="tiny", max_batch_size=4))
+    return build("videoalign", ScorerConfig(weights="tiny", max_batch_size=4, protocol="javisbench-v1-fp32"))
 
 
 def _clip(seed: int, t: int = 12, h: int = 48, w: int = 64, fps: float = 12.0) -> DecodedVideo:
@@ -167,7 +167,8 @@ def test_scorer_equals_hand_composition(scorer, loaded: va.LoadedVideoAlign) -> 
 
 
 def test_use_norm_and_batching(loaded: va.LoadedVideoAlign, scorer) -> None:
-    normed = build("videoalign", ScorerConfig(weights="tiny", max_batch_size=2, options={"use_norm": True}))
+    normed = build("videoalign", ScorerConfig(weights="tiny", max_batch_size=2, options={"use_norm": True},
+                                                protocol="javisbench-v1-fp32"))
     samples = [DecodedSample(f"s{i}", prompt=p, video=_clip(i, t=t))
                for i, (p, t) in enumerate([("a dog", 12), ("a red car drives away down a gravel road", 9)])]
     raw_each = [scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0]).scores for s in samples]
@@ -260,3 +261,58 @@ def test_load_pretrained_from_a_folder_in_the_official_layout(tmp_path: Path, lo
     assert not got.identity.tiny and got.identity.weights_id.endswith("checkpoint-7")
     for (k, a), (_, b) in zip(loaded.model.state_dict().items(), got.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_any_qwen2vl_config_in_the_base_folder_defines_the_architecture(
+        tmp_path: Path, loaded: va.LoadedVideoAlign) -> None:
+    """A tiny Qwen2-VL saved with save_pretrained (config + tokenizer) loads with weights: PATH, no `arch`."""
+    from omninft.reward_servers.models.videoalign.prompt import VIDEOALIGN_DETAILED_SPECIAL
+
+    base = tmp_path / "qwen2vl-tiny"
+    loaded.model.config.save_pretrained(str(base))
+    q.tiny_qwen2_tokenizer((), corpus=VIDEOALIGN_DETAILED_SPECIAL).save_pretrained(str(base))
+    reward = tmp_path / "VideoReward"
+    (reward / "checkpoint-3").mkdir(parents=True)
+    (reward / "model_config.json").write_text(json.dumps({
+        "data_config": {"fps": 2.0, "max_frame_pixels": 1024, "eval_dim": ["VQ", "MQ", "TA"],
+                        "prompt_template_type": "detailed_special"},
+        "model_config": {"output_dim": 1, "model_name_or_path": str(base)}}))
+    torch.save(q.to_official_state_dict(loaded.model), reward / "checkpoint-3" / "model.pth")
+    got = va.load_official(str(reward), dtype=torch.float32)
+    tiny = va.VideoAlignConfig.tiny()
+    assert (got.config.hidden_size, got.config.num_layers, got.config.vision_embed_dim, got.config.patch_size) == (
+        tiny.hidden_size, tiny.num_layers, tiny.vision_embed_dim, tiny.patch_size)
+    for (k, a), (_, b) in zip(loaded.model.state_dict().items(), got.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_backbone_from_a_transformers_4_config_json() -> None:
+    """The layout Qwen2-VL-2B-Instruct ships (transformers 4.x: text fields at the top level, rope_scaling)."""
+    data = {"model_type": "qwen2_vl", "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+            "num_attention_heads": 12, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+            "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
+                              "hidden_size": 1536, "patch_size": 14, "spatial_merge_size": 2,
+                              "temporal_patch_size": 2}}
+    official = va.VideoAlignConfig.official()
+    fields = q.backbone_from_hf_config(data)
+    assert {k: getattr(official, k) for k in fields} == fields
+    with pytest.raises(ValueError, match="Qwen2-VL"):
+        q.backbone_from_hf_config({"model_type": "llama"})
+
+
+def test_reference_precision_is_bfloat16_on_cpu_and_fp32_a_variant() -> None:
+    ref = build("videoalign", ScorerConfig(weights="tiny", max_batch_size=1))
+    fp32 = build("videoalign", ScorerConfig(weights="tiny", max_batch_size=1, protocol="javisbench-v1-fp32"))
+    from omninft.reward_servers.scorers.videoalign import model_dtype
+
+    assert model_dtype(ScorerConfig()) == torch.bfloat16  # also on CPU, as the reference
+    assert model_dtype(ScorerConfig(protocol="javisbench-v1-fp32")) == torch.float32
+    assert model_dtype(ScorerConfig(protocol="javisbench-v1-fp32", options={"dtype": "bfloat16"})) == torch.bfloat16
+    assert fp32.info.protocol == "javisbench-v1-fp32"
+    sample = ref.warmup_sample()
+    a = ref.postprocess(ref.forward([ref.preprocess(sample)])[0]).scores
+    b = fp32.postprocess(fp32.forward([fp32.preprocess(sample)])[0]).scores
+    assert all(np.isfinite(v) for v in a.values()) and a != b
+    for k in a:
+        assert a[k] == pytest.approx(b[k], abs=0.1 + 0.05 * abs(b[k]))  # same model, bf16 rounding only

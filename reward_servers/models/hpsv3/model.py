@@ -20,7 +20,7 @@ from torch import nn
 from omninft.reward_servers.functional.qwen2vl_frames import PATCH_SIZE
 from omninft.reward_servers.models import _qwen2vl_reward as q
 from omninft.reward_servers.models._family import official_spec
-from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
+from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, read_json, tiny_weights_id
 from omninft.reward_servers.models.hpsv3.prompt import HPSV3_INSTRUCTION, HPSV3_REWARD_SUFFIX
 from omninft.reward_servers.weights import (
     WeightsIdentity,
@@ -61,6 +61,8 @@ class HPSv3Config:
     head_dropout: float = 0.05
     output_dim: int = 2
     image_pixels: int = IMAGE_PIXELS
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1_000_000.0
 
     @staticmethod
     def official() -> HPSv3Config:
@@ -139,13 +141,26 @@ def _tokenizer_dir(folder: Path, cache_dir: str | os.PathLike[str] | None) -> Pa
     return resolve_snapshot(official_spec("hpsv3_base"), cache_dir=cache_dir)
 
 
+def _arch_from_folder(folder: Path) -> HPSv3Config | None:
+    """The architecture of a Qwen2-VL `config.json` in `folder` (None when there is none)."""
+    data = read_json(folder / "config.json")
+    if data is None:
+        return None
+    try:
+        fields = q.backbone_from_hf_config(data)
+    except ValueError as e:
+        raise WeightsLoadError(f"{folder / 'config.json'}: {e}") from e
+    return replace(HPSv3Config.official(), **fields)
+
+
 def load_pretrained(
     weights: str, *, cache_dir: str | os.PathLike[str] | None = None, dtype: torch.dtype = torch.bfloat16,
     arch: HPSv3Config | None = None,
 ) -> LoadedHPSv3:
     """HPSv3 from "official" (MizzenAI/HPSv3, offline), a local HPSv3.safetensors / folder, or an HF id.
 
-    `arch` overrides the architecture sizes (default: the official 7B ones), e.g. for a tiny test checkpoint.
+    The architecture is `arch` if given, else the Qwen2-VL `config.json` beside the tokenizer files in the
+    checkpoint folder (any size saved with save_pretrained), else the official 7B sizes.
     """
     import safetensors.torch
     from transformers import AutoTokenizer
@@ -161,9 +176,16 @@ def load_pretrained(
         state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
         if "model" in state and isinstance(state["model"], dict):
             state = state["model"]
-    cfg = replace(arch or HPSv3Config.official(), vocab_size=q.checkpoint_vocab_size(state))
     folder = resolved.path if resolved.path.is_dir() else resolved.path.parent
-    tokenizer = AutoTokenizer.from_pretrained(str(_tokenizer_dir(folder, cache_dir)))
+    tok_dir = _tokenizer_dir(folder, cache_dir)
+    if arch is None:
+        arch = _arch_from_folder(tok_dir)
+        if arch is not None and "rm_head.0.weight" in state and "rm_head.3.weight" in state:
+            # the ranknet head sizes are HPSv3's own config, not Qwen2-VL's: take them from the checkpoint
+            arch = replace(arch, head_hidden=int(state["rm_head.0.weight"].shape[0]),
+                           head_bottleneck=int(state["rm_head.3.weight"].shape[0]))
+    cfg = replace(arch or HPSv3Config.official(), vocab_size=q.checkpoint_vocab_size(state))
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     q.add_reward_tokens(tokenizer, REWARD_TOKENS)
     if len(tokenizer) != cfg.vocab_size:
         raise WeightsLoadError(f"tokenizer has {len(tokenizer)} tokens but the checkpoint embeds {cfg.vocab_size}")

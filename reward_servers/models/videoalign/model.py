@@ -58,6 +58,8 @@ class VideoAlignConfig:
     patch_size: int = PATCH_SIZE
     merge_size: int = 2
     output_dim: int = 1
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 1_000_000.0
     # data_config (class defaults of upstream DataConfig are fps 2.0 / 240x320; the checkpoint overrides them)
     fps: float | None = 2.0
     num_frames: int | None = None
@@ -197,13 +199,27 @@ def _base_dir(folder: Path, data: dict[str, Any], cache_dir: str | os.PathLike[s
     return resolve_snapshot(official_spec("videoalign_base"), cache_dir=cache_dir)
 
 
+def arch_from_folder(folder: Path) -> VideoAlignConfig | None:
+    """The architecture of a Qwen2-VL `config.json` in `folder` (None when there is none)."""
+    data = read_json(folder / "config.json")
+    if data is None:
+        return None
+    try:
+        fields = q.backbone_from_hf_config(data)
+    except ValueError as e:
+        raise WeightsLoadError(f"{folder / 'config.json'}: {e}") from e
+    return replace(VideoAlignConfig.official(), **fields)
+
+
 def load_pretrained(
     weights: str, *, cache_dir: str | os.PathLike[str] | None = None, step: int | None = None,
     dtype: torch.dtype = torch.bfloat16, arch: VideoAlignConfig | None = None,
 ) -> LoadedVideoAlign:
     """VideoReward from "official" (KwaiVGI/VideoReward, offline) or a local folder / HF id of the same layout.
 
-    `arch` overrides the architecture sizes (default: the official 2B ones), e.g. for a tiny test checkpoint.
+    The architecture is, in order: `arch` if given; else the Qwen2-VL `config.json` next to the tokenizer (the
+    checkpoint folder or its model_config.json `model_name_or_path`, as the reference builds the model from
+    that path), so any Qwen2-VL size saved with save_pretrained loads; else the official 2B sizes.
     """
     from transformers import AutoTokenizer
 
@@ -212,13 +228,16 @@ def load_pretrained(
     data = read_json(folder / "model_config.json")
     if data is None:
         raise WeightsLoadError(f"no model_config.json in {folder}")
+    base_dir = _base_dir(folder, data, cache_dir)
+    if arch is None:
+        arch = arch_from_folder(base_dir)
     cfg = config_from_json(data, arch)
     ckpt = latest_checkpoint(folder, step)
     state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     cfg = replace(cfg, vocab_size=q.checkpoint_vocab_size(state))
-    tokenizer = AutoTokenizer.from_pretrained(str(_base_dir(folder, data, cache_dir)))
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     q.add_reward_tokens(tokenizer, REWARD_TOKENS)
     if len(tokenizer) != cfg.vocab_size:
         raise WeightsLoadError(f"tokenizer has {len(tokenizer)} tokens but the checkpoint embeds {cfg.vocab_size}")
