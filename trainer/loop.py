@@ -90,6 +90,12 @@ def build_adapter(cfg: TrainConfig, cache_dir: Path) -> PolicyAdapter:
         options.setdefault("pretrain_batch", cfg.policy.pretrain_batch)
         options.setdefault("pretrain_lr", cfg.policy.pretrain_lr)
         options.setdefault("init_seed", cfg.policy.init_seed)
+    if cfg.policy.kind == "ltx2":
+        adapter_opts = dict(options.get("adapter", {}))
+        if cfg.sampler.negative_prompt is not None:
+            adapter_opts["negative_prompt"] = cfg.sampler.negative_prompt
+        adapter_opts.setdefault("capture_rope", cfg.regions.rope)
+        options["adapter"] = adapter_opts
     return factory(options)
 
 
@@ -178,7 +184,8 @@ class Trainer:
         self.prompts = load_prompts(cfg.data.prompts)
         self.specs = [RewardSpec(r.name, r.route, r.weight) for r in cfg.rewards]  # type: ignore[arg-type]
         self.adv_cfg = AdvantageConfig(cfg.advantage.mode, cfg.advantage.std_mode, cfg.advantage.ddof,  # type: ignore[arg-type]
-                                       cfg.advantage.eps, cfg.advantage.empty_route_fallback)
+                                       cfg.advantage.eps, cfg.advantage.empty_route_fallback,
+                                       cfg.advantage.route_fallback)
         self.adv_cfg.resolved_mode()
         self.nft_cfg = NFTConfig(cfg.nft.beta, cfg.nft.adv_clip, cfg.nft.kl_coef)
         self.sampler = SamplerConfig(cfg.sampler.steps, cfg.sampler.grid, cfg.sampler.video_cfg, cfg.sampler.audio_cfg,
