@@ -108,6 +108,8 @@ class TrainSection:
     """Optimiser and training-σ policy."""
 
     lr: float = 3e-4
+    # Linear warm-up of the learning rate over the first optimiser steps (0 = constant lr).
+    lr_warmup_steps: int = 0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 1e-4
     adam_eps: float = 1e-8
