@@ -63,13 +63,13 @@ STUDIES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 def base_config(out: Path, base: Path, seed: int, epochs: int, pretrain_steps: int, lr: float,
-                warmup: int) -> dict[str, Any]:
-    """8 prompts × 8 samples, 10 Euler steps, 5 of 10 σ's, one AdamW step per epoch with a linear warm-up."""
+                warmup: int, groups: int = 8) -> dict[str, Any]:
+    """``groups`` prompts × 8 samples, 10 Euler steps, 5 of 10 σ's, one AdamW step per epoch with a linear warm-up."""
     return {
         "out_dir": str(out), "seed": seed, "epochs": epochs, "threads": 1,
         "policy": {"kind": "toy", "base_checkpoint": str(base), "pretrain_steps": pretrain_steps,
                    "options": TOY_POLICY},
-        "data": {"groups_per_epoch": 8, "group_size": 8, "rollout_batch": 16},
+        "data": {"groups_per_epoch": groups, "group_size": 8, "rollout_batch": 16},
         "sampler": {"steps": 10},
         "train": {"lr": lr, "lr_warmup_steps": warmup, "micro_batch": 16, "sigma_policy": "random_frac",
                   "sigma_frac": 0.5},
@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pretrain-steps", type=int, default=800)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--warmup", type=int, default=10, help="optimiser steps of linear lr warm-up")
+    ap.add_argument("--groups", type=int, default=8, help="prompt groups (of 8 samples) per epoch")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--last", type=int, default=5, help="epochs averaged for the final reward")
     args = ap.parse_args(argv)
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
             for arm, over in STUDIES[study].items():
                 for seed in seeds:
                     cfg = _merge(base_config(args.out / f"{arm}-s{seed}", base, seed, args.epochs, args.pretrain_steps,
-                                             args.lr, args.warmup), over)
+                                             args.lr, args.warmup, args.groups), over)
                     jobs.append({"mode": arm, "study": study, "seed": seed, "config": cfg, "address": srv.address})
         runs: list[dict[str, Any]] = []
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
