@@ -12,6 +12,9 @@ from omninft.bench.synth import SyntheticClip, bouncing_disc_clip
 
 # Official layout: sample_{i:04d}.mp4 (H.264 video, AAC audio muxed) and a 16 kHz sample_{i:04d}.wav next to it.
 CSV_COLUMNS = ("text", "audio_text", "cat0_ind", "cat1_ind", "cat2_ind", "cat3_ind", "cat4_ind")
+# Encoder and muxer options that make the demo files byte-identical across runs and machines.
+BITEXACT_CODEC = {"threads": "1", "flags": "+bitexact"}
+BITEXACT_MUXER = {"fflags": "+bitexact"}
 
 
 def sample_stem(index: int) -> str:
@@ -20,20 +23,25 @@ def sample_stem(index: int) -> str:
 
 
 def write_mp4(path: Path, clip: SyntheticClip, *, mux_audio: bool = True) -> None:
-    """Encode the clip as H.264 (yuv420p) with an AAC track, like the official inference output."""
+    """Encode the clip as H.264 (yuv420p) with an AAC track, like the official inference output.
+
+    The bytes depend only on the clip: one encoder thread (x264's output changes with its thread count, which
+    follows the CPUs available) and bit-exact flags (no library version strings in the file).
+    """
     import av
 
     tmp = path.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), "w") as container:
+    with av.open(str(tmp), "w", container_options=BITEXACT_MUXER) as container:
         vstream = container.add_stream("libx264", rate=Fraction(clip.fps).limit_denominator(1001))
         vstream.width = clip.frames.shape[2]
         vstream.height = clip.frames.shape[1]
         vstream.pix_fmt = "yuv420p"
-        vstream.options = {"crf": "18", "preset": "veryfast"}
+        vstream.options = {"crf": "18", "preset": "veryfast", **BITEXACT_CODEC}
         astream = None
         if mux_audio:
             astream = container.add_stream("aac", rate=clip.sample_rate)
             astream.layout = "mono"
+            astream.options = dict(BITEXACT_CODEC)
         for frame in clip.frames:
             for packet in vstream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

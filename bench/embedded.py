@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ class EmbeddedServer:
         self.address = ""
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lifeline = -1  # write end of the pipe the child watches (omninft.reward_servers.serving.lifeline)
 
     def _config(self) -> dict:
         # One local client and no replicas to rebalance to: connection ageing would only cut long CPU requests
@@ -86,7 +88,12 @@ class EmbeddedServer:
         cfg_path.write_text(json.dumps(self._config(), indent=2))
         cmd = [sys.executable, "-m", "omninft.reward_servers.cli", "--config", str(cfg_path), "--port-file", str(port_file)]
         log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        env, child_fd = self._lifeline_env()
+        try:
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(child_fd,))
+        finally:
+            os.close(child_fd)
+            log.close()
         self.pid = self._proc.pid
         deadline = time.monotonic() + self.spec.startup_timeout_s
         while time.monotonic() < deadline:
@@ -100,9 +107,32 @@ class EmbeddedServer:
         self.stop()
         raise TimeoutError(f"embedded reward server not ready after {self.spec.startup_timeout_s:.0f} s; log: {self.log_path}")
 
+    def _lifeline_env(self) -> tuple[dict[str, str], int]:
+        """The child's environment asking it to die with this process, and the pipe end it inherits.
+
+        This process keeps the only write end (not inheritable, so no other child holds it): when it dies, even
+        by SIGKILL, the child reads end of file. On Linux the kernel also SIGKILLs the child at once
+        (PR_SET_PDEATHSIG), but only when launched from the main thread: the signal follows the launching
+        thread, and a worker thread that exits would take the server with it.
+        """
+        read_fd, write_fd = os.pipe()
+        self._close_lifeline()
+        self._lifeline = write_fd
+        env = os.environ.copy()
+        env["OMNINFT_PARENT_PID"] = str(os.getpid())
+        env["OMNINFT_PARENT_PIPE_FD"] = str(read_fd)
+        env["OMNINFT_PARENT_DEATHSIG"] = "1" if threading.current_thread() is threading.main_thread() else "0"
+        return env, read_fd
+
+    def _close_lifeline(self) -> None:
+        if self._lifeline >= 0:
+            os.close(self._lifeline)
+            self._lifeline = -1
+
     def stop(self, grace_s: float = 30.0) -> None:
         """SIGTERM (graceful drain), then SIGKILL if it does not exit in time."""
         if self._proc is None or self._proc.poll() is not None:
+            self._close_lifeline()
             return
         self._proc.send_signal(signal.SIGTERM)
         try:
@@ -110,6 +140,7 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        self._close_lifeline()
 
     def __enter__(self) -> EmbeddedServer:
         if self._proc is None:  # already started (e.g. several launched in parallel) is fine

@@ -78,6 +78,9 @@ def serve_main(
     if ctx.invoked_subcommand is not None:
         return
     _configure_logging(log_level)
+    from omninft.reward_servers.serving.lifeline import tie_to_parent
+
+    tie_to_parent()  # an embedded server dies with the benchmark that launched it
     from omninft.reward_servers.serving.app import serve
     from omninft.reward_servers.serving.config import ServerConfig
 

@@ -119,6 +119,20 @@ class MediaLimits:
 
 MediaSource = bytes | str | Path
 
+# Peak |sample| accepted in float PCM: lossy decoders overshoot 1.0 a little, but 64 (+36 dBFS) can only be
+# integer-scaled PCM sent as float or garbage; no reference clips it into a meaningful score.
+MAX_PCM_AMPLITUDE = 64.0
+# Characters of a client-supplied value repeated in an error message.
+ECHO_CHARS = 80
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """repr() of a client-supplied value for error messages: ASCII-safe, cut to `limit` chars with a count."""
+    text = ascii(os.fsdecode(value) if isinstance(value, bytes | Path) else value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} chars)"
+
 
 def _open_source(src: MediaSource) -> BinaryIO:
     """A binary file object for bytes or a local path (FFmpeg never opens paths or URLs itself)."""
@@ -130,10 +144,10 @@ def _open_source(src: MediaSource) -> BinaryIO:
     try:
         fh = path.open("rb")
     except OSError as exc:
-        raise MediaError(f"cannot open {path}: {exc.strerror or exc}") from None
+        raise MediaError(f"cannot open {echo(path, 256)}: {exc.strerror or exc.__class__.__name__}") from None
     if os.fstat(fh.fileno()).st_size == 0:
         fh.close()
-        raise MediaError(f"zero-length file {path}")
+        raise MediaError(f"zero-length file {echo(path, 256)}")
     return fh
 
 
@@ -142,7 +156,8 @@ def _open_container(fh: BinaryIO) -> Any:
     import av
 
     try:
-        container = av.open(fh, mode="r", options={"protocol_whitelist": "pipe"})
+        # Tags are free text in any encoding; decoding never depends on them (issue 13: Latin-1 titles).
+        container = av.open(fh, mode="r", options={"protocol_whitelist": "pipe"}, metadata_errors="replace")
     except av.FFmpegError as exc:
         raise MediaError(f"not a readable media container ({_ffmpeg_reason(exc)})") from None
     names = set(container.format.name.split(","))
@@ -168,6 +183,8 @@ def decode_video(data: MediaSource, *, max_frames: int, max_pixels: int) -> Deco
             if not container.streams.video:
                 raise MediaError("container has no video stream")
             stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise MediaError(f"video stream #{stream.index} has no usable decoder")
             # Frame/slice threads: same frames, about 1.5x faster on 2 cores.
             stream.thread_type = "AUTO"
             fps = _stream_fps(stream)
@@ -223,9 +240,20 @@ def decode_audio(data: MediaSource, *, max_seconds: float) -> DecodedAudio:
             audio = _decode_audio_av(fh, max_seconds)
     if audio.pcm.shape[1] == 0:
         raise MediaError("audio stream has no samples")
-    if not np.isfinite(audio.pcm).all():
-        raise MediaError("audio contains NaN or Inf samples")
+    check_pcm_values(audio.pcm)
     return audio
+
+
+def check_pcm_values(pcm: np.ndarray) -> None:
+    """Refuse NaN/Inf samples and peaks beyond MAX_PCM_AMPLITUDE (float PCM is nominally in [-1, 1])."""
+    if not np.isfinite(pcm).all():
+        raise MediaError("audio contains NaN or Inf samples")
+    peak = float(np.abs(pcm).max()) if pcm.size else 0.0
+    if peak > MAX_PCM_AMPLITUDE:
+        raise MediaError(
+            f"audio peak amplitude {peak:.3g} is outside [-{MAX_PCM_AMPLITUDE:g}, {MAX_PCM_AMPLITUDE:g}]; float PCM "
+            "must be scaled to [-1, 1] (integer samples divided by 32768)"
+        )
 
 
 def _decode_audio_soundfile(fh: BinaryIO, max_seconds: float) -> DecodedAudio | None:
@@ -294,8 +322,12 @@ def _decode_audio_av(fh: BinaryIO, max_seconds: float) -> DecodedAudio:
         if not container.streams.audio:
             raise MediaError("container has no audio stream")
         stream = container.streams.audio[0]
-        rate = int(stream.rate or 0)
-        channels = int(stream.channels or 0)
+        if stream.codec_context is None:
+            # FFmpeg knows the stream but has no decoder for its codec (e.g. a wav with format tag 0x0100).
+            codec = getattr(getattr(stream, "codec", None), "name", None) or "unknown"
+            raise MediaError(f"audio stream #{stream.index} has no usable decoder (codec {echo(codec)})")
+        rate = int(stream.codec_context.sample_rate or 0)
+        channels = int(stream.codec_context.channels or 0)
         _check_audio_header(channels, rate, 0.0, max_seconds)
         # Planar float keeps one row per channel whatever the codec's native sample format is.
         resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
@@ -342,7 +374,7 @@ def frames_from_tensor(
 ) -> DecodedVideo:
     """View raw uint8 T x H x W x 3 frame bytes as a DecodedVideo without copying, after bounds checks."""
     if dtype != "uint8":
-        raise MediaError(f"video frames must have dtype uint8, got {dtype!r}")
+        raise MediaError(f"video frames must have dtype uint8, got {echo(dtype)}")
     if len(shape) != 4:
         raise MediaError(f"video frames must have rank 4 (T x H x W x 3), got shape {list(shape)}")
     t, h, w, c = (int(d) for d in shape)
@@ -365,7 +397,7 @@ def pcm_from_tensor(
 ) -> DecodedAudio:
     """View raw float32 C x N PCM bytes (little-endian) as DecodedAudio without copying, after checks."""
     if dtype != "float32":
-        raise MediaError(f"audio pcm must have dtype float32, got {dtype!r}")
+        raise MediaError(f"audio pcm must have dtype float32, got {echo(dtype)}")
     if len(shape) != 2:
         raise MediaError(f"audio pcm must have rank 2 (C x N), got shape {list(shape)}")
     c, n = (int(d) for d in shape)
@@ -377,8 +409,7 @@ def pcm_from_tensor(
         raise MediaError(f"audio is {n / sample_rate:.1f} s long; the server limit is {limits.max_audio_seconds:g} s")
     dims = _checked_shape(shape, _PCM_DTYPE.itemsize, len(data), "audio pcm")
     pcm = np.frombuffer(data, dtype=_PCM_DTYPE).reshape(dims)
-    if not np.isfinite(pcm).all():
-        raise MediaError("audio pcm contains NaN or Inf samples")
+    check_pcm_values(pcm)
     return DecodedAudio(pcm=pcm, sample_rate=int(sample_rate))
 
 
@@ -386,14 +417,16 @@ def resolve_file_uri(uri: str, allowed_roots: Sequence[str | Path]) -> Path:
     """Map a file:// URI to an existing regular file whose real path lies under one of `allowed_roots`."""
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme.lower() != "file":
-        raise MediaError(f"only file:// URIs are accepted, got scheme {parts.scheme or '(none)'!r}")
+        raise MediaError(f"only file:// URIs are accepted, got scheme {echo(parts.scheme or '(none)')}")
     if parts.netloc not in ("", "localhost"):
-        raise MediaError(f"file URI host must be empty or localhost, got {parts.netloc!r}")
+        raise MediaError(f"file URI host must be empty or localhost, got {echo(parts.netloc)}")
     if parts.query or parts.fragment:
         raise MediaError("file URI must not have a query or fragment")
     if not allowed_roots:
         raise MediaError("this server accepts no file:// URIs (no allowed roots configured)")
-    raw = urllib.parse.unquote(parts.path, errors="strict")
+    # Percent-escapes name bytes, not UTF-8 text: a POSIX file name may be any bytes (os.fsdecode keeps them
+    # as surrogate escapes, so the path opens; messages show them with echo()).
+    raw = os.fsdecode(urllib.parse.unquote_to_bytes(parts.path))
     if "\x00" in raw:
         raise MediaError("file URI contains a NUL byte")
     # Checked on the decoded path, so %2e%2e counts too; a '..' is refused even when it would stay inside.
@@ -404,9 +437,9 @@ def resolve_file_uri(uri: str, allowed_roots: Sequence[str | Path]) -> Path:
     try:
         real = Path(raw).resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError):
-        raise MediaError(f"file {raw} does not exist") from None
+        raise MediaError(f"file {echo(raw, 256)} does not exist") from None
     except (OSError, RuntimeError) as exc:
-        raise MediaError(f"cannot resolve {raw}: {exc}") from None
+        raise MediaError(f"cannot resolve {echo(raw, 256)}: {exc.__class__.__name__}") from None
     for root in allowed_roots:
         try:
             real_root = Path(root).resolve(strict=True)
@@ -414,6 +447,6 @@ def resolve_file_uri(uri: str, allowed_roots: Sequence[str | Path]) -> Path:
             continue
         if real.is_relative_to(real_root):
             if not real.is_file():
-                raise MediaError(f"{raw} is not a regular file")
+                raise MediaError(f"{echo(raw, 256)} is not a regular file")
             return real
-    raise MediaError(f"{raw} is outside the server's allowed roots")
+    raise MediaError(f"{echo(raw, 256)} is outside the server's allowed roots")

@@ -13,16 +13,30 @@ from omninft.reward_servers.scorers.base import ScorerConfig
 
 
 def run_chunked(backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int) -> np.ndarray:
-    """Run `graph` over the batch axis in slices of at most `chunk` rows; returns output `output` stacked."""
+    """Run `graph` over the batch axis in calls of exactly `chunk` rows; returns output `output` stacked.
+
+    The last call is padded with copies of its last row (their outputs are dropped). Every call then has the
+    same shape, so a row's output never depends on how many other rows shared its batch: GEMM and convolution
+    kernels pick their blocking by shape and a different batch size changes the last bits (issue 13: resumed
+    runs differed from clean ones).
+    """
     n = next(iter(inputs.values())).shape[0]
     if n == 0:
         raise ValueError(f"empty batch for graph {graph!r}")
     step = max(int(chunk), 1)
     parts = []
     for start in range(0, n, step):
-        sl = {k: np.ascontiguousarray(v[start : start + step]) for k, v in inputs.items()}
-        parts.append(np.asarray(backend.run(graph, sl)[output], dtype=np.float32))
+        rows = min(step, n - start)
+        sl = {k: _pad_rows(np.ascontiguousarray(v[start : start + step]), step) for k, v in inputs.items()}
+        parts.append(np.asarray(backend.run(graph, sl)[output], dtype=np.float32)[:rows])
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _pad_rows(arr: np.ndarray, rows: int) -> np.ndarray:
+    """`arr` with its last row repeated up to `rows` rows (a real input, so padded rows never produce NaN)."""
+    if arr.shape[0] >= rows:
+        return arr
+    return np.ascontiguousarray(np.concatenate([arr, np.repeat(arr[-1:], rows - arr.shape[0], axis=0)], axis=0))
 
 
 def text_max_length(tokenizer: Any, max_positions: int) -> int:
@@ -45,11 +59,16 @@ def tokenize(tokenizer: Any, prompts: Sequence[str], max_length: int) -> dict[st
 def encode_texts(
     backend: Backend, tokenizer: Any, prompts: Sequence[str], *, max_length: int, chunk: int, graph: str = "text"
 ) -> np.ndarray:
-    """Projected text embeddings (N, D) for prompts, padded per chunk so each chunk is one backend call."""
-    step = max(int(chunk), 1)
+    """Projected text embeddings (N, D) for prompts, one backend call per prompt.
+
+    A batched call pads every prompt to the longest one of its chunk, and sequence length and batch size
+    change the last bits of the result: encoded alone, a prompt's embedding never depends on the other
+    prompts of its request (issue 13). `chunk` is kept for the callers' signature; text towers are cheap.
+    """
+    del chunk
     parts = []
-    for start in range(0, len(prompts), step):
-        enc = tokenize(tokenizer, prompts[start : start + step], max_length)
+    for prompt in prompts:
+        enc = tokenize(tokenizer, [prompt], max_length)
         parts.append(np.asarray(backend.run(graph, enc)["text_embeds"], dtype=np.float32))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 

@@ -30,7 +30,11 @@ from omninft.reward_servers.serving.batcher import MicroBatcher
 from omninft.reward_servers.serving.config import ServerConfig
 from omninft.reward_servers.serving.decode import DecodePolicy
 from omninft.reward_servers.serving.decode_cache import DecodeCache
-from omninft.reward_servers.serving.interceptors import RequestContextInterceptor, use_request_id
+from omninft.reward_servers.serving.interceptors import (
+    ParseRequestInterceptor,
+    RequestContextInterceptor,
+    use_request_id,
+)
 from omninft.reward_servers.serving.maintenance import Maintenance
 from omninft.reward_servers.serving.metrics import ServerMetrics
 from omninft.reward_servers.serving.servicer import RewardServicer, ServerIdentity
@@ -147,6 +151,7 @@ class RewardServer:
         token = cfg.resolve_auth_token()
         if token:
             interceptors.append(BearerTokenInterceptor(token))
+        interceptors.append(ParseRequestInterceptor())
         server = grpc.aio.server(interceptors=interceptors, options=self._grpc_options())
         reward_pb2_grpc.add_RewardServiceServicer_to_server(self.servicer, server)
         self.maintenance.add_to_server(server)

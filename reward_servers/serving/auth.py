@@ -38,24 +38,25 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        """Pass exempt or authorized calls through; answer the rest UNAUTHENTICATED."""
+        """Pass exempt or authorized calls through; answer the rest UNAUTHENTICATED, unknown methods included.
+
+        The rejecting handler has no request deserializer: an unauthenticated body is never parsed.
+        """
         method = handler_call_details.method or ""
         if method.startswith(self._exempt) or self._authorized(handler_call_details):
             return await continuation(handler_call_details)
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
         return _rejecting_handler(handler)
 
 
-def _rejecting_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A handler of the same kind as `handler` that aborts UNAUTHENTICATED."""
+def _rejecting_handler(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+    """A handler of the same kind as `handler` (unary for unknown methods) that aborts UNAUTHENTICATED unparsed."""
 
     async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token (authorization metadata)")
 
-    kw = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-    if handler.unary_unary is not None:
+    kw = {"response_serializer": handler.response_serializer if handler is not None else None}
+    if handler is None or handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(deny, **kw)
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(deny, **kw)

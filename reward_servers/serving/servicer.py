@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 from google.rpc import status_pb2
 
-from omninft.reward_servers.media import DecodedSample
+from omninft.reward_servers.media import ECHO_CHARS, DecodedSample, echo
 from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerInfo, ScorerOutput
 from omninft.reward_servers.serving.batcher import MicroBatcher
 from omninft.reward_servers.serving.decode import DecodePolicy, DecodeResult, decode_sample
@@ -39,6 +39,17 @@ from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Client-supplied names repeated in one error message (the status travels in trailers, limited to ~8 kB).
+_ECHO_NAMES = 3
+_ECHO_HOSTED = 24
+# Longest status message sent; anything longer is cut (a last guard behind the bounded echoes).
+_MAX_STATUS_CHARS = 2000
+
+
+def _hosted_list(hosted: Sequence[str]) -> str:
+    """The hosted scorer names for a hint, at most _ECHO_HOSTED of them."""
+    more = f" (and {len(hosted) - _ECHO_HOSTED} more)" if len(hosted) > _ECHO_HOSTED else ""
+    return ", ".join(hosted[:_ECHO_HOSTED]) + more
 
 # Outcome of one scorer on one sample.
 Outcome: TypeAlias = ScorerOutput | InvalidSample | ScorerFailure
@@ -249,11 +260,15 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 raise BadRequestError(f"no hosted scorer produces {field}")
             return names
         names = list(dict.fromkeys(requested))
+        unknown = [n for n in names if n not in self._scorers]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0][:ECHO_CHARS], hosted, n=3)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            shown = ", ".join(echo(n) for n in unknown[:_ECHO_NAMES])
+            more = f" and {len(unknown) - _ECHO_NAMES} more" if len(unknown) > _ECHO_NAMES else ""
+            what = f"{len(unknown)} unknown scorers" if len(unknown) > 1 else "unknown scorer"
+            raise BadRequestError(f"{what}: {shown}{more}.{hint} This server hosts: {_hosted_list(hosted)}")
         for name in names:
-            if name not in self._scorers:
-                close = difflib.get_close_matches(name, hosted, n=3)
-                hint = f" Did you mean: {', '.join(close)}?" if close else ""
-                raise BadRequestError(f"unknown scorer {name!r}.{hint} This server hosts: {', '.join(hosted)}")
             if embeddings and not self._scorers[name].info.embeddings:
                 raise BadRequestError(f"scorer {name!r} produces no embeddings")
             if not embeddings and not self._scorers[name].info.outputs:
@@ -504,4 +519,7 @@ async def _all_or_cancel(coros: Sequence[Awaitable[T]]) -> list[T]:
 
 async def _abort(context: grpc.aio.ServicerContext, exc: ServingError) -> None:
     """End the RPC with the error's code and message, keeping the request id in the trailers."""
-    await context.abort(exc.code, str(exc), trailing_metadata=((REQUEST_ID_HEADER, current_request_id()),))
+    message = str(exc)
+    if len(message) > _MAX_STATUS_CHARS:
+        message = message[:_MAX_STATUS_CHARS] + "..."
+    await context.abort(exc.code, message, trailing_metadata=((REQUEST_ID_HEADER, current_request_id()),))
