@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from omninft.bench.suites.vbench.cli import fetch_suite, run_options, vbench_group
+
 SUITES = ("javisbench",)
 
 
@@ -97,14 +99,18 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
 @click.option("--demo-n", default=8, show_default=True, help="Demo set size.")
 @click.option("--demo-seconds", default=2.0, show_default=True, help="Demo clip length (s).")
 @_server_options
+@run_options
 def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, metrics: tuple[str, ...],
         limit: int | None, reference_cache: Path | None, verbose: bool, fresh: bool, demo: bool, demo_n: int,
         demo_seconds: float, server: str, servers_file: Path | None, weights: str, backend: str, device: str, batch_size: int,
         chunk_size: int, embedded_config: Path | None, send_uris: bool | None, token: str | None, timeout_s: float,
-        no_progress: bool) -> None:
-    """Run SUITE over --samples/--prompts (or --demo): results.json, report.md, report.html, per_sample.jsonl."""
+        no_progress: bool, **vbench_opts: Any) -> None:
+    """Run SUITE over --samples/--prompts, or vbench over --videos (or --demo): results.json, reports, per-sample JSONL."""
     if suite == "vbench":
-        raise click.UsageError("the VBench suite is not available in this version; see the README roadmap")
+        from omninft.bench.suites.vbench.cli import run_vbench_command
+
+        run_vbench_command({**locals(), **vbench_opts})
+        return
     from omninft.bench.report.markdown import fmt
     from omninft.bench.runner import STORE_NAME, BenchRunError, JavisBenchConfig, open_session, run_javisbench
     from omninft.bench.servers import load_routes
@@ -287,6 +293,10 @@ def fetch_weights(suite: str, cache_dir: str | None, metrics: tuple[str, ...]) -
         done = [n for n in names if n not in failed]
         raise click.ClickException(f"could not fetch the weights of {', '.join(failed)} (offline? behind a proxy? "
                                    f"see the lines above); cached: {', '.join(done) or 'none'}")
+
+
+main.add_command(fetch_suite)
+main.add_command(vbench_group)
 
 
 @main.command("perf")
