@@ -14,7 +14,8 @@ import yaml
 
 from omninft.trainer.config import ConfigError, load_config, to_dict
 
-_SHOWN = ("reward/", "sign_disagreement_rate", "loss_policy/", "surgery_grad_ratio", "region_w_mean", "epoch_s")
+_SHOWN = ("reward/", "sign_disagreement_rate", "route_fallback/", "loss_policy/", "surgery_grad_ratio", "region_w_mean",
+          "epoch_s")
 
 
 def _fmt(rec: dict[str, Any]) -> str:
@@ -23,6 +24,16 @@ def _fmt(rec: dict[str, Any]) -> str:
         if any(k.startswith(p) for p in _SHOWN) and isinstance(v, int | float):
             parts.append(f"{k}={v:.4g}" if math.isfinite(float(v)) else f"{k}=nan")
     return "  ".join(parts)
+
+
+def fallback_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Epochs in which each branch fell back to the summed-reward advantage (routed mode)."""
+    out: dict[str, int] = {}
+    for rec in records:
+        for k, v in rec.items():
+            if k.startswith("route_fallback/"):
+                out[k.split("/", 1)[1]] = out.get(k.split("/", 1)[1], 0) + int(v)
+    return out
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,6 +75,7 @@ def main(config_path: Path | None, overrides: tuple[str, ...], resume: str | Non
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     summary = {"epochs_run": len(records), "epoch": trainer.epoch, "step": trainer.step,
+               "route_fallback_epochs": fallback_counts(records),
                "log": str(trainer.log.path), "tensorboard": trainer.log.tensorboard}
     click.echo(json.dumps(summary))
 

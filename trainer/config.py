@@ -44,6 +44,9 @@ class SamplerSection:
     audio_cfg: float = 1.0
     stg_scale: float = 0.0
     stg_blocks: list[int] = field(default_factory=list)
+    # CFG negative prompt of text-conditioned policies. None: the policy's own default where its pipeline or
+    # checkpoint config carries one, else an error; "" must be written explicitly (the release never uses it).
+    negative_prompt: str | None = None
 
 
 @dataclass
@@ -86,6 +89,9 @@ class AdvantageSection:
     ddof: int | None = None
     eps: float = 1e-4
     empty_route_fallback: bool = True
+    # empty: fall back to the summed-reward advantage only for a route no reward feeds (intended rule);
+    # release: also when the route's advantage sums to exactly 0 over the batch, as the released code does.
+    route_fallback: str = "empty"
 
 
 @dataclass
@@ -102,6 +108,8 @@ class TrainSection:
     """Optimiser and training-σ policy."""
 
     lr: float = 3e-4
+    # Linear warm-up of the learning rate over the first optimiser steps (0 = constant lr).
+    lr_warmup_steps: int = 0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 1e-4
     adam_eps: float = 1e-8
@@ -145,6 +153,9 @@ class RegionSection:
     norm: str = "sigmoid"
     w_max: float = 1.5
     warmup_steps: int = 400
+    # The release forms V2A maps from raw q/k projections (no RoPE); true applies the temporal RoPE that the
+    # real V2A attention uses.
+    rope: bool = False
 
 
 @dataclass
@@ -323,5 +334,16 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"reward {r.name}: route must be video, audio or sync, got {r.route!r}")
         if r.server not in cfg.servers:
             raise ConfigError(f"reward {r.name}: server {r.server!r} is not in servers ({', '.join(cfg.servers)})")
+    uses_cfg = cfg.sampler.video_cfg != 1.0 or cfg.sampler.audio_cfg != 1.0
+    adapter_opts = cfg.policy.options.get("adapter", {}) if isinstance(cfg.policy.options, dict) else {}
+    if (cfg.policy.kind == "ltx2" and uses_cfg and cfg.sampler.negative_prompt is None
+            and "negative_prompt" not in adapter_opts):
+        raise ConfigError(
+            "sampler.negative_prompt is required for CFG rollouts of a text-conditioned policy (the release uses "
+            "LTX-2's default negative prompt; trainer/configs/omninft_ltx2.yaml sets it); write "
+            'negative_prompt: "" to sample against an empty prompt on purpose'
+        )
+    if cfg.advantage.route_fallback not in ("empty", "release"):
+        raise ConfigError(f"advantage.route_fallback must be empty or release, got {cfg.advantage.route_fallback!r}")
     if cfg.train.micro_batch < 1 or cfg.train.optimizer_steps_per_epoch < 1:
         raise ConfigError("train.micro_batch and train.optimizer_steps_per_epoch must be ≥ 1")

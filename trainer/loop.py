@@ -32,6 +32,7 @@ from omninft.trainer.core.regions import (
     RegionConfig,
     effective_w,
     region_weights,
+    target_alignment,
     weight_stats,
 )
 from omninft.trainer.core.sigmas import training_sigmas
@@ -90,7 +91,20 @@ def build_adapter(cfg: TrainConfig, cache_dir: Path) -> PolicyAdapter:
         options.setdefault("pretrain_batch", cfg.policy.pretrain_batch)
         options.setdefault("pretrain_lr", cfg.policy.pretrain_lr)
         options.setdefault("init_seed", cfg.policy.init_seed)
+    if cfg.policy.kind == "ltx2":
+        adapter_opts = dict(options.get("adapter", {}))
+        if cfg.sampler.negative_prompt is not None:
+            adapter_opts["negative_prompt"] = cfg.sampler.negative_prompt
+        adapter_opts.setdefault("capture_rope", cfg.regions.rope)
+        options["adapter"] = adapter_opts
     return factory(options)
+
+
+def warmup_lr(lr: float, step: int, warmup_steps: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based): linear warm-up to ``lr`` over ``warmup_steps``."""
+    if warmup_steps <= 0:
+        return lr
+    return lr * min(1.0, (step + 1) / warmup_steps)
 
 
 def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
@@ -178,7 +192,8 @@ class Trainer:
         self.prompts = load_prompts(cfg.data.prompts)
         self.specs = [RewardSpec(r.name, r.route, r.weight) for r in cfg.rewards]  # type: ignore[arg-type]
         self.adv_cfg = AdvantageConfig(cfg.advantage.mode, cfg.advantage.std_mode, cfg.advantage.ddof,  # type: ignore[arg-type]
-                                       cfg.advantage.eps, cfg.advantage.empty_route_fallback)
+                                       cfg.advantage.eps, cfg.advantage.empty_route_fallback,
+                                       cfg.advantage.route_fallback)
         self.adv_cfg.resolved_mode()
         self.nft_cfg = NFTConfig(cfg.nft.beta, cfg.nft.adv_clip, cfg.nft.kl_coef)
         self.sampler = SamplerConfig(cfg.sampler.steps, cfg.sampler.grid, cfg.sampler.video_cfg, cfg.sampler.audio_cfg,
@@ -323,6 +338,9 @@ class Trainer:
             token_w = region_weights(data.region_scores, frames, per_frame, w_eff, self.region_cfg)
             log.update(weight_stats(token_w))
             log["region_w_bound"] = w_eff
+            target = getattr(adapter, "region_target_mask", None)
+            if target is not None:
+                log.update(target_alignment(data.region_scores, target(data.rollout)))
         t1 = time.perf_counter()
 
         gen = epoch_generator(cfg.seed, epoch, 1)
@@ -367,6 +385,9 @@ class Trainer:
             if any_valid:
                 gn = torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
                 grad_norms.append(float(gn))
+                lr = warmup_lr(cfg.train.lr, self.step, cfg.train.lr_warmup_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
                 self.optimizer.step()
                 self.step += 1
         t2 = time.perf_counter()
@@ -377,6 +398,7 @@ class Trainer:
         log.update({k: v / max(n_pass_total, 1) for k, v in totals.items()})
         log["grad_norm"] = float(np.mean(grad_norms)) if grad_norms else float("nan")
         log["eta"] = eta
+        log["lr"] = warmup_lr(cfg.train.lr, max(self.step - 1, 0), cfg.train.lr_warmup_steps)
         log["surgery_grad_ratio"] = self.surgery.recorder.ratio()
         log["surgery_kept"] = self.surgery.fractions(self.step)
         log.update({k: v for k, v in adv.stats.items()})

@@ -13,8 +13,9 @@ two in step):
 Rewards (spec §6.1), all bounded and cheap:
 ``toy_video`` = mean over frames of the max normalised cross-correlation with a sharp 5×5 Gaussian (σ = 0.8),
 in [−1, 1]; ``toy_audio`` = −4·std of the off-tone bands (noise floor, an SNR proxy);
-``toy_sync`` = Pearson correlation at zero lag between the per-frame video peak (resampled to audio frames) and the
-tone band's envelope |a| (0 when either is flat).
+``toy_sync`` = Pearson correlation at zero lag between the per-frame peak of the sounding blob (the two grid rows
+around its class row ``ROW0 + ROW_STEP·c``, so a silent distractor elsewhere does not count; resampled to audio
+frames) and the tone band's envelope |a| (0 when either is flat).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ BANDS = 8
 BAND_HZ: tuple[float, ...] = tuple(128.0 * (b + 1) for b in range(BANDS))
 GAIN = 0.1
 TEMPLATE_SIGMA = 0.8
+ROW0 = 1.5
+ROW_STEP = 1.6
 _CLASS_RE = re.compile(r"class\s+(\d+)")
 
 
@@ -110,9 +113,15 @@ def audio_noise_floor(amps: np.ndarray, c: int) -> float:
     return float(-4.0 * off.std())
 
 
+def sounding_rows(c: int, size: int = GRID) -> list[int]:
+    """The two grid rows around class c's blob row (clipped to the frame)."""
+    row = ROW0 + ROW_STEP * c
+    return sorted({min(max(int(np.floor(row)), 0), size - 1), min(max(int(np.ceil(row)), 0), size - 1)})
+
+
 def av_sync(grid: np.ndarray, amps: np.ndarray, c: int) -> float:
-    """Pearson correlation of the video peak (resampled to audio frames) and the tone envelope."""
-    peaks = grid.reshape(grid.shape[0], -1).max(axis=1)
+    """Pearson correlation of the sounding blob's peak (resampled to audio frames) and the tone envelope."""
+    peaks = grid[:, sounding_rows(c, grid.shape[1]), :].reshape(grid.shape[0], -1).max(axis=1)
     ta, t = amps.shape[0], peaks.shape[0]
     pos = (np.arange(ta) + 0.5) * t / ta - 0.5
     up = peaks[np.clip(np.round(pos).astype(int), 0, t - 1)] if ta % t == 0 else np.interp(pos, np.arange(t), peaks)

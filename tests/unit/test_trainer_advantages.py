@@ -55,8 +55,17 @@ def test_routed_sums_weighted_advantages_per_branch() -> None:
     np.testing.assert_allclose(adv.per_modality["video"].numpy(), 1.0 * av + 0.5 * as_, rtol=1e-12)
     np.testing.assert_allclose(adv.per_modality["audio"].numpy(), 2.0 * aa + 0.5 * as_, rtol=1e-12)
     assert bool(adv.valid["video"].all()) and bool(adv.valid["audio"].all())
-    dis = np.mean(np.sign(1.0 * av + 0.5 * as_) != np.sign(2.0 * aa + 0.5 * as_))
-    assert adv.stats["sign_disagreement_rate"] == pytest.approx(dis)
+    routed_dis = np.mean(np.sign(1.0 * av + 0.5 * as_) != np.sign(2.0 * aa + 0.5 * as_))
+    assert adv.stats["routed_sign_disagreement_rate"] == pytest.approx(routed_dis)
+    # The paper's statistic compares the video and audio reward advantages before the sync term is added.
+    both = (av != 0) & (aa != 0)
+    assert adv.stats["sign_disagreement_rate"] == pytest.approx(np.mean(np.sign(av[both]) != np.sign(aa[both])))
+
+
+def test_sign_disagreement_is_mode_independent() -> None:
+    rates = {m: compute_advantages(R, GROUPS, SPECS, AdvantageConfig(m)).stats["sign_disagreement_rate"]
+             for m in ("routed", "global", "gdpo", "gdpo_paper")}
+    assert len(set(rates.values())) == 1 and 0.0 <= rates["routed"] <= 1.0
 
 
 def test_global_normalises_the_weighted_sum() -> None:
@@ -138,3 +147,37 @@ def test_released_weights_and_unknown_mode() -> None:
     assert [s.weight for s in OMNINFT_REWARDS] == [1.0, 1.5, 0.5, 1.0, 1.0]
     with pytest.raises(ValueError, match="unknown advantage mode"):
         compute_advantages(R, GROUPS, SPECS, AdvantageConfig("bogus"))
+
+
+# Two groups of four whose per-group centred video advantages cancel exactly (integers in float64), so the
+# routed video sum is exactly 0 while the audio route is not.
+G4 = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+R4 = {
+    "v": torch.tensor([1.0, 3.0, 1.0, 3.0, 0.0, 2.0, 2.0, 0.0], dtype=torch.float64),
+    "a": torch.tensor([0.1, 0.2, 0.7, 0.3, 0.11, 0.9, 0.5, 0.33], dtype=torch.float64),
+}
+SPECS4 = [RewardSpec("v", "video", 1.0), RewardSpec("a", "audio", 1.0)]
+
+
+def test_release_fallback_fires_when_a_route_sums_to_zero() -> None:
+    g = G4.numpy()
+    av = _ref_norm(R4["v"].numpy(), g)
+    # The hand-made case: the video route sums to exactly 0, the audio route does not.
+    assert float(group_normalise(R4["v"], G4)[0].sum()) == 0.0
+    assert float(group_normalise(R4["a"], G4)[0].sum()) != 0.0
+    summed = _ref_norm(R4["v"].numpy() + R4["a"].numpy(), g)
+    release = compute_advantages(R4, G4, SPECS4, AdvantageConfig("routed", route_fallback="release"))
+    np.testing.assert_allclose(release.per_modality["video"].numpy(), summed, rtol=1e-12)
+    np.testing.assert_allclose(release.per_modality["audio"].numpy(), _ref_norm(R4["a"].numpy(), g), rtol=1e-12)
+    assert release.stats["route_fallback/video"] == 1.0 and release.stats["route_fallback/audio"] == 0.0
+    intended = compute_advantages(R4, G4, SPECS4, AdvantageConfig("routed"))
+    np.testing.assert_allclose(intended.per_modality["video"].numpy(), av, rtol=1e-12)
+    assert intended.stats["route_fallback/video"] == 0.0
+
+
+def test_empty_route_counts_as_fallback_in_both_modes() -> None:
+    for fb in ("empty", "release"):
+        adv = compute_advantages(R4, G4, [RewardSpec("a", "audio")], AdvantageConfig("routed", route_fallback=fb))
+        assert adv.stats["route_fallback/video"] == 1.0
+    with pytest.raises(ValueError, match="route_fallback"):
+        compute_advantages(R4, G4, SPECS4, AdvantageConfig("routed", route_fallback="sometimes"))

@@ -273,16 +273,28 @@ def test_v2a_column_sums_match_explicit_attention(adapter: LTX2DiffusersAdapter)
     value = site.module.to_v(kwargs["encoder_hidden_states"]).unflatten(2, (site.heads, -1)).transpose(1, 2)
     attn_out = torch.matmul(probs, value.float()).transpose(1, 2).flatten(2)
     assert torch.allclose(site.module.to_out[0](attn_out), output, atol=1e-5)
+    # The adapter's default capture is the release's map: softmax of the raw q/k projections, no RoPE.
+    # Hand-computed from the module's own layers, head by head.
+    mod, hidden, ctx = site.module, args[0] if args else kwargs["hidden_states"], kwargs["encoder_hidden_states"]
+    q_raw = mod.norm_q(mod.to_q(hidden)).unflatten(2, (site.heads, -1)).float()
+    k_raw = mod.norm_k(mod.to_k(ctx)).unflatten(2, (site.heads, -1)).float()
+    by_head = [
+        (q_raw[:, :, h] @ k_raw[:, :, h].transpose(1, 2) / q_raw.shape[-1] ** 0.5).softmax(-1).sum(1)
+        for h in range(site.heads)
+    ]
+    release_map = torch.stack(by_head).mean(0)
     scores = site.score_fn(site.module, args, kwargs, output)
     assert scores.shape == (2, geo.video_tokens)
-    assert torch.allclose(scores, probs.mean(1).sum(1), atol=1e-5)
+    assert torch.allclose(scores, release_map, atol=1e-5)
     assert torch.allclose(scores.sum(-1), torch.full((2,), float(geo.audio_frames)), atol=1e-4)
-    chunked = column_sum_scores(site.module, args, kwargs, head_chunk=1)
+    chunked = column_sum_scores(site.module, args, kwargs, use_rope=False, head_chunk=1)
     assert torch.allclose(chunked, scores, atol=1e-6)
+    # The RoPE variant is the map the attention really used (validated through P·V above).
+    rope = column_sum_scores(site.module, args, kwargs, use_rope=True)
+    assert torch.allclose(rope, probs.mean(1).sum(1), atol=1e-5)
+    assert not torch.allclose(rope, scores, atol=1e-6)
     one_head = column_sum_scores(site.module, args, kwargs, heads=[1])
     assert torch.allclose(one_head, probs[:, 1].sum(1), atol=1e-5)
-    no_rope = column_sum_scores(site.module, args, kwargs, use_rope=False)
-    assert not torch.allclose(no_rope, scores, atol=1e-6)
 
 
 def test_region_capture_during_rollout(adapter: LTX2DiffusersAdapter) -> None:
@@ -496,11 +508,11 @@ def test_official_loading_code_reads_a_diffusers_layout_folder(tmp_path: Path) -
     table = PrecomputedTextEncoder({})
     table.add(["a dog", ""], RandomTextEncoder(12)(["a dog", ""]))
     table.save(str(tmp_path / "emb.safetensors"))
-    small = {"height": 8, "width": 12, "num_frames": 5, "lora_rank": 4, "lora_alpha": 8}
+    small = {"height": 8, "width": 12, "num_frames": 5, "lora_rank": 4, "lora_alpha": 8, "negative_prompt": ""}
     options = {"weights": str(tmp_path), "device": "cpu", "dtype": "float32", "adapter": small}
     loaded = build_from_options({**options, "text_embeddings": str(tmp_path / "emb.safetensors")})
     assert loaded.weights_id == str(tmp_path) and loaded.components.source == str(tmp_path)
-    fresh = LTX2DiffusersAdapter.tiny(seed=3)
+    fresh = LTX2DiffusersAdapter.tiny(seed=3, config=replace(TINY_CONFIG, negative_prompt=""))
     fresh.text_encoder = table
     prompt = [PromptRecord("a", "a dog")]
     sampler = SamplerConfig(steps=2, video_cfg=2.0)
@@ -524,3 +536,19 @@ def test_bfloat16_base_with_float32_lora() -> None:
     pred = ad.predict_x0("train", x_t, torch.full((2,), 0.5), ro.cond, ro.aux)
     (pred["video"].square().mean() + pred["audio"].square().mean()).backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in ad.trainable_parameters())
+
+
+def test_region_maps_use_rope_only_when_configured() -> None:
+    default = build_from_options({"weights": "tiny", "seed": 0})
+    assert default.config.capture_rope is False  # the release's maps
+    rope = build_from_options({"weights": "tiny", "seed": 0, "adapter": {"capture_rope": True}})
+    assert rope.config.capture_rope is True
+
+
+def test_cfg_rollout_refuses_an_unset_negative_prompt() -> None:
+    ad = LTX2DiffusersAdapter.tiny(seed=0, config=replace(TINY_CONFIG, negative_prompt=None))
+    with pytest.raises(ValueError, match="negative prompt"):
+        ad.null_condition(1)
+    explicit = LTX2DiffusersAdapter.tiny(seed=0, config=replace(TINY_CONFIG, negative_prompt=""))
+    neg = explicit.null_condition(2)
+    assert neg and all(v.shape[0] == 2 for v in neg.values())

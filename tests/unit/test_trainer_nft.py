@@ -101,3 +101,17 @@ def test_kl_and_masked_combination() -> None:
 def test_optimality_transform() -> None:
     a = torch.tensor([-10.0, -5.0, 0.0, 2.5, 5.0, 9.0])
     torch.testing.assert_close(optimality(a), torch.tensor([0.0, 0.0, 0.5, 0.75, 1.0, 1.0]))
+
+
+def test_modality_weights_use_the_release_normalisation() -> None:
+    x0, old, ref = _data(4)
+    cfg = NFTConfig(kl_coef=0.5)
+    tv = nft_terms(x0, old + 0.2, old, ref, torch.full((3,), 0.7, dtype=torch.float64), cfg)
+    ta = nft_terms(x0, old - 0.1, old, ref, torch.full((3,), 0.2, dtype=torch.float64), cfg)
+    total, _ = combine_modalities({"video": tv, "audio": ta}, None, cfg, {"video": 2.0, "audio": 0.5})
+    lv = tv.policy.mean() + 0.5 * tv.kl.mean()
+    la = ta.policy.mean() + 0.5 * ta.kl.mean()
+    torch.testing.assert_close(total, (2.0 * lv + 0.5 * la) / 2.5)
+    # Unit weights: the plain mean of the two modalities, as before.
+    unit, _ = combine_modalities({"video": tv, "audio": ta}, None, cfg)
+    torch.testing.assert_close(unit, (lv + la) / 2)

@@ -78,3 +78,24 @@ def test_capture_window_and_passes_on_toy() -> None:
     # Outside a capture context nothing is hooked.
     adapter.rollout(cond, prompts, [1, 2], sampler, None)
     assert only._count == 5
+
+
+def test_target_alignment_against_hand_computed_values() -> None:
+    from omninft.trainer.core.regions import target_alignment
+
+    scores = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0, 8.0]])
+    mask = torch.tensor([[True, False, False, False, True], [False, False, False, True, True]])
+    out = target_alignment(scores, mask, top_frac=0.4)  # top-2 tokens per sample
+    # sample 0: mass 4/10, top {0, 1} vs {0, 4}: IoU 1/3; sample 1: mass 9/10, top {4, 2 or 3}: tie broken by topk
+    top1 = set(torch.topk(scores[1].double(), 2).indices.tolist())
+    iou1 = len(top1 & {3, 4}) / len(top1 | {3, 4})
+    assert out["region_target_mass"] == pytest.approx((0.4 + 0.9) / 2)
+    assert out["region_target_iou"] == pytest.approx((1 / 3 + iou1) / 2)
+    assert out["region_target_share"] == pytest.approx(0.4)
+
+
+def test_warmup_lr_is_linear_then_constant() -> None:
+    from omninft.trainer.loop import warmup_lr
+
+    assert [warmup_lr(1e-3, s, 4) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert warmup_lr(1e-3, 0, 0) == 1e-3

@@ -75,3 +75,33 @@ def test_config_overrides_and_errors() -> None:
         load_config({"rewards": [{"name": "x", "server": "nowhere"}]})
     with pytest.raises(ConfigError, match="expected a number"):
         load_config(None, ["train.lr=fast"])
+
+
+def test_release_settings_are_named_config_values() -> None:
+    cfg = load_config({"advantage": {"route_fallback": "release"}, "regions": {"rope": True}})
+    assert cfg.advantage.route_fallback == "release" and cfg.regions.rope is True
+    assert load_config().advantage.route_fallback == "empty" and load_config().regions.rope is False
+    with pytest.raises(ConfigError, match="route_fallback"):
+        load_config({"advantage": {"route_fallback": "sum"}})
+
+
+def test_cfg_rollouts_of_a_text_policy_need_a_negative_prompt() -> None:
+    ltx = {"policy": {"kind": "ltx2"}, "sampler": {"video_cfg": 1.5, "audio_cfg": 3.0}}
+    with pytest.raises(ConfigError, match="negative_prompt"):
+        load_config(ltx)
+    explicit_empty = load_config({**ltx, "sampler": {**ltx["sampler"], "negative_prompt": ""}})
+    assert explicit_empty.sampler.negative_prompt == ""
+    # Without CFG the negative prompt is never used, and the toy policy has no text.
+    assert load_config({"policy": {"kind": "ltx2"}}).sampler.negative_prompt is None
+    assert load_config({"sampler": {"video_cfg": 2.0}}).policy.kind == "toy"
+
+
+def test_released_ltx2_config_sets_the_ltx2_negative_prompt() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "trainer" / "configs" / "omninft_ltx2.yaml"
+    cfg = load_config(yaml.safe_load(path.read_text()))
+    assert cfg.sampler.negative_prompt and cfg.sampler.negative_prompt.startswith("blurry, out of focus")
+    assert cfg.advantage.route_fallback == "empty" and cfg.regions.rope is False

@@ -18,6 +18,8 @@ import torch
 Route = Literal["video", "audio", "sync"]
 AdvMode = Literal["routed", "global", "gdpo_omninft", "gdpo_paper"]
 StdMode = Literal["global", "group"]
+RouteFallback = Literal["empty", "release"]
+ROUTE_FALLBACKS: tuple[str, ...] = ("empty", "release")
 
 ADV_MODES: tuple[str, ...] = ("routed", "global", "gdpo_omninft", "gdpo_paper")
 MODE_ALIASES: dict[str, str] = {"gdpo": "gdpo_omninft", "branch_aware": "routed", "vanilla": "global"}
@@ -51,12 +53,18 @@ class AdvantageConfig:
     ddof: int | None = None
     eps: float = 1e-4
     empty_route_fallback: bool = True
+    # "empty": a route falls back to the summed-reward advantage only when no reward feeds it (the intended
+    # rule). "release": also when its advantage sums to exactly 0 over the batch, as the released OmniNFT
+    # does (`adv.sum() == 0`); per-group centred advantages often sum to exactly 0, so this fires often.
+    route_fallback: str = "empty"
 
     def resolved_mode(self) -> str:
         """Canonical mode name (aliases ``gdpo`` → ``gdpo_omninft``, ``branch_aware`` → ``routed``)."""
         mode = MODE_ALIASES.get(self.mode, self.mode)
         if mode not in ADV_MODES:
             raise ValueError(f"unknown advantage mode {self.mode!r}; choose from {', '.join(ADV_MODES)} (or gdpo)")
+        if self.route_fallback not in ROUTE_FALLBACKS:
+            raise ValueError(f"unknown route_fallback {self.route_fallback!r}; choose from {', '.join(ROUTE_FALLBACKS)}")
         return mode
 
     def resolved_std(self) -> tuple[str, int]:
@@ -188,24 +196,56 @@ def compute_advantages(
         fallback: tuple[torch.Tensor, torch.Tensor] | None = None
         for m in modalities:
             terms = [(s.weight, per_reward[s.name]) for s in specs if s.route in (m, "sync")]
-            if not terms and cfg.empty_route_fallback:
+            a, ok = _weighted_sum(terms, like)
+            routed = torch.where(ok, a, torch.zeros_like(a))
+            # The release tests the gathered sum in float64; masked samples contribute 0 there as here.
+            fire = (not terms and cfg.empty_route_fallback) or (
+                bool(terms) and cfg.route_fallback == "release" and float(routed.sum()) == 0.0
+            )
+            stats[f"route_fallback/{m}"] = 1.0 if fire else 0.0
+            if fire:
                 fallback = fallback or summed_global()
                 per_mod[m], valid[m] = fallback[0].clone(), fallback[1].clone()
                 continue
-            a, ok = _weighted_sum(terms, like)
-            per_mod[m], valid[m] = torch.where(ok, a, torch.zeros_like(a)), ok
+            per_mod[m], valid[m] = routed, ok
     stats.update(advantage_diagnostics(per_mod, valid))
+    stats.update(reward_sign_disagreement(per_reward, specs, like))
     return Advantages(per_modality=per_mod, valid=valid, per_reward=per_reward, mode=mode, stats=stats)
 
 
+def sign_disagreement(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor) -> float:
+    """Share of samples (valid, both non-zero) whose advantages ``a`` and ``b`` have opposite signs."""
+    both = valid & (a != 0) & (b != 0)
+    n = int(both.sum())
+    return float(((torch.sign(a) != torch.sign(b)) & both).sum()) / n if n else float("nan")
+
+
+def reward_sign_disagreement(
+    per_reward: Mapping[str, torch.Tensor], specs: Sequence[RewardSpec], like: torch.Tensor
+) -> dict[str, float]:
+    """The paper's statistic: sign(ΣA_video rewards) ≠ sign(ΣA_audio rewards), before routing adds the sync term.
+
+    Computed on the per-modality reward advantages, so it means the same in every advantage mode (the routed
+    sums share the sync term, and global/GDPO give both branches one value: 0 by construction there).
+    """
+    sums: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for route in ("video", "audio"):
+        terms = [(s.weight, per_reward[s.name]) for s in specs if s.route == route]
+        if terms:
+            sums[route] = _weighted_sum(terms, like)
+    if len(sums) < 2:
+        return {}
+    (av, okv), (aa, oka) = sums["video"], sums["audio"]
+    return {"sign_disagreement_rate": sign_disagreement(av, aa, okv & oka)}
+
+
 def advantage_diagnostics(per_mod: Mapping[str, torch.Tensor], valid: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    """Sign-disagreement rate of the video and audio advantages (over samples valid in both, both non-zero)."""
+    """Per-branch diagnostics: sign disagreement of the routed advantages, mean |A| and valid ratio per branch."""
     out: dict[str, float] = {}
     if "video" in per_mod and "audio" in per_mod:
-        both = valid["video"] & valid["audio"] & (per_mod["video"] != 0) & (per_mod["audio"] != 0)
-        n = int(both.sum())
-        dis = (torch.sign(per_mod["video"]) != torch.sign(per_mod["audio"])) & both
-        out["sign_disagreement_rate"] = float(dis.sum()) / n if n else float("nan")
+        out["routed_sign_disagreement_rate"] = sign_disagreement(
+            per_mod["video"], per_mod["audio"], valid["video"] & valid["audio"]
+        )
     for m, a in per_mod.items():
         ok = valid[m]
         out[f"adv_abs_mean/{m}"] = float(a[ok].abs().mean()) if bool(ok.any()) else float("nan")

@@ -108,15 +108,22 @@ def combine_modalities(
     cfg: NFTConfig,
     modality_weights: dict[str, float] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss ``Σ_m w_m·L_m / M + kl·Σ_m KL_m / M`` (M modalities; OmniNFT: (L_v + L_a)/2 + 1e-4·(KL_v+KL_a)/2)."""
-    n = len(terms)
+    """Total loss ``Σ_m w_m·(L_m + kl·KL_m) / Σ_m w_m``, the released OmniNFT normalisation.
+
+    With unit weights this is (L_v + L_a)/2 + 1e-4·(KL_v + KL_a)/2; the release weights the KL terms by the
+    same modality weights and divides by their sum (floored at 1e-8), not by the number of modalities.
+    """
+    weights = {m: 1.0 if modality_weights is None else float(modality_weights.get(m, 1.0)) for m in terms}
+    if any(w < 0 for w in weights.values()):
+        raise ValueError(f"modality weights must be >= 0, got {weights}")
+    w_sum = max(sum(weights.values()), 1e-8)
     total = torch.zeros((), dtype=next(iter(terms.values())).policy.dtype)
     logs: dict[str, float] = {}
     for m, t in terms.items():
-        w = 1.0 if modality_weights is None else float(modality_weights.get(m, 1.0))
+        w = weights[m]
         pol = masked_batch_mean(t.policy, None if masks is None else masks.get(m))
         kl = t.kl.mean()
-        total = total + (w * pol + cfg.kl_coef * kl) / n
+        total = total + w * (pol + cfg.kl_coef * kl) / w_sum
         logs[f"loss_policy/{m}"] = float(pol.detach())
         logs[f"loss_kl/{m}"] = float(kl.detach())
     return total, logs

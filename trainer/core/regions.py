@@ -99,6 +99,27 @@ def weight_stats(weights: torch.Tensor) -> dict[str, float]:
     }
 
 
+def target_alignment(scores: torch.Tensor, mask: torch.Tensor, top_frac: float = 0.4) -> dict[str, float]:
+    """How well V2A scores (B, N) find a known target region (B, N) bool: mass share, top-k IoU, chance level.
+
+    ``region_target_mass`` = mean over samples of Σ_target s / Σ s; ``region_target_iou`` = IoU of each sample's
+    top-``top_frac`` tokens by score with the target; ``region_target_share`` = the target's share of the tokens,
+    the value both would have for scores that ignore the target.
+    """
+    s = scores.to(torch.float64)
+    m = mask.to(torch.bool)
+    mass = (s * m).sum(dim=1) / s.sum(dim=1).clamp_min(1e-12)
+    k = max(1, round(top_frac * s.shape[1]))
+    top = torch.zeros_like(m)
+    top.scatter_(1, torch.topk(s, k, dim=1).indices, True)
+    iou = (top & m).sum(dim=1).to(torch.float64) / (top | m).sum(dim=1).clamp_min(1).to(torch.float64)
+    return {
+        "region_target_mass": float(mass.mean()),
+        "region_target_iou": float(iou.mean()),
+        "region_target_share": float(m.to(torch.float64).mean()),
+    }
+
+
 class RegionCapture:
     """Accumulates V2A column sums over a rollout, gated by the sampler's step callback."""
 

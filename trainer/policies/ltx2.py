@@ -75,8 +75,10 @@ class LTX2AdapterConfig:
     use_cross_timestep: bool = True
     # σ grid for rollouts whose SamplerConfig.grid is "default", and for training_sigmas: ltx2 | flowmatch
     sigma_grid: str = "ltx2"
-    negative_prompt: str = ""
-    capture_rope: bool = True
+    # None = not configured: CFG rollouts refuse to run rather than guide against an empty prompt silently.
+    negative_prompt: str | None = None
+    # The release's V2A maps omit RoPE (head-mean softmax of the raw q/k projections).
+    capture_rope: bool = False
     capture_head_chunk: int = 4
     capture_heads: tuple[int, ...] | None = None  # V2A heads averaged for region scores (None = all)
     gradient_checkpointing: bool = False
@@ -88,7 +90,10 @@ class LTX2AdapterConfig:
     batch_passes: bool = True
 
 
-TINY_CONFIG = LTX2AdapterConfig(height=8, width=12, num_frames=5, lora_rank=4, lora_alpha=8)
+# Tests and CPU smoke runs guide against a short explicit negative prompt.
+TINY_CONFIG = LTX2AdapterConfig(
+    height=8, width=12, num_frames=5, lora_rank=4, lora_alpha=8, negative_prompt="blurry, low quality"
+)
 
 
 class LTX2DiffusersAdapter:
@@ -260,6 +265,12 @@ class LTX2DiffusersAdapter:
     def null_condition(self, batch_size: int = 1) -> dict[str, torch.Tensor]:
         """Negative-prompt condition for CFG (encoded once), repeated to ``batch_size`` rows."""
         if self._null_cond is None:
+            if self.config.negative_prompt is None:
+                raise ValueError(
+                    "CFG rollouts need a negative prompt: set sampler.negative_prompt (the released OmniNFT uses "
+                    "LTX-2's default negative prompt, see trainer/configs/omninft_ltx2.yaml), or "
+                    'negative_prompt: "" to guide against an empty prompt on purpose'
+                )
             self._null_cond = self._encode_texts([self.config.negative_prompt])
         return {k: v.expand(batch_size, *v.shape[1:]) for k, v in self._null_cond.items()}
 

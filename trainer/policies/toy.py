@@ -10,15 +10,20 @@ constants; they cannot import this module, so any change here must be mirrored t
   ``TOY_HOP`` samples per frame: band b is a sine of ``TOY_BAND_HZ[b]`` Hz (whole cycles per frame, so bands are
   orthogonal within a frame) scaled by the frame's amplitude and ``TOY_AUDIO_GAIN``. Class c's tone is band
   ``2c``, on during the event frames (2 audio frames per video frame), shifted by −2…+2 audio frames with
-  probability ½. Every band gets Gaussian noise of std ``0.05 + 0.5·s``: sharp video ↔ noisy audio (the conflict).
-- Prompts: ``"toy class {c}: ..."``; scorers read the class from ``class <c>``.
+  probability ½. Every band gets Gaussian noise of std ``0.05 + 0.5·s``: sharp video ↔ noisy audio (the conflict;
+  ``ToyDataConfig.coupled=False`` draws the noise level independently of s).
+- Distractor (``ToyDataConfig.distractor``): a second, silent blob moves right→left on row
+  ``TOY_ROW0 + TOY_ROW_STEP·((c + 2) mod 4)`` and flashes at its own two random frames; only the class-row blob
+  sounds, so V2A attention has a sounding region to find (spec §6.5).
+- Prompts: ``"toy class {c}: ..."``; scorers read the class from ``class <c>``; the sync reward reads the blob on
+  the class's rows (``TOY_ROW0 + TOY_ROW_STEP·c``) only.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +57,8 @@ TOY_HOP = 500
 TOY_BAND_HZ: tuple[float, ...] = tuple(128.0 * (b + 1) for b in range(TOY_BANDS))
 TOY_AUDIO_GAIN = 0.1
 TOY_CLASSES = 4
+TOY_ROW0 = 1.5
+TOY_ROW_STEP = 1.6
 
 _PATCHES_PER_FRAME = (TOY_SIZE // TOY_PATCH) ** 2
 _VIDEO_TOKEN_DIM = TOY_PATCH * TOY_PATCH
@@ -79,21 +86,50 @@ def toy_prompts(n_classes: int = TOY_CLASSES) -> list[PromptRecord]:
 # ------------------------------------------------------------------------------------------------ data
 
 
-def render_pixels(labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class ToyDataConfig:
+    """What the toy's data contain: the sharpness↔noise conflict, and a silent distractor blob."""
+
+    coupled: bool = True
+    distractor: bool = False
+
+
+def blob_x(frames: int = TOY_FRAMES) -> torch.Tensor:
+    """Column of the sounding blob's centre per frame (left→right); the distractor mirrors it."""
+    t = torch.arange(frames, dtype=torch.float32)
+    return 1.0 + 6.0 * t / (frames - 1)
+
+
+def class_row(labels: torch.Tensor) -> torch.Tensor:
+    """Row of the sounding blob's centre for each class."""
+    return TOY_ROW0 + TOY_ROW_STEP * labels.to(torch.float32)
+
+
+def _blob(row: torch.Tensor, x_pos: torch.Tensor, width: torch.Tensor, amp: torch.Tensor) -> torch.Tensor:
+    """Gaussian blobs (B, T, S, S): centre (row[b], x_pos[t]), width[b], per-frame amplitude amp[b, t]."""
+    grid = torch.arange(TOY_SIZE, dtype=torch.float32)
+    dx = (grid[None, None, None, :] - x_pos[None, :, None, None]) ** 2
+    dy = (grid[None, None, :, None] - row[:, None, None, None]) ** 2
+    return amp[:, :, None, None] * torch.exp(-(dx + dy) / (2.0 * width[:, None, None, None] ** 2))
+
+
+def _event_amplitudes(b: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two random event frames per sample (B, 2) and the amplitudes they give (1.0 on events, else 0.4)."""
+    events = torch.stack([torch.randperm(TOY_FRAMES, generator=generator)[:2] for _ in range(b)])
+    amp = torch.full((b, TOY_FRAMES), 0.4)
+    amp.scatter_(1, events, 1.0)
+    return events, amp
+
+
+def render_pixels(
+    labels: torch.Tensor, generator: torch.Generator, data: ToyDataConfig = ToyDataConfig()
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Training data: video pixels (B, T, S, S) and audio band amplitudes (B, TA, BANDS), float32."""
     b = labels.shape[0]
     s = torch.rand(b, generator=generator)
     width = 2.0 - 1.2 * s
-    row = 1.5 + 1.6 * labels.to(torch.float32)
-    t = torch.arange(TOY_FRAMES, dtype=torch.float32)
-    x_pos = 1.0 + 6.0 * t / (TOY_FRAMES - 1)
-    events = torch.stack([torch.randperm(TOY_FRAMES, generator=generator)[:2] for _ in range(b)])
-    amp = torch.full((b, TOY_FRAMES), 0.4)
-    amp.scatter_(1, events, 1.0)
-    grid = torch.arange(TOY_SIZE, dtype=torch.float32)
-    dx = (grid[None, None, None, :] - x_pos[None, :, None, None]) ** 2
-    dy = (grid[None, None, :, None] - row[:, None, None, None]) ** 2
-    video = amp[:, :, None, None] * torch.exp(-(dx + dy) / (2.0 * width[:, None, None, None] ** 2))
+    events, amp = _event_amplitudes(b, generator)
+    video = _blob(class_row(labels), blob_x(), width, amp)
     env = torch.zeros(b, TOY_AUDIO_FRAMES)
     env.scatter_(1, 2 * events, 1.0)
     env.scatter_(1, 2 * events + 1, 1.0)
@@ -104,9 +140,28 @@ def render_pixels(labels: torch.Tensor, generator: torch.Generator) -> tuple[tor
     env = torch.where(ok, env.gather(1, idx.clamp(0, TOY_AUDIO_FRAMES - 1)), torch.zeros_like(env))
     audio = torch.zeros(b, TOY_AUDIO_FRAMES, TOY_BANDS)
     audio.scatter_(2, (2 * labels)[:, None, None].expand(b, TOY_AUDIO_FRAMES, 1), env[:, :, None])
-    noise_std = 0.05 + 0.5 * s
+    noise_level = s if data.coupled else torch.rand(b, generator=generator)
+    noise_std = 0.05 + 0.5 * noise_level
     audio = audio + noise_std[:, None, None] * torch.randn(b, TOY_AUDIO_FRAMES, TOY_BANDS, generator=generator)
+    if data.distractor:
+        # Drawn last, so that the sounding blob and the sound are the same draws with or without a distractor.
+        d_width = 2.0 - 1.2 * torch.rand(b, generator=generator)
+        _, d_amp = _event_amplitudes(b, generator)
+        d_row = class_row((labels + 2) % TOY_CLASSES)
+        video = torch.maximum(video, _blob(d_row, blob_x().flip(0), d_width, d_amp))
     return video, audio
+
+
+def sounding_token_mask(labels: torch.Tensor) -> torch.Tensor:
+    """(B, N_video) bool: the video tokens (patches) holding the sounding blob's centre in each frame."""
+    n = TOY_SIZE // TOY_PATCH
+    prow = (class_row(labels) // TOY_PATCH).clamp(0, n - 1).long()
+    pcol = (blob_x() // TOY_PATCH).clamp(0, n - 1).long()
+    mask = torch.zeros(labels.shape[0], TOY_FRAMES, n, n, dtype=torch.bool)
+    frames = torch.arange(TOY_FRAMES)
+    for i in range(labels.shape[0]):
+        mask[i, frames, prow[i], pcol] = True
+    return mask.reshape(labels.shape[0], TOY_FRAMES * n * n)
 
 
 def pixels_to_tokens(video: torch.Tensor) -> torch.Tensor:
@@ -125,9 +180,11 @@ def tokens_to_pixels(tokens: torch.Tensor) -> torch.Tensor:
     return x.reshape(b, TOY_FRAMES, TOY_SIZE, TOY_SIZE)
 
 
-def sample_data(labels: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_data(
+    labels: torch.Tensor, generator: torch.Generator, data: ToyDataConfig = ToyDataConfig()
+) -> dict[str, torch.Tensor]:
     """Clean latents of data samples: {"video": (B, 32, 16), "audio": (B, 16, 8)}."""
-    video, audio = render_pixels(labels, generator)
+    video, audio = render_pixels(labels, generator, data)
     return {"video": pixels_to_tokens(video), "audio": audio}
 
 
@@ -305,15 +362,17 @@ def pretrain(
     lr: float = 2e-3,
     seed: int = 0,
     cfg_dropout: float = 0.1,
+    data: ToyDataConfig = ToyDataConfig(),
+    progress: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Plain flow-matching pretraining on freshly rendered data; returns the loss curve."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses: list[float] = []
     model.train()
-    for _ in range(steps):
+    for step in range(steps):
         labels = torch.randint(0, model.cfg.n_classes, (batch,), generator=gen)
-        x0 = sample_data(labels, gen)
+        x0 = sample_data(labels, gen, data)
         drop = torch.rand(batch, generator=gen) < cfg_dropout
         cond_labels = torch.where(drop, torch.full_like(labels, model.cfg.n_classes), labels)
         sigma = torch.rand(batch, generator=gen)
@@ -325,17 +384,40 @@ def pretrain(
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(step + 1, losses[-1])
     return losses
 
 
 # ------------------------------------------------------------------------------------------------ adapter
 
 
+TRAIN_SCOPES: tuple[str, ...] = ("all", "adapters")
+
+
+def adapter_parameters(model: ToyDualStream) -> list[nn.Parameter]:
+    """What LTX-2 + LoRA trains: self/cross attention and feed-forward weights; conditioning stays frozen."""
+    out: list[nn.Parameter] = []
+    for blk in model.blocks:
+        assert isinstance(blk, ToyBlock)
+        for part in (blk.attn_v, blk.attn_a, blk.audio_to_video_attn, blk.video_to_audio_attn, blk.ff_v, blk.ff_a):
+            out.extend(part.parameters())
+    return out
+
+
 class ToyAdapter:
-    """Policy adapter over the toy model: train, old and ref are three full copies (spec §5.2)."""
+    """Policy adapter over the toy model: train, old and ref are three full copies (spec §5.2).
+
+    ``train_scope="adapters"`` trains only attention and feed-forward weights (what LoRA on LTX-2 reaches), so the
+    shared conditioning (class/time embeddings, adaLN tables, in/out projections) cannot carry one modality's
+    reward into the other and the A2V/V2A paths are the only coupling, as in the real model.
+    """
 
     def __init__(self, cfg: ToyModelConfig | None = None, state: Mapping[str, torch.Tensor] | None = None,
-                 init_seed: int = 0) -> None:
+                 init_seed: int = 0, train_scope: str = "all", data: ToyDataConfig = ToyDataConfig()) -> None:
+        if train_scope not in TRAIN_SCOPES:
+            raise ValueError(f"train_scope must be one of {TRAIN_SCOPES}, got {train_scope!r}")
+        self.train_scope, self.data = train_scope, data
         self.cfg = cfg or ToyModelConfig()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
@@ -347,6 +429,10 @@ class ToyAdapter:
         self.ref_model = copy.deepcopy(base).eval()
         for p in [*self.old_model.parameters(), *self.ref_model.parameters()]:
             p.requires_grad_(False)
+        if train_scope == "adapters":
+            keep = {id(p) for p in adapter_parameters(self.train_model)}
+            for p in self.train_model.parameters():
+                p.requires_grad_(id(p) in keep)
 
     def _model(self, which: Which) -> ToyDualStream:
         return {"train": self.train_model, "old": self.old_model, "ref": self.ref_model}[which]
@@ -465,8 +551,14 @@ class ToyAdapter:
         return [s for s in self._sites(self.old_model) if s.direction == "v2a"]
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        """Every parameter of the trainable copy."""
+        """The trainable copy's parameters in scope (all, or attention + feed-forward only)."""
+        if self.train_scope == "adapters":
+            return adapter_parameters(self.train_model)
         return list(self.train_model.parameters())
+
+    def region_target_mask(self, rollout: Rollout) -> torch.Tensor:
+        """(B, N_video) tokens of the sounding blob: what V2A region weights should find (diagnostic only)."""
+        return sounding_token_mask(rollout.cond["label"])
 
     def soft_update(self, eta: float) -> None:
         """old ← η·old + (1−η)·train."""
@@ -491,41 +583,60 @@ class ToyAdapter:
     def describe(self) -> dict[str, Any]:
         """Adapter name and model config."""
         n = sum(p.numel() for p in self.train_model.parameters())
-        return {"adapter": "toy", "params": n, **asdict(self.cfg)}
+        trainable = sum(p.numel() for p in self.trainable_parameters())
+        return {"adapter": "toy", "params": n, "trainable_params": trainable, "train_scope": self.train_scope,
+                "data": asdict(self.data), **asdict(self.cfg)}
 
 
 def build_from_options(options: Mapping[str, Any]) -> ToyAdapter:
     """Adapter factory used by the trainer config (``policy.kind: toy``).
 
-    Options: ``model`` (ToyModelConfig fields), ``base_checkpoint`` (path; pretrained and saved there when
-    missing), ``pretrain_steps``, ``pretrain_batch``, ``pretrain_lr``, ``init_seed``.
+    Options: ``model`` (ToyModelConfig fields), ``data`` (ToyDataConfig fields: ``coupled``, ``distractor``),
+    ``train_scope`` (``all`` | ``adapters``), ``base_checkpoint`` (path; pretrained and saved there when missing),
+    ``pretrain_steps``, ``pretrain_batch``, ``pretrain_lr``, ``init_seed``.
     """
+    import logging
     import os
     from pathlib import Path
 
-    known = {f for f in ToyModelConfig.__dataclass_fields__}
-    model_opts = dict(options.get("model", {}))
-    bad = set(model_opts) - known
-    if bad:
-        raise ValueError(f"unknown toy model options {sorted(bad)}; known: {sorted(known)}")
-    cfg = ToyModelConfig(**model_opts)
+    log = logging.getLogger("omninft.trainer.toy")
+    cfg = ToyModelConfig(**_checked(options.get("model", {}), ToyModelConfig, "model"))
+    data = ToyDataConfig(**_checked(options.get("data", {}), ToyDataConfig, "data"))
+    scope = str(options.get("train_scope", "all"))
     seed = int(options.get("init_seed", 0))
     path = options.get("base_checkpoint") or ""
     if path and Path(path).exists():
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("config") != asdict(cfg):
-            raise ValueError(f"{path} was pretrained with another toy config: {blob.get('config')}")
-        return ToyAdapter(cfg, blob["state"], init_seed=seed)
+        if blob.get("config") != asdict(cfg) or blob.get("data", asdict(ToyDataConfig())) != asdict(data):
+            raise ValueError(f"{path} was pretrained with another toy config: {blob.get('config')}, "
+                             f"data {blob.get('data')}; point policy.base_checkpoint elsewhere")
+        return ToyAdapter(cfg, blob["state"], init_seed=seed, train_scope=scope, data=data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ToyDualStream(cfg)
     steps = int(options.get("pretrain_steps", 800))
     if steps > 0:
-        pretrain(model, steps, int(options.get("pretrain_batch", 64)), float(options.get("pretrain_lr", 2e-3)), seed)
+        every = max(steps // 10, 1)
+
+        def report(step: int, loss: float) -> None:
+            if step % every == 0 or step == steps:
+                log.warning("pretraining the toy base model: step %d/%d, flow-matching loss %.4f", step, steps, loss)
+
+        pretrain(model, steps, int(options.get("pretrain_batch", 64)), float(options.get("pretrain_lr", 2e-3)), seed,
+                 data=data, progress=report)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         tmp = f"{path}.tmp{os.getpid()}"
-        torch.save({"config": asdict(cfg), "state": state, "pretrain_steps": steps}, tmp)
+        torch.save({"config": asdict(cfg), "data": asdict(data), "state": state, "pretrain_steps": steps}, tmp)
         os.replace(tmp, path)
-    return ToyAdapter(cfg, state, init_seed=seed)
+    return ToyAdapter(cfg, state, init_seed=seed, train_scope=scope, data=data)
+
+
+def _checked(values: Mapping[str, Any], cls: type, what: str) -> dict[str, Any]:
+    """``values`` as keyword arguments of dataclass ``cls``; unknown keys name the option group."""
+    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    bad = set(values) - known
+    if bad:
+        raise ValueError(f"unknown toy {what} options {sorted(bad)}; known: {sorted(known)}")
+    return dict(values)
