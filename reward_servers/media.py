@@ -415,7 +415,10 @@ def pcm_from_tensor(
 
 def resolve_file_uri(uri: str, allowed_roots: Sequence[str | Path]) -> Path:
     """Map a file:// URI to an existing regular file whose real path lies under one of `allowed_roots`."""
-    parts = urllib.parse.urlsplit(uri)
+    try:
+        parts = urllib.parse.urlsplit(uri)
+    except ValueError as exc:  # e.g. an unbalanced '[' in the host ("Invalid IPv6 URL")
+        raise MediaError(f"not a valid URI ({exc})") from None
     if parts.scheme.lower() != "file":
         raise MediaError(f"only file:// URIs are accepted, got scheme {echo(parts.scheme or '(none)')}")
     if parts.netloc not in ("", "localhost"):
@@ -426,7 +429,7 @@ def resolve_file_uri(uri: str, allowed_roots: Sequence[str | Path]) -> Path:
         raise MediaError("this server accepts no file:// URIs (no allowed roots configured)")
     # Percent-escapes name bytes, not UTF-8 text: a POSIX file name may be any bytes (os.fsdecode keeps them
     # as surrogate escapes, so the path opens; messages show them with echo()).
-    raw = os.fsdecode(urllib.parse.unquote_to_bytes(parts.path))
+    raw = os.fsdecode(urllib.parse.unquote_to_bytes(parts.path.encode("utf-8", "surrogateescape")))
     if "\x00" in raw:
         raise MediaError("file URI contains a NUL byte")
     # Checked on the decoded path, so %2e%2e counts too; a '..' is refused even when it would stay inside.

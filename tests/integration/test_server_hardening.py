@@ -154,11 +154,13 @@ async def test_file_uris_with_bad_percent_encoding_or_non_utf8_names(tmp_path: P
     bad = "file://" + quote_from_bytes(os.fsencode(tmp_path)) + "/%ff%fe.wav"
     async with running_server(allowed_uri_roots=[str(tmp_path)]) as r:
         req = reward_pb2.ScoreRequest(
-            samples=[sample("good", audio=reward_pb2.Audio(uri=good)), sample("bad", audio=reward_pb2.Audio(uri=bad))],
+            samples=[sample("good", audio=reward_pb2.Audio(uri=good)), sample("bad", audio=reward_pb2.Audio(uri=bad)),
+                     sample("host", audio=reward_pb2.Audio(uri="file://[::1/x.wav"))],
             scorers=["loudness"],
         )
         resp = await r.stub.Score(req, timeout=30)
-    good_res, bad_res = resp.results
+    good_res, bad_res, host_res = resp.results
+    assert host_res.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], host_res.error.message
     assert not good_res.HasField("error"), good_res.error.message
     assert "loudness_db" in good_res.scores
     assert bad_res.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], bad_res.error.message
