@@ -16,10 +16,12 @@ from omninft.reward_servers.models.amt.model import (
     count_parameters,
     interpolate_midpoint,
 )
+from omninft.reward_servers.models.amt.vbench import MotionSmoothness, motion_smoothness_video
 
 __all__ = [
     "AMT",
     "FAMILY",
+    "MotionSmoothness",
     "OFFICIAL_ENTRY",
     "OFFICIAL_FILE",
     "OFFICIAL_KEYS",
@@ -33,5 +35,6 @@ __all__ = [
     "interpolate_midpoint",
     "load",
     "load_official",
+    "motion_smoothness_video",
     "read_official",
 ]

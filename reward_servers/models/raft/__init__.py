@@ -17,9 +17,16 @@ from omninft.reward_servers.models.raft.model import (
     padded_flow,
     strip_official_prefix,
 )
+from omninft.reward_servers.models.raft.vbench import (
+    MotionDecision,
+    dynamic_degree_video,
+    pair_score,
+    static_filter_video,
+)
 
 __all__ = [
     "FAMILY",
+    "MotionDecision",
     "OFFICIAL_FILE",
     "OFFICIAL_KEYS",
     "OFFICIAL_KEY_PREFIX",
@@ -31,9 +38,12 @@ __all__ = [
     "RAFTCore",
     "build",
     "count_parameters",
+    "dynamic_degree_video",
     "identify",
     "load",
     "load_official",
     "padded_flow",
+    "pair_score",
+    "static_filter_video",
     "strip_official_prefix",
 ]
