@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -216,3 +218,30 @@ def test_tiny_detection_runs_at_input_resolution(tiny):
         assert det.boxes.shape[1] == 4
         if det.boxes.shape[0]:
             assert det.boxes[:, 2].max() <= w and det.boxes[:, 3].max() <= h
+
+
+def test_empty_frame_gives_empty_detections(tiny):
+    model, _, decoder = tiny
+    quiet = copy.deepcopy(model)
+    with torch.no_grad():
+        for predictor in quiet.roi_heads.box_predictor:
+            predictor.cls_score.bias.copy_(torch.tensor([-20.0, 20.0]))  # everything is background
+    det = quiet.detect(_frame(40, 40), decoder, captions=True)
+    assert det.boxes.shape == (0, 4) and det.scores.shape == (0,) and det.object_names == () and det.captions == ()
+
+
+def test_detect_frames_is_per_frame_detect(tiny):
+    model, _, decoder = tiny
+    clip = np.stack([_frame(40, 56, seed=s) for s in range(2)])
+    dets = grit.detect_frames(model, clip, decoder)
+    assert len(dets) == 2
+    for det, frame in zip(dets, clip, strict=True):
+        np.testing.assert_array_equal(det.boxes, model.detect(frame, decoder).boxes)
+
+
+def test_load_decoder_from_vocab_file_or_directory(tmp_path):
+    vocab = grit.build_tiny_vocab()
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    assert grit.load_decoder("official", str(tmp_path / "vocab.txt")).vocab == vocab
+    assert grit.load_decoder("official", str(tmp_path)).vocab == vocab
+    assert grit.load_decoder("tiny").vocab == vocab

@@ -124,12 +124,15 @@ class GRiT(nn.Module):
                                           self.cfg.pooler_sampling_ratio)
             obj = pooled.flatten(2).transpose(1, 2).contiguous()  # (N, r*r, C)
             textual = self.roi_heads.text_decoder.textual
-            det = greedy_decode(textual, obj, self.cfg.cls_token_id, self.cfg.sep_token_id, self.cfg.max_steps)
+            # memory tokens never attend to text, so both tasks share their keys/values
+            memory = textual.memory_cache(obj)
+            det = greedy_decode(textual, obj, self.cfg.cls_token_id, self.cfg.sep_token_id, self.cfg.max_steps,
+                                memory)
             names = [decoder.decode(row.tolist()[1:]) for row in det.tokens]
             score_lp = det.logprobs
             if caps is not None:
                 cap = greedy_decode(textual, obj, self.cfg.densecap_begin_id, self.cfg.sep_token_id,
-                                    self.cfg.max_steps)
+                                    self.cfg.max_steps, memory)
                 caps = [decoder.decode(row.tolist()[1:]) for row in cap.tokens]
                 score_lp = cap.logprobs
             scores = (scores * torch.exp(score_lp)) ** 0.5
@@ -143,6 +146,12 @@ class GRiT(nn.Module):
             boxes=boxes.numpy().astype(np.float32), scores=scores.numpy().astype(np.float32),
             object_names=tuple(names), captions=None if caps is None else tuple(caps),
         )
+
+
+def detect_frames(model: GRiT, frames: np.ndarray, decoder: WordPieceDecoder, captions: bool = False
+                  ) -> list[GRiTDetections]:
+    """GRiT on every frame of a (T, H, W, 3) RGB clip, one frame per call as the reference runs it."""
+    return [model.detect(frame, decoder, captions=captions) for frame in frames]
 
 
 def build(cfg: GRiTConfig | None = None) -> GRiT:

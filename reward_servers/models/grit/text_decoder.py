@@ -149,10 +149,12 @@ class TextualHead(nn.Module):
         """Per layer, the keys/values of the memory tokens (memory never attends to text, so they are fixed)."""
         h = self.object_feature_projection(object_features)
         cache = []
-        for layer in self.layers:
+        layers = self.layers
+        for i, layer in enumerate(layers):
             k, v = layer.keys_values(h)
             cache.append((k, v))
-            h = layer(h, k, v, None)
+            if i + 1 < len(layers):  # the last layer's memory outputs feed nothing
+                h = layer(h, k, v, None)
         return cache
 
     def step(
@@ -187,10 +189,14 @@ class Decoded:
 
 
 def greedy_decode(head: TextualHead, object_features: torch.Tensor, begin_id: int, end_id: int,
-                  max_steps: int) -> Decoded:
-    """AutoRegressiveBeamSearch with beam 1 on (N, 196, C) ROI features."""
+                  max_steps: int, memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Decoded:
+    """AutoRegressiveBeamSearch with beam 1 on (N, 196, C) ROI features.
+
+    `memory` (head.memory_cache(object_features)) can be shared by several searches on the same features.
+    """
     n = object_features.shape[0]
-    memory = head.memory_cache(object_features)
+    if memory is None:
+        memory = head.memory_cache(object_features)
     cache: list[tuple[torch.Tensor, torch.Tensor]] = []
     preds = torch.full((n, 1), begin_id, dtype=torch.long, device=object_features.device)
     first = F.log_softmax(head.step(preds, 0, memory, cache), dim=1)

@@ -1,0 +1,86 @@
+"""GRiT frames/s on this machine, with the time split by stage (backbone, proposals, cascade, text decoder).
+
+    python -m omninft.bench.perf.scripts.grit_frames --weights random --size 512x512 --frames 3
+
+One frame per call, as VBench runs GRiT. `--captions` adds the DenseCap decoder (the color dimension).
+Random weights give an arbitrary number of detections above the 0.5 threshold, which drives the text
+decoder's share: the count is printed with the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from omninft.bench.perf.scripts._common import machine
+
+
+def main() -> None:
+    """Time `GRiT.detect` on generated frames and print a JSON line."""
+    from omninft.reward_servers.functional.detection_ops import multilevel_roi_align
+    from omninft.reward_servers.models import grit
+    from omninft.reward_servers.models.grit.roi_heads import BOX_SCALES
+    from omninft.reward_servers.models.grit.text_decoder import greedy_decode
+    from omninft.reward_servers.models.grit.tokenizer import SPECIAL_TOKENS
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--weights", default="random")
+    ap.add_argument("--size", default="512x512", help="HxW")
+    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--captions", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    h, w = (int(v) for v in args.size.split("x"))
+    model, ident = grit.load(args.weights)
+    if args.weights == "random":  # random weights name nothing real: any vocabulary of the right size will do
+        vocab = [*SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(model.cfg.vocab_size - len(SPECIAL_TOKENS)))]
+        decoder = grit.WordPieceDecoder(vocab)
+    else:
+        decoder = grit.load_decoder(args.weights)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(args.frames + 1)]
+    model.detect(frames[0], decoder, captions=args.captions)  # warm-up
+    stages = {"backbone": 0.0, "proposals": 0.0, "cascade": 0.0, "text": 0.0}
+    dets = []
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for f in frames[1:]:
+            t = time.perf_counter()
+            x, size = model.preprocess(f)
+            feats = model.backbone(x)
+            stages["backbone"] += time.perf_counter() - t
+            t = time.perf_counter()
+            props, ps = model.proposal_generator(feats)
+            stages["proposals"] += time.perf_counter() - t
+            t = time.perf_counter()
+            d = model.roi_heads.detect(feats[:3], props, ps, size)
+            stages["cascade"] += time.perf_counter() - t
+            t = time.perf_counter()
+            if d.boxes.shape[0]:
+                pooled = multilevel_roi_align(feats[:3], d.boxes, 14, BOX_SCALES)
+                obj = pooled.flatten(2).transpose(1, 2).contiguous()
+                textual = model.roi_heads.text_decoder.textual
+                memory = textual.memory_cache(obj)
+                greedy_decode(textual, obj, model.cfg.cls_token_id, model.cfg.sep_token_id, model.cfg.max_steps,
+                              memory)
+                if args.captions:
+                    greedy_decode(textual, obj, model.cfg.densecap_begin_id, model.cfg.sep_token_id,
+                                  model.cfg.max_steps, memory)
+            stages["text"] += time.perf_counter() - t
+            dets.append(int(d.boxes.shape[0]))
+    total = time.perf_counter() - t0
+    print(json.dumps({
+        "weights": ident.weights_id, "size": [h, w], "frames": args.frames, "captions": args.captions,
+        "frames_per_s": args.frames / total, "seconds_per_frame": {k: v / args.frames for k, v in stages.items()},
+        "detections_per_frame": dets, "machine": machine(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
