@@ -241,3 +241,31 @@ def test_sigkill_mid_run_then_rerun_gives_identical_numbers(demo: tuple[Path, Pa
     got = json.loads((out / "evaluation_results" / "results_eval_results.json").read_text())
     assert got == ref
     assert json.loads((out / "results.json").read_text())["provenance"]["store"]["outcomes_reused"] >= 6
+
+
+def test_static_filter_scope_all_tests_everything(tmp_path: Path) -> None:
+    from omninft.bench.suites.vbench.static_filter import candidates, write_filtered
+
+    for name in ("b-1.mp4", "a-0.mp4", "a-1.mp4", "a-2.mp4", "skip.gif"):
+        (tmp_path / name).write_bytes(name.encode())
+    paths = candidates(tmp_path, None)
+    assert [p.name for p in paths] == ["a-0.mp4", "a-1.mp4", "a-2.mp4", "b-1.mp4"]  # sorted, *.mp4 only
+    assert [p.name for p in candidates(tmp_path, ["b"])] == ["b-1.mp4"]
+    res = select_static(paths, None, lambda batch: {p: p.name != "a-1.mp4" for p in batch}, per_prompt=None)
+    assert {k: [p.name for p in v] for k, v in res.prompts.items()} == {"a": ["a-0.mp4", "a-2.mp4"], "b": ["b-1.mp4"]}
+    write_filtered(res, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out" / "filtered_videos").iterdir()) == ["a-0.mp4", "a-1.mp4", "b-0.mp4"]
+    assert (tmp_path / "out" / "filtered_videos" / "a-1.mp4").read_bytes() == b"a-2.mp4"
+
+
+def test_custom_input_default_dimensions(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
+    videos, _ = demo
+    proc = _cli("run", "vbench", "--videos", str(videos), "--mode", "custom_input", "--server", server.address,
+                "--out", str(tmp_path / "o"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "not by default: temporal_flickering, object_class, multiple_objects, human_action, color" in proc.stderr
+    ev = json.loads((tmp_path / "o" / "evaluation_results" / "results_eval_results.json").read_text())
+    assert sorted(ev) == sorted(["subject_consistency", "background_consistency", "motion_smoothness",
+                                 "dynamic_degree", "aesthetic_quality", "imaging_quality", "temporal_style",
+                                 "overall_consistency"])
+    assert all(len(v[1]) == 55 for v in ev.values())

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from omninft.bench.demo_data import write_mp4
-from omninft.bench.runner import BenchRunError
+from omninft.bench.runner import BenchRunError, open_session
 from omninft.bench.suites.vbench.demo import write_demo_vbench
 from omninft.bench.suites.vbench.dimensions import LEADERBOARD_ORDER, resolve_dimensions
 from omninft.bench.suites.vbench.locate import plan_category, plan_custom, plan_standard
@@ -234,3 +234,47 @@ def test_empty_dimension_is_an_explicit_error(demo: tuple[Path, Path], server: A
     ev = json.loads((tmp_path / "out" / REFERENCE_DIR / "results_eval_results.json").read_text())
     assert list(ev) == ["temporal_style"]  # never a NaN or 0 for scene
     assert [m.index for m in run.plan.missing] == [0, 1, 2, 3, 4]
+
+
+def test_through_omninft_serve_one_decode_per_video(demo: tuple[Path, Path], full: tuple[VBenchRun, Path],
+                                                    tmp_path: Path) -> None:
+    """The real server (embedded, the contract's fixture scorers as plugins): same numbers as over the fake
+    server, and each video decoded once for all the dimensions that read it (the server's decode cache)."""
+    from omninft.bench.perf.scripts._common import free_port, scrape
+
+    videos, suite = demo
+    names = [f"vbench_{d}" for d in LEADERBOARD_ORDER]
+    port = free_port()
+    extra = {"plugins": {n: "tests.helpers.vbench_plugin:build" for n in names}, "metricsPort": port}
+    cfg = VBenchConfig(videos=videos, out=tmp_path / "out", progress=False, chunk_size=4, timeout_s=120.0,
+                       embedded_config=extra)
+    dims = resolve_dimensions(None)
+    plan = plan_standard(load_full_info(suite), videos, dims)
+    with open_session(cfg.session_config(), tuple(sorted(names))) as session:
+        run = run_plan(cfg, plan, dims, session=session)
+        metrics = scrape(port)
+    decodes = sum(v for (name, labels), v in metrics.items()
+                  if name == "omninft_decodes_total" and ("modality", "video") in labels)
+    n_videos = len({v.path for vs in plan.videos.values() for v in vs})
+    n_requests = len({(str(v.path), d) for d, vs in plan.videos.items() for v in vs})
+    assert n_videos == 55 and n_requests == 80  # 80 (video, dimension) pairs, 55 distinct videos
+    assert decodes == n_videos  # decodes per video = 1.00
+    ref_run, _ = full
+    assert [[v.record for v in d.videos] for d in run.dimensions] == [[v.record for v in d.videos]
+                                                                      for d in ref_run.dimensions]
+    assert [d.value for d in run.dimensions] == [d.value for d in ref_run.dimensions]
+
+
+def test_routes_split_dimensions_across_servers(demo: tuple[Path, Path], full: tuple[VBenchRun, Path],
+                                                tmp_path: Path) -> None:
+    videos, suite = demo
+    with fixture_server() as a, fixture_server() as b:
+        routes = tmp_path / "routes.yaml"
+        routes.write_text(f"vbench_scene: {b.address}\nvbench_appearance_style: [{b.address}, {a.address}]\n")
+        run, doc = _standard(videos, suite, tmp_path / "out", a.address, servers_file=routes)
+        assert {c.scorers for c in b.calls if c.method != "ListScorers"} >= {("vbench_scene",)}
+        servers = doc["provenance"]["servers"]
+        assert servers[b.address] == ["vbench_scene"]
+        assert servers[f"{b.address},{a.address}"] == ["vbench_appearance_style"]
+    ref_run, _ = full
+    assert [d.value for d in run.dimensions] == [d.value for d in ref_run.dimensions]

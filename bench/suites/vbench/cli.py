@@ -93,6 +93,13 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     requested = bool(opts.get("dimensions"))
+    if not requested and opts.get("mode") in (CUSTOM, CATEGORY) and not opts.get("demo"):
+        # Without the suite's auxiliary_info six dimensions cannot run; human_action needs "... person is <label>"
+        # file names and temporal_flickering static-filtered videos, so neither is a default here.
+        left_out = [d.name for d in dims if d.needs_auxiliary_info or d.name in ("human_action", "temporal_flickering")]
+        dims = [d for d in dims if d.name not in left_out]
+        click.echo(f"{opts['mode']}: evaluating {', '.join(d.name for d in dims)} (name others with --dimensions; "
+                   f"not by default: {', '.join(left_out)})", err=True)
     full_info = opts.get("full_info")
     weights = opts["weights"]
     if opts.get("demo"):

@@ -132,8 +132,8 @@ class VBenchRun:
 def _progress(total: int, initial: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="video", disable=not enabled, dynamic_ncols=True,
-                desc="vbench", smoothing=0.1)
+    return tqdm(total=total, initial=initial, unit="pair", disable=not enabled, dynamic_ncols=True,
+                desc="vbench (video, condition)", smoothing=0.1)
 
 
 def plan_units(plan: Plan, dims: list[Dimension]) -> tuple[dict[tuple[str, int], Unit], list[VideoError]]:
@@ -352,8 +352,12 @@ def provenance(cfg: VBenchConfig, run: VBenchRun) -> dict[str, Any]:
         "videos": str(cfg.videos),
         "suite": {"path": str(cfg.suite_path) if cfg.suite_path else None, "sha256": cfg.suite_sha256},
         "servers": run.servers,
+        "sample_counts": {"videos": len({v.path for vs in run.plan.videos.values() for v in vs}),
+                          "video_dimension_pairs": sum(len(vs) for vs in run.plan.videos.values()),
+                          "missing": len(run.plan.missing), "unusable_files": len(run.plan.unusable)},
         "store": {"path": str(cfg.store_path or cfg.out / STORE_NAME), "outcomes_reused": run.reused,
                   "outcomes_computed": run.computed},
+        "scorer_options": cfg.embedded_config.get("scorers", {}),  # e.g. a motion_smoothness scale setting
         "tiny_weights": any(s.tiny_weights for s in used),
         "scorers": [
             {"name": s.name, "version": s.version, "weights_id": s.weights_id, "weights_sha256": s.weights_sha256,
