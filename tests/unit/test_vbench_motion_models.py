@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +90,23 @@ def test_motion_smoothness_video_follows_the_reference_protocol(tiny_amt):
         manual.append(np.mean(np.abs(img.astype(np.int32) - frames[target].astype(np.int32))))
     assert res.diffs == pytest.approx(manual, abs=1e-12) and res.scale == 1.0
     assert res.score == pytest.approx((255 - np.mean(manual)) / 255, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_full_size_pipelines_reproduce_the_reference_classes():
+    """Golden from VBench's own DynamicDegree / StaticFilter / MotionSmoothness on the same clip and weights."""
+    gold = json.loads((Path(__file__).parents[1] / "golden" / "vbench_motion_random_seed0.json").read_text())
+    frames = _clip(5, 128, 136, 3)
+    rmodel, _ = raft.load("random", seed=0)
+    dyn = raft.dynamic_degree_video(rmodel, frames, fps=gold["dynamic_degree"]["fps"])
+    ref = gold["dynamic_degree"]
+    assert dyn.decision == ref["video_results"]
+    assert (dyn.thresholds.thres, dyn.thresholds.count_num) == (ref["params"]["thres"], ref["params"]["count_num"])
+    np.testing.assert_allclose(dyn.pair_scores, ref["pair_scores"][: len(dyn.pair_scores)], rtol=1e-5)
+    static = raft.static_filter_video(rmodel, frames)
+    ref = gold["static_filter"]
+    assert static.decision == ref["static"] and static.thresholds.count_num == ref["params"]["count_num"]
+    np.testing.assert_allclose(static.pair_scores, ref["pair_scores"][: len(static.pair_scores)], rtol=1e-5)
+    amodel, _ = amt.load("random", seed=0)
+    assert amt.motion_smoothness_video(amodel, frames).score == pytest.approx(gold["motion_smoothness"], abs=1e-6)
+    assert vm.temporal_flickering_score(frames) == pytest.approx(gold["temporal_flickering"], abs=1e-12)
