@@ -1,0 +1,192 @@
+"""The served VBench Quality scorers (scorers/vbench_motion.py, scorers/vbench_consistency.py) on tiny weights:
+each equals an independent computation of its dimension on generated frames, follows the runner's contract
+(wire names, counts, per-video errors), and shares its model with the other scorers of one server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from omninft.bench.suites.vbench.dimensions import DIMENSIONS, STATIC_FILTER_SCORER
+from omninft.reward_servers.functional import vbench_motion as vm
+from omninft.reward_servers.media import DecodedSample, DecodedVideo
+from omninft.reward_servers.models import amt, raft
+from omninft.reward_servers.scorers import registry
+from omninft.reward_servers.scorers._shared import sharing
+from omninft.reward_servers.scorers.base import InvalidSample, ScorerConfig
+from omninft.reward_servers.scorers.spec import InvalidOptions
+from tests.helpers.flow_frames import texture
+
+QUALITY_SCORERS = ("vbench_temporal_flickering", "vbench_motion_smoothness", "vbench_dynamic_degree",
+                   "vbench_background_consistency")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threads only add contention on the shared CI cores
+    yield
+    torch.set_num_threads(before)
+
+
+def _clip(t: int, h: int, w: int, step: int = 3) -> np.ndarray:
+    """t frames of a texture drifting `step` px right per frame, uint8 (T, H, W, 3)."""
+    base = texture(h, w + step * t)
+    return np.stack([base[0, :, :, step * k : step * k + w].permute(1, 2, 0).numpy()
+                     for k in range(t)]).astype(np.uint8)
+
+
+def _sample(frames: np.ndarray, fps: float = 8.0, sid: str = "v") -> DecodedSample:
+    return DecodedSample(id=sid, prompt="a drifting texture", video=DecodedVideo(frames, fps=fps))
+
+
+def _score(scorer, sample: DecodedSample) -> dict[str, float]:
+    out = scorer.forward([scorer.preprocess(sample)])[0]
+    if isinstance(out, Exception):
+        raise out
+    res = scorer.postprocess(out)
+    return res.embeddings if scorer.info.embeddings else res.scores
+
+
+def _build(name: str, **options) -> object:
+    return registry.build(name, ScorerConfig(weights="tiny", options=options))
+
+
+def test_outputs_follow_the_runner_contract() -> None:
+    for name in QUALITY_SCORERS:
+        dim = DIMENSIONS[name.removeprefix("vbench_")]
+        spec = registry.spec(name)
+        assert dim.scorer == name and set(dim.wire_outputs) <= set(spec.outputs), name
+        assert spec.modalities == ("video",)
+    assert registry.spec(STATIC_FILTER_SCORER).embeddings == ("pair_scores", "frame_shape")
+
+
+def test_temporal_flickering_is_the_mae_formula() -> None:
+    frames = np.random.default_rng(3).integers(0, 256, (5, 12, 10, 3), dtype=np.uint8)
+    got = _score(_build("vbench_temporal_flickering"), _sample(frames))
+    x = frames.astype(np.float64)
+    mae = [np.abs(x[t + 1] - x[t]).mean() for t in range(4)]
+    assert got["temporal_flickering_video_results"] == pytest.approx((255 - np.mean(mae)) / 255, rel=1e-6)
+    with pytest.raises(InvalidSample, match="at least 2 frames"):
+        _build("vbench_temporal_flickering").preprocess(_sample(frames[:1]))
+
+
+@pytest.fixture(scope="module")
+def raft_scorers() -> tuple[object, object]:
+    with sharing():
+        dyn = _build("vbench_dynamic_degree")
+        static = _build(STATIC_FILTER_SCORER)
+    return dyn, static
+
+
+def test_raft_loads_once_for_dynamic_degree_and_the_static_filter(raft_scorers) -> None:
+    dyn, static = raft_scorers
+    assert dyn.compute.__closure__ is not None and static.compute.__closure__ is not None
+    models = [{id(c.cell_contents) for c in s.compute.__closure__ if isinstance(c.cell_contents, torch.nn.Module)}
+              for s in (dyn, static)]
+    assert models[0] == models[1] and len(models[0]) == 1
+    assert dyn.info.weights == static.info.weights and dyn.info.weights.tiny
+
+
+def test_dynamic_degree_matches_the_per_video_rule(raft_scorers) -> None:
+    dyn, _ = raft_scorers
+    model = raft.load("tiny", seed=0)[0]
+    frames = _clip(6, 128, 136)
+    for fps in (8.0, 16.0):
+        got = _score(dyn, _sample(frames, fps))["dynamic_degree_video_results"]
+        assert got == (1.0 if raft.dynamic_degree_video(model, frames, fps).decision else 0.0)
+    # One frame: no pair, not dynamic (the reference's rule), not an error.
+    assert _score(dyn, _sample(frames[:1]))["dynamic_degree_video_results"] == 0.0
+
+
+def test_static_filter_returns_every_pair_and_the_shape(raft_scorers) -> None:
+    _, static = raft_scorers
+    model = raft.load("tiny", seed=0)[0]
+    frames = _clip(4, 128, 128)
+    got = _score(static, _sample(frames))
+    want = [raft.pair_score(model, frames, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(4)]
+    assert got["pair_scores"].dtype == np.float64 and got["pair_scores"].tolist() == want  # N+1 = 5 values
+    assert got["frame_shape"].tolist() == [4.0, 128.0, 128.0]
+
+
+def test_raft_scorers_refuse_frames_too_small_for_the_pyramid(raft_scorers) -> None:
+    for scorer in raft_scorers:
+        with pytest.raises(InvalidSample, match="too small for RAFT"):
+            scorer.preprocess(_sample(_clip(3, 96, 160)))
+
+
+def test_motion_smoothness_matches_amt_and_records_the_scale() -> None:
+    model = amt.load("tiny", seed=0)[0]
+    frames = _clip(5, 128, 128)
+    got = _score(_build("vbench_motion_smoothness"), _sample(frames))
+    want = amt.motion_smoothness_video(model, frames, scale=1.0)
+    assert got == {"motion_smoothness_video_results": want.score, "motion_smoothness_scale": 1.0}
+    # "auto" is the reference's rule; on a CPU it keeps 1.0 for small frames.
+    assert _score(_build("vbench_motion_smoothness", scale="auto"), _sample(frames))["motion_smoothness_scale"] == 1.0
+    half = _build("vbench_motion_smoothness", scale=0.5)
+    with pytest.raises(InvalidSample, match="too small for AMT-S"):
+        _raise(half, frames)
+    with pytest.raises(InvalidOptions, match="scale"):
+        _build("vbench_motion_smoothness", scale=1.5)
+    with pytest.raises(InvalidSample, match="at least 3 frames"):
+        _build("vbench_motion_smoothness").preprocess(_sample(frames[:2]))
+
+
+def _raise(scorer, frames: np.ndarray) -> None:
+    out = scorer.forward([scorer.preprocess(_sample(frames))])[0]
+    if isinstance(out, Exception):
+        raise out
+
+
+def test_background_consistency_equals_the_reference_loop() -> None:
+    """Frame by frame as the reference: clip_transform, CLIP B/32 image feature, normalise, the two cosines."""
+    from omninft.reward_servers.functional.vbench_frames import clip_transform, frames_to_tensor
+    from omninft.reward_servers.models import clip
+
+    frames = _clip(4, 40, 56)
+    got = _score(_build("vbench_background_consistency", image_batch_size=1), _sample(frames))
+    model = clip.load("tiny", 0)[0]
+    core = clip.ClipImageCore(model).eval()
+    with torch.no_grad():
+        feats = [core(clip_transform(frames_to_tensor(frames[i : i + 1]), 224)).double().numpy()[0]
+                 for i in range(len(frames))]
+    unit = [f / np.linalg.norm(f) for f in feats]
+    sim = sum((max(0.0, unit[t - 1] @ unit[t]) + max(0.0, unit[0] @ unit[t])) / 2 for t in range(1, len(unit)))
+    assert got["background_consistency_cnt_per_video"] == 3.0
+    assert got["background_consistency_video_sim"] == pytest.approx(sim, rel=1e-6)
+    chunked = _score(_build("vbench_background_consistency", image_batch_size=3), _sample(frames))
+    assert chunked["background_consistency_video_sim"] == pytest.approx(sim, rel=1e-5)
+
+
+def test_a_video_does_not_depend_on_its_batch() -> None:
+    scorer = _build("vbench_background_consistency", image_batch_size=2)
+    a, b = _sample(_clip(3, 40, 48), sid="a"), _sample(_clip(5, 48, 40, step=1), sid="b")
+    alone = scorer.postprocess(scorer.forward([scorer.preprocess(a)])[0]).scores
+    both = scorer.forward([scorer.preprocess(b), scorer.preprocess(a)])
+    assert scorer.postprocess(both[1]).scores == alone
+    with pytest.raises(InvalidSample, match="at least 2 frames"):
+        scorer.preprocess(_sample(_clip(1, 40, 48)))
+
+
+def test_generated_vbench_routes_are_fresh_and_match_the_runner_contract() -> None:
+    """bench/suites/vbench/routes.json (scripts/gen_bench_routes.py) names, per dimension, the scorer the runner
+    calls and its first contract output."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen_bench_routes", root / "scripts" / "gen_bench_routes.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    table = gen.build_tables()["vbench"]
+    path = root / "bench" / "suites" / "vbench" / "routes.json"
+    assert path.read_text() == gen.render(table), "stale: run python scripts/gen_bench_routes.py"
+    for key, route in json.loads(path.read_text())["metrics"].items():
+        dim = DIMENSIONS[key]
+        assert route["scorer"] == dim.scorer and route["output"] == dim.wire_outputs[0]
