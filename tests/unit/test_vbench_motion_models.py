@@ -54,11 +54,11 @@ def test_early_exits_stop_scoring(monkeypatch):
     calls: list[tuple[int, int]] = []
     scripted = {(0, 1): 9.0, (1, 2): 9.0, (2, 3): 0.0, (0, 3): 0.0, (3, 0): 0.0}
 
-    def fake(model, frames, i, j, fraction, iters=None):
-        calls.append((i, j))
-        return scripted.get((i, j), 9.0)
+    def fake(model, frames, pairs, fraction, iters=None, batch=1):
+        calls.extend(pairs)
+        return [scripted.get(p, 9.0) for p in pairs]
 
-    monkeypatch.setattr(raft_vbench, "pair_score", fake)
+    monkeypatch.setattr(raft_vbench, "pair_scores", fake)
     frames = np.zeros((4, 256, 256, 3), np.uint8)  # static thres 3.0, count_num round(0.5) = 0
     res = raft_vbench.static_filter_video(None, frames)  # type: ignore[arg-type]
     assert res.decision is False and calls == [(0, 1)]  # one pair above thres already exceeds count_num 0
@@ -66,6 +66,27 @@ def test_early_exits_stop_scoring(monkeypatch):
     dyn = raft_vbench.dynamic_degree_video(None, np.zeros((16, 256, 256, 3), np.uint8), fps=8)  # type: ignore[arg-type]
     # dynamic thres 6.0, count_num 4: pairs (0,1), (1,2) score 9, (2,3) 0, then 9s until the 4th hit
     assert dyn.decision is True and len(calls) == 5 and dyn.pair_scores == [9.0, 9.0, 0.0, 9.0, 9.0]
+    calls.clear()  # in batches of 4 the whole chunk holding the deciding pair is scored
+    dyn = raft_vbench.dynamic_degree_video(None, np.zeros((16, 256, 256, 3), np.uint8), fps=8, batch=4)  # type: ignore[arg-type]
+    assert dyn.decision is True and len(calls) == 8 and dyn.pair_scores[:5] == [9.0, 9.0, 0.0, 9.0, 9.0]
+
+
+def test_batched_pairs_agree_with_one_at_a_time(tiny_raft, tiny_amt):
+    frames = _clip(5, 128, 136)
+    one = raft.static_filter_video(tiny_raft, frames, batch=1)
+    many = raft.static_filter_video(tiny_raft, frames, batch=3)
+    assert many.decision == one.decision
+    n = min(len(one.pair_scores), len(many.pair_scores))
+    np.testing.assert_allclose(many.pair_scores[:n], one.pair_scores[:n], rtol=1e-4)
+    dyn1 = raft.dynamic_degree_video(tiny_raft, frames, fps=8)
+    dyn3 = raft.dynamic_degree_video(tiny_raft, frames, fps=8, batch=3)
+    assert dyn1.decision == dyn3.decision
+    ms1 = amt.motion_smoothness_video(tiny_amt, frames)
+    ms2 = amt.motion_smoothness_video(tiny_amt, frames, batch=2)
+    # uint8 truncation can flip a pixel by one level where the float prediction moved by ~1e-6
+    assert ms2.score == pytest.approx(ms1.score, abs=1e-3)
+    with pytest.raises(ValueError):
+        amt.motion_smoothness_video(tiny_amt, frames, batch=0)
 
 
 def test_bad_frames_are_rejected(tiny_raft, tiny_amt):
