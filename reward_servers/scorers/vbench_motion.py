@@ -13,6 +13,10 @@ Each scorer follows the runner's contract (`omninft.bench.suites.vbench`): one v
 - `vbench_static_filter` (RAFT-things, Embed): the N+1 top-2 % flow scores of the static filter's pairs
   (consecutive, then first->last, last->first) and the frame shape; `omninft-bench vbench static-filter`
   decides with the reference's thresholds. Every pair is scored (the contract's full list).
+
+Frames too small for the models' correlation pyramids (short side under 121 px; see MIN_PADDED_SIDE) are
+edge-padded first, where the reference produces NaN flow or fails; larger videos take the reference's path
+unchanged. `pair_batch` (default 1, the reference's one pair per forward) trades bit-parity for speed.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ from typing import Any, Literal
 import numpy as np
 
 from omninft.reward_servers.functional.vbench_motion import (
+    DYNAMIC_TOP_FRACTION,
     STATIC_TOP_FRACTION,
     amt_scale,
+    dynamic_frame_indices,
+    dynamic_thresholds,
+    is_dynamic,
     static_filter_pairs,
     temporal_flickering_score,
 )
@@ -51,8 +59,10 @@ from omninft.reward_servers.scorers.spec import (
 VERSION = "1.0.0"
 AUTO_SCALE = "auto"
 # RAFT and AMT-S build a 4-level correlation pyramid on 1/8-resolution features; its coarsest level must be at
-# least 2 pixels wide, or the bilinear lookup divides by (W - 1) = 0 and the whole flow is NaN (the reference
-# too: it then calls every such video static / not dynamic). So the padded short side must reach 8 * 2**4.
+# least 2 pixels wide, or the bilinear lookup divides by (W - 1) = 0 and the flow is NaN (in the reference too,
+# which then calls such a video static / not dynamic, or fails). So a frame whose padded short side is under
+# 8 * 2**4 px is first edge-padded (centred) to that size; the thresholds still come from the original size and
+# motion_smoothness compares only the original pixels. Videos of 121 px and more (all of VBench's) are untouched.
 MIN_PADDED_SIDE = 128
 
 
@@ -60,21 +70,30 @@ def _padded(side: int, divisor: int) -> int:
     return -(-side // divisor) * divisor
 
 
-def check_raft_size(frames: np.ndarray, fps: float) -> None:
-    """ValueError when RAFT's correlation pyramid would be empty for these frames (sintel padding to /8)."""
-    del fps
+def edge_pad_to(frames: np.ndarray, height: int, width: int) -> tuple[np.ndarray, int, int]:
+    """(frames edge-padded, centred, to at least height x width; top offset; left offset)."""
     h, w = frames.shape[1:3]
-    if min(_padded(h, 8), _padded(w, 8)) < MIN_PADDED_SIDE:
-        raise ValueError(f"frames of {h}x{w} are too small for RAFT: the short side must pad to at least "
-                         f"{MIN_PADDED_SIDE} px (its 4-level correlation pyramid would be empty, the flow NaN)")
+    ph, pw = max(0, height - h), max(0, width - w)
+    top, left = ph // 2, pw // 2
+    if ph == 0 and pw == 0:
+        return frames, 0, 0
+    return np.pad(frames, ((0, 0), (top, ph - top), (left, pw - left), (0, 0)), mode="edge"), top, left
 
 
-def check_amt_size(height: int, width: int, scale: float) -> None:
-    """ValueError when AMT-S at `scale` would see a frame too small for its correlation pyramid."""
+def raft_view(frames: np.ndarray) -> np.ndarray:
+    """The frames RAFT sees: unchanged when the /8-padded sides reach MIN_PADDED_SIDE, else edge-padded to it."""
+    h, w = frames.shape[1:3]
+    need_h = h if _padded(h, 8) >= MIN_PADDED_SIDE else MIN_PADDED_SIDE
+    need_w = w if _padded(w, 8) >= MIN_PADDED_SIDE else MIN_PADDED_SIDE
+    return edge_pad_to(frames, need_h, need_w)[0]
+
+
+def amt_min_sides(height: int, width: int, scale: float) -> tuple[int, int]:
+    """The frame size AMT-S needs at `scale` (the /int(16/scale)-padded side times scale reaching MIN_PADDED_SIDE)."""
     divisor = int(16 / scale)
-    if min(_padded(height, divisor), _padded(width, divisor)) * scale < MIN_PADDED_SIDE:
-        raise ValueError(f"frames of {height}x{width} at scale {scale} are too small for AMT-S: the short side "
-                         f"times the scale must reach {MIN_PADDED_SIDE} px after padding (else its output is NaN)")
+    floor = math.ceil(MIN_PADDED_SIDE / scale)
+    return tuple(side if _padded(side, divisor) * scale >= MIN_PADDED_SIDE else floor  # type: ignore[return-value]
+                 for side in (height, width))
 
 
 # ------------------------------------------------------------------------------------------ temporal_flickering
@@ -101,10 +120,15 @@ class MotionSmoothnessOptions:
     # AMT's internal downscale: a number in (0, 1] (1.0 = the reference CLI's setting), or "auto" = the
     # reference's rule from the frame size and the GPU's memory (on CPU: 1.0 below ~67 Mpx).
     scale: float | Literal["auto"] = 1.0
+    # Frame pairs per AMT forward pass: 1 = the reference's one pair at a time (bit-parity); more is faster
+    # on an accelerator and moves a prediction by ~1e-6 before the uint8 truncation.
+    pair_batch: int = 1
 
     def __post_init__(self) -> None:
         if self.scale != AUTO_SCALE and not (math.isfinite(float(self.scale)) and 0.0 < float(self.scale) <= 1.0):
             raise ValueError(f"scale must be in (0, 1] or 'auto', got {self.scale!r}")
+        if self.pair_batch < 1:
+            raise ValueError(f"pair_batch must be >= 1, got {self.pair_batch}")
 
 
 def _gpu_memory(device: str) -> int | None:
@@ -115,6 +139,34 @@ def _gpu_memory(device: str) -> int | None:
     if dev.type != "cuda":
         return None
     return int(torch.cuda.get_device_properties(dev.index or 0).total_memory)
+
+
+def _smoothness_padded(model: Any, frames: np.ndarray, scale: float, height: int, width: int) -> float:
+    """motion_smoothness of frames too small for AMT-S: interpolate edge-padded frames, score the original pixels."""
+    import torch
+
+    from omninft.reward_servers.functional.vbench_motion import (
+        frame_abs_diff_mean,
+        interpolation_plan,
+        motion_smoothness_score,
+        to_uint8_truncate,
+    )
+    from omninft.reward_servers.models.amt import interpolate_midpoint
+
+    padded, top, left = edge_pad_to(frames, height, width)
+    h, w = frames.shape[1:3]
+    dev = next(model.parameters()).device
+
+    def tensor(i: int) -> torch.Tensor:
+        return (torch.from_numpy(np.ascontiguousarray(padded[i])).permute(2, 0, 1)[None] / 255.0).to(dev)
+
+    diffs = []
+    plan = interpolation_plan(frames.shape[0])
+    with torch.no_grad():
+        for (i, j), target in zip(plan.pairs, plan.targets, strict=True):
+            pred = interpolate_midpoint(model, tensor(i), tensor(j), scale=scale)[0, :, top : top + h, left : left + w]
+            diffs.append(frame_abs_diff_mean(frames[target], to_uint8_truncate(pred.permute(1, 2, 0).float().cpu().numpy())))
+    return motion_smoothness_score(diffs)
 
 
 def build_motion_smoothness(name: str, cfg: ScorerConfig) -> PerVideoScorer:
@@ -130,10 +182,13 @@ def build_motion_smoothness(name: str, cfg: ScorerConfig) -> PerVideoScorer:
     def compute(item: VideoItem) -> dict[str, Any]:
         h, w = item.frames.shape[1:3]
         scale = amt_scale(h, w, vram) if opts.scale == AUTO_SCALE else float(opts.scale)
-        check_amt_size(h, w, scale)
-        result = motion_smoothness_video(model, item.frames, scale=scale)
-        return {"motion_smoothness_video_results": finite(result.score, "motion_smoothness"),
-                "motion_smoothness_scale": result.scale}
+        need_h, need_w = amt_min_sides(h, w, scale)
+        if (need_h, need_w) == (h, w):
+            score = motion_smoothness_video(model, item.frames, scale=scale, batch=opts.pair_batch).score
+        else:
+            score = _smoothness_padded(model, item.frames, scale, need_h, need_w)
+        return {"motion_smoothness_video_results": finite(score, "motion_smoothness"),
+                "motion_smoothness_scale": scale}
 
     info = SMOOTHNESS.info(name, cfg, weights=winfo, backend="torch", device=cfg.device)
     return PerVideoScorer(info, min_frames=3, compute=compute)
@@ -148,15 +203,20 @@ class RaftOptions:
 
     # RAFT refinement iterations; None = the model's own (20 for raft-things, as VBench; 3 for tiny).
     iters: int | None = None
+    # Frame pairs per RAFT forward pass: 1 = the reference's one pair at a time (bit-parity); more is faster
+    # on an accelerator and moves scores by ~1e-6.
+    pair_batch: int = 1
 
     def __post_init__(self) -> None:
         if self.iters is not None and self.iters < 1:
             raise ValueError(f"iters must be >= 1, got {self.iters}")
+        if self.pair_batch < 1:
+            raise ValueError(f"pair_batch must be >= 1, got {self.pair_batch}")
 
 
 def build_dynamic_degree(name: str, cfg: ScorerConfig) -> PerVideoScorer:
     """Registry target: RAFT-things (shared with the static filter), ~8 fps pairs, top-5 % flow rule."""
-    from omninft.reward_servers.models.raft import dynamic_degree_video
+    from omninft.reward_servers.models.raft import dynamic_degree_video, pair_scores
 
     opts = scorer_options(RaftOptions, name, cfg)
     require_torch_backend(name, cfg)
@@ -164,12 +224,19 @@ def build_dynamic_degree(name: str, cfg: ScorerConfig) -> PerVideoScorer:
     warn_tiny(name, "RAFT", winfo)
 
     def compute(item: VideoItem) -> dict[str, Any]:
-        decision = dynamic_degree_video(model, item.frames, item.fps, opts.iters)
-        return {"dynamic_degree_video_results": 1.0 if decision.decision else 0.0}
+        view = raft_view(item.frames)
+        if view is item.frames:
+            dynamic = dynamic_degree_video(model, item.frames, item.fps, opts.iters, opts.pair_batch).decision
+        else:  # padded for the pyramid: the same rule, thresholds from the original size
+            idx = dynamic_frame_indices(item.frames.shape[0], item.fps)
+            th = dynamic_thresholds(item.frames.shape[1], item.frames.shape[2], len(idx))
+            pairs = [(k, k + 1) for k in range(len(idx) - 1)]
+            dynamic = is_dynamic(pair_scores(model, view[idx], pairs, DYNAMIC_TOP_FRACTION, opts.iters, opts.pair_batch), th)
+        return {"dynamic_degree_video_results": 1.0 if dynamic else 0.0}
 
     info = DYNAMIC.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
                         input_spec=InputSpec(modalities=("video",), video_fps=8.0))
-    return PerVideoScorer(info, min_frames=1, compute=compute, prepare=check_raft_size)
+    return PerVideoScorer(info, min_frames=1, compute=compute)
 
 
 # ------------------------------------------------------------------------------------------ static filter
@@ -177,7 +244,7 @@ def build_dynamic_degree(name: str, cfg: ScorerConfig) -> PerVideoScorer:
 
 def build_static_filter(name: str, cfg: ScorerConfig) -> PerVideoScorer:
     """Registry target: RAFT-things (shared with dynamic_degree), every static-filter pair's top-2 % flow."""
-    from omninft.reward_servers.models.raft import pair_score
+    from omninft.reward_servers.models.raft import pair_scores
 
     opts = scorer_options(RaftOptions, name, cfg)
     require_torch_backend(name, cfg)
@@ -186,13 +253,14 @@ def build_static_filter(name: str, cfg: ScorerConfig) -> PerVideoScorer:
 
     def compute(item: VideoItem) -> dict[str, Any]:
         n, h, w = item.frames.shape[:3]
-        scores = [finite(pair_score(model, item.frames, i, j, STATIC_TOP_FRACTION, opts.iters), "a pair's flow score")
-                  for i, j in static_filter_pairs(n)]
+        scores = pair_scores(model, raft_view(item.frames), static_filter_pairs(n), STATIC_TOP_FRACTION, opts.iters,
+                             opts.pair_batch)
+        scores = [finite(x, "a pair's flow score") for x in scores]
         return {"pair_scores": np.asarray(scores, dtype=np.float64),
                 "frame_shape": np.asarray((n, h, w), dtype=np.float64)}
 
     info = STATIC_FILTER.info(name, cfg, weights=winfo, backend="torch", device=cfg.device)
-    return PerVideoScorer(info, min_frames=1, compute=compute, prepare=check_raft_size, embed=True)
+    return PerVideoScorer(info, min_frames=1, compute=compute, embed=True)
 
 
 FLICKER = ScorerSpec(
