@@ -102,16 +102,40 @@ def shared_amt(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
     return shared_load(("vbench-amt", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load)
 
 
-def shared_clip_b32(cfg: ScorerConfig) -> tuple[Any, int, WeightsInfo]:
+# Protocols of the scorers whose reference runs OpenAI `clip` (background_consistency, aesthetic_quality): `clip.load`
+# keeps the model in fp16 on CUDA and casts it to fp32 on CPU. "vbench-v1" reproduces that (fp16 on a GPU, fp32
+# on a CPU); "vbench-v1-fp32" runs fp32 everywhere.
+CLIP_PROTOCOLS = (PROTOCOL, "vbench-v1-fp32")
+
+
+def clip_precision(protocol: str, device: str) -> str:
+    """"fp16" where the reference's OpenAI clip would run fp16 (CUDA under "vbench-v1"), else "fp32"."""
+    return "fp16" if protocol == PROTOCOL and device.startswith("cuda") else "fp32"
+
+
+def load_openai_or_hf_clip(weights: str, seed: int, arch: str, cache_dir: str | None) -> tuple[Any, Any]:
+    """A CLIPModel and its identity: OpenAI's `.pt` file (the layout VBench loads) when `weights` names one, else
+    the clip family's loader (HF id / "official" / tiny / random) for ViT-B/32, or OpenAI's file for ViT-L/14."""
+    from omninft.reward_servers.models import clip
+
+    if arch == "ViT-B/32" and not weights.endswith(".pt"):
+        model, _tokenizer, ident = clip.load(weights, seed, cache_dir=cache_dir)
+        return model, ident
+    return clip.load_openai(weights, seed, arch=arch, cache_dir=cache_dir)
+
+
+def shared_clip_b32(cfg: ScorerConfig, precision: str) -> tuple[Any, int, WeightsInfo]:
     """CLIP ViT-B/32's image tower + projection (ClipImageCore), its input size, and weights; loaded once."""
     def load() -> tuple[Any, int, WeightsInfo]:
         from omninft.reward_servers.models import clip
 
-        model, _tokenizer, ident = clip.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
+        model, ident = load_openai_or_hf_clip(cfg.weights, cfg.seed, "ViT-B/32", cfg.weights_dir or None)
+        clip.set_precision(model, precision)
         core = clip.ClipImageCore(model)
         return _device_model(core, cfg.device), int(model.config.vision_config.image_size), weights_info(ident)
 
-    return shared_load(("vbench-clip-b32", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load)
+    key = ("vbench-clip-b32", cfg.weights, cfg.seed, cfg.device, precision, cfg.weights_dir or None)
+    return shared_load(key, load)
 
 
 class PerVideoScorer:

@@ -196,3 +196,53 @@ def test_generated_vbench_routes_are_fresh_and_match_the_runner_contract() -> No
     for key, route in json.loads(path.read_text())["metrics"].items():
         dim = DIMENSIONS[key]
         assert route["scorer"] == dim.scorer and route["output"] == dim.wire_outputs[0]
+
+
+def _pair_sum(feats: list[np.ndarray]) -> float:
+    unit = [f / np.linalg.norm(f) for f in feats]
+    return sum((max(0.0, unit[t - 1] @ unit[t]) + max(0.0, unit[0] @ unit[t])) / 2 for t in range(1, len(unit)))
+
+
+def test_subject_consistency_equals_the_reference_loop() -> None:
+    """Frame by frame: dino_transform (short side 224, no crop), DINO CLS feature, the two cosines."""
+    from omninft.reward_servers.functional.vbench_frames import dino_transform, frames_to_tensor
+    from omninft.reward_servers.models import dino
+
+    frames = _clip(3, 36, 52)
+    got = _score(_build("vbench_subject_consistency", image_batch_size=1), _sample(frames))
+    model = dino.load("tiny", 0)[0]
+    with torch.no_grad():
+        feats = [model(dino_transform(frames_to_tensor(frames[i : i + 1]), 224)).double().numpy()[0]
+                 for i in range(len(frames))]
+    assert got["subject_consistency_cnt_per_video"] == 2.0
+    assert got["subject_consistency_video_sim"] == pytest.approx(_pair_sum(feats), rel=1e-6)
+
+
+def test_clip_precision_follows_the_reference() -> None:
+    from omninft.reward_servers.scorers._vbench import clip_precision
+
+    assert clip_precision("vbench-v1", "cuda:0") == "fp16" and clip_precision("vbench-v1", "cpu") == "fp32"
+    assert clip_precision("vbench-v1-fp32", "cuda") == "fp32"
+    assert registry.spec("vbench_background_consistency").protocols == ("vbench-v1", "vbench-v1-fp32")
+
+
+def test_aesthetic_quality_equals_the_reference_loop() -> None:
+    """clip_transform, OpenAI-layout CLIP ViT-L/14 (tiny) embedding, fp32 normalise, LAION head, mean of score/10."""
+    from omninft.reward_servers.functional.vbench_frames import clip_transform, frames_to_tensor
+    from omninft.reward_servers.models import clip
+    from omninft.reward_servers.models.clip import aesthetic
+
+    frames = _clip(5, 40, 60)
+    got = _score(_build("vbench_aesthetic_quality", image_batch_size=2), _sample(frames))
+    model = clip.load_openai("tiny", 0, arch="ViT-L/14")[0]
+    head = aesthetic.load("tiny", 0)[0]
+    with torch.no_grad():
+        pixels = clip_transform(frames_to_tensor(frames), int(model.config.vision_config.image_size))
+        emb = clip.ClipImageCore(model)(pixels).double().numpy()
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    raw = unit @ head.weight.detach().double().numpy()[0] + float(head.bias)
+    assert got["aesthetic_quality_video_results"] == pytest.approx(float(np.mean(raw / 10)), rel=1e-5, abs=1e-7)
+    scorer = registry.build("vbench_aesthetic_quality", ScorerConfig(weights="tiny"))
+    assert scorer.info.weights.tiny and "laion_head" in scorer.info.weights.weights_id
+    with pytest.raises(InvalidOptions, match="image_batch_size"):
+        _build("vbench_aesthetic_quality", image_batch_size=0)
