@@ -1,4 +1,4 @@
-"""The served VBench Quality scorers (scorers/vbench_motion.py, scorers/vbench_consistency.py) on tiny weights:
+"""The served VBench Quality scorers (scorers/vbench_{motion,consistency,aesthetic,imaging}.py) on tiny weights:
 each equals an independent computation of its dimension on generated frames, follows the runner's contract
 (wire names, counts, per-video errors), and shares its model with the other scorers of one server.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from omninft.bench.suites.vbench.dimensions import DIMENSIONS, STATIC_FILTER_SCORER
+from omninft.bench.suites.vbench.dimensions import DIMENSIONS, QUALITY_LIST, STATIC_FILTER_SCORER
 from omninft.reward_servers.functional import vbench_motion as vm
 from omninft.reward_servers.media import DecodedSample, DecodedVideo
 from omninft.reward_servers.models import amt, raft
@@ -21,8 +21,7 @@ from omninft.reward_servers.scorers.base import InvalidSample, ScorerConfig
 from omninft.reward_servers.scorers.spec import InvalidOptions
 from tests.helpers.flow_frames import texture
 
-QUALITY_SCORERS = ("vbench_temporal_flickering", "vbench_motion_smoothness", "vbench_dynamic_degree",
-                   "vbench_background_consistency")
+QUALITY_SCORERS = tuple(f"vbench_{d}" for d in QUALITY_LIST)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -246,3 +245,22 @@ def test_aesthetic_quality_equals_the_reference_loop() -> None:
     assert scorer.info.weights.tiny and "laion_head" in scorer.info.weights.weights_id
     with pytest.raises(InvalidOptions, match="image_batch_size"):
         _build("vbench_aesthetic_quality", image_batch_size=0)
+
+
+def test_imaging_quality_equals_the_reference_loop() -> None:
+    """transform(images, mode) then MUSIQ frame by frame; the video value is the mean MOS (0-100)."""
+    from omninft.reward_servers.functional.vbench_frames import frames_to_tensor, imaging_quality_transform
+    from omninft.reward_servers.models import musiq
+
+    frames = _clip(3, 40, 56)
+    model = musiq.load("tiny", 0)[0]
+    for mode in ("longer", "None"):
+        got = _score(_build("vbench_imaging_quality", preprocessing_mode=mode), _sample(frames))
+        x = imaging_quality_transform(frames_to_tensor(frames), mode)
+        with torch.no_grad():
+            mos = [float(musiq.score_frames(model, x[i : i + 1])[0]) for i in range(len(frames))]
+        assert got["imaging_quality_video_results"] == sum(mos) / len(mos)
+    batched = _score(_build("vbench_imaging_quality", image_batch_size=2), _sample(frames))
+    assert batched["imaging_quality_video_results"] == pytest.approx(sum(mos) / len(mos), rel=1e-5)
+    with pytest.raises(InvalidOptions, match="preprocessing_mode"):
+        _build("vbench_imaging_quality", preprocessing_mode="longest")
