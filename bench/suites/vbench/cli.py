@@ -148,8 +148,12 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
                        progress=not opts.get("no_progress"), embedded_config=extra, send_uris=opts.get("send_uris"),
                        allowed_roots=(out_dir,) if opts.get("demo") else (), suite_path=suite_path,
                        suite_sha256=suite_sha, skipped=skipped)
+    decodes: float | None = None
     try:
-        run = run_plan(cfg, plan, dims)
+        if cfg.server or servers_file:
+            run = run_plan(cfg, plan, dims)
+        else:
+            run, decodes = _run_embedded(cfg, plan, dims)
     except (BenchRunError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
     except KeyboardInterrupt:
@@ -157,6 +161,10 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
                    "to resume", err=True)
         sys.exit(130)
     prov = provenance(cfg, run)
+    n_videos = int(prov["sample_counts"]["videos"])
+    if decodes is not None:
+        prov["decodes"] = {"video_decodes": decodes, "videos": n_videos,
+                           "per_video": decodes / n_videos if n_videos else None}
     doc = write_all(run, out_dir, cfg.name, prov, skipped)
     if prov["tiny_weights"]:
         click.secho("TINY RANDOM WEIGHTS: numbers below mean nothing about quality", fg="yellow", err=True)
@@ -171,11 +179,48 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
             click.echo(f"{key.capitalize():>22} = {100 * v:.2f}%")
     if scores["total"] is None:
         click.echo(f"{'Total':>22}: not computed, needs {', '.join(scores['missing'].get('Total', []))}", err=True)
+    if decodes is not None and n_videos:
+        click.echo(f"decodes per video = {decodes / n_videos:.2f}   ({decodes:.0f} video decodes by the embedded server "
+                   f"for {n_videos} videos)")
     click.echo(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.html'}  reference files: "
                f"{out_dir / doc['vbench']['files']['eval_results']} (computed {run.computed}, reused {run.reused})")
     empty = [d for d in run.dimensions if d.error]
     if empty:
         raise click.ClickException("; ".join(d.error for d in empty))
+
+
+def _run_embedded(cfg: Any, plan: Any, dims: list[Any]) -> tuple[Any, float | None]:
+    """run_plan on the embedded server, reading its decode counter before it stops: (run, video decodes or None)."""
+    import socket
+    from dataclasses import replace
+
+    from omninft.bench.runner import open_session
+    from omninft.bench.suites.vbench.runner import run_plan
+
+    port = int(cfg.embedded_config.get("metricsPort") or 0)
+    if port <= 0:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        cfg = replace(cfg, embedded_config={**cfg.embedded_config, "metricsPort": port})
+    with open_session(cfg.session_config(), tuple(sorted({d.scorer for d in dims}))) as session:
+        run = run_plan(cfg, plan, dims, session=session)
+        try:
+            return run, _video_decodes(port)
+        except (OSError, ValueError):  # metrics are a report extra: never fail the run over them
+            return run, None
+
+
+def _video_decodes(port: int) -> float:
+    """omninft_decodes_total{modality="video"} of the server whose metrics listen on 127.0.0.1:port."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+               if s.name == "omninft_decodes_total" and s.labels.get("modality") == "video")
 
 
 @click.command("fetch-suite")
