@@ -254,6 +254,6 @@ SCORERS = (
     ScorerSpec(
         name="hpsv3_video", build=build_video, version=VERSION, protocols=PROTOCOLS, outputs=("hpsv3_video",),
         modalities=("video", "prompt"), options=HPSv3Options, families=("hpsv3",),
-        summary="HPSv3 over sampled frames (top-fraction mean)", batch_rtol=1e-5,
+        summary="HPSv3 over sampled frames (top-fraction mean)",
     ),
 )

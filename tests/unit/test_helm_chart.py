@@ -276,6 +276,9 @@ def test_several_scorers_with_init_container_weights(chart: Any) -> None:
         ({"server": {"host": "0.0.0.0"}}, "host"),  # the chart owns the bind address
         ({"weights": {"mode": "s3"}}, "/weights/mode"),
         ({"scorers": {"clap": {"replicas": -1}}}, "/scorers/clap/replicas"),
+        # options are typed per scorer from its ScorerSpec
+        ({"scorers": {"clap": {"options": {"text_cache_sise": 8}}}}, "text_cache_sise"),
+        ({"scorers": {"videoalign": {"options": {"use_norm": "yes"}}}}, "/scorers/videoalign/options/use_norm"),
     ],
 )
 def test_schema_rejects_bad_values_with_the_key(chart: Any, values: dict[str, Any], message: str) -> None:

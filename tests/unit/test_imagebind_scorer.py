@@ -136,13 +136,6 @@ def test_javis_nan_case_is_invalid_not_zero(scorers) -> None:
     assert scorers[0].preprocess(s).video.shape == (15, 3, 2, 224, 224)  # the IB scores are still defined
 
 
-def test_warmup_samples_score(scorers) -> None:
-    for scorer in scorers:
-        out = scorer.postprocess(scorer.forward([scorer.preprocess(scorer.warmup_sample())])[0])
-        assert set(out.scores) == set(scorer.info.outputs)
-        assert all(np.isfinite(v) for v in out.scores.values())
-
-
 def test_weights_file_and_bpe_file_load_through_the_registry(loaded, scorers, tmp_path) -> None:
     import gzip
 

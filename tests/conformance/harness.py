@@ -1,0 +1,111 @@
+"""Shared pieces of the scorer conformance tester and the golden files: media, building, running.
+
+Every registered scorer is built with tiny deterministic weights (seed 0) and run on short generated clips
+(`clips()`): a coloured square moving over a gradient, with tone bursts whose pitch follows the square, and
+a prompt naming both. The clips are made here, not in bench, so the goldens change only when a scorer does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo
+from omninft.reward_servers.scorers import registry
+from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerConfig, ScorerOutput
+
+MEDIA_VERSION = "conformance-clips-v1"
+SEED = 0
+MAX_BATCH = 4
+FPS = 12.0
+SAMPLE_RATE = 16000
+SECONDS = 1.5
+HEIGHT, WIDTH = 48, 64
+COLOURS = (("red", (220, 40, 40)), ("green", (40, 200, 60)), ("blue", (50, 70, 230)))
+
+
+def clip(i: int) -> DecodedSample:
+    """Clip `i`: deterministic video (T x 48 x 64 x 3 uint8), mono 16 kHz audio, prompt and audio prompt."""
+    name, colour = COLOURS[i % len(COLOURS)]
+    t = int(SECONDS * FPS)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    frames = np.empty((t, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    for k in range(t):
+        frames[k, ..., 0] = (x * 3 + 7 * k + 40 * i) % 256
+        frames[k, ..., 1] = (y * 4 + 11 * i) % 256
+        frames[k, ..., 2] = (x + y + 5 * k) % 256
+        left = int((WIDTH - 16) * (0.5 + 0.5 * math.sin(2 * math.pi * (k / t + i / 3))))
+        frames[k, 16:32, left : left + 16] = colour
+    # clip 1 carries 8 kHz audio: resampling paths run, and the toy rewards (8 kHz only) score it.
+    rate = 8000 if i % 3 == 1 else SAMPLE_RATE
+    n = int(SECONDS * rate)
+    s = np.arange(n) / rate
+    freq = 330.0 * (1 + i) * (1 + 0.25 * np.sin(2 * np.pi * s / SECONDS))
+    bursts = (np.sin(2 * np.pi * 3 * s) > 0.3).astype(np.float64)
+    noise = np.random.default_rng(100 + i).standard_normal(n) * 0.01
+    pcm = (0.4 * bursts * np.sin(2 * np.pi * np.cumsum(freq) / rate) + noise).astype(np.float32)[None]
+    return DecodedSample(
+        id=f"clip{i}",
+        prompt=f"a {name} square slides over a colourful gradient, class {i}",
+        audio_prompt=f"beeping tones at {330 * (1 + i)} hertz",
+        video=DecodedVideo(frames, FPS),
+        audio=DecodedAudio(pcm, rate),
+    )
+
+
+def clips(n: int = 3) -> list[DecodedSample]:
+    """The first `n` conformance clips."""
+    return [clip(i) for i in range(n)]
+
+
+def config() -> ScorerConfig:
+    """How the tester builds every scorer."""
+    return ScorerConfig(weights="tiny", seed=SEED, max_batch_size=MAX_BATCH)
+
+
+def build_all(names: Sequence[str] | None = None) -> dict[str, Scorer]:
+    """Every registered scorer (or `names`), tiny weights, sharing models like a server does."""
+    with registry.sharing():
+        return {n: registry.build(n, config()) for n in (names or registry.available())}
+
+
+def run(scorer: Scorer, samples: Sequence[DecodedSample]) -> list[ScorerOutput | InvalidSample]:
+    """preprocess -> one forward over the batch -> postprocess; per-sample InvalidSample kept in place."""
+    items: list[Any] = []
+    out: list[ScorerOutput | InvalidSample | None] = []
+    for s in samples:
+        try:
+            items.append(scorer.preprocess(s))
+            out.append(None)
+        except InvalidSample as exc:
+            out.append(exc)
+    raw = iter(scorer.forward(items) if items else [])
+    result: list[ScorerOutput | InvalidSample] = []
+    for slot in out:
+        if slot is not None:
+            result.append(slot)
+            continue
+        r = next(raw)
+        if isinstance(r, InvalidSample):
+            result.append(r)
+            continue
+        try:
+            result.append(scorer.postprocess(r))
+        except InvalidSample as exc:
+            result.append(exc)
+    return result
+
+
+def summary(out: ScorerOutput) -> dict[str, Any]:
+    """What a golden file records for one sample: every score, and per embedding its size, norm and head."""
+    return {
+        "scores": {k: float(v) for k, v in sorted(out.scores.items())},
+        "embeddings": {
+            k: {"dim": int(np.asarray(v).size), "l2": float(np.linalg.norm(v)),
+                "head": [float(x) for x in np.asarray(v, dtype=np.float64).ravel()[:6]]}
+            for k, v in sorted(out.embeddings.items())
+        },
+    }
