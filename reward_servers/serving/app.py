@@ -36,6 +36,7 @@ from omninft.reward_servers.serving.interceptors import (
     use_request_id,
 )
 from omninft.reward_servers.serving.maintenance import Maintenance
+from omninft.reward_servers.serving.memory import IdleTrimmer, limit_arenas
 from omninft.reward_servers.serving.metrics import ServerMetrics
 from omninft.reward_servers.serving.servicer import RewardServicer, ServerIdentity
 from omninft_client.v1 import reward_pb2_grpc
@@ -115,6 +116,7 @@ class RewardServer:
         self._loaded: asyncio.Event | None = None
         self._force: asyncio.Event | None = None
         self._stopped = False
+        self._trimmer: IdleTrimmer | None = None
 
     @property
     def address(self) -> str:
@@ -185,6 +187,10 @@ class RewardServer:
             f"port {self.metrics_port}" if self.metrics_port else "off",
             len(self._prebuilt) if self._prebuilt is not None else len(cfg.scorers),
         )
+        servicer = self.servicer
+        assert servicer is not None
+        self._trimmer = IdleTrimmer(lambda: servicer.calls, lambda: servicer.inflight)
+        self._trimmer.start()
         self._load_task = asyncio.create_task(self._load(), name="omninft-load")
         return port
 
@@ -345,6 +351,8 @@ class RewardServer:
                 await asyncio.wait_for(batcher.aclose(), timeout=max(grace, 1.0))
             except TimeoutError:
                 log.warning("scorer %s: forward still running at shutdown", batcher.name)
+        if self._trimmer is not None:
+            await self._trimmer.stop()
         self.metrics.stop_http()
         self._cpu.shutdown(wait=False, cancel_futures=True)
         for pool in self._device_pools.values():
@@ -383,6 +391,7 @@ async def serve_async(
     on_serving: Callable[[RewardServer], None] | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT, then drain; returns the process exit code (1 if scorers failed to load)."""
+    limit_arenas()  # before the worker threads exist: fewer arenas keep less freed memory after bursts
     server = create_server(cfg)
     await server.start()
     loop = asyncio.get_running_loop()

@@ -136,6 +136,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         self.ready = False
         self.draining = False
         self._inflight = 0
+        self.calls = 0  # Score/Embed calls started (the heap trimmer's activity signal)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -188,6 +189,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
 
     async def _guarded(self, context: grpc.aio.ServicerContext, body: Callable[[], Awaitable[T]]) -> T:
         """Readiness gate, in-flight accounting and ServingError -> status code."""
+        self.calls += 1
         if self.draining:
             await _abort(context, NotReadyError("server is shutting down; retry on another replica"))
         if not self.ready:
