@@ -209,14 +209,28 @@ def clap_max_offset(n_samples: int, settings: ClapMelSettings = CLAP_MEL) -> int
     return max(n_samples - settings.max_samples, 0)
 
 
-def fit_clap_waveform(waveform: np.ndarray, offset: int = 0, settings: ClapMelSettings = CLAP_MEL) -> np.ndarray:
-    """Bring a mono 48 kHz waveform to exactly one 10 s window: repeatpad if shorter, crop at offset if longer."""
+CLAP_PAD_MODES = ("zero", "repeatpad")
+
+
+def fit_clap_waveform(
+    waveform: np.ndarray, offset: int = 0, settings: ClapMelSettings = CLAP_MEL, pad: str = "zero"
+) -> np.ndarray:
+    """Bring a mono 48 kHz waveform to exactly one 10 s window: pad if shorter, crop at offset if longer.
+
+    pad="zero" is what ClapFeatureExtractor does when its `padding` argument is not "repeat"/"repeatpad", e.g.
+    the `padding=True` that transformers 4.49's ClapProcessor forwards from `processor(..., padding=True)`
+    (JavisBench); pad="repeatpad" is the checkpoint's own default (tile whole copies, then zero-pad).
+    """
+    if pad not in CLAP_PAD_MODES:
+        raise ValueError(f"unknown CLAP pad mode {pad!r}; choose one of {', '.join(CLAP_PAD_MODES)}")
     max_len = settings.max_samples
     n = waveform.shape[0]
     if n > max_len:
         return rand_trunc(waveform, max_len, offset)
     if n < max_len:
-        return repeatpad(waveform, max_len)
+        if pad == "repeatpad":
+            return repeatpad(waveform, max_len)
+        return np.pad(waveform, (0, max_len - n))
     return waveform
 
 
@@ -235,14 +249,16 @@ def clap_mel_filters(settings: ClapMelSettings = CLAP_MEL) -> np.ndarray:
     return bank
 
 
-def clap_log_mel(waveform_48k: np.ndarray, offset: int = 0, settings: ClapMelSettings = CLAP_MEL) -> np.ndarray:
-    """CLAP input features for one mono 48 kHz waveform: fit to 10 s, then log-mel; float32 (1001, 64)."""
+def clap_log_mel(
+    waveform_48k: np.ndarray, offset: int = 0, settings: ClapMelSettings = CLAP_MEL, pad: str = "zero"
+) -> np.ndarray:
+    """CLAP input features for one mono 48 kHz waveform: fit to 10 s (`pad` as fit_clap_waveform), then log-mel."""
     x = np.asarray(waveform_48k)
     if x.ndim != 1:
         raise ValueError(f"expected a mono 1-D waveform, got shape {x.shape}")
     if x.shape[0] == 0:
         raise ValueError("empty waveform")
-    fitted = fit_clap_waveform(x, offset, settings)
+    fitted = fit_clap_waveform(x, offset, settings, pad)
     return log_mel_spectrogram(
         fitted,
         sample_rate=settings.sample_rate,

@@ -1,10 +1,11 @@
 """`audioclip`: AudioCLIP audio embeddings for JavisBench's set-level FAD (Embed only; no per-sample score).
 
-Protocol "javisbench-v1" (specs/javisbench.md §6.1): decoded PCM -> mono (channel mean) -> 16 kHz (soxr HQ,
-as librosa.load) -> cut or right-zero-pad to `max_audio_len_s` (option, default 4 s = 64,000 samples) -> the
+Protocol "javisbench-v1" (specs/javisbench.md §6.1): decoded PCM -> mono (channel mean) -> 16 kHz (resampy
+kaiser_best, as the reference's pinned librosa 0.9.2 `load(sr=16000)`; a no-op for 16 kHz files) -> cut or right-zero-pad to `max_audio_len_s` (option, default 4 s = 64,000 samples) -> the
 float waveform unchanged (NOT rescaled to int16: ESResNeXt's own int16-range mapping then descales it ~32768x,
 as in the reference) -> ESResNeXt-fbsp -> the raw 1024-d `encode_audio` output, before L2 normalisation,
 embedding "audioclip". FAD (x 10,000) is computed by the client over a whole set.
+Variant "javisbench-v1-soxr": resampled with soxr HQ (librosa >= 0.10's `load` default) instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from omninft.reward_servers.functional.audioclip_audio import (
     audio_num_samples,
     fit_length,
 )
+from omninft.reward_servers.functional.kaiser_resample import librosa_load_resample, resampled_too_short
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, resample, to_mono
 from omninft.reward_servers.models import audioclip as audioclip_model
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
@@ -39,7 +41,7 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 logger = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
-PROTOCOLS = ("javisbench-v1",)
+PROTOCOLS = ("javisbench-v1", "javisbench-v1-soxr")
 DEFAULT_PROTOCOL = "javisbench-v1"
 EMBEDDING = "audioclip"
 
@@ -115,7 +117,13 @@ class AudioClipEmbedder:
             raise InvalidSample("audioclip cannot embed zero-length audio")
         if not np.all(np.isfinite(pcm)):
             raise InvalidSample("audio contains NaN or infinite samples")
-        wave = resample(to_mono(pcm), sample.audio.sample_rate, AUDIOCLIP_SAMPLE_RATE)
+        mono, sr = to_mono(pcm), sample.audio.sample_rate
+        if self.info.protocol == "javisbench-v1-soxr":
+            wave = resample(mono, sr, AUDIOCLIP_SAMPLE_RATE)
+        elif resampled_too_short(mono.shape[0], sr, AUDIOCLIP_SAMPLE_RATE):
+            raise InvalidSample("audio is too short to resample to 16 kHz")
+        else:
+            wave = librosa_load_resample(mono, sr, AUDIOCLIP_SAMPLE_RATE)
         if wave.shape[0] == 0:
             raise InvalidSample("audio is shorter than one sample at 16 kHz")
         return fit_length(wave, self.num_samples)

@@ -1,12 +1,16 @@
 """CLAP score (JavisBench `calc_clap_score`, OmniNFT `clap_score` reward): text-audio cosine.
 
 Protocol "javisbench-v1" (specs/javisbench.md §6.6, specs/models.md §4):
-- audio: decoded PCM -> mono (channel mean) -> 48 kHz (soxr HQ, as librosa.load) -> full length ->
-  one 10 s window: shorter clips are tiled int(480000 / n) times and zero-padded (repeatpad); longer ones
+- audio: decoded PCM -> mono (channel mean) -> 48 kHz (resampy kaiser_best, as the pinned librosa 0.9.2
+  `load(sr=48000)`) -> full length -> one 10 s window: shorter clips are zero-padded (the reference's
+  `processor(..., padding=True)` reaches ClapFeatureExtractor as padding=True, so no repetition); longer ones
   are cropped at a random offset (rand_trunc) -> Slaney log-mel (1001 x 64) -> HTSAT -> 512-d projection.
 - text: `audio_prompt`, else `prompt`; tokenised like the HF processor (pad to the longest prompt of the
   call, truncate at the model limit) -> RoBERTa pooler -> 512-d projection.
 - score: cosine of the L2-normalised projections (torch CosineSimilarity, eps 1e-6); raw, in [-1, 1].
+Variants: "javisbench-v1-repeatpad" tiles short clips int(480000 / n) times before zero-padding (the
+checkpoint's own default when the processor is called without `padding=`); "javisbench-v1-soxr" resamples
+with soxr HQ (librosa >= 0.10's `load` default) instead of kaiser_best.
 Deviation, for reproducibility: the reference draws the crop offset from unseeded `np.random`; here it
 comes from an RNG seeded by a hash of the 48 kHz waveform and ScorerConfig.seed, so the same audio always
 gets the same crop. Silent audio is scored as in the reference; empty or non-finite audio is rejected.
@@ -24,6 +28,7 @@ import numpy as np
 
 from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional.audio import CLAP_MEL, clap_log_mel, clap_max_offset
+from omninft.reward_servers.functional.kaiser_resample import librosa_load_resample, resampled_too_short
 from omninft.reward_servers.functional.similarity import cosine_similarity, l2_normalize
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, resample, to_mono
 from omninft.reward_servers.models import clap as clap_model
@@ -48,8 +53,14 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 logger = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
-PROTOCOLS = ("javisbench-v1",)
+PROTOCOLS = ("javisbench-v1", "javisbench-v1-repeatpad", "javisbench-v1-soxr")
 DEFAULT_PROTOCOL = "javisbench-v1"
+# protocol -> (pad mode of the 10 s window, resampler to 48 kHz)
+_PROTOCOL_FRONT_END = {
+    "javisbench-v1": ("zero", "kaiser_best"),
+    "javisbench-v1-repeatpad": ("repeatpad", "kaiser_best"),
+    "javisbench-v1-soxr": ("zero", "soxr_hq"),
+}
 COSINE_EPS = 1e-6  # torch.nn.CosineSimilarity(dim=1, eps=1e-6) in calc_clap_score
 
 
@@ -131,6 +142,7 @@ class ClapScorer:
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
+        self.pad, self.resampler = _PROTOCOL_FRONT_END[protocol]
         self.backend = backend
         self.tokenizer = tokenizer
         self.text_max_len = text_max_len
@@ -165,11 +177,17 @@ class ClapScorer:
             raise InvalidSample("clap cannot score zero-length audio")
         if not np.all(np.isfinite(pcm)):
             raise InvalidSample("audio contains NaN or infinite samples")
-        wave = resample(to_mono(pcm), sample.audio.sample_rate, CLAP_MEL.sample_rate)
+        mono, sr = to_mono(pcm), sample.audio.sample_rate
+        if self.resampler == "kaiser_best" and resampled_too_short(mono.shape[0], sr, CLAP_MEL.sample_rate):
+            raise InvalidSample("audio is too short to resample to 48 kHz")
+        if self.resampler == "kaiser_best":
+            wave = librosa_load_resample(mono, sr, CLAP_MEL.sample_rate)
+        else:
+            wave = resample(mono, sr, CLAP_MEL.sample_rate)
         if wave.shape[0] == 0:
             raise InvalidSample("audio is shorter than one sample at 48 kHz")
         offset = crop_offset_for(wave, self.cfg.seed)
-        return ClapItem(clap_log_mel(wave, offset), text, int(wave.shape[0]), offset)
+        return ClapItem(clap_log_mel(wave, offset, pad=self.pad), text, int(wave.shape[0]), offset)
 
     def forward(self, items: Sequence[ClapItem]) -> list[ClapRaw]:
         """One audio call for the batch; text embeddings from the cache, misses encoded in one text call."""

@@ -215,6 +215,21 @@ def test_preprocess_mono_resample_pad_trim(embedder):
     assert np.all(at44[32_000 + 10 :] == 0) and np.abs(at44[: 32_000 - 10]).min() >= 0
 
 
+def test_resampling_is_librosa_0_9_kaiser_best_and_soxr_a_variant(embedder):
+    from omninft.reward_servers.functional.kaiser_resample import kaiser_resample
+    from omninft.reward_servers.media import resample
+
+    tone = _tone(2.0, sr=22_050, seed=7)
+    got = embedder.preprocess(_sample("r", tone, sr=22_050))
+    want = kaiser_resample(tone[0], 22_050, 16_000)
+    np.testing.assert_array_equal(got[: want.shape[0]], want)
+    variant = ac_scorer.AudioClipEmbedder("audioclip", ScorerConfig(protocol="javisbench-v1-soxr"),
+                                            backend=embedder.backend, weights=embedder.info.weights)
+    assert variant.info.protocol == "javisbench-v1-soxr"
+    np.testing.assert_array_equal(variant.preprocess(_sample("r", tone, sr=22_050)),
+                                  fit_length(resample(tone[0], 22_050, 16_000), 64_000))
+
+
 def test_embedding_shape_raw_determinism_and_batching(embedder):
     items = [embedder.preprocess(_sample(str(i), _tone(s, freq=f, seed=i)))
              for i, (s, f) in enumerate([(1.0, 440.0), (4.5, 880.0)])]

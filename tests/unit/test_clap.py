@@ -148,12 +148,16 @@ def test_unsupported_front_end_is_refused(saved_tiny, tmp_path):
 # ------------------------------------------------------------------------------------------ scorer
 
 
-def _hf_reference_score(model, tokenizer, wave_48k: np.ndarray, text: str) -> float:
-    """JavisBench calc_clap_score with transformers 5 (`audio=` keyword), on an unambiguous <= 10 s clip."""
+def _hf_reference_score(model, tokenizer, wave_48k: np.ndarray, text: str, padding: str = "max_length") -> float:
+    """JavisBench calc_clap_score with transformers 5 (`audio=` keyword), on an unambiguous <= 10 s clip.
+
+    transformers 4.49 forwarded the reference's padding=True to the extractor, which then zero-pads; transformers
+    5 maps True to the checkpoint default (repeatpad), so a non-repeat value ("max_length") stands in for it.
+    """
     from transformers import ClapFeatureExtractor
 
     fe = ClapFeatureExtractor(frequency_min=50, frequency_max=14_000, truncation="rand_trunc", padding="repeatpad")
-    feats = fe(wave_48k, sampling_rate=SR, return_tensors="pt")
+    feats = fe(wave_48k, sampling_rate=SR, return_tensors="pt", padding=padding)
     enc = tokenizer(text, padding=True, return_tensors="pt")
     with torch.inference_mode():
         out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], **feats)
@@ -179,6 +183,48 @@ def test_score_matches_transformers_reference(scorer, loaded, seconds):
     assert out.scores["clap_score"] == pytest.approx(ref, abs=1e-5)
     assert -1.0 <= out.scores["clap_score"] <= 1.0
     assert np.linalg.norm(out.embeddings["audio"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def _variant(loaded, protocol):
+    from omninft.reward_servers.scorers.base import WeightsInfo
+
+    model, tokenizer, ident = loaded
+    return clap_scorer.ClapScorer(
+        "clap", ScorerConfig(max_batch_size=4, protocol=protocol),
+        backend=TorchBackend(clap_scorer.make_graphs(model, tokenizer)), tokenizer=tokenizer,
+        weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny), text_max_len=512)
+
+
+def test_repeatpad_variant_matches_the_checkpoint_default(loaded):
+    model, tokenizer, _ = loaded
+    s = _variant(loaded, "javisbench-v1-repeatpad")
+    assert s.info.protocol == "javisbench-v1-repeatpad"
+    pcm = _noise(3.0, seed=30)
+    out = s.postprocess(s.forward([s.preprocess(_sample("s", pcm, prompt="rain on a roof"))])[0])
+    ref = _hf_reference_score(model, tokenizer, pcm[0], "rain on a roof", padding="repeatpad")
+    assert out.scores["clap_score"] == pytest.approx(ref, abs=1e-5)
+    assert ref != pytest.approx(_hf_reference_score(model, tokenizer, pcm[0], "rain on a roof"), abs=1e-5)
+
+
+def test_resampling_is_kaiser_best_by_default_and_soxr_as_variant(scorer, loaded):
+    from omninft.reward_servers.functional.kaiser_resample import kaiser_resample
+    from omninft.reward_servers.media import resample
+
+    pcm = _noise(3.0, sr=16_000, seed=31)
+    item = scorer.preprocess(_sample("k", pcm, sr=16_000))
+    want = _log_mel(kaiser_resample(pcm[0], 16_000, SR), "zero")
+    np.testing.assert_array_equal(item.features, want)
+    soxr = _variant(loaded, "javisbench-v1-soxr").preprocess(_sample("k", pcm, sr=16_000))
+    np.testing.assert_array_equal(soxr.features, _log_mel(resample(pcm[0], 16_000, SR), "zero"))
+    assert not np.array_equal(soxr.features, item.features)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        _variant(loaded, "javisbench-v2")
+
+
+def _log_mel(wave: np.ndarray, pad: str) -> np.ndarray:
+    from omninft.reward_servers.functional.audio import clap_log_mel
+
+    return clap_log_mel(wave, 0, pad=pad)
 
 
 def test_long_audio_crop_is_deterministic_and_matches_reference_on_the_crop(scorer, loaded):

@@ -91,23 +91,39 @@ def test_repeatpad_and_rand_trunc_hand_cases():
     assert A.clap_max_offset(480_000) == 0 and A.clap_max_offset(480_010) == 10
 
 
-def test_fit_clap_waveform_four_seconds_is_two_copies_and_silence():
-    x = np.random.default_rng(2).standard_normal(4 * 48_000).astype(np.float32)
+def test_fit_clap_waveform_three_seconds_is_zero_padded_by_default():
+    """JavisBench (transformers 4.49, processor padding=True): a 3 s clip, then 7 s of zeros, no repetition."""
+    x = np.random.default_rng(3).standard_normal(3 * 48_000).astype(np.float32) + 2.0  # no zero samples
     fitted = A.fit_clap_waveform(x)
+    assert fitted.shape == (480_000,)
+    np.testing.assert_array_equal(fitted[:144_000], x)
+    assert np.count_nonzero(fitted) == 144_000
+    with pytest.raises(ValueError, match="pad mode"):
+        A.fit_clap_waveform(x, pad="repeat")
+
+
+def test_fit_clap_waveform_four_seconds_repeatpad_is_two_copies_and_silence():
+    x = np.random.default_rng(2).standard_normal(4 * 48_000).astype(np.float32)
+    fitted = A.fit_clap_waveform(x, pad="repeatpad")
     assert fitted.shape == (480_000,)
     np.testing.assert_array_equal(fitted[: 2 * x.size], np.tile(x, 2))
     assert not fitted[2 * x.size :].any()
 
 
+@pytest.mark.parametrize("pad", ["zero", "repeatpad"])
 @pytest.mark.parametrize("n", [4800, 4 * 48_000, 480_000, 480_000 + 123_457])
-def test_clap_log_mel_matches_hf_extractor(hf_clap_extractor, n):
+def test_clap_log_mel_matches_hf_extractor(hf_clap_extractor, n, pad):
     wave = (np.random.default_rng(n).standard_normal(n) * 0.1).astype(np.float32)
+    # pad="zero" is the extractor given a padding value other than "repeat"/"repeatpad": transformers 4.49 kept
+    # the padding=True JavisBench's processor call forwards; transformers 5 maps True to the default, so any
+    # other non-repeat value stands in for it here
+    kwargs = {"padding": "max_length"} if pad == "zero" else {}
     # HF draws the rand_trunc offset with np.random.randint(0, overflow + 1); replay the same draw
     np.random.seed(1234)
-    ref = hf_clap_extractor(wave, sampling_rate=48_000, return_tensors="np")["input_features"][0, 0]
+    ref = hf_clap_extractor(wave, sampling_rate=48_000, return_tensors="np", **kwargs)["input_features"][0, 0]
     np.random.seed(1234)
     offset = int(np.random.randint(0, n - 480_000 + 1)) if n > 480_000 else 0
-    ours = A.clap_log_mel(wave, offset)
+    ours = A.clap_log_mel(wave, offset, pad=pad)
     assert ours.shape == ref.shape == (1001, 64) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=0)
 
