@@ -19,7 +19,7 @@ from torch import nn
 
 from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
-from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, state_dict_sha256
+from omninft.reward_servers.weights import WeightsIdentity, WeightSpec, as_spec, resolve, state_dict_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,21 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def resolve_checkpoint(
-    family: str, weights: str, *, cache_dir: str | os.PathLike[str] | None = None
+    family: str,
+    weights: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    official: WeightSpec | None = None,
 ) -> tuple[Path, WeightsIdentity]:
-    """Resolve "official" or a source to one local checkpoint file (offline) and its identity."""
-    spec = official_spec(family) if weights == "official" else as_spec(weights, name=family)
+    """Resolve "official" or a source to one local checkpoint file (offline) and its identity.
+
+    `official` is the family's own spec for "official" (families declared in their package); without it the
+    central table of weights.py is used.
+    """
+    if weights == "official":
+        spec = official if official is not None else official_spec(family)
+    else:
+        spec = as_spec(weights, name=family)
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
     path = resolved.main_file if resolved.path.is_dir() else resolved.path
     if path is None or not path.is_file():
@@ -90,13 +101,14 @@ def load_family(
     full: Callable[[], nn.Module],
     load_checkpoint: Callable[[nn.Module, Path], None],
     cache_dir: str | os.PathLike[str] | None = None,
+    official: WeightSpec | None = None,
 ) -> tuple[nn.Module, WeightsIdentity]:
     """(model in eval mode, identity) for any weights string of a state-dict family."""
     if weights in RANDOM_WEIGHTS:
         model, ident = build_random(tiny if weights == "tiny" else full, seed, weights)
         logger.info("%s: built random weights (%s)", family, ident.weights_id)
         return model, ident
-    path, ident = resolve_checkpoint(family, weights, cache_dir=cache_dir)
+    path, ident = resolve_checkpoint(family, weights, cache_dir=cache_dir, official=official)
     model = full()
     load_checkpoint(model, path)
     return model, ident
@@ -110,8 +122,9 @@ def identify_family(
     tiny: Callable[[], nn.Module],
     full: Callable[[], nn.Module],
     cache_dir: str | os.PathLike[str] | None = None,
+    official: WeightSpec | None = None,
 ) -> WeightsIdentity:
     """The identity load_family would report, without loading a checkpoint."""
     if weights in RANDOM_WEIGHTS:
         return build_random(tiny if weights == "tiny" else full, seed, weights)[1]
-    return resolve_checkpoint(family, weights, cache_dir=cache_dir)[1]
+    return resolve_checkpoint(family, weights, cache_dir=cache_dir, official=official)[1]

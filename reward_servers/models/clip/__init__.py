@@ -1,5 +1,6 @@
-"""CLIP model family (transformers CLIPModel): tiny config, official loading, exportable cores."""
+"""CLIP model family (transformers CLIPModel): tiny config, official loading (HF and OpenAI files), exportable cores."""
 
+from omninft.reward_servers.models.clip.aesthetic import AestheticCore
 from omninft.reward_servers.models.clip.model import (
     IMAGE_SIZE,
     MAX_TEXT_TOKENS,
@@ -10,6 +11,13 @@ from omninft.reward_servers.models.clip.model import (
     load,
     tiny_config,
 )
+from omninft.reward_servers.models.clip.openai import (
+    HF_IDS,
+    OPENAI_WEIGHTS,
+    load_openai,
+    openai_config,
+    set_precision,
+)
 from omninft.reward_servers.weights import HF_TEXT_FILES, WeightSpec
 
 WEIGHTS = (
@@ -18,6 +26,12 @@ WEIGHTS = (
 
 __all__ = [
     "WEIGHTS",
+    "HF_IDS",
+    "OPENAI_WEIGHTS",
+    "AestheticCore",
+    "load_openai",
+    "openai_config",
+    "set_precision",
     "IMAGE_SIZE",
     "MAX_TEXT_TOKENS",
     "OFFICIAL_ID",
