@@ -48,7 +48,12 @@ def flow_top_mean(flow: np.ndarray, fraction: float) -> float:
 
 
 def dynamic_frame_interval(fps: float) -> int:
-    """Keep every interval-th frame so the video is seen at about 8 fps: max(1, round(fps / 8)), half to even."""
+    """Keep every interval-th frame so the video is seen at about 8 fps: max(1, round(fps / 8)), half to even.
+
+    fps 0 (a container without a rate) gives 1, as in the reference; a NaN or infinite rate is a ValueError.
+    """
+    if not math.isfinite(fps):
+        raise ValueError(f"dynamic_degree needs a finite frame rate, got {fps}")
     return max(1, round(fps / 8))
 
 

@@ -89,6 +89,12 @@ def test_dynamic_interval_rounds_half_to_even(fps, interval):
     assert vm.dynamic_frame_interval(fps) == interval  # 12/8 = 1.5 -> 2, 20/8 = 2.5 -> 2 (§12)
 
 
+def test_dynamic_interval_degenerate_rates():
+    assert vm.dynamic_frame_interval(0) == 1
+    with pytest.raises(ValueError):
+        vm.dynamic_frame_interval(float("nan"))
+
+
 def test_dynamic_frame_indices():
     assert vm.dynamic_frame_indices(10, 24) == [0, 3, 6, 9]
     assert vm.dynamic_frame_indices(16, 8) == list(range(16))

@@ -21,6 +21,7 @@ from omninft.reward_servers.models.raft.vbench import (
     MotionDecision,
     dynamic_degree_video,
     pair_score,
+    pair_scores,
     static_filter_video,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "load_official",
     "padded_flow",
     "pair_score",
+    "pair_scores",
     "static_filter_video",
     "strip_official_prefix",
 ]
