@@ -17,10 +17,30 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 COLOR_WORDS = ("white", "red", "pink", "blue", "silver", "purple", "orange", "green", "gray", "yellow", "black", "grey")
 HORIZONTAL = ("on the right of", "on the left of")
 VERTICAL = ("on the bottom of", "on the top of")
+
+
+def grit_frame_size(height: int, width: int) -> tuple[int, int] | None:
+    """The reference's pre-GRiT resize: if min(H, W) > 768, (int(720/min * H), int(720/min * W)); else None."""
+    short = min(height, width)
+    if short <= 768:
+        return None
+    scale = 720.0 / short
+    return int(scale * height), int(scale * width)
+
+
+def resize_frames_torchvision(frames: np.ndarray, size: tuple[int, int], antialias: bool = True) -> np.ndarray:
+    """torchvision `transforms.Resize(size)` on a float (T, H, W, 3) 0-255 clip, as object_class and
+    spatial_relationship apply it: bilinear, half-pixel centres, antialiased (torchvision >= 0.17 default
+    for tensors; older versions did not antialias, hence the switch), float output, no rounding or clamp."""
+    t = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).permute(0, 3, 1, 2)
+    out = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=antialias)
+    return out.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 class DegenerateBoxPair(ValueError):

@@ -245,3 +245,22 @@ def test_load_decoder_from_vocab_file_or_directory(tmp_path):
     assert grit.load_decoder("official", str(tmp_path / "vocab.txt")).vocab == vocab
     assert grit.load_decoder("official", str(tmp_path)).vocab == vocab
     assert grit.load_decoder("tiny").vocab == vocab
+
+
+def test_text_chunking_changes_nothing_but_rounding(tiny):
+    model, _, decoder = tiny
+    img = _frame(72, 104)
+    whole = model.detect(img, decoder, captions=True)
+    chunked = copy.deepcopy(model)
+    chunked.text_chunk = 3
+    parts = chunked.detect(img, decoder, captions=True)
+    assert len(whole.object_names) > 3
+    assert parts.object_names == whole.object_names and parts.captions == whole.captions
+    np.testing.assert_allclose(parts.scores, whole.scores, rtol=1e-5)
+
+
+def test_official_weights_missing_offline_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="grit"):
+        grit.load("official", cache_dir=tmp_path)
+    with pytest.raises(FileNotFoundError):
+        grit.identify(str(tmp_path / "nope.pth"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from omninft.reward_servers.functional.vbench_grit_dims import (
@@ -12,9 +13,11 @@ from omninft.reward_servers.functional.vbench_grit_dims import (
     color_target_object,
     color_video_score,
     frame_names,
+    grit_frame_size,
     multiple_objects_successes,
     object_class_successes,
     position_score,
+    resize_frames_torchvision,
     spatial_aggregate,
     spatial_frame_score,
     spatial_video_score,
@@ -103,3 +106,22 @@ def test_color_video_score_and_dropped_videos():
     assert color_aggregate([0.5, None, 1.0]) == 0.75
     with pytest.raises(ValueError, match="dropped"):
         color_aggregate([None])
+
+
+def test_grit_frame_size_rule():
+    assert grit_frame_size(768, 1366) is None
+    assert grit_frame_size(1080, 1920) == (720, 1280)
+    assert grit_frame_size(1000, 777) == (926, 720)  # int(720 / 777 * 1000) = 926
+
+
+def test_torchvision_resize_hand_computed_halving():
+    # antialiased bilinear at scale 1/2: the triangle filter widened to 2 input pixels gives weights
+    # 1/8, 3/8, 3/8, 1/8 over the 4 nearest input pixels (edge weights renormalised)
+    row = np.array([0.0, 8.0, 16.0, 24.0, 32.0, 40.0, 48.0, 56.0], dtype=np.float32)
+    frames = np.broadcast_to(row[None, None, :, None], (1, 4, 8, 3)).copy()
+    out = resize_frames_torchvision(frames, (4, 4))
+    interior = (8 * 1 + 16 * 3 + 24 * 3 + 32 * 1) / 8  # output pixel 1 centred between inputs 2 and 3
+    first = (0 * 3 + 8 * 3 + 16 * 1) / 7  # the pixel left of input 0 does not exist
+    assert out[0, 0, 1, 0] == pytest.approx(interior) and out[0, 0, 0, 0] == pytest.approx(first)
+    plain = resize_frames_torchvision(frames, (4, 4), antialias=False)
+    assert plain[0, 0, 1, 0] == pytest.approx((16 + 24) / 2)

@@ -24,7 +24,6 @@ def main() -> None:
     from omninft.reward_servers.functional.detection_ops import multilevel_roi_align
     from omninft.reward_servers.models import grit
     from omninft.reward_servers.models.grit.roi_heads import BOX_SCALES
-    from omninft.reward_servers.models.grit.text_decoder import greedy_decode
     from omninft.reward_servers.models.grit.tokenizer import SPECIAL_TOKENS
 
     ap = argparse.ArgumentParser(description=__doc__)
@@ -65,13 +64,8 @@ def main() -> None:
             if d.boxes.shape[0]:
                 pooled = multilevel_roi_align(feats[:3], d.boxes, 14, BOX_SCALES)
                 obj = pooled.flatten(2).transpose(1, 2).contiguous()
-                textual = model.roi_heads.text_decoder.textual
-                memory = textual.memory_cache(obj)
-                greedy_decode(textual, obj, model.cfg.cls_token_id, model.cfg.sep_token_id, model.cfg.max_steps,
-                              memory)
-                if args.captions:
-                    greedy_decode(textual, obj, model.cfg.densecap_begin_id, model.cfg.sep_token_id,
-                                  model.cfg.max_steps, memory)
+                for part in obj.split(model.text_chunk):
+                    model.describe(part, decoder, args.captions)
             stages["text"] += time.perf_counter() - t
             dets.append(int(d.boxes.shape[0]))
     total = time.perf_counter() - t0

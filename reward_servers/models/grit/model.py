@@ -94,6 +94,9 @@ class GRiT(nn.Module):
         self.backbone = ViTFPN(self.cfg)
         self.proposal_generator = CenterNetProposals(self.cfg)
         self.roi_heads = RoIHeads(self.cfg)
+        # Detections are described this many at a time: bounds the decoder's memory cache (256 detections
+        # hold ~1.9 GB of keys/values at full size). Rows are independent, so only float rounding can differ.
+        self.text_chunk = 64
 
     def preprocess(self, image: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """H x W x 3 RGB (0-255, any real dtype) -> normalised (1, 3, H', W') padded to /32, and (H, W)."""
@@ -107,6 +110,20 @@ class GRiT(nn.Module):
         padded = torch.zeros((1, 3, -(-h // d) * d, -(-w // d) * d), dtype=x.dtype)
         padded[0, :, :h, :w] = x
         return padded, (int(h), int(w))
+
+    def describe(self, obj: torch.Tensor, decoder: WordPieceDecoder, captions: bool
+                  ) -> tuple[list[list[str]], list[torch.Tensor]]:
+        """ObjectDet (and DenseCap) texts and log-probs of (n, r*r, C) ROI features."""
+        textual = self.roi_heads.text_decoder.textual
+        # memory tokens never attend to text, so both tasks share their keys/values
+        memory = textual.memory_cache(obj)
+        begins = [self.cfg.cls_token_id] + ([self.cfg.densecap_begin_id] if captions else [])
+        texts, lps = [], []
+        for begin in begins:
+            out = greedy_decode(textual, obj, begin, self.cfg.sep_token_id, self.cfg.max_steps, memory)
+            texts.append([decoder.decode(row.tolist()[1:]) for row in out.tokens])
+            lps.append(out.logprobs)
+        return texts, lps
 
     @torch.no_grad()
     def detect(self, image: np.ndarray | torch.Tensor, decoder: WordPieceDecoder, captions: bool = False
@@ -123,18 +140,15 @@ class GRiT(nn.Module):
             pooled = multilevel_roi_align(features[:3], boxes, self.cfg.object_pooler_resolution, BOX_SCALES,
                                           self.cfg.pooler_sampling_ratio)
             obj = pooled.flatten(2).transpose(1, 2).contiguous()  # (N, r*r, C)
-            textual = self.roi_heads.text_decoder.textual
-            # memory tokens never attend to text, so both tasks share their keys/values
-            memory = textual.memory_cache(obj)
-            det = greedy_decode(textual, obj, self.cfg.cls_token_id, self.cfg.sep_token_id, self.cfg.max_steps,
-                                memory)
-            names = [decoder.decode(row.tolist()[1:]) for row in det.tokens]
-            score_lp = det.logprobs
-            if caps is not None:
-                cap = greedy_decode(textual, obj, self.cfg.densecap_begin_id, self.cfg.sep_token_id,
-                                    self.cfg.max_steps, memory)
-                caps = [decoder.decode(row.tolist()[1:]) for row in cap.tokens]
-                score_lp = cap.logprobs
+            name_lp, cap_lp = [], []
+            for part in obj.split(self.text_chunk):
+                texts, lps = self.describe(part, decoder, captions)
+                names += texts[0]
+                name_lp.append(lps[0])
+                if caps is not None:
+                    caps += texts[1]
+                    cap_lp.append(lps[1])
+            score_lp = torch.cat(cap_lp if caps is not None else name_lp)
             scores = (scores * torch.exp(score_lp)) ** 0.5
             nonempty = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
             keep = nonempty.tolist()
