@@ -206,3 +206,117 @@ def test_official_checkpoint_resolves_from_the_cache(tmp_path: Path, tiny):
         assert torch.equal(loaded.state_dict()[k], v), k
     with pytest.raises(WeightsLoadError, match="shape mismatch"):
         T.load_state_dict(_official_on_meta(), T.read_checkpoint(target))
+
+
+def _naive_swin_block(block, x: torch.Tensor) -> torch.Tensor:
+    """Token by token: each query attends to the tokens of its (shifted) window, -100 across roll seams."""
+    r, w, s = block.resolution, block.window, block.shift
+    b, n, c = x.shape
+    att = block.attn
+    heads, hd = att.heads, c // att.heads
+    h = torch.nn.functional.layer_norm(x, (c,), block.norm1.weight, block.norm1.bias)
+    qkv = h @ att.qkv.weight.T + att.qkv.bias
+    q, k, v = qkv[..., :c], qkv[..., c : 2 * c], qkv[..., 2 * c :]
+    table = att.relative_position_bias_table
+
+    def rolled(i: int, j: int) -> tuple[int, int]:  # where token (i, j) sits after rolling by -s
+        return (i - s) % r, (j - s) % r
+
+    def region(p: int) -> int:  # the reference's three slices along one axis of the rolled map
+        return 0 if p < r - w else (1 if p < r - s else 2)
+
+    out = torch.zeros_like(x)
+    for bi in range(b):
+        for i in range(r):
+            for j in range(r):
+                pi, pj = rolled(i, j)
+                keys = [(ki, kj) for ki in range(r) for kj in range(r)
+                        if rolled(ki, kj)[0] // w == pi // w and rolled(ki, kj)[1] // w == pj // w]
+                qi = i * r + j
+                for hh in range(heads):
+                    sl = slice(hh * hd, (hh + 1) * hd)
+                    scores = []
+                    for ki, kj in keys:
+                        ri, rj = rolled(ki, kj)
+                        rel = (pi - ri + w - 1) * (2 * w - 1) + (pj - rj + w - 1)
+                        sc = (q[bi, qi, sl] * hd**-0.5) @ k[bi, ki * r + kj, sl] + table[rel, hh]
+                        if s > 0 and (region(pi), region(pj)) != (region(ri), region(rj)):
+                            sc = sc - 100.0
+                        scores.append(sc)
+                    p = torch.softmax(torch.stack(scores), 0)
+                    out[bi, qi, sl] = sum(pk * v[bi, ki * r + kj, sl] for pk, (ki, kj) in zip(p, keys, strict=True))
+    y = x + out @ att.proj.weight.T + att.proj.bias
+    return y + block.mlp(block.norm2(y))
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_swin_block_matches_a_token_by_token_reference(shift: int):
+    from omninft.reward_servers.models.tag2text.swin import SwinBlock
+
+    torch.manual_seed(0)
+    block = SwinBlock(dim=8, resolution=8, heads=2, window=4, shift=shift, mlp_ratio=2.0).eval()
+    with torch.no_grad():
+        block.attn.relative_position_bias_table.normal_()
+        x = torch.randn(2, 64, 8)
+        torch.testing.assert_close(block(x), _naive_swin_block(block, x), atol=1e-5, rtol=1e-4)
+
+
+def test_caption_decoder_matches_transformers_bert():
+    """The decoder body + LM head against transformers' BertLMHeadModel (token types zeroed) on the same weights."""
+    from transformers import BertConfig as HFConfig
+    from transformers import BertLMHeadModel as HFDecoder
+
+    from omninft.reward_servers.models.tag2text.bert import BertConfig, BertLMHeadModel
+
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+                     max_position_embeddings=20, encoder_width=16)
+    torch.manual_seed(0)
+    ours = BertLMHeadModel(cfg).eval()
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.normal_(std=0.5)
+    hf_cfg = HFConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+                      max_position_embeddings=20, is_decoder=True, add_cross_attention=True, hidden_act="gelu",
+                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, type_vocab_size=1)
+    hf = HFDecoder(hf_cfg).eval()
+    sd = {k: v for k, v in ours.state_dict().items()}
+    sd["bert.embeddings.token_type_embeddings.weight"] = torch.zeros(1, 16)
+    missing, unexpected = hf.load_state_dict(sd, strict=False)
+    assert not unexpected and all("position_ids" in k or "token_type_ids" in k for k in missing)
+    ids = torch.tensor([[3, 7, 9, 11, 2], [3, 4, 4, 8, 1]])
+    enc = torch.randn(2, 6, 16)
+    with torch.no_grad():
+        want = hf(input_ids=ids, encoder_hidden_states=enc, token_type_ids=torch.zeros_like(ids)).logits
+        torch.testing.assert_close(ours(ids, enc), want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_vision_and_tagging_core_exports_to_onnx(tmp_path: Path, tiny):
+    from torch import nn
+
+    from omninft.reward_servers.backends import create_backend
+    from omninft.reward_servers.backends.base import GraphSpec
+    from omninft.reward_servers.backends.torch_backend import TorchBackend
+
+    model, _, _ = tiny
+
+    class VisionCore(nn.Module):
+        def __init__(self, m: T.Tag2TextCaption) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            embeds = self.m.image_embeds(images)
+            return embeds, torch.sigmoid(self.m.tag_logits(embeds))
+
+    rng = np.random.default_rng(0)
+
+    def graphs() -> dict[str, GraphSpec]:
+        return {"vision": GraphSpec(VisionCore(model).eval(), ("images",), ("embeds", "tag_probs"),
+                                    {"images": rng.standard_normal((2, 3, 64, 64)).astype(np.float32)})}
+
+    ort = create_backend("onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="t2t-test", max_batch_size=4)
+    feed = {"images": rng.standard_normal((3, 3, 64, 64)).astype(np.float32)}
+    got, want = ort.run("vision", feed), TorchBackend(graphs()).run("vision", feed)
+    for name in ("embeds", "tag_probs"):
+        np.testing.assert_allclose(got[name], want[name], atol=2e-5, rtol=1e-4)
