@@ -96,13 +96,17 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
 @click.option("--verbose", is_flag=True, help="Official per-category result structure.")
 @click.option("--fresh", is_flag=True, help="Forget stored per-sample results (default: resume from <out>/store.sqlite).")
 @click.option("--demo", is_flag=True, help="Generate the demo set and score it with tiny weights (offline).")
+@click.option("--protocol", default="javisbench-v1", show_default=True, type=click.Choice(
+    ["javisbench-v1", "javisbench-v1-fd64", "javisbench-v1-rawkvd", "javisbench-v1-corrected"]),
+              help="Set-level arithmetic: javisbench-v1 (as the reference: float32 FD, KVD on mean-centred "
+                   "features), javisbench-v1-fd64, javisbench-v1-rawkvd, javisbench-v1-corrected.")
 @click.option("--demo-n", default=8, show_default=True, help="Demo set size.")
 @click.option("--demo-seconds", default=2.0, show_default=True, help="Demo clip length (s).")
 @_server_options
 @run_options
 def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, metrics: tuple[str, ...],
         limit: int | None, reference_cache: Path | None, verbose: bool, fresh: bool, demo: bool, demo_n: int,
-        demo_seconds: float, server: str, servers_file: Path | None, weights: str, backend: str, device: str, batch_size: int,
+        demo_seconds: float, protocol: str, server: str, servers_file: Path | None, weights: str, backend: str, device: str, batch_size: int,
         chunk_size: int, embedded_config: Path | None, send_uris: bool | None, token: str | None, timeout_s: float,
         no_progress: bool, **vbench_opts: Any) -> None:
     """Run SUITE over --samples/--prompts, or vbench over --videos (or --demo): results.json, reports, per-sample JSONL."""
@@ -166,7 +170,7 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
                            batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s, token=token,
                            verbose=verbose, progress=not no_progress, reference_cache=reference_cache,
                            embedded_config=extra, send_uris=send_uris, skipped=skipped,
-                           allowed_roots=(out_dir,) if demo else ())
+                           allowed_roots=(out_dir,) if demo else (), protocol=protocol)
     try:
         with ExitStack() as stack:
             session = None

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from omninft.bench.embedded import EmbeddedServer, EmbeddedServerSpec
-from omninft.bench.metrics import FeatureStats, frechet_distance, polynomial_mmd
+from omninft.bench.metrics import set_math
 from omninft.bench.reference import ReferenceFeatures, load_reference
 from omninft.bench.report import to_html, to_markdown
 from omninft.bench.results import BenchResult, SampleError, category_apply, category_means, mean_or_nan
@@ -75,6 +75,7 @@ class JavisBenchConfig:
     store_path: Path | None = None  # default: <out>/store.sqlite
     allowed_roots: tuple[Path, ...] = ()  # folders the embedded server may read via file:// (default: samples)
     skipped: dict[str, str] = field(default_factory=dict)  # metrics left out before the run, and why
+    protocol: str = PROTOCOL  # set-level arithmetic (bench.metrics.protocols): reference or a corrected variant
 
 
 def _git_hash() -> str:
@@ -329,13 +330,14 @@ def collect(cfg: JavisBenchConfig, todo: list[SampleFiles], score_scorers: set[s
     return col, skeys, infos, labels
 
 
-def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray) -> float:
-    """One set-level value (NaN when fewer than 2 features on either side)."""
+def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray, protocol: str = PROTOCOL) -> float:
+    """One set-level value under `protocol` (NaN when fewer than 2 features on either side)."""
     if fake.shape[0] < 2 or real.shape[0] < 2:
         return float("nan")
+    math_ = set_math(protocol)
     if route.kind == "frechet":
-        return route.scale * frechet_distance(FeatureStats.of(fake), FeatureStats.of(real))
-    return route.scale * polynomial_mmd(fake, real)
+        return route.scale * math_.frechet(fake, real)
+    return route.scale * math_.kvd(fake, real)
 
 
 def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
@@ -344,6 +346,7 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     routes = routes if routes is not None else resolve_metrics(cfg.metrics)
     if not routes:
         raise ValueError("no metric to compute")
+    set_math(cfg.protocol)  # an unknown protocol fails before any scoring
     score_routes = [r for r in routes if isinstance(r, MetricRoute)]
     set_routes = [r for r in routes if isinstance(r, SetMetricRoute)]
     reference: ReferenceFeatures | None = None
@@ -423,13 +426,13 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             if valid and fake_all.shape[1] != real_all.shape[1]:
                 raise ValueError(f"{r.key}: sample features have {fake_all.shape[1]} dims, the reference "
                                  f"{r.reference} features {real_all.shape[1]}")
-            results[r.key] = _set_metric(r, fake_all, real_all)
+            results[r.key] = _set_metric(r, fake_all, real_all, cfg.protocol)
             pos = {i: p for p, i in enumerate(valid)}
 
             def per_cat(idx: list[int], r: SetMetricRoute = r, fake_all: np.ndarray = fake_all,
                         real_all: np.ndarray = real_all, pos: dict[int, int] = pos) -> float:
                 sel = [pos[i] for i in idx if i in pos]
-                return _set_metric(r, fake_all[sel], real_all[sel])
+                return _set_metric(r, fake_all[sel], real_all[sel], cfg.protocol)
 
             categories[r.key] = category_apply(per_cat, cats, CATEGORY_SIZES)
             scored = len(valid)
@@ -458,7 +461,7 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
         provenance["reference"] = {"path": reference.path, "sha256": reference.sha256,
                                    "rows": {k: reference.rows(k) for k in reference.features}}
     result = BenchResult(
-        suite="javisbench", protocol=PROTOCOL, results=results, per_sample=per_sample, counts=counts,
+        suite="javisbench", protocol=cfg.protocol, results=results, per_sample=per_sample, counts=counts,
         errors=errors, provenance=provenance, tiny_weights=provenance["tiny_weights"], categories=categories,
         set_metrics=tuple(r.key for r in set_routes), skipped=dict(cfg.skipped),
         higher_is_better={r.key: r.higher_is_better for r in routes},
