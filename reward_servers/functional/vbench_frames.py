@@ -13,8 +13,9 @@ reproduced here, without torchvision:
 - ``CenterCrop(n)``: top = ``int(round((H - n) / 2.0))`` (Python round, half to even), likewise left.
 - ``Lambda(x.float().div(255.0))`` then ``Normalize(mean, std)``: float32 ``(x / 255 - mean) / std``.
 
-uint8 input follows torchvision's tensor path too: computed in float32, then (bicubic only) clamped to
-[0, 255], rounded and cast back.
+Other dtypes follow torchvision 0.20's tensor path (``_functional_tensor.resize``): float32/float64 are
+interpolated as they are; anything else in float32, then (uint8 bicubic only) clamped to [0, 255], rounded
+(integer dtypes) and cast back.
 """
 
 from __future__ import annotations
@@ -73,13 +74,14 @@ def resize(x: torch.Tensor, height: int, width: int, mode: str = "bilinear") -> 
     lead = x.shape[:-3]
     y = x.reshape(-1, *x.shape[-3:])
     out_dtype = y.dtype
-    if not y.is_floating_point():
+    if out_dtype not in (torch.float32, torch.float64):  # torchvision computes in float32 otherwise
         y = y.to(torch.float32)
     y = F.interpolate(y, size=(height, width), mode=mode, align_corners=False, antialias=False)
+    if mode == "bicubic" and out_dtype == torch.uint8:
+        y = y.clamp(0, 255)
     if not out_dtype.is_floating_point:
-        if mode == "bicubic" and out_dtype == torch.uint8:
-            y = y.clamp(0, 255)
-        y = y.round().to(out_dtype)
+        y = y.round()
+    y = y.to(out_dtype)
     return y.reshape(*lead, *y.shape[-3:])
 
 

@@ -104,9 +104,11 @@ def test_official_spec_and_offline_error(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_onnx_export_matches_torch(tmp_path: Path):
+@pytest.mark.parametrize("hw", [(224, 224), (224, 400)])  # square table, and the interpolated 16:9 table
+def test_onnx_export_matches_torch(tmp_path: Path, hw):
+    """Dynamic batch at a fixed frame size (the position-table resize is resolved at export time)."""
     model, _ = dino.load("tiny", seed=0)
     rng = np.random.default_rng(0)
-    spec = GraphSpec(model, ("pixels",), ("cls",), {"pixels": rng.standard_normal((2, 3, 224, 224)).astype(np.float32)})
+    spec = GraphSpec(model, ("pixels",), ("cls",), {"pixels": rng.standard_normal((2, 3, *hw)).astype(np.float32)})
     path = export_graph(spec, tmp_path / "dino.onnx")
     assert check_graph(spec, path, batch_sizes=(1, 3)).ok(1e-4)
