@@ -320,3 +320,25 @@ def test_vision_and_tagging_core_exports_to_onnx(tmp_path: Path, tiny):
     got, want = ort.run("vision", feed), TorchBackend(graphs()).run("vision", feed)
     for name in ("embeds", "tag_probs"):
         np.testing.assert_allclose(got[name], want[name], atol=2e-5, rtol=1e-4)
+
+
+def test_kv_cache_gives_the_same_logits_and_captions():
+    from omninft.reward_servers.models.tag2text.bert import DecoderCache
+
+    model, tok, _, _ = T.load("tiny", seed=0)
+    model = _sensitive(model)
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(5, tok.vocab_size, (3, 7), generator=g)
+    enc = torch.randn(3, 9, model.config.text.hidden_size, generator=g)
+    with torch.no_grad():
+        full = model.text_decoder(ids, enc)
+        cache = DecoderCache()
+        first = model.text_decoder.step(ids[:, :4], enc, cache)
+        torch.testing.assert_close(first, full[:, 3], atol=1e-4, rtol=1e-4)
+        for t in range(4, 7):
+            torch.testing.assert_close(model.text_decoder.step(ids[:, t : t + 1], enc, cache), full[:, t],
+                                       atol=1e-4, rtol=1e-4)
+    images = torch.randn(3, 3, 64, 64, generator=g)
+    base = T.GenerationConfig(num_beams=3, max_length=10, min_length=6)
+    cached = T.GenerationConfig(num_beams=3, max_length=10, min_length=6, use_cache=True)
+    assert T.generate(model, tok, images, cfg=cached).captions == T.generate(model, tok, images, cfg=base).captions

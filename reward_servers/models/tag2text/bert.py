@@ -18,7 +18,7 @@ each caption sees), so this module never receives more encoder rows than queries
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -69,7 +69,11 @@ class BertSelfAttention(nn.Module):
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, kv: torch.Tensor | None = None) -> torch.Tensor:
         """softmax(q k^T / sqrt(d) + mask) v over `kv` (cross) or `hidden` (self)."""
         src = hidden if kv is None else kv
-        q, k, v = self._split(self.query(hidden)), self._split(self.key(src)), self._split(self.value(src))
+        return self.attend(self._split(self.query(hidden)), self._split(self.key(src)), self._split(self.value(src)),
+                           mask)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Heads-split q (B, H, Lq, d), k, v (B, H, Lk, d) -> (B, Lq, H * d)."""
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_size)
         if mask is not None:
             scores = scores + mask
@@ -243,6 +247,20 @@ class BertOnlyMLMHead(nn.Module):
         return self.predictions(x)
 
 
+@dataclass
+class DecoderCache:
+    """Keys/values of the decoder's past tokens (self-attention) and of the encoder states (cross-attention)."""
+
+    length: int = 0
+    self_kv: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    cross_kv: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Follow the beams: row r of the next step continues row rows[r] of this one."""
+        self.self_kv = [(k[rows], v[rows]) for k, v in self.self_kv]
+        self.cross_kv = [(k[rows], v[rows]) for k, v in self.cross_kv]
+
+
 class BertLMHeadModel(nn.Module):
     """Causal caption decoder: `bert` body with cross-attention + `cls` LM head tied to the word embeddings."""
 
@@ -255,3 +273,38 @@ class BertLMHeadModel(nn.Module):
     def forward(self, ids: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
         """(B, L) ids (all attended, causal) + encoder states -> (B, L, vocab) logits."""
         return self.cls(self.bert(ids, torch.ones_like(ids), enc, causal=True))
+
+    def step(self, ids: torch.Tensor, enc: torch.Tensor, cache: DecoderCache) -> torch.Tensor:
+        """Logits of the next token given only the new ids (B, L) and a cache of the earlier ones.
+
+        Same arithmetic as forward() on the whole prefix, in a different order (the reference recomputes the
+        prefix every step), so results agree to float rounding, not bit for bit.
+        """
+        past, n = cache.length, ids.shape[1]
+        emb = self.bert.embeddings
+        pos = torch.arange(past, past + n, device=ids.device)
+        h = emb.LayerNorm(emb.word_embeddings(ids) + emb.position_embeddings(pos)[None])
+        mask = None
+        if n > 1:  # causal over the new block; every cached token is visible
+            allowed = torch.arange(past + n, device=ids.device)[None, :] <= (past + torch.arange(n, device=ids.device))[:, None]
+            mask = (1.0 - allowed.to(h.dtype)) * -10000.0
+        first = not cache.cross_kv
+        for i, layer in enumerate(self.bert.encoder.layer):
+            assert isinstance(layer, BertLayer) and layer.attention is not None
+            sa = layer.attention.self
+            k, v = sa._split(sa.key(h)), sa._split(sa.value(h))
+            if past:
+                k = torch.cat([cache.self_kv[i][0], k], dim=2)
+                v = torch.cat([cache.self_kv[i][1], v], dim=2)
+                cache.self_kv[i] = (k, v)
+            else:
+                cache.self_kv.append((k, v))
+            h = layer.attention.output(sa.attend(sa._split(sa.query(h)), k, v, mask), h)
+            ca = layer.crossattention.self
+            if first:
+                cache.cross_kv.append((ca._split(ca.key(enc)), ca._split(ca.value(enc))))
+            ck, cv = cache.cross_kv[i]
+            h = layer.crossattention.output(ca.attend(ca._split(ca.query(h)), ck, cv, None), h)
+            h = layer.output(layer.intermediate(h), h)
+        cache.length = past + n
+        return self.cls(h[:, -1])
