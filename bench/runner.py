@@ -27,7 +27,7 @@ from omninft.bench.metrics import FeatureStats, frechet_distance, polynomial_mmd
 from omninft.bench.reference import ReferenceFeatures, load_reference
 from omninft.bench.report import to_html, to_markdown
 from omninft.bench.results import BenchResult, SampleError, category_apply, category_means, mean_or_nan
-from omninft.bench.servers import ServerGroup, load_routes, plan_groups
+from omninft.bench.servers import ServerGroup, load_routes, plan_groups, unreachable_reason
 from omninft.bench.store import PERSISTENT_ERROR_CODES, Outcome, ResultStore, ScorerKey, sample_key
 from omninft.bench.suites.javisbench.categories import CATEGORY_SIZES
 from omninft.bench.suites.javisbench.metrics import (
@@ -66,6 +66,7 @@ class JavisBenchConfig:
     batch_size: int = 8
     chunk_size: int = 16  # samples per request round and store write
     timeout_s: float = 1800.0
+    connect_timeout_s: float = 10.0  # TCP reachability of each remote address, checked before waiting for readiness
     token: str | None = None
     verbose: bool = False
     progress: bool = True
@@ -125,6 +126,9 @@ def _describe(group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchCon
     infos: dict[str, Any] = {}
     first_desc = None
     for addr in addresses:
+        why = unreachable_reason(addr, cfg.connect_timeout_s)
+        if why is not None:
+            raise BenchRunError(f"reward server {addr}: {why}")
         try:
             with RewardClient(addr, timeout_s=cfg.timeout_s, token=cfg.token) as probe:
                 desc = probe.wait_ready(timeout_s=cfg.timeout_s)
@@ -175,7 +179,7 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 try:
                     stack.enter_context(embedded)
                 except (RuntimeError, TimeoutError) as err:
-                    raise BenchRunError(f"the embedded reward server for {', '.join(g.scorers)} did not start: {err}") from None
+                    raise BenchRunError(_embedded_failure(g.scorers, str(err), cfg.out / "server.log")) from None
                 addresses = (embedded.address,)
             infos, _ = _describe(g, addresses, cfg)
             client = stack.enter_context(RewardClient(list(addresses) if len(addresses) > 1 else addresses[0],
@@ -184,6 +188,14 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
             as_uri = cfg.send_uris if cfg.send_uris is not None else embedded is not None
             opened.append(_Group(g, client, keys, {n: i.outputs for n, i in infos.items()}, infos, embedded, as_uri))
         yield opened
+
+
+def _embedded_failure(scorers: tuple[str, ...], detail: str, log_path: Path) -> str:
+    """One line for an embedded server that did not start: the server's own 'Error:' line when it printed one."""
+    said = [ln.removeprefix("Error: ").strip() for ln in detail.splitlines() if ln.startswith("Error: ")]
+    if said:
+        return f"the embedded reward server for {', '.join(scorers)} did not start: {said[-1]}"
+    return f"the embedded reward server for {', '.join(scorers)} did not start (log: {log_path}): {detail}"
 
 
 def _call_failed(g: _Group, err: Exception, store: ResultStore) -> BenchRunError:
