@@ -21,12 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from omninft.bench.embedded import EmbeddedServer, EmbeddedServerSpec
 from omninft.bench.metrics import FeatureStats, frechet_distance, polynomial_mmd
 from omninft.bench.reference import ReferenceFeatures, load_reference
 from omninft.bench.report import to_html, to_markdown
-from omninft.bench.results import BenchResult, SampleError, category_apply, category_means, mean_or_nan
+from omninft.bench.results import (
+    MIN_SET_SAMPLES,
+    BenchResult,
+    SampleError,
+    category_apply,
+    category_indices,
+    category_means,
+    mean_or_nan,
+    set_metric_na_reason,
+)
 from omninft.bench.servers import ServerGroup, load_routes, plan_groups, unreachable_reason
 from omninft.bench.store import PERSISTENT_ERROR_CODES, Outcome, ResultStore, ScorerKey, sample_key
 from omninft.bench.suites.javisbench.categories import CATEGORY_SIZES
@@ -99,11 +109,16 @@ def _to_client_sample(files: SampleFiles, *, as_uri: bool, sample_id: str = "") 
                   video=video, audio=audio)
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
+def _progress(total: int, initial: int, enabled: bool, desc: str = "scoring samples", unit: str = "sample") -> Any:
+    import sys
+
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="sample", disable=not enabled, dynamic_ncols=True,
-                desc="javisbench", smoothing=0.1)
+    # Without a terminal (logs, CI) a bar redrawn with \r is clutter: print a line every ~10 % instead.
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, unit=unit, disable=not enabled, dynamic_ncols=tty, desc=desc,
+                smoothing=0.1, mininterval=0.1 if tty else 30.0, miniters=None if tty else max(1, total // 10),
+                ascii=not tty)
 
 
 @dataclass
@@ -342,12 +357,31 @@ def collect(cfg: JavisBenchConfig, todo: list[SampleFiles], score_scorers: set[s
 
 
 def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray) -> float:
-    """One set-level value (NaN when fewer than 2 features on either side)."""
-    if fake.shape[0] < 2 or real.shape[0] < 2:
+    """One set-level value (NaN when fewer than MIN_SET_SAMPLES features on either side)."""
+    if fake.shape[0] < MIN_SET_SAMPLES or real.shape[0] < MIN_SET_SAMPLES:
         return float("nan")
-    if route.kind == "frechet":
-        return route.scale * frechet_distance(FeatureStats.of(fake), FeatureStats.of(real))
-    return route.scale * polynomial_mmd(fake, real)
+    # One BLAS thread: LAPACK's SVD on a machine whose cores are busy runs several times faster single-threaded
+    # (threads spin waiting for each other), and the result does not depend on the thread count (tested).
+    with threadpool_limits(1):
+        if route.kind == "frechet":
+            return route.scale * frechet_distance(FeatureStats.of(fake), FeatureStats.of(real))
+        return route.scale * polynomial_mmd(fake, real)
+
+
+class _SetMetricProgress:
+    """A one-line progress report for the set metrics (they run after the sample bar has finished)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = _progress(total, 0, enabled, desc="set metrics", unit="set")
+
+    def step(self, label: str) -> None:
+        """One set computed."""
+        self.bar.set_postfix_str(label, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """Finish the line."""
+        self.bar.close()
 
 
 def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
@@ -406,6 +440,7 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     cats = [r.categories for r in rows]
     results: dict[str, float] = {}
     categories: dict[str, dict[str, list[float | None]]] = {}
+    category_notes: dict[str, dict[str, list[str | None]]] = {}
     counts: dict[str, dict[str, int]] = {}
     for r in routes:
         if isinstance(r, MetricRoute):
@@ -435,15 +470,31 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             if valid and fake_all.shape[1] != real_all.shape[1]:
                 raise ValueError(f"{r.key}: sample features have {fake_all.shape[1]} dims, the reference "
                                  f"{r.reference} features {real_all.shape[1]}")
-            results[r.key] = _set_metric(r, fake_all, real_all)
             pos = {i: p for p, i in enumerate(valid)}
+            # Several aspects' categories can hold the same samples (and the whole set): each distinct set once.
+            cat_sets = {tuple(sorted(i for i in idx if i in pos))
+                        for per in category_indices(cats, CATEGORY_SIZES).values() for idx in per}
+            todo_sets = sorted(cs for cs in cat_sets | {tuple(valid)} if len(cs) >= MIN_SET_SAMPLES)
+            progress = _SetMetricProgress(len(todo_sets), cfg.progress)
+            memo: dict[tuple[int, ...], float] = {}
+            try:
+                for cs in todo_sets:
+                    sel = [pos[i] for i in cs]
+                    memo[cs] = _set_metric(r, fake_all[sel], real_all[sel])
+                    progress.step(f"{r.key} on {len(cs)} samples")
+            finally:
+                progress.close()
+            results[r.key] = memo.get(tuple(valid), float("nan"))
+            na: dict[str, list[str | None]] = {}
 
-            def per_cat(idx: list[int], r: SetMetricRoute = r, fake_all: np.ndarray = fake_all,
-                        real_all: np.ndarray = real_all, pos: dict[int, int] = pos) -> float:
-                sel = [pos[i] for i in idx if i in pos]
-                return _set_metric(r, fake_all[sel], real_all[sel])
+            def per_cat(idx: list[int], memo: dict[tuple[int, ...], float] = memo, pos: dict[int, int] = pos) -> float:
+                return memo.get(tuple(sorted(i for i in idx if i in pos)), float("nan"))
 
             categories[r.key] = category_apply(per_cat, cats, CATEGORY_SIZES)
+            for aspect, per in category_indices(cats, CATEGORY_SIZES).items():
+                na[aspect] = [None if sum(i in pos for i in idx) >= MIN_SET_SAMPLES
+                              else set_metric_na_reason(sum(i in pos for i in idx)) for idx in per]
+            category_notes[r.key] = na
             scored = len(valid)
         counts[r.key] = {"total": n, "scored": scored, "failed": n - scored}
     errors.sort(key=lambda e: (e.index, e.metric))
@@ -473,7 +524,7 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
         suite="javisbench", protocol=PROTOCOL, results=results, per_sample=per_sample, counts=counts,
         errors=errors, provenance=provenance, tiny_weights=provenance["tiny_weights"], categories=categories,
         set_metrics=tuple(r.key for r in set_routes), skipped=dict(cfg.skipped),
-        higher_is_better={r.key: r.higher_is_better for r in routes},
+        higher_is_better={r.key: r.higher_is_better for r in routes}, category_notes=category_notes,
     )
     write_outputs(result, cfg.out, verbose=cfg.verbose)
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from omninft.bench.results import TINY_WARNING, BenchResult
+from omninft.bench.results import TINY_WARNING, BenchResult, set_metric_note
 
 
 def fmt(v: float | None) -> str:
@@ -26,6 +26,8 @@ def to_markdown(result: BenchResult) -> str:
         c = result.counts.get(key, {})
         arrow = "↑" if result.higher_is_better.get(key, True) else "↓"
         lines.append(f"| {key} | {fmt(value)} | {arrow} | {c.get('scored', 0)} | {c.get('failed', 0)} |")
+    if result.set_metrics:
+        lines += ["", set_metric_note(result.set_metrics)]
     if result.skipped:
         lines += ["", "## Not computed", ""]
         lines += [f"- `{k}`: {why}" for k, why in result.skipped.items()]
