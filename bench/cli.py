@@ -25,6 +25,8 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
             raise
+        except ModuleNotFoundError:  # the console script names the extra to install
+            raise
         except Exception as err:
             if debug_enabled():
                 raise
