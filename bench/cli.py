@@ -289,7 +289,8 @@ def _demo_reference(cfg: Any, n: int, seconds: float, set_keys: list[str], sessi
     out_file = cfg.out / "demo-reference.pt"
     modalities = tuple(dict.fromkeys("audio" if k == "fad" else "video" for k in set_keys))
     click.echo(f"building the demo reference features ({', '.join(modalities)}) from {folder} ...", err=True)
-    ref_cfg = replace(cfg, samples=folder, prompts=csv_path, store_path=cfg.out / "demo-reference.store.sqlite")
+    ref_cfg = replace(cfg, samples=folder, prompts=csv_path, store_path=cfg.out / "demo-reference.store.sqlite",
+                      progress_label="reference features")
     build_reference(ref_cfg, locate_samples(folder, load_prompts(csv_path)), out_file, modalities, session)
     return out_file
 
@@ -333,7 +334,8 @@ def reference_build(samples: Path | None, videos: Path | None, prompts: Path, ou
                            servers_file=servers_file, weights=weights or "official", backend=backend, device=device,
                            batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s,
                            connect_timeout_s=connect_timeout_s, token=token,
-                           progress=not no_progress, embedded_config=_load_yaml(embedded_config), send_uris=send_uris)
+                           progress=not no_progress, embedded_config=_load_yaml(embedded_config), send_uris=send_uris,
+                           progress_label="reference features")
     mods = tuple(m.strip() for m in modalities.split(",") if m.strip())
     try:
         feats = build_reference(cfg, located, out_file, mods)

@@ -86,6 +86,7 @@ class JavisBenchConfig:
     store_path: Path | None = None  # default: <out>/store.sqlite
     allowed_roots: tuple[Path, ...] = ()  # folders the embedded server may read via file:// (default: samples)
     skipped: dict[str, str] = field(default_factory=dict)  # metrics left out before the run, and why
+    progress_label: str = "scoring samples"  # the sample progress bar's label
 
 
 def _git_hash() -> str:
@@ -276,7 +277,7 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                 col.reused += len(found)
     pending = [f for f in todo if any(skeys[f.row.index] not in col.outcomes[(n, k)]
                                       for g, s, e in plan for k, names in (("score", s), ("embed", e)) for n in names)]
-    bar = _progress(len(todo), len(todo) - len(pending), cfg.progress)
+    bar = _progress(len(todo), len(todo) - len(pending), cfg.progress, desc=cfg.progress_label)
     pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)), thread_name_prefix="javisbench")
     try:
         for start in range(0, len(pending), cfg.chunk_size):
