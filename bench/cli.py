@@ -254,7 +254,7 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
             raise
         raise click.ClickException(str(err)) from None
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: finished chunks are saved in {out_dir / STORE_NAME}; rerun the same command "
+        click.echo(f"\ninterrupted: every scored sample is saved in {out_dir / STORE_NAME}; rerun the same command "
                    "to resume", err=True)
         sys.exit(130)
     if result.tiny_weights:

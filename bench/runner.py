@@ -14,7 +14,7 @@ import logging
 import math
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -278,7 +278,7 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
     pending = [f for f in todo if any(skeys[f.row.index] not in col.outcomes[(n, k)]
                                       for g, s, e in plan for k, names in (("score", s), ("embed", e)) for n in names)]
     bar = _progress(len(todo), len(todo) - len(pending), cfg.progress, desc=cfg.progress_label)
-    pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)), thread_name_prefix="javisbench")
+    pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)) * max(1, cfg.chunk_size), thread_name_prefix="javisbench")
     try:
         for start in range(0, len(pending), cfg.chunk_size):
             chunk = pending[start : start + cfg.chunk_size]
@@ -307,11 +307,21 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                             need.setdefault(miss, []).append(sid)
                     for miss, sids in need.items():
                         ordered = tuple(n for n in names if n in miss)
-                        samples = client_samples(sids, g.as_uri)
                         fn = g.client.score if kind == "score" else g.client.embed
-                        calls.append((g, kind, ordered, sids, pool.submit(fn, samples, ordered)))
+                        # One call per sample, all in flight at once: the server's micro-batcher still batches
+                        # them, and each sample is stored as soon as it is scored (Ctrl-C keeps it).
+                        for sid in sids:
+                            fut = pool.submit(fn, client_samples([sid], g.as_uri), ordered)
+                            calls.append((g, kind, ordered, [sid], fut))
+            left = {sid: 0 for sid in ids}
+            for *_, sids, _fut in calls:
+                for sid in sids:
+                    left[sid] += 1
+            bar.update(sum(1 for v in left.values() if v == 0))
+            by_future = {c[-1]: c for c in calls}
             failure: BenchRunError | None = None
-            for g, kind, names, sids, fut in calls:
+            for fut in as_completed(by_future):
+                g, kind, names, sids, _ = by_future[fut]
                 try:
                     results = fut.result()
                 except RewardError as err:
@@ -324,9 +334,12 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                     store.put(g.keys[n], kind, keep)
                     col.outcomes[(n, kind)].update(items)
                     col.computed += len(items)
+                for sid in sids:
+                    left[sid] -= 1
+                    if left[sid] == 0:
+                        bar.update(1)
             if failure is not None:
                 raise failure
-            bar.update(len(chunk))
     finally:
         bar.close()
         # On failure or Ctrl-C do not wait for calls in flight; closing the clients cancels them.
