@@ -92,8 +92,8 @@ def _server_options(fn: Any) -> Any:
                      help="Embedded server weights: official (default; fetch them first) | tiny | random | PATH. "
                           "tiny/random give meaningless numbers; --demo always uses tiny."),
         click.option("--backend", default="torch", show_default=True,
-                     type=click.Choice(["torch", "onnxruntime", "tensorrt"])),
-        click.option("--device", default="cpu", show_default=True),
+                     type=click.Choice(["torch", "onnxruntime", "tensorrt"]), help="Embedded server backend."),
+        click.option("--device", default="cpu", show_default=True, help="Embedded server device (cpu, cuda:0, ...)."),
         click.option("--batch-size", default=8, show_default=True, help="Embedded server max batch size."),
         click.option("--chunk-size", default=16, show_default=True, help="Samples per request round and store write."),
         click.option("--embedded-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -124,7 +124,8 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
 @click.argument("suite", type=click.Choice(SUITES + ("vbench",)))
 @click.option("--samples", type=click.Path(path_type=Path, file_okay=False), help="Folder of generated samples.")
 @click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False), help="Prompt CSV (row i -> sample_{i:04d}).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True,
+              help="Folder for results.json, the reports and the resume store.")
 @click.option("--metrics", multiple=True, help="Official metric keys (repeatable or comma list); default: all 15.")
 @click.option("--limit", type=int, default=None, help="Only the first N rows.")
 @click.option("--reference-cache", type=click.Path(path_type=Path, dir_okay=False),
@@ -386,17 +387,20 @@ main.add_command(vbench_group)
 
 
 @main.command("perf")
-@click.option("--target", required=True, help="Server address (host:port, dns:///host:port, or comma list).")
+@click.option("--server", "--target", "target", required=True,
+              help="Server address (host:port, dns:///host:port, or comma list); --target is the old name.")
 @click.option("--scorer", "scorers", multiple=True, help="Scorer(s) to call (repeatable); default: all.")
 @click.option("--concurrency", default="1,4,16", show_default=True, help='Levels: "1,4,16" or "1:32:x2".')
 @click.option("--duration-s", default=10.0, show_default=True, help="Measured seconds per level.")
 @click.option("--count", default=0, help="Fixed request count per level instead of a duration.")
 @click.option("--warmup-s", default=1.0, show_default=True, help="Unmeasured seconds before each level.")
-@click.option("--samples-per-request", default=1, show_default=True)
-@click.option("--payload", type=click.Choice(["raw", "container", "uri"]), default="raw", show_default=True)
+@click.option("--samples-per-request", default=1, show_default=True, help="Samples in one request.")
+@click.option("--payload", type=click.Choice(["raw", "container", "uri"]), default="raw", show_default=True,
+              help="How media travel: decoded arrays, encoded file bytes, or file:// URIs.")
 @click.option("--uri-dir", default="", help="With --payload uri: a folder the server allows.")
 @click.option("--modalities", default="video,audio", show_default=True, help='Media to send; "" = prompts only.')
-@click.option("--rpc", type=click.Choice(["score", "embed"]), default="score", show_default=True)
+@click.option("--rpc", type=click.Choice(["score", "embed"]), default="score", show_default=True,
+              help="Which RPC to call.")
 @click.option("--unique-prompts", is_flag=True, help="Make every prompt unique (defeats server text caches).")
 @click.option("--seconds", default=4.0, show_default=True, help="Length of the generated clips.")
 @click.option("--size", default="240x426", show_default=True, help="HxW of generated video.")

@@ -104,7 +104,14 @@ def tiny_banner(names: list[str]) -> str:
     return "\n".join(["", rule, *body, rule, ""])
 
 
+def _version() -> str:
+    from omninft_client import __version__
+
+    return __version__
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="omninft-serve")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="Server YAML (camelCase keys).")
 @click.option("--scorer", "scorers", multiple=True, help="Scorer to host (repeatable); selects scorers from --config.")
 @click.option("--weights", default=None, help="tiny | random | official | PATH, for every hosted scorer (tiny/random: random init, meaningless scores).")
@@ -239,7 +246,8 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path
 
 
 @serve_main.command("health")
-@click.option("--address", default="127.0.0.1:50051", show_default=True, help="host:port of the server.")
+@click.option("--server", "--address", "address", default="127.0.0.1:50051", show_default=True,
+              help="host:port of the server (--address is the old name).")
 @click.option("--service", default="", help="Health service name ('' = server, omninft.v1.RewardService = ready).")
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle: connect with TLS.")
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True)

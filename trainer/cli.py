@@ -37,7 +37,14 @@ def fallback_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+def _version() -> str:
+    from omninft_client import __version__
+
+    return __version__
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="omninft-train")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Run YAML (see trainer/config.py for the keys).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -46,7 +53,8 @@ def fallback_counts(records: list[dict[str, Any]]) -> dict[str, int]:
 @click.option("--overwrite", is_flag=True, help="Delete an existing run in out_dir and start over.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines on stdout.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+              help="Logging level on stderr.")
 def main(config_path: Path | None, overrides: tuple[str, ...], resume: str | None, overwrite: bool,
          print_config: bool, quiet: bool, log_level: str) -> None:
     """Train a joint audio-video policy against remote reward servers (toy policy by default)."""
