@@ -12,12 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-REPO_URL = "git+https://github.com/omninft/omninft"
-
-
 def install_hint(extra: str) -> str:
-    """The pip commands that install `extra` (from a clone, or from the repository)."""
-    return f'pip install -e ".[{extra}]" (in a clone), or pip install "omninft[{extra}] @ {REPO_URL}"'
+    """The pip command that installs `extra` (omninft is installed from a clone of its repository)."""
+    return f'pip install -e ".[{extra}]" in your clone of the omninft repository'
 
 
 def _missing(prog: str, extra: str, err: ModuleNotFoundError) -> None:
