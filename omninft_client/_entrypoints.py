@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+
 def install_hint(extra: str) -> str:
     """The pip command that installs `extra` (omninft is installed from a clone of its repository)."""
     return f'pip install -e ".[{extra}]" in your clone of the omninft repository'
