@@ -42,6 +42,8 @@ class BenchResult:
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     # Per set metric, per aspect: why a category has no value (too few samples), None where it has one.
     category_notes: dict[str, dict[str, list[str | None]]] = field(default_factory=dict)
+    # Per metric, per aspect: scored samples in each category (the n shown on each bar).
+    category_counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def to_json(self, *, verbose: bool = False) -> dict[str, Any]:
         """The results document; with verbose, metrics use the official per-category structure (spec §5.3)."""

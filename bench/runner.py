@@ -455,12 +455,15 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     results: dict[str, float] = {}
     categories: dict[str, dict[str, list[float | None]]] = {}
     category_notes: dict[str, dict[str, list[str | None]]] = {}
+    category_counts: dict[str, dict[str, list[int]]] = {}
     counts: dict[str, dict[str, int]] = {}
     for r in routes:
         if isinstance(r, MetricRoute):
             vals = per_sample[r.key]
             results[r.key] = mean_or_nan(vals)
             categories[r.key] = category_means(vals, cats, CATEGORY_SIZES)
+            category_counts[r.key] = {a: [sum(vals[i] is not None for i in idx) for idx in per]
+                                      for a, per in category_indices(cats, CATEGORY_SIZES).items()}
             scored = sum(v is not None for v in vals)
         else:
             assert reference is not None
@@ -509,6 +512,8 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
                 na[aspect] = [None if sum(i in pos for i in idx) >= MIN_SET_SAMPLES
                               else set_metric_na_reason(sum(i in pos for i in idx)) for idx in per]
             category_notes[r.key] = na
+            category_counts[r.key] = {a: [sum(i in pos for i in idx) for idx in per]
+                                      for a, per in category_indices(cats, CATEGORY_SIZES).items()}
             scored = len(valid)
         counts[r.key] = {"total": n, "scored": scored, "failed": n - scored}
     errors.sort(key=lambda e: (e.index, e.metric))
@@ -539,6 +544,7 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
         errors=errors, provenance=provenance, tiny_weights=provenance["tiny_weights"], categories=categories,
         set_metrics=tuple(r.key for r in set_routes), skipped=dict(cfg.skipped),
         higher_is_better={r.key: r.higher_is_better for r in routes}, category_notes=category_notes,
+        category_counts=category_counts,
     )
     write_outputs(result, cfg.out, verbose=cfg.verbose)
     return result
