@@ -4,15 +4,6 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from omninft_client._base import (
-    EmbedResult,
-    RetryPolicy,
-    SampleError,
-    ScorerDescription,
-    ScoreResult,
-    ScorerInputSpec,
-    ServerDescription,
-)
 from omninft_client.aio import AsyncRewardClient
 from omninft_client.client import RewardClient
 from omninft_client.errors import (
@@ -41,6 +32,15 @@ from omninft_client.media import (
     video_file,
     video_frames,
 )
+from omninft_client.results import (
+    EmbedResult,
+    SampleError,
+    ScorerDescription,
+    ScoreResult,
+    ScorerInputSpec,
+    ServerDescription,
+)
+from omninft_client.retry import RetryPolicy
 
 
 def _version() -> str:

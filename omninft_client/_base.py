@@ -1,27 +1,38 @@
-"""Pure request building, response parsing, retry and channel planning shared by the sync and async clients."""
+"""Pure request building, response parsing and channel planning shared by the sync and async clients.
+
+The public types live in public modules: results (ScoreResult, EmbedResult, SampleError, descriptions) and
+retry (RetryPolicy).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import math
-import random
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 import numpy as np
-from google.rpc import status_pb2
 
 from omninft_client.errors import (
     REQUEST_ID_KEY,
     InternalError,
-    MissingEmbeddingError,
-    MissingScoreError,
 )
 from omninft_client.media import AudioSource, Sample, VideoSource
+from omninft_client.results import (
+    EmbedResult,
+    ScorerDescription,
+    ScoreResult,
+    ScorerInputSpec,
+    ServerDescription,
+    _has_error,
+    _scorer_errors,
+    _status_error,
+)
+from omninft_client.retry import RetryPolicy
 from omninft_client.v1 import reward_pb2
 
 T = TypeVar("T")
@@ -185,99 +196,6 @@ def chunked(seq: Sequence[T], n: int) -> list[Sequence[T]]:
 # ---------------------------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
-class SampleError:
-    """Why a sample (or one scorer on it) failed: a StatusCode name and the server's message."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-
-_CODE_NAMES: dict[int, str] = {c.value[0]: c.name for c in grpc.StatusCode}
-
-
-def _status_error(st: status_pb2.Status) -> SampleError:
-    return SampleError(code=_CODE_NAMES.get(st.code, f"CODE_{st.code}"), message=st.message)
-
-
-def _has_error(msg: Any) -> bool:
-    # An explicitly set status with code OK carries no error.
-    return bool(msg.HasField("error") and msg.error.code != 0)
-
-
-def _scorer_errors(msg: Any) -> dict[str, SampleError]:
-    return {name: _status_error(st) for name, st in msg.scorer_errors.items() if st.code != 0}
-
-
-def _missing_cause(
-    error: SampleError | None,
-    scorer_errors: Mapping[str, SampleError],
-    owners: Mapping[str, str],
-    name: str,
-) -> str:
-    if error is not None:
-        return f"the sample failed: {error}"
-    owner = owners.get(name)
-    if owner is not None and owner in scorer_errors:
-        return f"scorer {owner!r} failed: {scorer_errors[owner]}"
-    if scorer_errors:
-        listed = "; ".join(f"{k}: {v}" for k, v in sorted(scorer_errors.items()))
-        return f"not returned; scorer errors on this sample: {listed}"
-    return "not returned by the server (was its scorer requested?)"
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    """Scores of one sample; `error` is set when the whole sample failed, `scorer_errors` per failed scorer."""
-
-    id: str
-    scores: dict[str, float]
-    error: SampleError | None = None
-    scorer_errors: dict[str, SampleError] = field(default_factory=dict)
-    # Output name -> scorer name, to say which scorer's failure explains a missing score.
-    output_owners: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def ok(self) -> bool:
-        """True when neither the sample nor any scorer on it failed."""
-        return self.error is None and not self.scorer_errors
-
-    def score(self, name: str) -> float:
-        """The named score; raises MissingScoreError (naming the cause) when it was not produced."""
-        try:
-            return self.scores[name]
-        except KeyError:
-            cause = _missing_cause(self.error, self.scorer_errors, self.output_owners, name)
-            raise MissingScoreError(self.id, name, cause) from None
-
-
-@dataclass(frozen=True)
-class EmbedResult:
-    """Embeddings of one sample keyed "<scorer>.<embedding>"; errors as in ScoreResult."""
-
-    id: str
-    embeddings: dict[str, np.ndarray]
-    error: SampleError | None = None
-    scorer_errors: dict[str, SampleError] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when neither the sample nor any scorer on it failed."""
-        return self.error is None and not self.scorer_errors
-
-    def embedding(self, name: str) -> np.ndarray:
-        """The named embedding; raises MissingEmbeddingError (naming the cause) when it was not produced."""
-        try:
-            return self.embeddings[name]
-        except KeyError:
-            owners = {name: name.split(".", 1)[0]}
-            cause = _missing_cause(self.error, self.scorer_errors, owners, name)
-            raise MissingEmbeddingError(self.id, name, cause) from None
-
-
 def _output_owners(infos: Iterable[reward_pb2.ScorerInfo]) -> dict[str, str]:
     owners: dict[str, str] = {}
     for info in infos:
@@ -338,60 +256,6 @@ def check_results(request_ids: Sequence[str], result_ids: Sequence[str], *, requ
 
 
 # ---------------------------------------------------------------------------------------------- descriptions
-
-
-@dataclass(frozen=True)
-class ScorerInputSpec:
-    """What a scorer reads, at its native rates (0 = any / not applicable)."""
-
-    modalities: tuple[str, ...] = ()
-    video_fps: float = 0.0
-    video_frames: int = 0
-    image_size: int = 0
-    audio_sample_rate: int = 0
-    max_audio_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class ScorerDescription:
-    """One scorer hosted by a server, as reported by ListScorers (provenance for results)."""
-
-    name: str
-    outputs: tuple[str, ...] = ()
-    embeddings: tuple[str, ...] = ()
-    version: str = ""
-    weights_id: str = ""
-    weights_sha256: str = ""
-    tiny_weights: bool = False
-    max_batch_size: int = 0
-    input_spec: ScorerInputSpec = field(default_factory=ScorerInputSpec)
-    backend: str = ""
-    device: str = ""
-    protocol: str = ""
-    model_family: str = ""
-
-
-@dataclass(frozen=True)
-class ServerDescription:
-    """A server's scorers and limits, as reported by ListScorers."""
-
-    scorers: tuple[ScorerDescription, ...] = ()
-    package_version: str = ""
-    git_hash: str = ""
-    max_samples_per_request: int = 0
-    max_message_bytes: int = 0
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Names of the hosted scorers."""
-        return tuple(s.name for s in self.scorers)
-
-    def scorer(self, name: str) -> ScorerDescription:
-        """The description of one hosted scorer (KeyError listing the hosted ones when absent)."""
-        for s in self.scorers:
-            if s.name == name:
-                return s
-        raise KeyError(f"server hosts no scorer {name!r}; it hosts {list(self.names)}")
 
 
 def scorer_from_proto(info: reward_pb2.ScorerInfo) -> ScorerDescription:
@@ -465,83 +329,6 @@ def chunk_size(
 
 
 # ---------------------------------------------------------------------------------------------- retries
-
-DEFAULT_RETRYABLE: tuple[grpc.StatusCode, ...] = (
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-)
-
-
-def _as_code(code: grpc.StatusCode | str) -> grpc.StatusCode:
-    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode[str(code)]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Per-chunk retries: capped exponential backoff with jitter, on transient status codes only."""
-
-    max_attempts: int = 4
-    initial_backoff_s: float = 0.1
-    max_backoff_s: float = 2.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-    retryable: tuple[grpc.StatusCode, ...] = DEFAULT_RETRYABLE
-    # Deadline of one attempt (None: whatever is left of the call's deadline, so a timed-out attempt
-    # leaves no room for another).
-    per_attempt_timeout_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.initial_backoff_s < 0 or self.max_backoff_s < self.initial_backoff_s:
-            raise ValueError("need 0 <= initial_backoff_s <= max_backoff_s")
-        if self.multiplier < 1:
-            raise ValueError("multiplier must be >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be in [0, 1]")
-        if self.per_attempt_timeout_s is not None and self.per_attempt_timeout_s <= 0:
-            raise ValueError("per_attempt_timeout_s must be positive")
-        object.__setattr__(self, "retryable", tuple(_as_code(c) for c in self.retryable))
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based); no jitter when rng is None."""
-        if attempt < 1:
-            raise ValueError("attempt is 1-based")
-        try:
-            base = self.initial_backoff_s * self.multiplier ** (attempt - 1)
-        except OverflowError:
-            base = self.max_backoff_s
-        base = min(base, self.max_backoff_s)
-        if rng is not None and self.jitter:
-            base *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
-        return max(0.0, min(base, self.max_backoff_s))
-
-    def should_retry(self, code: grpc.StatusCode | str, attempt: int) -> bool:
-        """Whether a chunk whose attempt number `attempt` failed with `code` gets another attempt."""
-        return attempt < self.max_attempts and _as_code(code) in self.retryable
-
-    def next_delay(
-        self, code: grpc.StatusCode | str, attempt: int, remaining_s: float, rng: random.Random | None
-    ) -> float | None:
-        """The wait before the next attempt, or None when the call must fail now (code, attempts or time)."""
-        if not self.should_retry(code, attempt):
-            return None
-        wait = self.delay(attempt, rng)
-        # A retry that could not even start before the call's deadline is pointless.
-        if remaining_s - wait <= MIN_ATTEMPT_S:
-            return None
-        return wait
-
-    def attempt_timeout(self, remaining_s: float) -> float:
-        """Deadline for one attempt: fresh per attempt, never beyond the call's overall deadline."""
-        if self.per_attempt_timeout_s is None:
-            return remaining_s
-        return min(self.per_attempt_timeout_s, remaining_s)
-
-
-# An attempt with less time than this would only produce DEADLINE_EXCEEDED.
-MIN_ATTEMPT_S = 0.005
 
 
 # ---------------------------------------------------------------------------------------------- channels

@@ -14,9 +14,10 @@ import grpc
 import grpc.aio
 
 from omninft_client import _base
-from omninft_client._base import EmbedResult, RetryPolicy, ScoreResult, ServerDescription
 from omninft_client.errors import DeadlineExceededError, from_rpc_error
 from omninft_client.media import Sample
+from omninft_client.results import EmbedResult, ScoreResult, ServerDescription
+from omninft_client.retry import MIN_ATTEMPT_S, RetryPolicy
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 
 
@@ -110,7 +111,7 @@ class AsyncRewardClient:
         first: ServerDescription | None = None
         for stub in self._stubs:
             remaining = deadline - time.monotonic()
-            if remaining <= _base.MIN_ATTEMPT_S:
+            if remaining <= MIN_ATTEMPT_S:
                 raise DeadlineExceededError(f"servers not ready within {timeout_s} s", request_id=rid)
             try:
                 resp = await stub.ListScorers(
@@ -179,7 +180,7 @@ class AsyncRewardClient:
         attempt = 1
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= _base.MIN_ATTEMPT_S:
+            if remaining <= MIN_ATTEMPT_S:
                 raise DeadlineExceededError(
                     f"{method}: the call's deadline passed before chunk {index} could be sent",
                     request_id=request_id,

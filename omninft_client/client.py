@@ -15,9 +15,10 @@ from typing import Any
 import grpc
 
 from omninft_client import _base
-from omninft_client._base import EmbedResult, RetryPolicy, ScoreResult, ServerDescription
 from omninft_client.errors import DeadlineExceededError, from_rpc_error
 from omninft_client.media import Sample
+from omninft_client.results import EmbedResult, ScoreResult, ServerDescription
+from omninft_client.retry import MIN_ATTEMPT_S, RetryPolicy
 from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 
 # Bounds each wait so that Ctrl-C and scheduled retries are noticed promptly.
@@ -107,7 +108,7 @@ class RewardClient:
         first: ServerDescription | None = None
         for stub in self._stubs:
             remaining = deadline - time.monotonic()
-            if remaining <= _base.MIN_ATTEMPT_S:
+            if remaining <= MIN_ATTEMPT_S:
                 raise DeadlineExceededError(f"servers not ready within {timeout_s} s", request_id=rid)
             try:
                 resp = stub.ListScorers(
@@ -189,7 +190,7 @@ class RewardClient:
 
         def submit(i: int, attempt: int) -> None:
             remaining = deadline - time.monotonic()
-            if remaining <= _base.MIN_ATTEMPT_S:
+            if remaining <= MIN_ATTEMPT_S:
                 raise DeadlineExceededError(
                     f"{method}: the call's deadline passed before chunk {i} could be sent", request_id=request_id
                 )

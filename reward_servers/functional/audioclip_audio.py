@@ -21,6 +21,8 @@ import math
 import numpy as np
 import torch
 
+from omninft.reward_servers.functional.waveform import pad_or_trim
+
 AUDIOCLIP_SAMPLE_RATE = 16_000  # JavisBench --audio_sr default (AudioCLIP itself was trained at 44.1 kHz)
 AUDIOCLIP_MAX_AUDIO_LEN_S = 4.0
 FBSP_EPS = 1e-8
@@ -39,10 +41,7 @@ def audio_num_samples(max_audio_len_s: float = AUDIOCLIP_MAX_AUDIO_LEN_S, sr: in
 
 def fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
     """Truncate to num_samples, or right-pad with zeros (read_audio(..., padding=True)); float32."""
-    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
-    if x.shape[0] >= num_samples:
-        return np.ascontiguousarray(x[:num_samples])
-    return np.pad(x, (0, num_samples - x.shape[0]))
+    return pad_or_trim(waveform, num_samples)
 
 
 def blackmanharris_window(length: int) -> np.ndarray:

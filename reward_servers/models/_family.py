@@ -18,8 +18,11 @@ _PACKAGE = "omninft.reward_servers.models"
 
 
 def family_weights(family: str) -> tuple[WeightSpec, ...]:
-    """The WeightSpecs model family `family` declares (empty for a family without official weights)."""
-    module = importlib.import_module(f"{_PACKAGE}.{family}")
+    """The WeightSpecs model family `family` declares (empty for a family without official weights).
+
+    `family` is a package under reward_servers/models/, or a dotted module path (a family outside omninft).
+    """
+    module = importlib.import_module(family if "." in family else f"{_PACKAGE}.{family}")
     declared = tuple(getattr(module, "WEIGHTS", ()))
     for w in declared:
         if not isinstance(w, WeightSpec) or w.family != family:

@@ -29,19 +29,21 @@ from typing import Any
 import numpy as np
 
 from omninft.reward_servers.backends import Backend, GraphSpec
+from omninft.reward_servers.functional.audiobox import torchaudio_axis_gain as axis_gain
 from omninft.reward_servers.functional.sync_frontend import sinc_resample
+from omninft.reward_servers.functional.waveform import pad_or_trim
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, to_mono
 from omninft.reward_servers.models import audiobox as ab
+from omninft.reward_servers.scorers._checks import sample_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, parse_options
 
 logger = logging.getLogger(__name__)
 
@@ -53,36 +55,16 @@ OUTPUTS = ("audio_quality", "ce", "cu", "pc", "pq")
 GRAPH = "aes"
 
 
-def torchaudio_axis_gain(sr_in: int, sr_out: int = ab.SAMPLE_RATE, lowpass_filter_width: int = 6,
-                         rolloff: float = 0.99) -> float:
-    """Gain torchaudio's default sinc resampler applies to a length-1 signal, averaged over its output samples.
-
-    A length-1 row yields ceil(new / orig) outputs (rates reduced by their gcd), output i being the input times
-    the kernel of phase i at time offset 0: sinc(pi t) * cos(pi t / (2 w))**2 * base / orig with
-    t = clamp(-i / new * base, -w, w) and base = min(orig, new) * rolloff.
-    """
-    if sr_in == sr_out:
-        return 1.0
-    g = math.gcd(int(sr_in), int(sr_out))
-    orig, new = int(sr_in) // g, int(sr_out) // g
-    base = min(orig, new) * rolloff
-    phases = math.ceil(new / orig)
-    t = np.clip(-np.arange(phases, dtype=np.float64) / new * base, -lowpass_filter_width, lowpass_filter_width)
-    window = np.cos(t * math.pi / lowpass_filter_width / 2) ** 2
-    sinc = np.where(t == 0, 1.0, np.sin(math.pi * t) / np.where(t == 0, 1.0, math.pi * t))
-    taps = (sinc * window * (base / orig)).astype(np.float32)  # the reference's kernels are float32
-    return float(np.mean(taps, dtype=np.float64))
+def torchaudio_axis_gain(sr_in: int, sr_out: int = ab.SAMPLE_RATE) -> float:
+    """The constant gain JavisBench's transposed torchaudio resampling applies (functional.audiobox)."""
+    return axis_gain(sr_in, sr_out)
 
 
 def fit_length(wave: np.ndarray, max_audio_len_s: float | None, sample_rate: int = ab.SAMPLE_RATE) -> np.ndarray:
     """Cut / zero-pad to int(sample_rate * max_audio_len_s) samples; no limit when max_audio_len_s is falsy."""
     if not max_audio_len_s:
         return wave
-    target = int(sample_rate * max_audio_len_s)
-    out = wave[:target]
-    if out.shape[0] < target:
-        out = np.pad(out, (0, target - out.shape[0]))
-    return out
+    return pad_or_trim(wave, int(sample_rate * max_audio_len_s))
 
 
 def javisbench_waveform(audio: DecodedAudio, protocol: str, max_audio_len_s: float | None) -> np.ndarray:
@@ -141,14 +123,9 @@ def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], W
     return make_graphs(model), info
 
 
-def max_audio_len_option(options: Mapping[str, Any]) -> float | None:
+def max_audio_len_option(options: Mapping[str, Any], name: str = "audiobox_aesthetics") -> float | None:
     """options["max_audio_len_s"] as a positive float, or None for no limit (0 / None / "none")."""
-    raw = options.get("max_audio_len_s", DEFAULT_MAX_AUDIO_LEN_S)
-    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
-        return None
-    value = float(raw)
-    if value < 0 or not math.isfinite(value):
-        raise ValueError(f"max_audio_len_s must be a non-negative number, got {raw!r}")
+    value = parse_options(AudioboxOptions, options, f"scorers.{name}.options").max_audio_len_s
     return value or None
 
 
@@ -157,41 +134,24 @@ class AudioboxScorer:
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo,
                  target_transform: Mapping[str, Mapping[str, float]]) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
-        self.protocol = protocol
         self.backend = backend
         self.target_transform = {a: dict(target_transform[a]) for a in ab.AXES}
-        self.max_audio_len_s = max_audio_len_option(cfg.options)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="audiobox_aesthetics",
-            version=VERSION,
-            outputs=OUTPUTS,
-            embeddings=(),
+        self.max_audio_len_s = max_audio_len_option(cfg.options, name)
+        self.info = SPEC.info(
+            name, cfg, weights=weights, backend=backend.name, device=backend.device, family="audiobox_aesthetics",
             input_spec=InputSpec(
-                modalities=("audio",),
+                modalities=SPEC.modalities,
                 audio_sample_rate=ab.SAMPLE_RATE,
                 max_audio_seconds=float(self.max_audio_len_s or 0.0),
             ),
-            protocol=protocol,
-            weights=weights,
-            backend=backend.name,
-            device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
+        self.protocol = self.info.protocol
 
     def preprocess(self, sample: DecodedSample) -> AudioboxItem:
         """Mono, 16 kHz per the protocol, fitted to max_audio_len_s, cut into masked 10 s chunks."""
-        if sample.audio is None:
-            raise InvalidSample("audiobox_aesthetics needs audio; the sample has none")
-        pcm = np.asarray(sample.audio.pcm)
-        if pcm.size == 0:
-            raise InvalidSample("audiobox_aesthetics cannot score zero-length audio")
-        if not np.all(np.isfinite(pcm)):
-            raise InvalidSample("audio contains NaN or infinite samples")
+        sample_pcm(sample, "audiobox_aesthetics")
+        assert sample.audio is not None  # checked by sample_pcm
         wave = javisbench_waveform(sample.audio, self.protocol, self.max_audio_len_s)
         if wave.shape[0] == 0:
             raise InvalidSample("audio is shorter than one sample at 16 kHz")
@@ -238,12 +198,16 @@ class AudioboxOptions(ModelOptions):
     # Seconds of audio scored; None or 0 = the whole clip.
     max_audio_len_s: float | None = DEFAULT_MAX_AUDIO_LEN_S
 
+    def __post_init__(self) -> None:
+        v = self.max_audio_len_s
+        if v is not None and (v < 0 or not math.isfinite(v)):
+            raise ValueError(f"max_audio_len_s must be a non-negative number, got {v!r}")
 
-SCORERS = (
-    ScorerSpec(
+
+SPEC = ScorerSpec(
         name="audiobox_aesthetics", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
         modalities=("audio",), options=AudioboxOptions, families=("audiobox",),
         bench=(BenchMetric("javisbench", "audio_quality", output="audio_quality"),),
         summary="Audiobox Aesthetics (CE, CU, PC, PQ; JavisBench audio quality)", batch_rtol=1e-5,
-    ),
 )
+SCORERS = (SPEC,)

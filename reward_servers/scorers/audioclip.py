@@ -27,12 +27,12 @@ from omninft.reward_servers.functional.audioclip_audio import (
 from omninft.reward_servers.functional.kaiser_resample import librosa_load_resample, resampled_too_short
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, resample, to_mono
 from omninft.reward_servers.models import audioclip as audioclip_model
+from omninft.reward_servers.scorers._checks import sample_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
@@ -83,40 +83,28 @@ class AudioClipEmbedder:
     """AudioCLIP audio-branch FAD features behind a backend; Embed only."""
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
         self.backend = backend
         self.max_audio_len_s = max_audio_len_option(cfg)
         self.num_samples = audio_num_samples(self.max_audio_len_s)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="audioclip",
-            version=VERSION,
-            outputs=(),
-            embeddings=(EMBEDDING,),
+        self.info = SPEC.info(
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="audioclip",
             input_spec=InputSpec(
                 modalities=("audio",),
                 audio_sample_rate=AUDIOCLIP_SAMPLE_RATE,
                 max_audio_seconds=self.max_audio_len_s,
             ),
-            protocol=protocol,
-            weights=weights,
-            backend=backend.name,
-            device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
         """Mono 16 kHz waveform cut or zero-padded to max_audio_len_s: (num_samples,) float32."""
-        if sample.audio is None:
-            raise InvalidSample("audioclip needs audio; the sample has none")
-        pcm = np.asarray(sample.audio.pcm)
-        if pcm.size == 0:
-            raise InvalidSample("audioclip cannot embed zero-length audio")
-        if not np.all(np.isfinite(pcm)):
-            raise InvalidSample("audio contains NaN or infinite samples")
+        pcm = sample_pcm(sample, "audioclip", verb="embed")
+        assert sample.audio is not None  # checked by sample_pcm
         mono, sr = to_mono(pcm), sample.audio.sample_rate
         if self.info.protocol == "javisbench-v1-soxr":
             wave = resample(mono, sr, AUDIOCLIP_SAMPLE_RATE)
@@ -164,12 +152,11 @@ class AudioClipOptions(ModelOptions):
     max_audio_len_s: float = AUDIOCLIP_MAX_AUDIO_LEN_S
 
 
-SCORERS = (
-    ScorerSpec(
-        name="audioclip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
-        modalities=("audio",), options=AudioClipOptions, families=("audioclip",),
-        bench=(BenchMetric("javisbench", "fad", embedding=EMBEDDING, reference="audio", kind="frechet", scale=1e4,
-                           higher_is_better=False),),
-        summary="AudioCLIP audio embeddings for FAD", batch_rtol=1e-5,
-    ),
+SPEC = ScorerSpec(
+    name="audioclip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
+    modalities=("audio",), options=AudioClipOptions, families=("audioclip",),
+    bench=(BenchMetric("javisbench", "fad", embedding=EMBEDDING, reference="audio", kind="frechet", scale=1e4,
+                       higher_is_better=False),),
+    summary="AudioCLIP audio embeddings for FAD", batch_rtol=1e-5,
 )
+SCORERS = (SPEC,)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -24,30 +25,21 @@ from omninft.reward_servers.functional.av_align import (
     local_maxima_times,
     rgb_to_gray,
 )
+from omninft.reward_servers.functional.waveform import all_finite
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, to_mono
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ScorerSpec, scorer_options
 
 VERSION = "1.0.0"
 PROTOCOLS = ("javisbench-v1",)
 DEFAULT_PROTOCOL = "javisbench-v1"
 OUTPUTS = ("av_align",)
-
-
-def _max_length(raw: object) -> float | None:
-    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
-        return None
-    value = float(raw)  # type: ignore[arg-type]
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"max_length_s must be a positive number or None, got {raw!r}")
-    return value
 
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -100,37 +92,29 @@ class AvAlignScorer:
     """Audio-onset / motion-peak IoU; no weights, nothing to batch."""
 
     def __init__(self, name: str, cfg: ScorerConfig) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
-        self.max_length_s = _max_length(cfg.options.get("max_length_s"))
+        opts = scorer_options(AvAlignOptions, name, cfg)
+        self.max_length_s = opts.max_length_s
         # OpenCV is the reference implementation and ~6x faster (19 ms per 240x426 frame pair); the project's
         # numpy Farneback (matching it to ~1e-5 px) is the fallback where OpenCV is not installed.
-        flow = str(cfg.options.get("flow", "auto"))
-        if flow not in ("auto", "opencv", "numpy"):
-            raise ValueError(f"option flow must be auto, opencv or numpy, got {flow!r}")
+        flow = opts.flow
         self.flow_fn = None if flow == "numpy" else opencv_flow()
         if flow == "opencv" and self.flow_fn is None:
             raise ValueError("option flow=opencv needs OpenCV: pip install opencv-python-headless")
-        self.info = ScorerInfo(
-            name=name,
-            model_family="av_align",
-            version=VERSION,
-            outputs=OUTPUTS,
-            embeddings=(),
-            input_spec=InputSpec(modalities=("video", "audio"), max_audio_seconds=float(self.max_length_s or 0.0)),
-            protocol=protocol,
+        self.info = SPEC.info(
+            name,
+            cfg,
             weights=WeightsInfo(weights_id="none", sha256="", tiny=False),
             backend="opencv" if self.flow_fn is not None else "numpy",
             device="cpu",
-            max_batch_size=cfg.max_batch_size,
+            family="av_align",
+            input_spec=InputSpec(modalities=("video", "audio"), max_audio_seconds=float(self.max_length_s or 0.0)),
         )
 
     def preprocess(self, sample: DecodedSample) -> float:
         """Compute the score (the whole cost is here, on the CPU pool)."""
         if sample.video is None or sample.audio is None:
             raise InvalidSample("av_align needs both a video and an audio track")
-        if not np.all(np.isfinite(sample.audio.pcm)):
+        if not all_finite(sample.audio.pcm):
             raise InvalidSample("audio contains NaN or infinite samples")
         try:
             return av_align_score(sample.video, sample.audio, self.max_length_s, self.flow_fn)
@@ -164,17 +148,21 @@ def build(name: str, cfg: ScorerConfig) -> AvAlignScorer:
 class AvAlignOptions:
     """Options of av_align."""
 
-    # Seconds of audio/video compared; None = the whole clip.
+    # Seconds of audio/video compared; None (or "none"/"null") = the whole clip.
     max_length_s: float | None = None
     # Optical flow: auto (OpenCV when installed), opencv or numpy.
-    flow: str = "auto"
+    flow: Literal["auto", "opencv", "numpy"] = "auto"
+
+    def __post_init__(self) -> None:
+        v = self.max_length_s
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise ValueError(f"max_length_s must be a positive number or None, got {v!r}")
 
 
-SCORERS = (
-    ScorerSpec(
-        name="av_align", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
-        modalities=("video", "audio"), options=AvAlignOptions,
-        bench=(BenchMetric("javisbench", "av_align", output="av_align"),),
-        summary="AV-Align: audio onsets vs optical-flow peaks (IoU)",
-    ),
+SPEC = ScorerSpec(
+    name="av_align", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
+    modalities=("video", "audio"), options=AvAlignOptions,
+    bench=(BenchMetric("javisbench", "av_align", output="av_align"),),
+    summary="AV-Align: audio onsets vs optical-flow peaks (IoU)",
 )
+SCORERS = (SPEC,)

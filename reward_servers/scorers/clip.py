@@ -45,7 +45,6 @@ from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
@@ -126,9 +125,7 @@ class ClipScorer:
         image_size: int,
         text_max_len: int,
     ) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+        protocol = SPEC.protocol(cfg)
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = tokenizer
@@ -140,20 +137,16 @@ class ClipScorer:
         self.crop_rounding = str(cfg.options.get("center_crop_rounding", "round"))
         self.image_batch = image_batch_size(cfg)
         self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
-        self.info = ScorerInfo(
-            name=name,
-            model_family="clip",
-            version=VERSION,
-            outputs=("clip_score",),
-            embeddings=("video", "text"),
-            input_spec=InputSpec(
-                modalities=("video", "prompt"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
-            ),
-            protocol=protocol,
+        self.info = SPEC.info(
+            name,
+            cfg,
             weights=weights,
             backend=backend.name,
             device=backend.device,
-            max_batch_size=cfg.max_batch_size,
+            family="clip",
+            input_spec=InputSpec(
+                modalities=("video", "prompt"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> ClipItem:
@@ -251,11 +244,10 @@ class ClipOptions(ModelOptions):
     text_cache_size: int = 4096
 
 
-SCORERS = (
-    ScorerSpec(
-        name="clip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clip_score",),
-        embeddings=("video", "text"), modalities=("video", "prompt"), options=ClipOptions, families=("clip",),
-        bench=(BenchMetric("javisbench", "clip_score", output="clip_score"),),
-        summary="CLIP text-frame similarity (JavisBench CLIP score)",
-    ),
+SPEC = ScorerSpec(
+    name="clip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clip_score",),
+    embeddings=("video", "text"), modalities=("video", "prompt"), options=ClipOptions, families=("clip",),
+    bench=(BenchMetric("javisbench", "clip_score", output="clip_score"),),
+    summary="CLIP text-frame similarity (JavisBench CLIP score)",
 )
+SCORERS = (SPEC,)

@@ -28,12 +28,12 @@ from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional import sync_frontend as sf
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, to_mono
 from omninft.reward_servers.models import synchformer as sync_model
+from omninft.reward_servers.scorers._checks import checked_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
@@ -84,11 +84,7 @@ def prepare_video(video: DecodedVideo, num_frames: int, image_size: int = SYNC.i
 
 def prepare_audio(audio: DecodedAudio, num_samples: int) -> np.ndarray:
     """Mono 16 kHz, first num_samples samples, zero-padded: float32 (num_samples,)."""
-    pcm = np.asarray(audio.pcm)
-    if pcm.size == 0:
-        raise InvalidSample("desync cannot score zero-length audio")
-    if not np.all(np.isfinite(pcm)):
-        raise InvalidSample("audio contains NaN or infinite samples")
+    pcm = checked_pcm(audio, "desync")
     mono = to_mono(pcm)
     if audio.sample_rate != SYNC.sample_rate:
         mono = mono[: sf.sinc_resample_input_length(num_samples, audio.sample_rate, SYNC.sample_rate)]
@@ -146,9 +142,6 @@ class DesyncScorer:
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo,
                  model_cfg: sync_model.SynchformerConfig) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
         self.backend = backend
         self.max_len_s = float(cfg.options.get("max_audio_len_s", DEFAULT_MAX_LEN_S))
@@ -158,12 +151,13 @@ class DesyncScorer:
         self.segment_batch = max(int(cfg.options.get("segment_batch", DEFAULT_SEGMENT_BATCH)), 1)
         self.windows = tuple(sf.window_plan(self.n_segments, model_cfg.window_segments))
         self.grid = sf.offset_grid(model_cfg.max_offset_s, model_cfg.num_classes)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="synchformer",
-            version=VERSION,
-            outputs=("desync",),
-            embeddings=(),
+        self.info = SPEC.info(
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="synchformer",
             input_spec=InputSpec(
                 modalities=("video", "audio"),
                 video_fps=float(SYNC.video_fps),
@@ -172,11 +166,6 @@ class DesyncScorer:
                 audio_sample_rate=SYNC.sample_rate,
                 max_audio_seconds=self.max_len_s,
             ),
-            protocol=protocol,
-            weights=weights,
-            backend=backend.name,
-            device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> DesyncItem:
@@ -254,11 +243,10 @@ class DesyncOptions(ModelOptions):
     segment_batch: int = DEFAULT_SEGMENT_BATCH
 
 
-SCORERS = (
-    ScorerSpec(
-        name="desync", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("desync",),
-        modalities=("video", "audio"), options=DesyncOptions, families=("synchformer",),
-        bench=(BenchMetric("javisbench", "desync", output="desync", higher_is_better=False),),
-        summary="Synchformer audio-video offset in seconds (JavisBench DeSync)",
-    ),
+SPEC = ScorerSpec(
+    name="desync", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("desync",),
+    modalities=("video", "audio"), options=DesyncOptions, families=("synchformer",),
+    bench=(BenchMetric("javisbench", "desync", output="desync", higher_is_better=False),),
+    summary="Synchformer audio-video offset in seconds (JavisBench DeSync)",
 )
+SCORERS = (SPEC,)

@@ -30,7 +30,6 @@ from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
@@ -81,24 +80,17 @@ class I3DEmbedder:
     """I3D FVD features behind a backend (torch, onnxruntime or tensorrt); Embed only."""
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
-        protocol = cfg.protocol or DEFAULT_PROTOCOL
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
         self.cfg = cfg
         self.backend = backend
         self.max_frames = max_frames_option(cfg)
-        self.info = ScorerInfo(
-            name=name,
-            model_family="i3d",
-            version=VERSION,
-            outputs=(),
-            embeddings=(EMBEDDING,),
-            input_spec=InputSpec(modalities=("video",), video_frames=self.max_frames, image_size=I3D_IMAGE_SIZE),
-            protocol=protocol,
+        self.info = SPEC.info(
+            name,
+            cfg,
             weights=weights,
             backend=backend.name,
             device=backend.device,
-            max_batch_size=cfg.max_batch_size,
+            family="i3d",
+            input_spec=InputSpec(modalities=("video",), video_frames=self.max_frames, image_size=I3D_IMAGE_SIZE),
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
@@ -149,14 +141,13 @@ class I3DOptions(ModelOptions):
     max_frames: int = I3D_MAX_FRAMES
 
 
-SCORERS = (
-    ScorerSpec(
-        name="i3d", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
-        modalities=("video",), options=I3DOptions, families=("i3d",),
-        bench=(BenchMetric("javisbench", "fvd", embedding=EMBEDDING, reference="video", kind="frechet",
-                           higher_is_better=False),
-               BenchMetric("javisbench", "kvd", embedding=EMBEDDING, reference="video", kind="mmd",
-                           higher_is_better=False)),
-        summary="I3D Kinetics-400 logits for FVD/KVD",
-    ),
+SPEC = ScorerSpec(
+    name="i3d", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
+    modalities=("video",), options=I3DOptions, families=("i3d",),
+    bench=(BenchMetric("javisbench", "fvd", embedding=EMBEDDING, reference="video", kind="frechet",
+                       higher_is_better=False),
+           BenchMetric("javisbench", "kvd", embedding=EMBEDDING, reference="video", kind="mmd",
+                       higher_is_better=False)),
+    summary="I3D Kinetics-400 logits for FVD/KVD",
 )
+SCORERS = (SPEC,)

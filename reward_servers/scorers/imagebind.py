@@ -43,6 +43,7 @@ from omninft.reward_servers.functional.imagebind_clips import (
 from omninft.reward_servers.functional.similarity import cosine_similarity, l2_normalize
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, resample
 from omninft.reward_servers.models import imagebind as ib
+from omninft.reward_servers.scorers._checks import sample_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
 from omninft.reward_servers.scorers._shared import shared_load
 from omninft.reward_servers.scorers._text_cache import TextEmbeddingCache
@@ -50,7 +51,6 @@ from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
     ScorerConfig,
-    ScorerInfo,
     ScorerOutput,
     WeightsInfo,
 )
@@ -133,13 +133,6 @@ def _banner(name: str, winfo: WeightsInfo) -> None:
 # ------------------------------------------------------------------------------------------ shared input
 
 
-def _check_protocol(name: str, cfg: ScorerConfig) -> str:
-    protocol = cfg.protocol or DEFAULT_PROTOCOL
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
-    return protocol
-
-
 def checked_frames(sample: DecodedSample, scorer: str) -> tuple[np.ndarray, float]:
     """The sample's uint8 (T, H, W, 3) frames and fps, or InvalidSample."""
     if sample.video is None:
@@ -157,15 +150,10 @@ def checked_frames(sample: DecodedSample, scorer: str) -> tuple[np.ndarray, floa
 
 def audio_16k(sample: DecodedSample, scorer: str) -> np.ndarray:
     """(C, N) float32 waveform at 16 kHz (channels kept: the fbank reads channel 0), or InvalidSample."""
-    if sample.audio is None:
-        raise InvalidSample(f"{scorer} needs audio; the sample has none")
-    pcm = np.asarray(sample.audio.pcm, dtype=np.float32)
+    pcm = np.asarray(sample_pcm(sample, scorer), dtype=np.float32)
     if pcm.ndim == 1:
         pcm = pcm[None]
-    if pcm.size == 0:
-        raise InvalidSample(f"{scorer} cannot score zero-length audio")
-    if not np.all(np.isfinite(pcm)):
-        raise InvalidSample("audio contains NaN or infinite samples")
+    assert sample.audio is not None  # checked by sample_pcm
     wave = resample(pcm, sample.audio.sample_rate, SAMPLE_RATE)
     if wave.shape[-1] < MIN_AUDIO_SAMPLES:
         raise InvalidSample(
@@ -227,19 +215,20 @@ class ImageBindScorer:
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, tokenizer: ib.ImageBindTokenizer,
                  weights: WeightsInfo) -> None:
-        protocol = _check_protocol(name, cfg)
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = tokenizer
         self.chunk = clip_batch_size(cfg)
         self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
-        self.info = ScorerInfo(
-            name=name, model_family="imagebind", version=VERSION, outputs=("ib_tv", "ib_ta", "ib_av"),
-            embeddings=("video", "audio", "text"),
+        self.info = SPEC.info(
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="imagebind",
             input_spec=InputSpec(modalities=("video", "audio", "prompt"), image_size=IMAGE_SIZE,
                                  audio_sample_rate=SAMPLE_RATE),
-            protocol=protocol, weights=weights, backend=backend.name, device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> IbItem:
@@ -322,7 +311,6 @@ class ImageBindAvhScorer:
     """JavisBench AVHScore and JavisScore behind a backend."""
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
-        protocol = _check_protocol(name, cfg)
         self.cfg = cfg
         self.backend = backend
         self.chunk = clip_batch_size(cfg)
@@ -330,12 +318,14 @@ class ImageBindAvhScorer:
         self.overlap_s = float(cfg.options.get("overlap_s", 1.5))
         self.topk_fraction = float(cfg.options.get("topk_min", 0.4))
         self.pass_order = str(cfg.options.get("pillow_pass_order", "horizontal_first"))
-        self.info = ScorerInfo(
-            name=name, model_family="imagebind", version=VERSION, outputs=("avh_score", "javis_score"),
-            embeddings=("video", "audio"),
+        self.info = AVH_SPEC.info(
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="imagebind",
             input_spec=InputSpec(modalities=("video", "audio"), image_size=IMAGE_SIZE, audio_sample_rate=SAMPLE_RATE),
-            protocol=protocol, weights=weights, backend=backend.name, device=backend.device,
-            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> AvhItem:
@@ -435,20 +425,19 @@ class ImageBindOptions(ModelOptions):
     pillow_pass_order: str = "horizontal_first"
 
 
-SCORERS = (
-    ScorerSpec(
-        name="imagebind", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("ib_tv", "ib_ta", "ib_av"),
-        embeddings=("video", "audio", "text"), modalities=("video", "audio", "prompt"), options=ImageBindOptions,
-        families=("imagebind",),
-        bench=tuple(BenchMetric("javisbench", k, output=k) for k in ("ib_tv", "ib_ta", "ib_av")),
-        summary="ImageBind text-video, text-audio and audio-video similarities", batch_rtol=1e-5,
-    ),
-    ScorerSpec(
-        name="imagebind_avh", build=build_avh, version=VERSION, protocols=PROTOCOLS,
-        outputs=("avh_score", "javis_score"), embeddings=("video", "audio"), modalities=("video", "audio"),
-        options=ImageBindOptions, families=("imagebind",), weights=("imagebind",),
-        bench=(BenchMetric("javisbench", "avh_score", output="avh_score"),
-               BenchMetric("javisbench", "javis_score", output="javis_score")),
-        summary="ImageBind audio-visual harmony (AVHScore, JavisScore)", batch_rtol=1e-5,
-    ),
+SPEC = ScorerSpec(
+    name="imagebind", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("ib_tv", "ib_ta", "ib_av"),
+    embeddings=("video", "audio", "text"), modalities=("video", "audio", "prompt"), options=ImageBindOptions,
+    families=("imagebind",),
+    bench=tuple(BenchMetric("javisbench", k, output=k) for k in ("ib_tv", "ib_ta", "ib_av")),
+    summary="ImageBind text-video, text-audio and audio-video similarities", batch_rtol=1e-5,
 )
+AVH_SPEC = ScorerSpec(
+    name="imagebind_avh", build=build_avh, version=VERSION, protocols=PROTOCOLS,
+    outputs=("avh_score", "javis_score"), embeddings=("video", "audio"), modalities=("video", "audio"),
+    options=ImageBindOptions, families=("imagebind",), weights=("imagebind",),
+    bench=(BenchMetric("javisbench", "avh_score", output="avh_score"),
+           BenchMetric("javisbench", "javis_score", output="javis_score")),
+    summary="ImageBind audio-visual harmony (AVHScore, JavisScore)", batch_rtol=1e-5,
+)
+SCORERS = (SPEC, AVH_SPEC)

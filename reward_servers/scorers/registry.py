@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from omninft.reward_servers.models._family import family_weights
 from omninft.reward_servers.scorers._shared import sharing
 from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
 from omninft.reward_servers.scorers.spec import ScorerSpec
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 _PACKAGE = "omninft.reward_servers.scorers"
 ENTRY_POINT_GROUP = "omninft.scorers"
-FAMILIES_PACKAGE = "omninft.reward_servers.models"
 
 _lock = threading.RLock()
 _SPECS: dict[str, ScorerSpec] = {}
@@ -192,10 +192,3 @@ def official_weights(name: str) -> list[WeightSpec]:
     if missing:
         raise KeyError(f"scorer {name!r} names weights {missing} that none of its families {s.families} declares")
     return out
-
-
-def family_weights(family: str) -> tuple[WeightSpec, ...]:
-    """WEIGHTS declared by model family package `family` (reward_servers/models/<family>/__init__.py)."""
-    module = importlib.import_module(f"{FAMILIES_PACKAGE}.{family}")
-    declared: tuple[WeightSpec, ...] = tuple(getattr(module, "WEIGHTS", ()))
-    return declared

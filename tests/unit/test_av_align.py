@@ -173,5 +173,5 @@ def test_opencv_and_numpy_flows_give_the_same_score():
     slow = scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"flow": "numpy"}))
     assert fast.info.backend == "opencv" and slow.info.backend == "numpy"
     assert fast.preprocess(sample) == pytest.approx(slow.preprocess(sample), abs=1e-12)
-    with pytest.raises(ValueError, match="auto, opencv or numpy"):
+    with pytest.raises(ValueError, match="'auto', 'opencv', 'numpy'"):
         scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"flow": "gpu"}))

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from google.rpc import status_pb2
 
-from omninft_client import _base
-from omninft_client._base import RetryPolicy
+from omninft_client import _base, results
 from omninft_client.errors import (
     InternalError,
     InvalidArgumentError,
@@ -24,6 +23,7 @@ from omninft_client.errors import (
     from_rpc_error,
 )
 from omninft_client.media import Sample, audio_bytes, audio_pcm, video_bytes, video_frames
+from omninft_client.retry import RetryPolicy
 from omninft_client.v1 import reward_pb2
 
 # ---------------------------------------------------------------------------------------------- tensors
@@ -193,14 +193,14 @@ def test_parse_score_response_errors_never_yield_scores() -> None:
     assert r_ok.score("av_align") == 0.25
 
     assert not r_bad.ok and r_bad.scores == {}
-    assert r_bad.error == _base.SampleError("INVALID_ARGUMENT", "cannot decode video")
+    assert r_bad.error == results.SampleError("INVALID_ARGUMENT", "cannot decode video")
     with pytest.raises(MissingScoreError, match="cannot decode video") as ei:
         r_bad.score("clap_score")
     assert isinstance(ei.value, KeyError) and ei.value.sample_id == "bad"
 
     assert not r_part.ok and r_part.error is None
     assert r_part.scores == {"av_align": 0.1}
-    assert r_part.scorer_errors == {"clap": _base.SampleError("INVALID_ARGUMENT", "audio too short")}
+    assert r_part.scorer_errors == {"clap": results.SampleError("INVALID_ARGUMENT", "audio too short")}
     with pytest.raises(KeyError, match="scorer 'clap' failed: INVALID_ARGUMENT: audio too short"):
         r_part.score("clap_score")
 
@@ -270,7 +270,7 @@ def test_parse_list_scorers_and_chunk_size() -> None:
     assert _base.chunk_size(desc, [], embed=True) == 4
     assert _base.chunk_size(desc, ["clap"], explicit=3) == 3
     assert _base.chunk_size(None, []) == _base.DEFAULT_CHUNK_SIZE
-    small_server = _base.ServerDescription(scorers=desc.scorers, max_samples_per_request=2)
+    small_server = results.ServerDescription(scorers=desc.scorers, max_samples_per_request=2)
     assert _base.chunk_size(small_server, ["clap"]) == 2
     with pytest.raises(ValueError):
         _base.chunk_size(desc, [], explicit=0)
