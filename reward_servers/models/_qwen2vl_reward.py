@@ -417,12 +417,14 @@ def token_ids_of(tokenizer: Any, names: Sequence[str]) -> dict[str, int]:
 def run_reward(
     backend: Any, items: Sequence[RewardInput], pad_id: int, chunk: int
 ) -> np.ndarray:
-    """Rewards (len(items), n_special, out) through the backend's "reward" graph, `chunk` samples per call."""
-    parts = []
-    step = max(int(chunk), 1)
-    for start in range(0, len(items), step):
-        batch = collate(items[start : start + step], pad_id)
-        parts.append(np.asarray(backend.run("reward", batch)["rewards"], dtype=np.float32))
+    """Rewards (len(items), n_special, out) through the backend's "reward" graph, one sample per call.
+
+    A batched call pads every prompt to the longest of its batch and packs the vision tokens of all its
+    samples, so a sample's reward changed in the last bits with its batch-mates (issue 13: resumed runs must
+    equal clean ones). `chunk` is kept for the callers' signature.
+    """
+    del chunk
+    parts = [np.asarray(backend.run("reward", collate([item], pad_id))["rewards"], dtype=np.float32) for item in items]
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 

@@ -31,16 +31,26 @@ N = 6
 METRICS = ["clap_score", "ib_tv", "ib_ta", "ib_av"]
 
 
+_BUILT: dict[str, Scorer] = {}
+
+
+def _scorer(name: str) -> Scorer:
+    if name not in _BUILT:
+        _BUILT[name] = registry.build(name, ScorerConfig(weights="tiny", max_batch_size=8))
+    return _BUILT[name]
+
+
 @pytest.fixture(scope="module")
 def scorers() -> dict[str, Scorer]:
-    return {name: registry.build(name, ScorerConfig(weights="tiny", max_batch_size=8)) for name in ("clap", "imagebind")}
+    return {name: _scorer(name) for name in ("clap", "imagebind")}
 
 
 @contextlib.contextmanager
 def threaded_server(scorers: dict[str, Scorer]) -> Iterator[RewardServer]:
     """A RewardServer on 127.0.0.1:0 whose event loop runs in a daemon thread (the runner's client is sync)."""
     for s in scorers.values():
-        s.text_cache.clear()  # type: ignore[attr-defined]
+        if hasattr(s, "text_cache"):
+            s.text_cache.clear()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -82,13 +92,13 @@ def test_resumed_run_is_bit_identical_to_a_clean_run(scorers: dict[str, Scorer],
     assert resumed["results"] == clean["results"]
 
 
-@pytest.mark.parametrize("name", ["clap", "imagebind"])
-def test_outputs_do_not_depend_on_batch_make_up(scorers: dict[str, Scorer], name: str) -> None:
-    scorer = scorers[name]
+@pytest.mark.parametrize("name", ["clap", "imagebind", "videoalign"])
+def test_outputs_do_not_depend_on_batch_make_up(name: str) -> None:
+    scorer = _scorer(name)
     rng = np.random.default_rng(1)
-    prompts = ["a dog barks", "a very long caption " * 6, "rain", "beep", "wind in the trees"]
+    prompts = ["a dog barks", "a very long caption " * 6, "rain"]
     samples = [
-        DecodedSample(id=str(i), prompt=p, audio_prompt=prompts[(i + 2) % 5],
+        DecodedSample(id=str(i), prompt=p, audio_prompt=prompts[(i + 1) % 3],
                       video=DecodedVideo(rng.integers(0, 256, (12, 48, 64, 3), dtype=np.uint8), 6.0),
                       audio=DecodedAudio((0.1 * rng.standard_normal((1, 16000))).astype(np.float32), 16000))
         for i, p in enumerate(prompts)
@@ -96,11 +106,11 @@ def test_outputs_do_not_depend_on_batch_make_up(scorers: dict[str, Scorer], name
     items = [scorer.preprocess(s) for s in samples]
 
     def scores(order: list[int]) -> dict[int, dict[str, float]]:
-        scorer.text_cache.clear()  # type: ignore[attr-defined]
+        if hasattr(scorer, "text_cache"):
+            scorer.text_cache.clear()
         return {i: scorer.postprocess(raw).scores for i, raw in zip(order, scorer.forward([items[i] for i in order]),
                                                                     strict=True)}
 
     alone = {i: scores([i])[i] for i in range(len(items))}
-    assert scores(list(range(len(items)))) == alone
-    assert scores([3, 1, 4, 0, 2]) == alone
-    assert scores([2, 0]) == {0: alone[0], 2: alone[2]}
+    assert scores([2, 0, 1]) == alone
+    assert scores([1, 0]) == {0: alone[0], 1: alone[1]}
