@@ -16,18 +16,51 @@ from omninft.bench.suites.vbench.cli import fetch_suite, run_options, vbench_gro
 SUITES = ("javisbench",)
 
 
-@click.group()
+class _Main(click.Group):
+    """The command group; an unexpected error is one line unless --debug asks for the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; turn an unexpected exception into one line (traceback with --debug)."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except ModuleNotFoundError:  # the console script names the extra to install
+            raise
+        except Exception as err:
+            if debug_enabled():
+                raise
+            raise click.ClickException(f"{type(err).__name__}: {err} (rerun with --debug for the traceback)") from None
+
+
+def debug_enabled() -> bool:
+    """True when the root command got --debug (re-raise instead of one-line errors)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and (ctx.find_root().obj or {}).get("debug"))
+
+
+def _version() -> str:
+    from omninft_client import __version__
+
+    return __version__
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="omninft-bench")
 @click.option("-v", "--verbose-log", is_flag=True, help="Debug logging.")
-def main(verbose_log: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of any error (for bug reports).")
+@click.pass_context
+def main(ctx: click.Context, verbose_log: bool, debug: bool) -> None:
     """omninft benchmarks: JavisBench over generated samples, and a gRPC load generator."""
+    ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.DEBUG if verbose_log else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 @main.command("demo-data")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
 @click.option("--n", default=32, show_default=True, help="Number of samples.")
-@click.option("--seconds", default=4.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seconds", default=4.0, show_default=True, help="Clip length in seconds.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic content.")
 def demo_data(out_dir: Path, n: int, seconds: float, seed: int) -> None:
     """Write a synthetic sounding-video set in the official JavisBench layout plus its prompt CSV."""
     from omninft.bench.demo_data import write_demo_set
@@ -55,11 +88,12 @@ def _server_options(fn: Any) -> Any:
         click.option("--servers", "servers_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
                      help="routes.yaml: scorer -> address or list of addresses (round robin); others go to --server "
                           "or the embedded server."),
-        click.option("--weights", default="tiny", show_default=True,
-                     help="Embedded server weights: tiny | random | official | PATH."),
+        click.option("--weights", default=None,
+                     help="Embedded server weights: official (default; fetch them first) | tiny | random | PATH. "
+                          "tiny/random give meaningless numbers; --demo always uses tiny."),
         click.option("--backend", default="torch", show_default=True,
-                     type=click.Choice(["torch", "onnxruntime", "tensorrt"])),
-        click.option("--device", default="cpu", show_default=True),
+                     type=click.Choice(["torch", "onnxruntime", "tensorrt"]), help="Embedded server backend."),
+        click.option("--device", default="cpu", show_default=True, help="Embedded server device (cpu, cuda:0, ...)."),
         click.option("--batch-size", default=8, show_default=True, help="Embedded server max batch size."),
         click.option("--chunk-size", default=16, show_default=True, help="Samples per request round and store write."),
         click.option("--embedded-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -68,7 +102,9 @@ def _server_options(fn: Any) -> Any:
                      help="Send file:// URIs or file bytes (default: URIs to the embedded server, bytes to others)."),
         click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token for remote servers."),
         click.option("--timeout-s", default=1800.0, show_default=True, help="Deadline of one request round (chunk)."),
-        click.option("--no-progress", is_flag=True),
+        click.option("--connect-timeout-s", default=10.0, show_default=True,
+                     help="How long to try reaching each remote server before giving up."),
+        click.option("--no-progress", is_flag=True, help="No progress bars (logs and CI)."),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -88,7 +124,8 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
 @click.argument("suite", type=click.Choice(SUITES + ("vbench",)))
 @click.option("--samples", type=click.Path(path_type=Path, file_okay=False), help="Folder of generated samples.")
 @click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False), help="Prompt CSV (row i -> sample_{i:04d}).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True,
+              help="Folder for results.json, the reports and the resume store.")
 @click.option("--metrics", multiple=True, help="Official metric keys (repeatable or comma list); default: all 15.")
 @click.option("--limit", type=int, default=None, help="Only the first N rows.")
 @click.option("--reference-cache", type=click.Path(path_type=Path, dir_okay=False),
@@ -102,23 +139,40 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
                    "features), javisbench-v1-fd64, javisbench-v1-rawkvd, javisbench-v1-corrected.")
 @click.option("--demo-n", default=8, show_default=True, help="Demo set size.")
 @click.option("--demo-seconds", default=2.0, show_default=True, help="Demo clip length (s).")
+@click.option("--allow-failures", is_flag=True,
+              help="Exit 0 even when some samples could not be scored (default: exit 1 and say how many).")
 @_server_options
 @run_options
 def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, metrics: tuple[str, ...],
         limit: int | None, reference_cache: Path | None, verbose: bool, fresh: bool, demo: bool, demo_n: int,
-        demo_seconds: float, protocol: str, server: str, servers_file: Path | None, weights: str, backend: str, device: str, batch_size: int,
-        chunk_size: int, embedded_config: Path | None, send_uris: bool | None, token: str | None, timeout_s: float,
+        demo_seconds: float, protocol: str, allow_failures: bool, server: str, servers_file: Path | None,
+        weights: str | None, backend: str, device: str, batch_size: int, chunk_size: int,
+        embedded_config: Path | None, send_uris: bool | None, token: str | None, timeout_s: float,
+        connect_timeout_s: float,
         no_progress: bool, **vbench_opts: Any) -> None:
     """Run SUITE over --samples/--prompts, or vbench over --videos (or --demo): results.json, reports, per-sample JSONL."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise click.UsageError(f"--out {out_dir} is a file; give a folder (created if missing)")
     if suite == "vbench":
         from omninft.bench.suites.vbench.cli import run_vbench_command
 
+        if weights is None:
+            weights = "tiny"  # the VBench runner keeps its own default
         run_vbench_command({**locals(), **vbench_opts})
         return
+    if weights is None:
+        weights = "tiny" if demo else "official"
     from omninft.bench.report.markdown import fmt
     from omninft.bench.runner import STORE_NAME, BenchRunError, JavisBenchConfig, open_session, run_javisbench
-    from omninft.bench.servers import load_routes
-    from omninft.bench.suites.javisbench.metrics import OFFICIAL_KEYS, SET_KEYS, route_for, scorers_of
+    from omninft.bench.servers import check_route_names, load_routes
+    from omninft.bench.store import is_usable, set_aside
+    from omninft.bench.suites.javisbench.metrics import (
+        OFFICIAL_KEYS,
+        SET_KEYS,
+        resolve_metrics,
+        route_for,
+        scorers_of,
+    )
 
     requested = [k.strip() for m in metrics for k in m.split(",") if k.strip()]
     try:
@@ -126,7 +180,13 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     extra = _load_yaml(embedded_config)
-    routed = set(load_routes(servers_file)) if servers_file else set()
+    try:
+        routes = load_routes(servers_file) if servers_file else {}
+        known = set(scorers_of(resolve_metrics(None))) | set(extra.get("plugins", {}) or {})
+        check_route_names(routes, known, str(servers_file))
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    routed = set(routes)
     skipped: dict[str, str] = {}
     if not server:  # scorers the embedded server would host must exist in this installation
         names = sorted({route_for(k).scorer for k in keys})
@@ -149,6 +209,10 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
         weights = "tiny"
     if samples is None or prompts is None:
         raise click.UsageError("give --samples and --prompts, or --demo")
+    if not samples.is_dir():
+        raise click.UsageError(f"--samples {samples}: no such folder")
+    if not prompts.is_file():
+        raise click.UsageError(f"--prompts {prompts}: no such file")
     set_keys = [k for k in keys if k in SET_KEYS]
     demo_reference = demo and bool(set_keys) and reference_cache is None
     if set_keys and reference_cache is None and not demo:
@@ -162,12 +226,19 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
         click.echo(f"{k:>14}: skipped, {why}", err=True)
     if not keys:
         raise click.UsageError("no metric left to compute (see the skipped lines above)")
+    store_file = out_dir / STORE_NAME
+    if not is_usable(store_file):
+        if not fresh:
+            raise click.ClickException(f"{store_file} is not a usable result store (not SQLite, damaged, or another "
+                                       "layout); rerun with --fresh to start over (the damaged file is kept aside)")
+        click.echo(f"{store_file} was damaged; kept as {set_aside(store_file)}", err=True)
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             (out_dir / f"{STORE_NAME}{suffix}").unlink(missing_ok=True)
     cfg = JavisBenchConfig(samples=samples, prompts=prompts, out=out_dir, metrics=keys, limit=limit, server=server,
                            servers_file=servers_file, weights=weights, backend=backend, device=device,
-                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s, token=token,
+                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s,
+                           connect_timeout_s=connect_timeout_s, token=token,
                            verbose=verbose, progress=not no_progress, reference_cache=reference_cache,
                            embedded_config=extra, send_uris=send_uris, skipped=skipped,
                            allowed_roots=(out_dir,) if demo else (), protocol=protocol)
@@ -181,11 +252,15 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
                 cfg.reference_cache = _demo_reference(cfg, demo_n, demo_seconds, set_keys, session)
             result = run_javisbench(cfg, session=session)
     except ValueError as err:
-        raise click.UsageError(str(err)) from err
+        if debug_enabled():
+            raise
+        raise click.UsageError(str(err)) from None
     except (BenchRunError, FileNotFoundError) as err:
+        if debug_enabled():
+            raise
         raise click.ClickException(str(err)) from None
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: finished chunks are saved in {out_dir / STORE_NAME}; rerun the same command "
+        click.echo(f"\ninterrupted: every scored sample is saved in {out_dir / STORE_NAME}; rerun the same command "
                    "to resume", err=True)
         sys.exit(130)
     if result.tiny_weights:
@@ -196,6 +271,15 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
     store = result.provenance["store"]
     click.echo(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.html'}  "
                f"(computed {store['outcomes_computed']}, reused {store['outcomes_reused']} stored outcomes)")
+    failed = {k: c["failed"] for k, c in result.counts.items() if c["failed"]}
+    if failed:
+        n_samples = len({e.index for e in result.errors})
+        line = (f"{n_samples} sample(s) failed for {len(failed)} metric(s) "
+                f"({', '.join(f'{k} {v}' for k, v in failed.items())}); reasons per sample: "
+                f"{out_dir / 'report.md'} (Sample errors) and 'errors' in {out_dir / 'results.json'}")
+        if not allow_failures:
+            raise click.ClickException(line + "; pass --allow-failures to exit 0 anyway")
+        click.echo(line, err=True)
 
 
 def _demo_reference(cfg: Any, n: int, seconds: float, set_keys: list[str], session: Any) -> Path:
@@ -211,7 +295,8 @@ def _demo_reference(cfg: Any, n: int, seconds: float, set_keys: list[str], sessi
     out_file = cfg.out / "demo-reference.pt"
     modalities = tuple(dict.fromkeys("audio" if k == "fad" else "video" for k in set_keys))
     click.echo(f"building the demo reference features ({', '.join(modalities)}) from {folder} ...", err=True)
-    ref_cfg = replace(cfg, samples=folder, prompts=csv_path, store_path=cfg.out / "demo-reference.store.sqlite")
+    ref_cfg = replace(cfg, samples=folder, prompts=csv_path, store_path=cfg.out / "demo-reference.store.sqlite",
+                      progress_label="reference features")
     build_reference(ref_cfg, locate_samples(folder, load_prompts(csv_path)), out_file, modalities, session)
     return out_file
 
@@ -233,9 +318,10 @@ def reference() -> None:
 @click.option("--modalities", default="video,audio", show_default=True, help="video (I3D) and/or audio (AudioCLIP).")
 @_server_options
 def reference_build(samples: Path | None, videos: Path | None, prompts: Path, out_file: Path, limit: int | None,
-                    modalities: str, server: str, servers_file: Path | None, weights: str, backend: str, device: str,
-                    batch_size: int, chunk_size: int, embedded_config: Path | None, send_uris: bool | None,
-                    token: str | None, timeout_s: float, no_progress: bool) -> None:
+                    modalities: str, server: str, servers_file: Path | None, weights: str | None, backend: str,
+                    device: str, batch_size: int, chunk_size: int, embedded_config: Path | None,
+                    send_uris: bool | None, token: str | None, timeout_s: float, connect_timeout_s: float,
+                    no_progress: bool) -> None:
     """Compute {'video': [N,400], 'audio': [N,1024]} in CSV row order from ground-truth media."""
     from omninft.bench.reference_build import build_reference
     from omninft.bench.runner import BenchRunError, JavisBenchConfig
@@ -251,9 +337,11 @@ def reference_build(samples: Path | None, videos: Path | None, prompts: Path, ou
     root = samples or videos
     assert root is not None
     cfg = JavisBenchConfig(samples=root, prompts=prompts, out=out_file.parent, server=server,
-                           servers_file=servers_file, weights=weights, backend=backend, device=device,
-                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s, token=token,
-                           progress=not no_progress, embedded_config=_load_yaml(embedded_config), send_uris=send_uris)
+                           servers_file=servers_file, weights=weights or "official", backend=backend, device=device,
+                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s,
+                           connect_timeout_s=connect_timeout_s, token=token,
+                           progress=not no_progress, embedded_config=_load_yaml(embedded_config), send_uris=send_uris,
+                           progress_label="reference features")
     mods = tuple(m.strip() for m in modalities.split(",") if m.strip())
     try:
         feats = build_reference(cfg, located, out_file, mods)
@@ -304,37 +392,50 @@ main.add_command(vbench_group)
 
 
 @main.command("perf")
-@click.option("--target", required=True, help="Server address (host:port, dns:///host:port, or comma list).")
+@click.option("--server", "--target", "target", required=True,
+              help="Server address (host:port, dns:///host:port, or comma list); --target is the old name.")
 @click.option("--scorer", "scorers", multiple=True, help="Scorer(s) to call (repeatable); default: all.")
 @click.option("--concurrency", default="1,4,16", show_default=True, help='Levels: "1,4,16" or "1:32:x2".')
 @click.option("--duration-s", default=10.0, show_default=True, help="Measured seconds per level.")
 @click.option("--count", default=0, help="Fixed request count per level instead of a duration.")
-@click.option("--warmup-s", default=1.0, show_default=True)
-@click.option("--samples-per-request", default=1, show_default=True)
-@click.option("--payload", type=click.Choice(["raw", "container", "uri"]), default="raw", show_default=True)
+@click.option("--warmup-s", default=1.0, show_default=True, help="Unmeasured seconds before each level.")
+@click.option("--samples-per-request", default=1, show_default=True, help="Samples in one request.")
+@click.option("--payload", type=click.Choice(["raw", "container", "uri"]), default="raw", show_default=True,
+              help="How media travel: decoded arrays, encoded file bytes, or file:// URIs.")
 @click.option("--uri-dir", default="", help="With --payload uri: a folder the server allows.")
 @click.option("--modalities", default="video,audio", show_default=True, help='Media to send; "" = prompts only.')
-@click.option("--rpc", type=click.Choice(["score", "embed"]), default="score", show_default=True)
+@click.option("--rpc", type=click.Choice(["score", "embed"]), default="score", show_default=True,
+              help="Which RPC to call.")
 @click.option("--unique-prompts", is_flag=True, help="Make every prompt unique (defeats server text caches).")
-@click.option("--seconds", default=4.0, show_default=True)
+@click.option("--seconds", default=4.0, show_default=True, help="Length of the generated clips.")
 @click.option("--size", default="240x426", show_default=True, help="HxW of generated video.")
-@click.option("--fps", default=24.0, show_default=True)
-@click.option("--sample-rate", default=16000, show_default=True)
-@click.option("--timeout-s", default=60.0, show_default=True)
-@click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None)
+@click.option("--fps", default=24.0, show_default=True, help="Frame rate of the generated video.")
+@click.option("--sample-rate", default=16000, show_default=True, help="Sample rate of the generated audio.")
+@click.option("--timeout-s", default=60.0, show_default=True, help="Deadline of one request.")
+@click.option("--connect-timeout-s", default=5.0, show_default=True, help="How long to try reaching the server.")
+@click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results as JSON.")
 def perf(target: str, scorers: tuple[str, ...], concurrency: str, duration_s: float, count: int, warmup_s: float,
          samples_per_request: int, payload: str, uri_dir: str, modalities: str, rpc: str, unique_prompts: bool,
-         seconds: float, size: str,
-         fps: float, sample_rate: int, timeout_s: float, token: str | None, json_out: Path | None) -> None:
+         seconds: float, size: str, fps: float, sample_rate: int, timeout_s: float, connect_timeout_s: float,
+         token: str | None, json_out: Path | None) -> None:
     """Sweep concurrency against a running server: throughput, p50/p90/p99 latency, errors per status code."""
     from omninft.bench.perf.loadgen import LoadConfig, levels_to_json, parse_concurrency, run_load
     from omninft.bench.perf.stats import format_table
+    from omninft.bench.servers import unreachable_reason
 
-    height, width = (int(x) for x in size.lower().split("x"))
+    try:
+        height, width = (int(x) for x in size.lower().split("x"))
+        levels_spec = parse_concurrency(concurrency)
+    except ValueError as err:
+        raise click.UsageError(f"--size {size!r} / --concurrency {concurrency!r}: {err}") from None
     targets = target.split(",")
+    for t in targets:
+        why = unreachable_reason(t, connect_timeout_s)
+        if why is not None:
+            raise click.ClickException(f"reward server {t}: {why}")
     cfg = LoadConfig(target=targets[0] if len(targets) == 1 else targets, scorers=scorers,  # type: ignore[arg-type]
-                     concurrency=parse_concurrency(concurrency), duration_s=duration_s, count=count,
+                     concurrency=levels_spec, duration_s=duration_s, count=count,
                      warmup_s=warmup_s, samples_per_request=samples_per_request, payload=payload,
                      modalities=tuple(m for m in modalities.split(",") if m), seconds=seconds, height=height,
                      width=width, fps=fps, sample_rate=sample_rate, timeout_s=timeout_s, token=token, uri_dir=uri_dir,

@@ -40,6 +40,10 @@ class BenchResult:
     set_metrics: tuple[str, ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    # Per set metric, per aspect: why a category has no value (too few samples), None where it has one.
+    category_notes: dict[str, dict[str, list[str | None]]] = field(default_factory=dict)
+    # Per metric, per aspect: scored samples in each category (the n shown on each bar).
+    category_counts: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
     def to_json(self, *, verbose: bool = False) -> dict[str, Any]:
         """The results document; with verbose, metrics use the official per-category structure (spec §5.3)."""
@@ -60,10 +64,28 @@ class BenchResult:
         doc["counts"] = self.counts
         if self.skipped:
             doc["skipped"] = self.skipped
+        if verbose and self.category_notes:
+            doc["category_notes"] = self.category_notes
         doc["errors"] = [asdict(e) for e in self.errors]
         doc["provenance"] = self.provenance
         doc["tiny_weights"] = self.tiny_weights
         return doc
+
+
+# Fewest samples a set metric is computed on: a covariance (FVD, FAD) and the unbiased MMD (KVD) need 2.
+MIN_SET_SAMPLES = 2
+
+
+def set_metric_na_reason(n: int) -> str:
+    """Why a set metric has no value on n samples."""
+    return f"n/a: {n} sample(s), a set metric needs at least {MIN_SET_SAMPLES}"
+
+
+def set_metric_note(keys: Sequence[str]) -> str:
+    """The report line explaining per-category set metrics."""
+    return (f"Set metrics ({', '.join(keys)}) are computed per category only where it holds at least "
+            f"{MIN_SET_SAMPLES} scored samples; other categories show n/a (reasons: `category_notes` in "
+            "results.json with --verbose).")
 
 
 def _finite(v: float | None) -> float | None:

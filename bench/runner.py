@@ -14,20 +14,30 @@ import logging
 import math
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from omninft.bench.embedded import EmbeddedServer, EmbeddedServerSpec
 from omninft.bench.metrics import set_math
 from omninft.bench.reference import ReferenceFeatures, load_reference
 from omninft.bench.report import to_html, to_markdown
-from omninft.bench.results import BenchResult, SampleError, category_apply, category_means, mean_or_nan
-from omninft.bench.servers import ServerGroup, load_routes, plan_groups
+from omninft.bench.results import (
+    MIN_SET_SAMPLES,
+    BenchResult,
+    SampleError,
+    category_apply,
+    category_indices,
+    category_means,
+    mean_or_nan,
+    set_metric_na_reason,
+)
+from omninft.bench.servers import ServerGroup, load_routes, plan_groups, unreachable_reason
 from omninft.bench.store import PERSISTENT_ERROR_CODES, Outcome, ResultStore, ScorerKey, sample_key
 from omninft.bench.suites.javisbench.categories import CATEGORY_SIZES
 from omninft.bench.suites.javisbench.metrics import (
@@ -66,6 +76,7 @@ class JavisBenchConfig:
     batch_size: int = 8
     chunk_size: int = 16  # samples per request round and store write
     timeout_s: float = 1800.0
+    connect_timeout_s: float = 10.0  # TCP reachability of each remote address, checked before waiting for readiness
     token: str | None = None
     verbose: bool = False
     progress: bool = True
@@ -76,6 +87,7 @@ class JavisBenchConfig:
     allowed_roots: tuple[Path, ...] = ()  # folders the embedded server may read via file:// (default: samples)
     skipped: dict[str, str] = field(default_factory=dict)  # metrics left out before the run, and why
     protocol: str = PROTOCOL  # set-level arithmetic (bench.metrics.protocols): reference or a corrected variant
+    progress_label: str = "scoring samples"  # the sample progress bar's label
 
 
 def _git_hash() -> str:
@@ -99,11 +111,16 @@ def _to_client_sample(files: SampleFiles, *, as_uri: bool, sample_id: str = "") 
                   video=video, audio=audio)
 
 
-def _progress(total: int, initial: int, enabled: bool) -> Any:
+def _progress(total: int, initial: int, enabled: bool, desc: str = "scoring samples", unit: str = "sample") -> Any:
+    import sys
+
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="sample", disable=not enabled, dynamic_ncols=True,
-                desc="javisbench", smoothing=0.1)
+    # Without a terminal (logs, CI) a bar redrawn with \r is clutter: print a line every ~10 % instead.
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, unit=unit, disable=not enabled, dynamic_ncols=tty, desc=desc,
+                smoothing=0.1, mininterval=0.1 if tty else 30.0, miniters=None if tty else max(1, total // 10),
+                ascii=not tty)
 
 
 @dataclass
@@ -126,6 +143,9 @@ def _describe(group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchCon
     infos: dict[str, Any] = {}
     first_desc = None
     for addr in addresses:
+        why = unreachable_reason(addr, cfg.connect_timeout_s)
+        if why is not None:
+            raise BenchRunError(f"reward server {addr}: {why}")
         try:
             with RewardClient(addr, timeout_s=cfg.timeout_s, token=cfg.token) as probe:
                 desc = probe.wait_ready(timeout_s=cfg.timeout_s)
@@ -176,7 +196,7 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 try:
                     stack.enter_context(embedded)
                 except (RuntimeError, TimeoutError) as err:
-                    raise BenchRunError(f"the embedded reward server for {', '.join(g.scorers)} did not start: {err}") from None
+                    raise BenchRunError(_embedded_failure(g.scorers, str(err), cfg.out / "server.log")) from None
                 addresses = (embedded.address,)
             infos, _ = _describe(g, addresses, cfg)
             client = stack.enter_context(RewardClient(list(addresses) if len(addresses) > 1 else addresses[0],
@@ -185,6 +205,14 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
             as_uri = cfg.send_uris if cfg.send_uris is not None else embedded is not None
             opened.append(_Group(g, client, keys, {n: i.outputs for n, i in infos.items()}, infos, embedded, as_uri))
         yield opened
+
+
+def _embedded_failure(scorers: tuple[str, ...], detail: str, log_path: Path) -> str:
+    """One line for an embedded server that did not start: the server's own 'Error:' line when it printed one."""
+    said = [ln.removeprefix("Error: ").strip() for ln in detail.splitlines() if ln.startswith("Error: ")]
+    if said:
+        return f"the embedded reward server for {', '.join(scorers)} did not start: {said[-1]}"
+    return f"the embedded reward server for {', '.join(scorers)} did not start (log: {log_path}): {detail}"
 
 
 def _call_failed(g: _Group, err: Exception, store: ResultStore) -> BenchRunError:
@@ -250,8 +278,8 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                 col.reused += len(found)
     pending = [f for f in todo if any(skeys[f.row.index] not in col.outcomes[(n, k)]
                                       for g, s, e in plan for k, names in (("score", s), ("embed", e)) for n in names)]
-    bar = _progress(len(todo), len(todo) - len(pending), cfg.progress)
-    pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)), thread_name_prefix="javisbench")
+    bar = _progress(len(todo), len(todo) - len(pending), cfg.progress, desc=cfg.progress_label)
+    pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)) * max(1, cfg.chunk_size), thread_name_prefix="javisbench")
     try:
         for start in range(0, len(pending), cfg.chunk_size):
             chunk = pending[start : start + cfg.chunk_size]
@@ -280,11 +308,21 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                             need.setdefault(miss, []).append(sid)
                     for miss, sids in need.items():
                         ordered = tuple(n for n in names if n in miss)
-                        samples = client_samples(sids, g.as_uri)
                         fn = g.client.score if kind == "score" else g.client.embed
-                        calls.append((g, kind, ordered, sids, pool.submit(fn, samples, ordered)))
+                        # One call per sample, all in flight at once: the server's micro-batcher still batches
+                        # them, and each sample is stored as soon as it is scored (Ctrl-C keeps it).
+                        for sid in sids:
+                            fut = pool.submit(fn, client_samples([sid], g.as_uri), ordered)
+                            calls.append((g, kind, ordered, [sid], fut))
+            left = {sid: 0 for sid in ids}
+            for *_, sids, _fut in calls:
+                for sid in sids:
+                    left[sid] += 1
+            bar.update(sum(1 for v in left.values() if v == 0))
+            by_future = {c[-1]: c for c in calls}
             failure: BenchRunError | None = None
-            for g, kind, names, sids, fut in calls:
+            for fut in as_completed(by_future):
+                g, kind, names, sids, _ = by_future[fut]
                 try:
                     results = fut.result()
                 except RewardError as err:
@@ -297,9 +335,12 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                     store.put(g.keys[n], kind, keep)
                     col.outcomes[(n, kind)].update(items)
                     col.computed += len(items)
+                for sid in sids:
+                    left[sid] -= 1
+                    if left[sid] == 0:
+                        bar.update(1)
             if failure is not None:
                 raise failure
-            bar.update(len(chunk))
     finally:
         bar.close()
         # On failure or Ctrl-C do not wait for calls in flight; closing the clients cancels them.
@@ -331,13 +372,32 @@ def collect(cfg: JavisBenchConfig, todo: list[SampleFiles], score_scorers: set[s
 
 
 def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray, protocol: str = PROTOCOL) -> float:
-    """One set-level value under `protocol` (NaN when fewer than 2 features on either side)."""
-    if fake.shape[0] < 2 or real.shape[0] < 2:
+    """One set-level value under `protocol` (NaN when fewer than MIN_SET_SAMPLES features on either side)."""
+    if fake.shape[0] < MIN_SET_SAMPLES or real.shape[0] < MIN_SET_SAMPLES:
         return float("nan")
     math_ = set_math(protocol)
-    if route.kind == "frechet":
-        return route.scale * math_.frechet(fake, real)
-    return route.scale * math_.kvd(fake, real)
+    # One BLAS thread: LAPACK's SVD on a machine whose cores are busy runs several times faster single-threaded
+    # (threads spin waiting for each other), and the result does not depend on the thread count (tested).
+    with threadpool_limits(1):
+        if route.kind == "frechet":
+            return route.scale * math_.frechet(fake, real)
+        return route.scale * math_.kvd(fake, real)
+
+
+class _SetMetricProgress:
+    """A one-line progress report for the set metrics (they run after the sample bar has finished)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = _progress(total, 0, enabled, desc="set metrics", unit="set")
+
+    def step(self, label: str) -> None:
+        """One set computed."""
+        self.bar.set_postfix_str(label, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """Finish the line."""
+        self.bar.close()
 
 
 def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
@@ -397,12 +457,16 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     cats = [r.categories for r in rows]
     results: dict[str, float] = {}
     categories: dict[str, dict[str, list[float | None]]] = {}
+    category_notes: dict[str, dict[str, list[str | None]]] = {}
+    category_counts: dict[str, dict[str, list[int]]] = {}
     counts: dict[str, dict[str, int]] = {}
     for r in routes:
         if isinstance(r, MetricRoute):
             vals = per_sample[r.key]
             results[r.key] = mean_or_nan(vals)
             categories[r.key] = category_means(vals, cats, CATEGORY_SIZES)
+            category_counts[r.key] = {a: [sum(vals[i] is not None for i in idx) for idx in per]
+                                      for a, per in category_indices(cats, CATEGORY_SIZES).items()}
             scored = sum(v is not None for v in vals)
         else:
             assert reference is not None
@@ -426,15 +490,33 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             if valid and fake_all.shape[1] != real_all.shape[1]:
                 raise ValueError(f"{r.key}: sample features have {fake_all.shape[1]} dims, the reference "
                                  f"{r.reference} features {real_all.shape[1]}")
-            results[r.key] = _set_metric(r, fake_all, real_all, cfg.protocol)
             pos = {i: p for p, i in enumerate(valid)}
+            # Several aspects' categories can hold the same samples (and the whole set): each distinct set once.
+            cat_sets = {tuple(sorted(i for i in idx if i in pos))
+                        for per in category_indices(cats, CATEGORY_SIZES).values() for idx in per}
+            todo_sets = sorted(cs for cs in cat_sets | {tuple(valid)} if len(cs) >= MIN_SET_SAMPLES)
+            progress = _SetMetricProgress(len(todo_sets), cfg.progress)
+            memo: dict[tuple[int, ...], float] = {}
+            try:
+                for cs in todo_sets:
+                    sel = [pos[i] for i in cs]
+                    memo[cs] = _set_metric(r, fake_all[sel], real_all[sel], cfg.protocol)
+                    progress.step(f"{r.key} on {len(cs)} samples")
+            finally:
+                progress.close()
+            results[r.key] = memo.get(tuple(valid), float("nan"))
+            na: dict[str, list[str | None]] = {}
 
-            def per_cat(idx: list[int], r: SetMetricRoute = r, fake_all: np.ndarray = fake_all,
-                        real_all: np.ndarray = real_all, pos: dict[int, int] = pos) -> float:
-                sel = [pos[i] for i in idx if i in pos]
-                return _set_metric(r, fake_all[sel], real_all[sel], cfg.protocol)
+            def per_cat(idx: list[int], memo: dict[tuple[int, ...], float] = memo, pos: dict[int, int] = pos) -> float:
+                return memo.get(tuple(sorted(i for i in idx if i in pos)), float("nan"))
 
             categories[r.key] = category_apply(per_cat, cats, CATEGORY_SIZES)
+            for aspect, per in category_indices(cats, CATEGORY_SIZES).items():
+                na[aspect] = [None if sum(i in pos for i in idx) >= MIN_SET_SAMPLES
+                              else set_metric_na_reason(sum(i in pos for i in idx)) for idx in per]
+            category_notes[r.key] = na
+            category_counts[r.key] = {a: [sum(i in pos for i in idx) for idx in per]
+                                      for a, per in category_indices(cats, CATEGORY_SIZES).items()}
             scored = len(valid)
         counts[r.key] = {"total": n, "scored": scored, "failed": n - scored}
     errors.sort(key=lambda e: (e.index, e.metric))
@@ -464,7 +546,8 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
         suite="javisbench", protocol=cfg.protocol, results=results, per_sample=per_sample, counts=counts,
         errors=errors, provenance=provenance, tiny_weights=provenance["tiny_weights"], categories=categories,
         set_metrics=tuple(r.key for r in set_routes), skipped=dict(cfg.skipped),
-        higher_is_better={r.key: r.higher_is_better for r in routes},
+        higher_is_better={r.key: r.higher_is_better for r in routes}, category_notes=category_notes,
+        category_counts=category_counts,
     )
     write_outputs(result, cfg.out, verbose=cfg.verbose)
     return result

@@ -56,3 +56,50 @@ def plan_groups(scorers: tuple[str, ...], routes: Mapping[str, tuple[str, ...]],
         addrs = routes.get(name) or ((default,) if default else ())
         by_addr.setdefault(tuple(addrs), []).append(name)
     return [ServerGroup(addrs, tuple(names)) for addrs, names in by_addr.items()]
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a plain, dns:/// or ipv4:/ipv6: gRPC target; None for forms a TCP probe cannot check."""
+    addr = address.strip()
+    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if addr.startswith(prefix):
+            addr = addr[len(prefix):]
+            break
+    if "/" in addr or "," in addr or ":" not in addr:
+        return None
+    host, _, port = addr.rpartition(":")
+    if not port.isdigit():
+        return None
+    return host.strip("[]") or "localhost", int(port)
+
+
+def unreachable_reason(address: str, timeout_s: float = 5.0) -> str | None:
+    """Why nothing answers TCP at `address` ("connection refused", "no answer within 5 s", ...), or None."""
+    import socket
+
+    hp = _host_port(address)
+    if hp is None:
+        return None
+    try:
+        with socket.create_connection(hp, timeout=timeout_s):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused (is a server running there? check the address and port)"
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s (wrong host, or a firewall drops the connection)"
+    except socket.gaierror as err:
+        return f"cannot resolve host {hp[0]!r} ({err.strerror})"
+    except OSError as err:
+        return f"cannot connect: {err.strerror or err}"
+
+
+def check_route_names(routes: Mapping[str, tuple[str, ...]], known: set[str], source: str) -> None:
+    """Refuse a routes key that names no scorer (a typo would silently send that scorer elsewhere)."""
+    import difflib
+
+    for name in routes:
+        if name in known or name.startswith("vbench_"):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise ValueError(f"{source}: unknown scorer {name!r}.{hint} Known: {', '.join(sorted(known))}")

@@ -31,6 +31,37 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 
+class StoreError(ValueError):
+    """The result store file exists but cannot be used (not SQLite, damaged, another layout)."""
+
+
+def set_aside(path: Path) -> Path | None:
+    """Move a store (and its WAL files) to `<name>.damaged-N` so a fresh run can start; returns the new path."""
+    if not path.exists():
+        return None
+    n = 1
+    while path.with_name(f"{path.name}.damaged-{n}").exists():
+        n += 1
+    dest = path.with_name(f"{path.name}.damaged-{n}")
+    path.rename(dest)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(dest.with_name(dest.name + suffix))
+    return dest
+
+
+def is_usable(path: Path) -> bool:
+    """True when `path` is absent or opens as a result store."""
+    if not path.exists():
+        return True
+    try:
+        ResultStore(path).close()
+    except StoreError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class ScorerKey:
     """Identity of the scorer that produced a value."""
@@ -82,11 +113,26 @@ class ResultStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a result store")
         self._db = sqlite3.connect(str(path), timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.commit()
+            self._check_columns()
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise StoreError(f"{path} is not a usable result store ({err}); rerun with --fresh to start over "
+                             "(the damaged file is kept aside)") from None
+
+    def _check_columns(self) -> None:
+        """Tables of another layout (another tool's database) are refused rather than misread."""
+        for table, n in (("outcomes", 9), ("embeddings", 9)):
+            cols = self._db.execute(f"PRAGMA table_info({table})").fetchall()
+            if len(cols) != n:
+                raise sqlite3.DatabaseError(f"table {table!r} has {len(cols)} columns, expected {n}")
 
     def close(self) -> None:
         """Close the database."""

@@ -5,8 +5,10 @@ Logging is configured here and nowhere else.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,65 @@ def _configure_logging(level: str) -> None:
     )
 
 
+WEIGHT_KEYWORDS = ("tiny", "random", "official")
+
+
+def unknown_scorer_problem(name: str, known: list[str]) -> str:
+    """'unknown scorer' with a did-you-mean that also catches a case slip (CLAP -> clap)."""
+    lowered = {k.lower(): k for k in known}
+    close = [lowered[name.lower()]] if name.lower() in lowered else difflib.get_close_matches(name.lower(), known, n=3)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return f"unknown scorer {name!r}.{hint} Available: {', '.join(known)}"
+
+
+def weights_problem(value: str) -> str | None:
+    """Why a --weights value can never resolve (a typo of a keyword, a missing path), or None."""
+    from omninft.reward_servers import weights
+
+    if value in WEIGHT_KEYWORDS or weights.source_kind(value) != "missing":
+        return None
+    close = difflib.get_close_matches(value, WEIGHT_KEYWORDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (f"--weights {value!r} is not tiny | random | official, an existing checkpoint path, a Hugging Face id "
+            f"(org/name) or a URL.{hint}")
+
+
+def preflight(cfg: Any) -> None:
+    """Check scorer names, weights values and offline official weights before any port is bound.
+
+    Raises click.UsageError for a mistake in the command, click.ClickException for missing weights.
+    """
+    from omninft.reward_servers import weights
+    from omninft.reward_servers.scorers import registry
+
+    known = sorted({*registry.available(), *cfg.plugins})
+    for name in cfg.scorers:
+        if name not in known:
+            raise click.UsageError(unknown_scorer_problem(name, known))
+    for name, sc in cfg.scorers.items():
+        problem = weights_problem(sc.weights)
+        if problem:
+            raise click.UsageError(f"{name}: {problem}")
+    for name, sc in cfg.scorers.items():
+        if sc.weights != "official" or name in cfg.plugins:
+            continue
+        try:
+            specs = registry.official_weights(name)
+        except KeyError:
+            continue
+        for spec in specs:
+            try:
+                weights.resolve(spec, cache_dir=sc.weights_dir or None, offline=True)
+            except FileNotFoundError:
+                raise click.ClickException(
+                    f"{name}: official weights {spec.display} are not fetched yet. Run: omninft-serve fetch-weights "
+                    f"--scorer {name}" + (f" --cache-dir {sc.weights_dir}" if sc.weights_dir else "")
+                    + " (where a hub is reachable), or pass --weights tiny for an offline smoke test"
+                ) from None
+            except weights.WeightsIntegrityError as exc:
+                raise click.ClickException(f"{name}: {exc}") from None
+
+
 def tiny_banner(names: list[str]) -> str:
     """The loud warning printed when any hosted scorer runs tiny random weights."""
     lines = [
@@ -37,11 +98,20 @@ def tiny_banner(names: list[str]) -> str:
     ]
     inner = _BANNER_WIDTH - 6
     rule = "#" * _BANNER_WIDTH
-    body = [f"#  {line[:inner]:<{inner}s}  #" for line in lines]
+    # Wrapped, never cut: a long scorer list must stay complete.
+    wrapped = [part for line in lines for part in textwrap.wrap(line, inner, break_on_hyphens=False)]
+    body = [f"#  {line:<{inner}s}  #" for line in wrapped]
     return "\n".join(["", rule, *body, rule, ""])
 
 
+def _version() -> str:
+    from omninft_client import __version__
+
+    return __version__
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="omninft-serve")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="Server YAML (camelCase keys).")
 @click.option("--scorer", "scorers", multiple=True, help="Scorer to host (repeatable); selects scorers from --config.")
 @click.option("--weights", default=None, help="tiny | random | official | PATH, for every hosted scorer (tiny/random: random init, meaningless scores).")
@@ -49,7 +119,7 @@ def tiny_banner(names: list[str]) -> str:
 @click.option("--device", default=None, help="cpu | cuda:0 ..., for every hosted scorer.")
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="gRPC port; 0 = ephemeral (see --port-file).")
-@click.option("--metrics-port", type=int, default=None, help="Prometheus port; 0 = ephemeral, -1 = off.")
+@click.option("--metrics-port", type=int, default=None, help="Prometheus port; 0 = any free port (logged; the default without --config), -1 = off.")
 @click.option("--max-batch-size", type=int, default=None, help="Per-scorer batch limit.")
 @click.option("--max-queue-delay-ms", type=float, default=None, help="Longest wait to fill a batch.")
 @click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False),
@@ -97,13 +167,16 @@ def serve_main(
             },
             host=host,
             port=port,
-            metrics_port=metrics_port,
+            # A local/dev server takes any free metrics port (logged) so two of them coexist; a --config
+            # (a deployment, the Helm chart) keeps its metricsPort.
+            metrics_port=metrics_port if metrics_port is not None or config_path else 0,
             allowed_uri_roots=[str(Path(r).resolve()) for r in allow_roots] or None,
         )
     except (ValueError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     if not cfg.scorers:
         raise click.UsageError("no scorers: pass --scorer NAME or a --config with a 'scorers' section")
+    preflight(cfg)
 
     def on_serving(server: Any) -> None:
         tiny = [name for name, s in server.scorers.items() if s.info.weights.tiny]
@@ -173,7 +246,8 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path
 
 
 @serve_main.command("health")
-@click.option("--address", default="127.0.0.1:50051", show_default=True, help="host:port of the server.")
+@click.option("--server", "--address", "address", default="127.0.0.1:50051", show_default=True,
+              help="host:port of the server (--address is the old name).")
 @click.option("--service", default="", help="Health service name ('' = server, omninft.v1.RewardService = ready).")
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle: connect with TLS.")
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True)

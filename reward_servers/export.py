@@ -309,6 +309,7 @@ TINY_BANNER = (
 
 
 @click.command(name="omninft-export", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="omninft", prog_name="omninft-export")
 @click.option("--scorer", required=True, help="Registered scorer name (e.g. clap, clip).")
 @click.option("--weights", default="tiny", show_default=True, help="tiny | random | official | PATH to a checkpoint.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="onnx", show_default=True)

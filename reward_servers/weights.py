@@ -168,6 +168,11 @@ def as_spec(spec_or_str: WeightSpec | str, name: str = "") -> WeightSpec:
     return WeightSpec(name=name or source, source=source, revision=revision)
 
 
+def source_kind(value: str) -> str:
+    """What a weights string names: tiny | url | local | hf | missing (a typo, or a path that does not exist)."""
+    return _source_kind(as_spec(value))
+
+
 def _source_kind(spec: WeightSpec) -> str:
     src = spec.source
     if src == "tiny":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from html import escape
+from typing import Any
 
+from omninft.bench.report.descriptions import DEMO_NOTE, describe
 from omninft.bench.report.markdown import fmt
-from omninft.bench.results import TINY_WARNING, BenchResult
+from omninft.bench.results import TINY_WARNING, BenchResult, set_metric_note
 from omninft.bench.suites.javisbench.categories import ASPECTS
 
 _CSS = """
@@ -14,7 +16,7 @@ body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.warn{background:#fff3cd;border:2px solid #e0a800;
 padding:12px;font-weight:bold}.plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
-figcaption{font-size:13px;color:#555}
+figcaption{font-size:13px;color:#555}.note{font-size:13px;color:#444}th{text-align:left}
 """
 
 
@@ -48,6 +50,20 @@ def bar_chart_svg(labels: list[str], values: list[float | None], *, title: str, 
     return "".join(parts)
 
 
+def _table(data: dict[str, Any]) -> str:
+    """A key/value table; nested mappings become nested tables, lists comma-joined."""
+    rows = []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            cell = _table(v)
+        elif isinstance(v, list | tuple):
+            cell = escape(", ".join(str(x) for x in v))
+        else:
+            cell = escape(str(v))
+        rows.append(f"<tr><th>{escape(str(k))}</th><td>{cell}</td></tr>")
+    return "<table class='kv'>" + "".join(rows) + "</table>"
+
+
 def to_html(result: BenchResult) -> str:
     """One HTML page: warning, summary table, per-category plots per metric, errors, provenance."""
     out = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
@@ -56,13 +72,20 @@ def to_html(result: BenchResult) -> str:
     if result.tiny_weights:
         out.append(f"<p class='warn'>{escape(TINY_WARNING)}</p>")
     out.append(f"<p>Protocol <code>{escape(result.protocol)}</code></p>")
-    out.append("<table><tr><th>metric</th><th>value</th><th>better</th><th>scored</th><th>failed</th></tr>")
+    out.append("<table><tr><th>metric</th><th>value</th><th>better</th><th>scored</th><th>failed</th><th>unit</th>"
+               "<th>meaning</th></tr>")
     for key, value in result.results.items():
         c = result.counts.get(key, {})
         arrow = "↑" if result.higher_is_better.get(key, True) else "↓"
+        what, unit = describe(key)
         out.append(f"<tr><td>{escape(key)}</td><td class='n'>{fmt(value)}</td><td>{arrow}</td>"
-                   f"<td class='n'>{c.get('scored', 0)}</td><td class='n'>{c.get('failed', 0)}</td></tr>")
+                   f"<td class='n'>{c.get('scored', 0)}</td><td class='n'>{c.get('failed', 0)}</td>"
+                   f"<td>{escape(unit)}</td><td>{escape(what)}</td></tr>")
     out.append("</table>")
+    if result.tiny_weights:  # repeated next to the numbers: a reader may jump straight to the table
+        out.append(f"<p class='warn'>{escape(TINY_WARNING)}</p><p class='note'>{escape(DEMO_NOTE)}</p>")
+    if result.set_metrics:
+        out.append(f"<p class='note'>{escape(set_metric_note(result.set_metrics))}</p>")
     if result.skipped:
         out.append("<h2>Not computed</h2><ul>")
         out += [f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in result.skipped.items()]
@@ -72,14 +95,17 @@ def to_html(result: BenchResult) -> str:
                for key, per_aspect in result.categories.items()}
     plotted = {key: per_aspect for key, per_aspect in plotted.items() if per_aspect}
     if plotted:
-        out.append("<h2>Per category</h2>")
+        out.append("<h2>Per category</h2><p class='note'>Each panel has its own scale (the vertical line is 0); "
+                   "n = scored samples in the category. A set metric gets no bar below its minimum sample count.</p>")
         for key, per_aspect in plotted.items():
             out.append(f"<h3>{escape(key)}</h3><div class='plots'>")
             for k, (aspect, names) in enumerate(ASPECTS):
                 vals = per_aspect.get(str(k))
                 if vals is None:
                     continue
-                svg = bar_chart_svg(list(names[: len(vals)]), list(vals), title=f"{aspect}")
+                counts = result.category_counts.get(key, {}).get(str(k), [])
+                labels = [f"{n} (n={counts[i]})" if i < len(counts) else n for i, n in enumerate(names[: len(vals)])]
+                svg = bar_chart_svg(labels, list(vals), title=f"{aspect}")
                 out.append(f"<figure>{svg}<figcaption>{escape(key)} by {escape(aspect.lower())}</figcaption></figure>")
             out.append("</div>")
     if result.errors:
@@ -95,9 +121,7 @@ def to_html(result: BenchResult) -> str:
         out.append(f"<tr><td>{escape(s['name'])}</td><td>{escape(s['version'])}</td><td>{escape(s['weights_id'])}</td>"
                    f"<td><code>{escape(s['weights_sha256'][:16])}</code></td><td>{'yes' if s['tiny_weights'] else 'no'}</td>"
                    f"<td>{escape(s['backend'])}</td><td>{escape(s['protocol'])}</td></tr>")
-    out.append("</table><h2>Provenance</h2><ul>")
-    for k, v in result.provenance.items():
-        if k != "scorers":
-            out.append(f"<li><b>{escape(str(k))}</b>: {escape(str(v))}</li>")
-    out.append("</ul></body></html>\n")
+    out.append("</table><h2>Provenance</h2>")
+    out.append(_table({k: v for k, v in result.provenance.items() if k != "scorers"}))
+    out.append("</body></html>\n")
     return "\n".join(out)

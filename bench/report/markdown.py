@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from omninft.bench.results import TINY_WARNING, BenchResult
+from omninft.bench.report.descriptions import DEMO_NOTE, describe
+from omninft.bench.results import TINY_WARNING, BenchResult, set_metric_note
 
 
 def fmt(v: float | None) -> str:
@@ -20,12 +21,17 @@ def to_markdown(result: BenchResult) -> str:
     lines = [f"# {result.suite} results", ""]
     if result.tiny_weights:
         lines += [f"> **{TINY_WARNING}**", ""]
-    lines += [f"Protocol: `{result.protocol}`", "", "| metric | value | better | scored | failed |",
-              "|---|---:|:---:|---:|---:|"]
+    lines += [f"Protocol: `{result.protocol}`", "", "| metric | value | better | scored | failed | unit | meaning |",
+              "|---|---:|:---:|---:|---:|---|---|"]
     for key, value in result.results.items():
         c = result.counts.get(key, {})
         arrow = "↑" if result.higher_is_better.get(key, True) else "↓"
-        lines.append(f"| {key} | {fmt(value)} | {arrow} | {c.get('scored', 0)} | {c.get('failed', 0)} |")
+        what, unit = describe(key)
+        lines.append(f"| {key} | {fmt(value)} | {arrow} | {c.get('scored', 0)} | {c.get('failed', 0)} | {unit} | {what} |")
+    if result.tiny_weights:
+        lines += ["", f"> **{TINY_WARNING}**", "", f"> {DEMO_NOTE}"]
+    if result.set_metrics:
+        lines += ["", set_metric_note(result.set_metrics)]
     if result.skipped:
         lines += ["", "## Not computed", ""]
         lines += [f"- `{k}`: {why}" for k, why in result.skipped.items()]

@@ -129,7 +129,11 @@ class ServerMetrics:
         if port < 0:
             return None
         server_cls = _MetricsServer6 if ":" in host else _MetricsServer
-        self._http = make_server(host.strip("[]"), port, make_wsgi_app(self.registry), server_cls, _QuietHandler)
+        try:
+            self._http = make_server(host.strip("[]"), port, make_wsgi_app(self.registry), server_cls, _QuietHandler)
+        except OSError as exc:
+            raise OSError(f"cannot bind the metrics port {host}:{port} ({exc.strerror or exc}); choose "
+                          "another with --metrics-port N (0 = any free port, -1 = off) or metricsPort") from None
         # A short poll interval keeps shutdown fast (the default 0.5 s would add to every server stop).
         self._http_thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="omninft-metrics", daemon=True
