@@ -1,6 +1,7 @@
 """`omninft-bench run vbench --demo` over the seven Quality dimensions through the real console script and a real
 embedded `omninft-serve` with the project's own VBench scorers (tiny random weights): every dimension whose scorer
-is installed gets a value, and each video is decoded once for all the dimensions that read it.
+is installed gets a value (and the Quality score is formed), and each video is decoded once for all the
+dimensions that read it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ def test_demo_fills_the_quality_dimensions_with_one_decode_per_video(tmp_path: P
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = [d for d in QUALITY_LIST if DIMENSIONS[d].scorer in registry.available()]
-    assert len(served) >= 6, served  # imaging_quality joins when its MUSIQ family lands
+    assert served == list(QUALITY_LIST)
     for d in QUALITY_LIST:
-        line = re.search(rf"^\s*{d} = ([0-9.]+)%\s+\(5/5 scored\)$", proc.stdout, re.M)
-        assert (line is not None) == (d in served), (d, proc.stdout)
+        assert re.search(rf"^\s*{d} = -?[0-9.]+%\s+\(5/5 scored\)$", proc.stdout, re.M), (d, proc.stdout)
+    assert re.search(r"^\s*Quality = -?[0-9.]+%$", proc.stdout, re.M)
     assert "TINY RANDOM WEIGHTS" in proc.stderr
     assert "decodes per video = 1.00" in proc.stdout
     doc = json.loads((out / "results.json").read_text())
