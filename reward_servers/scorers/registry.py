@@ -39,6 +39,8 @@ _lock = threading.RLock()
 _SPECS: dict[str, ScorerSpec] = {}
 _ORIGIN: dict[str, str] = {}  # name -> module that declared it (for duplicate messages)
 _PLUGINS: dict[str, str] = {}  # name -> "module:function" (no spec)
+# Built-in names a server config's `plugins` replaces on purpose (test stand-ins, local experiments).
+_OVERRIDES: dict[str, str] = {}
 _discovered = False
 
 
@@ -127,6 +129,8 @@ def spec(name: str) -> ScorerSpec:
 def target(name: str) -> str:
     """The "module:function" that builds `name`."""
     _discover()
+    if name in _OVERRIDES:
+        return _OVERRIDES[name]
     if name in _PLUGINS:
         return _PLUGINS[name]
     s = spec(name)
@@ -136,11 +140,11 @@ def target(name: str) -> str:
 def builder(name: str) -> Callable[[str, ScorerConfig], Scorer]:
     """The build function for `name`: build(name, cfg) -> Scorer."""
     _discover()
-    if name in _SPECS:
+    if name in _SPECS and name not in _OVERRIDES:
         return _SPECS[name].build
-    if name not in _PLUGINS:
+    if name not in _PLUGINS and name not in _OVERRIDES:
         raise UnknownScorerError(unknown_scorer_message(name))
-    module_name, attr = _PLUGINS[name].split(":")
+    module_name, attr = _OVERRIDES.get(name, _PLUGINS.get(name, "")).split(":")
     fn: Callable[[str, ScorerConfig], Scorer] = getattr(importlib.import_module(module_name), attr)
     return fn
 
@@ -148,15 +152,22 @@ def builder(name: str) -> Callable[[str, ScorerConfig], Scorer]:
 def build(name: str, cfg: ScorerConfig) -> Scorer:
     """Build and load scorer `name` with `cfg` (options checked, weights resolved, backend created)."""
     _discover()
-    if name in _SPECS:
+    if name in _SPECS and name not in _OVERRIDES:
         _SPECS[name].parse_options(cfg.options)
     return builder(name)(name, cfg)
 
 
-def register(name: str, target: str) -> None:
-    """Register a spec-less scorer as "module:function" (server plugins); a name taken by another raises."""
+def register(name: str, target: str, *, override: bool = False) -> None:
+    """Register a spec-less scorer as "module:function" (server plugins); a name taken by another raises.
+
+    ``override=True`` lets an explicit server-config plugin replace a built-in scorer of the same name (its spec's
+    options are then not applied); the server logs it.
+    """
     _discover()
     with _lock:
+        if override and name in _SPECS:
+            _OVERRIDES[name] = target
+            return
         if name in _SPECS or _PLUGINS.get(name, target) != target:
             where = _ORIGIN.get(name) or _PLUGINS[name]
             raise DuplicateScorerError(f"scorer {name!r} is registered twice: by {where} and by {target}")
@@ -174,6 +185,7 @@ def unregister(name: str) -> None:
     """Forget a scorer registered with register() or register_spec() (tests)."""
     with _lock:
         _PLUGINS.pop(name, None)
+        _OVERRIDES.pop(name, None)
         if _ORIGIN.get(name, "").startswith(_PACKAGE):
             raise ValueError(f"scorer {name!r} is declared in {_ORIGIN[name]}; it cannot be unregistered")
         _SPECS.pop(name, None)

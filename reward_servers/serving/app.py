@@ -268,7 +268,9 @@ class RewardServer:
     async def _build_scorers(self) -> dict[str, Scorer]:
         """Register plugins and build each configured scorer in a worker thread, one at a time."""
         for name, target in self.cfg.plugins.items():
-            registry.register(name, target)
+            if name in registry.specs():
+                log.warning("plugin %s replaces the built-in scorer %s (server config 'plugins')", target, name)
+            registry.register(name, target, override=True)
         built: dict[str, Scorer] = {}
         # Scorers with the same weights (imagebind + imagebind_avh, hpsv3 + hpsv3_video) share one model copy.
         with registry.sharing():
