@@ -18,7 +18,8 @@ from omninft.bench.suites.vbench.dimensions import resolve_dimensions
 from omninft.bench.suites.vbench.locate import plan_standard, prompt_from_filename
 from omninft.bench.suites.vbench.suite import OFFICIAL_FILES, load_dimension_to_folder, load_full_info
 
-REAL = Path("/work/shared/data/vbench")
+# The real suite files beside the checkout (shared/data/vbench), when present; never committed.
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "vbench"
 
 
 def test_reference_file_name_rules() -> None:
