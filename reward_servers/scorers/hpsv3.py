@@ -11,6 +11,7 @@ the score is mu, the first of the head's two outputs at ``<|Reward|>``.
   round(i (T - 1) / 4), i = 0..4; each score min(mu, 15); the mean of the best max(1, ceil(0.3 n)) scores
   (2 of 5). Options ``num_frames`` (5), ``clip_max`` (15.0), ``top_fraction`` (0.3).
 Other options: ``dtype`` (as videoalign), ``pillow_pass_order`` (functional.image.PASS_ORDERS).
+Backends: torch, or onnxruntime over the float32 "vision" and "text" graphs (as videoalign).
 Differences from OmniNFT's pipeline: it sends each frame to its HPSv3 server as a JPEG (PIL quality 75) and
 decodes it there; here the decoded frame is scored directly (no JPEG round trip). Frames come from PyAV
 (OmniNFT: OpenCV seeks). A clip it cannot read scores 0.0 there; here it fails as an invalid sample.
@@ -21,15 +22,16 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from omninft.reward_servers.backends import Backend
+from omninft.reward_servers.backends import Backend, GraphSpec
 from omninft.reward_servers.functional.image import resize_bicubic, to_normalized_chw
 from omninft.reward_servers.functional.qwen2vl_frames import num_visual_tokens, patchify, smart_resize
 from omninft.reward_servers.media import DecodedSample, DecodedVideo
+from omninft.reward_servers.models import _qwen2vl_export as qx
 from omninft.reward_servers.models import _qwen2vl_reward as q
 from omninft.reward_servers.models import hpsv3 as hp
 from omninft.reward_servers.scorers._common import backend_for
@@ -44,9 +46,10 @@ from omninft.reward_servers.scorers.base import (
 )
 from omninft.reward_servers.scorers.spec import ModelOptions, ScorerSpec
 from omninft.reward_servers.scorers.videoalign import (
+    check_backend,
     model_dtype,
-    require_torch_backend,
-    reward_graph,
+    reward_graphs,
+    run_rewards,
     video_frames,
 )
 
@@ -168,7 +171,7 @@ class HPSv3Scorer:
     def forward(self, items: Sequence[HPSv3Item]) -> list[np.ndarray]:
         """All distinct frames of all items through the model, max_batch_size frames per call; mu per sampled frame."""
         flat = [inp for it in items for inp in it.inputs]
-        rewards = q.run_reward(self.backend, flat, self.ids.pad, self.cfg.max_batch_size)
+        rewards = run_rewards(self.backend, flat, self.ids, self.cfg)
         mus = rewards[:, 0, 0].astype(np.float64)
         out, start = [], 0
         for it in items:
@@ -211,12 +214,19 @@ def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
 
 
 def _build(name: str, cfg: ScorerConfig, video: bool) -> HPSv3Scorer:
-    require_torch_backend(name, cfg)
+    check_backend(name, cfg, model_dtype(cfg, bf16_on_cpu=False))
     loaded, winfo = load(cfg)
-    backend = backend_for("hpsv3", cfg, reward_graph(loaded.model, loaded.ids), winfo.sha256)
+    backend = backend_for("hpsv3", cfg, reward_graphs(loaded.model, loaded.ids, cfg), winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM HPSv3 weights (%s)", name, winfo.weights_id)
     return HPSv3Scorer(name, cfg, backend=backend, loaded=loaded, weights=winfo, video=video)
+
+
+def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
+    """omninft-export hook: the float32 "vision" and "text" graphs for cfg.weights and those weights' identity."""
+    del name
+    loaded, winfo = load(replace(cfg, options={**cfg.options, "dtype": "float32"}))
+    return qx.split_graphs(loaded.model, loaded.ids), winfo
 
 
 def build(name: str, cfg: ScorerConfig) -> HPSv3Scorer:

@@ -13,7 +13,8 @@ Protocol "javisbench-v1" (specs/javisbench.md §6.2, specs/models.md §5.1), as 
 Options: ``use_norm`` (bool, default False: (x - mean) / std per head with the checkpoint's inference_config,
 what OmniNFT's reward server applies), ``fps`` / ``num_frames`` (one of them; default from the checkpoint),
 ``max_pixels``, ``dtype`` (float32 | bfloat16 | float16; default: the protocol's),
-``checkpoint_step``. Torch backend only: the model does not export to ONNX (data-dependent shapes).
+``checkpoint_step``. Backends: torch (one "reward" graph) or onnxruntime (the "vision" and "text" graphs of
+models._qwen2vl_export, float32 only: protocol "javisbench-v1-fp32" or ``dtype: float32``).
 Precision: the reference runs VideoAlign in bfloat16 on every device (CPU included), so "javisbench-v1" does
 too; "javisbench-v1-fp32" is the same in float32 (an explicit ``dtype`` option overrides either).
 Differences from the reference: frames come from PyAV (upstream: decord, else torchvision.io); clips whose
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from omninft.reward_servers.functional.qwen2vl_frames import (
 )
 from omninft.reward_servers.functional.sampling import javisbench_frame_indices
 from omninft.reward_servers.media import DecodedSample, DecodedVideo
+from omninft.reward_servers.models import _qwen2vl_export as qx
 from omninft.reward_servers.models import _qwen2vl_reward as q
 from omninft.reward_servers.models import videoalign as va
 from omninft.reward_servers.scorers._common import backend_for
@@ -77,10 +79,30 @@ def model_dtype(cfg: ScorerConfig, *, bf16_on_cpu: bool = True) -> torch.dtype:
     return DTYPES[name]
 
 
-def require_torch_backend(name: str, cfg: ScorerConfig) -> None:
-    """Refuse exported backends: the Qwen2-VL reward models have data-dependent shapes and do not export."""
-    if cfg.backend != "torch":
-        raise ValueError(f"{name} runs on the torch backend only (ONNX export of Qwen2-VL fails; specs/models.md §5.1)")
+EXPORTED_BACKENDS = ("onnxruntime",)
+
+
+def check_backend(name: str, cfg: ScorerConfig, dtype: torch.dtype) -> None:
+    """torch in any dtype, or ONNX Runtime over the float32 split graphs (no bfloat16 matmul on ORT's CPU)."""
+    if cfg.backend == "torch":
+        return
+    if cfg.backend not in EXPORTED_BACKENDS:
+        raise ValueError(f"{name} runs on the torch or onnxruntime backend, not {cfg.backend!r}")
+    if dtype != torch.float32:
+        raise ValueError(f"{name} on {cfg.backend} computes in float32 only, but this configuration asks for "
+                         f"{str(dtype).removeprefix('torch.')}: set protocol javisbench-v1-fp32 or options.dtype float32")
+
+
+def reward_graphs(model: q.Qwen2VLRewardModel, ids: q.TokenIds, cfg: ScorerConfig) -> dict[str, GraphSpec]:
+    """The graphs cfg.backend runs: the single eager "reward" graph, or the exportable "vision" + "text" split."""
+    return reward_graph(model, ids) if cfg.backend == "torch" else qx.split_graphs(model, ids)
+
+
+def run_rewards(backend: Backend, items: Sequence[q.RewardInput], ids: q.TokenIds, cfg: ScorerConfig) -> np.ndarray:
+    """Rewards (len(items), n_special, out) through whichever graphs the backend holds (one sample per call)."""
+    if cfg.backend == "torch":
+        return q.run_reward(backend, items, ids.pad, cfg.max_batch_size)
+    return qx.run_split(backend, items, ids)
 
 
 def video_frames(sample: DecodedSample, name: str) -> np.ndarray:
@@ -119,7 +141,7 @@ class VideoAlignItem:
 
 
 class VideoAlignScorer:
-    """VideoReward VQ/MQ/TA behind the torch backend."""
+    """VideoReward VQ/MQ/TA behind the torch or onnxruntime backend."""
 
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, loaded: va.LoadedVideoAlign,
                  weights: WeightsInfo) -> None:
@@ -181,7 +203,7 @@ class VideoAlignScorer:
 
     def forward(self, items: Sequence[VideoAlignItem]) -> list[np.ndarray]:
         """One reward call per max_batch_size clips; returns raw (VQ, MQ, TA) per clip."""
-        rewards = q.run_reward(self.backend, [it.inputs for it in items], self.ids.pad, self.cfg.max_batch_size)
+        rewards = run_rewards(self.backend, [it.inputs for it in items], self.ids, self.cfg)
         if rewards.shape[-1] == len(va.EVAL_DIMS):  # output_dim 3: each token's own head (upstream diagonal)
             heads = np.diagonal(rewards, axis1=1, axis2=2)
         else:
@@ -220,13 +242,20 @@ def load(cfg: ScorerConfig) -> tuple[va.LoadedVideoAlign, WeightsInfo]:
 
 
 def build(name: str, cfg: ScorerConfig) -> VideoAlignScorer:
-    """Registry target: load VideoReward (offline), put it behind the torch backend, return the scorer."""
-    require_torch_backend(name, cfg)
+    """Registry target: load VideoReward (offline), put it behind cfg.backend, return the scorer."""
+    check_backend(name, cfg, model_dtype(cfg))
     loaded, winfo = load(cfg)
-    backend = backend_for("videoalign", cfg, reward_graph(loaded.model, loaded.ids), winfo.sha256)
+    backend = backend_for("videoalign", cfg, reward_graphs(loaded.model, loaded.ids, cfg), winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM VideoReward weights (%s)", name, winfo.weights_id)
     return VideoAlignScorer(name, cfg, backend=backend, loaded=loaded, weights=winfo)
+
+
+def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
+    """omninft-export hook: the float32 "vision" and "text" graphs for cfg.weights and those weights' identity."""
+    del name
+    loaded, winfo = load(replace(cfg, options={**cfg.options, "dtype": "float32"}))
+    return qx.split_graphs(loaded.model, loaded.ids), winfo
 
 
 @dataclass(frozen=True)

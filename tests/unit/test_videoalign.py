@@ -195,7 +195,7 @@ def test_invalid_samples_fail_alone(scorer) -> None:
 
 
 def test_options_fps_num_frames_and_backend() -> None:
-    with pytest.raises(ValueError, match="torch backend"):
+    with pytest.raises(ValueError, match="float32 only"):
         build("videoalign", ScorerConfig(weights="tiny", backend="onnxruntime"))
     s = build("videoalign", ScorerConfig(weights="tiny", options={"num_frames": 6}))
     item = s.preprocess(DecodedSample("a", prompt="x", video=_clip(0, t=30)))
