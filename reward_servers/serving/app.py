@@ -400,11 +400,16 @@ async def serve_async(
     stop = asyncio.Event()
 
     def on_signal(signame: str) -> None:
+        # Ctrl-C is what a person at a terminal pressed: name it so, and say how to skip the wait.
+        label = "Ctrl-C (SIGINT)" if signame == "SIGINT" else signame
+        again = "Ctrl-C again" if signame == "SIGINT" else f"{signame} again"
+        inflight = server.servicer.inflight if server.servicer is not None else 0
         if stop.is_set():
-            log.warning("%s again: stopping without waiting for in-flight calls", signame)
+            log.warning("%s: stopping now, without waiting for %d call(s) in flight", again, inflight)
             server.force_stop()
         else:
-            log.info("%s: draining (up to %.0f s)", signame, cfg.drain_grace_s)
+            log.info("%s: draining: new calls are refused, %d call(s) in flight get up to %.0f s to finish "
+                     "(%s stops at once)", label, inflight, cfg.drain_grace_s, again)
             stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -426,6 +431,7 @@ async def serve_async(
             loaded.cancel()
         await stopping
         await server.stop(cfg.drain_grace_s)
+        log.info("stopped")
         return 0
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

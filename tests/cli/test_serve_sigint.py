@@ -1,0 +1,39 @@
+"""omninft-serve stopped with Ctrl-C (SIGINT), as a person at a terminal would: a clear message, no traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.cli.test_serve_cli import REPO, _serve_command
+
+
+def test_ctrl_c_says_what_happens_and_exits_zero(tmp_path: Path) -> None:
+    port_file = tmp_path / "port"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.pop("OMNINFT_AUTH_TOKEN", None)
+    proc = subprocess.Popen(
+        [*_serve_command(), "--scorer", "toy_audio", "--weights", "tiny", "--port", "0", "--metrics-port", "-1",
+         "--port-file", str(port_file)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "server never wrote its port file"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        _, stderr = proc.communicate()
+        assert "Ctrl-C (SIGINT): draining: new calls are refused, 0 call(s) in flight get up to" in stderr
+        assert "(Ctrl-C again stops at once)" in stderr
+        assert stderr.rstrip().endswith("stopped")
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
