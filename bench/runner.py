@@ -112,15 +112,9 @@ def _to_client_sample(files: SampleFiles, *, as_uri: bool, sample_id: str = "") 
 
 
 def _progress(total: int, initial: int, enabled: bool, desc: str = "scoring samples", unit: str = "sample") -> Any:
-    import sys
+    from omninft.bench.progress import progress_bar
 
-    from tqdm import tqdm
-
-    # Without a terminal (logs, CI) a bar redrawn with \r is clutter: print a line every ~10 % instead.
-    tty = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, unit=unit, disable=not enabled, dynamic_ncols=tty, desc=desc,
-                smoothing=0.1, mininterval=0.1 if tty else 30.0, miniters=None if tty else max(1, total // 10),
-                ascii=not tty)
+    return progress_bar(total, initial, enabled, desc=desc, unit=unit)
 
 
 @dataclass

@@ -130,10 +130,9 @@ class VBenchRun:
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm import tqdm
+    from omninft.bench.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="pair", disable=not enabled, dynamic_ncols=True,
-                desc="vbench (video, condition)", smoothing=0.1)
+    return progress_bar(total, initial, enabled, desc="vbench (video, condition)", unit="pair")
 
 
 def plan_units(plan: Plan, dims: list[Dimension]) -> tuple[dict[tuple[str, int], Unit], list[VideoError]]:
