@@ -9,6 +9,8 @@ per-category values) reads only the store, so a resumed run gives the same numbe
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import json
 import logging
 import math
@@ -378,11 +380,33 @@ def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray, proto
         return route.scale * math_.kvd(fake, real)
 
 
+@functools.lru_cache(maxsize=1)
+def _set_math_source_digest() -> str:
+    """sha256 of the set-level math's source: a stored value is reused only while that code is unchanged."""
+    from omninft.bench.metrics import frechet, mmd, protocols
+
+    h = hashlib.sha256()
+    for module in (frechet, mmd, protocols):
+        h.update(Path(module.__file__ or "").read_bytes())
+    return h.hexdigest()
+
+
+def set_value_digest(route: SetMetricRoute, protocol: str, fake: np.ndarray, real: np.ndarray) -> str:
+    """Identity of one set-level value: its metric, protocol, the set math's code and both feature matrices."""
+    h = hashlib.sha256(json.dumps([route.key, route.kind, route.scale, protocol, _set_math_source_digest()]).encode())
+    for feats in (fake, real):
+        a = np.ascontiguousarray(feats)
+        h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 class _SetMetricProgress:
     """A one-line progress report for the set metrics (they run after the sample bar has finished)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = _progress(total, 0, enabled, desc="set metrics", unit="set")
+    def __init__(self, total: int, reused: int, enabled: bool, key: str) -> None:
+        # Nothing to show when every value is reused (a resumed run); otherwise count the reused ones as done.
+        self.bar = _progress(total, reused, enabled and reused < total, desc=f"set metrics ({key})", unit="set")
 
     def step(self, label: str) -> None:
         """One set computed."""
@@ -489,15 +513,24 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             cat_sets = {tuple(sorted(i for i in idx if i in pos))
                         for per in category_indices(cats, CATEGORY_SIZES).values() for idx in per}
             todo_sets = sorted(cs for cs in cat_sets | {tuple(valid)} if len(cs) >= MIN_SET_SAMPLES)
-            progress = _SetMetricProgress(len(todo_sets), cfg.progress)
+            digests = {cs: set_value_digest(r, cfg.protocol, fake_all[[pos[i] for i in cs]],
+                                            real_all[[pos[i] for i in cs]]) for cs in todo_sets}
             memo: dict[tuple[int, ...], float] = {}
-            try:
-                for cs in todo_sets:
-                    sel = [pos[i] for i in cs]
-                    memo[cs] = _set_metric(r, fake_all[sel], real_all[sel], cfg.protocol)
-                    progress.step(f"{r.key} on {len(cs)} samples")
-            finally:
-                progress.close()
+            with ResultStore(store_path) as store:
+                # A resumed run reuses the values of unchanged sets (same features, same math): no square roots.
+                stored = store.get_set_values(list(digests.values()))
+                memo.update({cs: stored[d] for cs, d in digests.items() if d in stored})
+                progress = _SetMetricProgress(len(todo_sets), len(memo), cfg.progress, r.key)
+                try:
+                    for cs in todo_sets:
+                        if cs in memo:
+                            continue
+                        sel = [pos[i] for i in cs]
+                        memo[cs] = _set_metric(r, fake_all[sel], real_all[sel], cfg.protocol)
+                        store.put_set_value(digests[cs], memo[cs])
+                        progress.step(f"{r.key} on {len(cs)} samples")
+                finally:
+                    progress.close()
             results[r.key] = memo.get(tuple(valid), float("nan"))
             na: dict[str, list[str | None]] = {}
 

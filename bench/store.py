@@ -3,6 +3,8 @@
 A key is (sample, scorer, scorer version, weights sha256, protocol): a rerun with the same scorers reuses
 every stored value and computes only what is missing; a changed checkpoint or protocol computes afresh.
 Only deterministic per-sample failures (bad media: INVALID_ARGUMENT) are stored; transient ones are retried.
+Set-level values (FVD/KVD/FAD of a sample set) are stored by a digest of everything they are computed from, so a
+resumed run does not redo their matrix square roots.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
   sample TEXT NOT NULL, scorer TEXT NOT NULL, version TEXT NOT NULL, weights_sha256 TEXT NOT NULL,
   protocol TEXT NOT NULL, name TEXT NOT NULL, dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
   PRIMARY KEY (sample, scorer, version, weights_sha256, protocol, name));
+CREATE TABLE IF NOT EXISTS set_values (digest TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 
 
@@ -192,6 +195,23 @@ class ResultStore:
                         "INSERT OR REPLACE INTO embeddings VALUES (?,?,?,?,?,?,?,?,?)",
                         (sample, *key.cols, name, a.dtype.str, json.dumps(list(a.shape)), a.tobytes()),
                     )
+
+    def get_set_values(self, digests: list[str]) -> dict[str, float]:
+        """Stored set-level values (FVD, KVD, FAD of one sample set) by the digest of their inputs."""
+        out: dict[str, float] = {}
+        for start in range(0, len(digests), 500):
+            part = digests[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT digest, value FROM set_values WHERE digest IN ({marks})", part)
+            out.update({d: float(v) for d, v in rows.fetchall()})
+        return out
+
+    def put_set_value(self, digest: str, value: float) -> None:
+        """Store one finite set-level value (NaN is never stored: SQLite would turn it into NULL)."""
+        if not np.isfinite(value):
+            return
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO set_values VALUES (?,?)", (digest, float(value)))
 
     def count(self, kind: str | None = None) -> int:
         """Number of stored outcomes (of one kind, or all)."""
