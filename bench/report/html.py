@@ -8,7 +8,7 @@ from typing import Any
 
 from omninft.bench.report.descriptions import DEMO_NOTE, describe
 from omninft.bench.report.markdown import fmt
-from omninft.bench.results import TINY_WARNING, BenchResult, set_metric_note
+from omninft.bench.results import MIN_SET_SAMPLES, TINY_WARNING, BenchResult, set_metric_note
 from omninft.bench.suites.javisbench.categories import ASPECTS
 
 _CSS = """
@@ -20,12 +20,19 @@ figcaption{font-size:13px;color:#555}.note{font-size:13px;color:#444}th{text-ali
 """
 
 
-def bar_chart_svg(labels: list[str], values: list[float | None], *, title: str, width: int = 340) -> str:
-    """Horizontal bar chart; missing values are drawn as 'n/a'; zero line drawn when values change sign."""
+def value_range(values: list[float | None]) -> tuple[float, float]:
+    """The span a chart of `values` needs, 0 included (so bars start at the zero line)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return min([0.0, *finite]), max([0.0, *finite])
+
+
+def bar_chart_svg(labels: list[str], values: list[float | None], *, title: str, width: int = 340,
+                  scale: tuple[float, float] | None = None, notes: list[str | None] | None = None) -> str:
+    """Horizontal bar chart on `scale` (default: its own values); missing values are drawn as 'n/a' (or their
+    short note); zero line drawn."""
     row_h, left, right, top = 18, 130, 60, 22
     height = top + row_h * len(labels) + 8
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    lo, hi = min([0.0, *finite]), max([0.0, *finite])
+    lo, hi = scale if scale is not None else value_range(values)
     span = (hi - lo) or 1.0
     plot_w = width - left - right
 
@@ -40,7 +47,11 @@ def bar_chart_svg(labels: list[str], values: list[float | None], *, title: str, 
         y = top + i * row_h
         parts.append(f'<text x="{left - 4}" y="{y + 12}" font-size="11" text-anchor="end">{escape(label)}</text>')
         if v is None or not math.isfinite(v):
-            parts.append(f'<text x="{x(0) + 4:.1f}" y="{y + 12}" font-size="11" fill="#999">n/a</text>')
+            note = notes[i] if notes is not None and i < len(notes) and notes[i] else ""
+            # The full reason is the tooltip; the short form fits the panel.
+            short = f"n/a (n &lt; {MIN_SET_SAMPLES})" if note else "n/a"
+            tip = f"<title>{escape(note)}</title>" if note else ""
+            parts.append(f'<text x="{x(0) + 4:.1f}" y="{y + 12}" font-size="11" fill="#999">{tip}{short}</text>')
             continue
         x0, x1 = sorted((x(0), x(v)))
         parts.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(x1 - x0, 0.5):.1f}" height="{row_h - 5}" '
@@ -95,9 +106,12 @@ def to_html(result: BenchResult) -> str:
                for key, per_aspect in result.categories.items()}
     plotted = {key: per_aspect for key, per_aspect in plotted.items() if per_aspect}
     if plotted:
-        out.append("<h2>Per category</h2><p class='note'>Each panel has its own scale (the vertical line is 0); "
-                   "n = scored samples in the category. A set metric gets no bar below its minimum sample count.</p>")
+        out.append("<h2>Per category</h2><p class='note'>The panels of one metric share its scale, so their bars "
+                   "compare directly (the vertical line is 0); metrics differ in unit, each has its own scale. "
+                   "n = scored samples in the category. A set metric gets no bar below its minimum sample count "
+                   f"({MIN_SET_SAMPLES}).</p>")
         for key, per_aspect in plotted.items():
+            shared = value_range([v for vals in per_aspect.values() for v in vals])
             out.append(f"<h3>{escape(key)}</h3><div class='plots'>")
             for k, (aspect, names) in enumerate(ASPECTS):
                 vals = per_aspect.get(str(k))
@@ -105,7 +119,8 @@ def to_html(result: BenchResult) -> str:
                     continue
                 counts = result.category_counts.get(key, {}).get(str(k), [])
                 labels = [f"{n} (n={counts[i]})" if i < len(counts) else n for i, n in enumerate(names[: len(vals)])]
-                svg = bar_chart_svg(labels, list(vals), title=f"{aspect}")
+                notes = result.category_notes.get(key, {}).get(str(k))
+                svg = bar_chart_svg(labels, list(vals), title=f"{aspect}", scale=shared, notes=notes)
                 out.append(f"<figure>{svg}<figcaption>{escape(key)} by {escape(aspect.lower())}</figcaption></figure>")
             out.append("</div>")
     if result.errors:
