@@ -120,27 +120,49 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
     return {s: found.get(s, True) for s in scorers}
 
 
+# Options only one suite reads; given to the other they would be ignored silently.
+_JAVISBENCH_ONLY = ("samples", "prompts", "metrics", "limit", "reference_cache", "verbose", "protocol", "demo_n",
+                    "allow_failures")
+_VBENCH_ONLY = ("videos", "mode", "dimensions", "full_info", "dimension_to_folder", "layout", "category",
+                "category_file", "prompt_file", "single_prompt", "run_name")
+
+
+def _refuse_other_suite_options(suite: str) -> None:
+    """A usage error naming any option given on the command line that `suite` does not read."""
+    ctx = click.get_current_context()
+    foreign = _VBENCH_ONLY if suite != "vbench" else _JAVISBENCH_ONLY
+    given = [p for p in ctx.command.params if p.name in foreign
+             and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        other = "vbench" if suite != "vbench" else "javisbench"
+        flags = ", ".join(p.opts[0] for p in given)
+        hint = " (vbench reads --videos)" if suite == "vbench" and "samples" in {p.name for p in given} else ""
+        raise click.UsageError(f"{flags}: {other} option(s), not read by `run {suite}`{hint}")
+
+
 @main.command("run")
 @click.argument("suite", type=click.Choice(SUITES + ("vbench",)))
-@click.option("--samples", type=click.Path(path_type=Path, file_okay=False), help="Folder of generated samples.")
-@click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False), help="Prompt CSV (row i -> sample_{i:04d}).")
+@click.option("--samples", type=click.Path(path_type=Path, file_okay=False), help="javisbench: folder of generated samples (sample_0000.mp4/.wav, ...).")
+@click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False), help="javisbench: prompt CSV (row i -> sample_{i:04d}).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True,
               help="Folder for results.json, the reports and the resume store.")
-@click.option("--metrics", multiple=True, help="Official metric keys (repeatable or comma list); default: all 15.")
-@click.option("--limit", type=int, default=None, help="Only the first N rows.")
+@click.option("--metrics", multiple=True, help="javisbench: official metric keys (repeatable or comma list); default: all 15.")
+@click.option("--limit", type=int, default=None, help="javisbench: only the first N CSV rows.")
 @click.option("--reference-cache", type=click.Path(path_type=Path, dir_okay=False),
-              help="GT features for fvd/kvd/fad: official JavisBench*-vanilla-max4s.pt or `reference build` output.")
-@click.option("--verbose", is_flag=True, help="Official per-category result structure.")
+              help="javisbench: GT features for fvd/kvd/fad: official JavisBench*-vanilla-max4s.pt or `reference build` "
+                   "output.")
+@click.option("--verbose", is_flag=True, help="javisbench: official per-category result structure.")
 @click.option("--fresh", is_flag=True, help="Forget stored per-sample results (default: resume from <out>/store.sqlite).")
 @click.option("--demo", is_flag=True, help="Generate the demo set and score it with tiny weights (offline).")
 @click.option("--protocol", default="javisbench-v1", show_default=True, type=click.Choice(
     ["javisbench-v1", "javisbench-v1-fd64", "javisbench-v1-rawkvd", "javisbench-v1-corrected"]),
-              help="Set-level arithmetic: javisbench-v1 (as the reference: float32 FD, KVD on mean-centred "
+              help="javisbench: set-level arithmetic: javisbench-v1 (as the reference: float32 FD, KVD on mean-centred "
                    "features), javisbench-v1-fd64, javisbench-v1-rawkvd, javisbench-v1-corrected.")
-@click.option("--demo-n", default=8, show_default=True, help="Demo set size.")
+@click.option("--demo-n", default=8, show_default=True, help="javisbench: demo set size.")
 @click.option("--demo-seconds", default=2.0, show_default=True, help="Demo clip length (s).")
 @click.option("--allow-failures", is_flag=True,
-              help="Exit 0 even when some samples could not be scored (default: exit 1 and say how many).")
+              help="javisbench: exit 0 even when some samples could not be scored (default: exit 1 and say how "
+                   "many).")
 @_server_options
 @run_options
 def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, metrics: tuple[str, ...],
@@ -153,6 +175,7 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
     """Run SUITE over --samples/--prompts, or vbench over --videos (or --demo): results.json, reports, per-sample JSONL."""
     if out_dir.exists() and not out_dir.is_dir():
         raise click.UsageError(f"--out {out_dir} is a file; give a folder (created if missing)")
+    _refuse_other_suite_options(suite)
     if suite == "vbench":
         from omninft.bench.suites.vbench.cli import run_vbench_command
 

@@ -17,23 +17,40 @@ def run_options(fn: Any) -> Any:
     """The options only `run vbench` reads (they reach the `run` command as extra keyword arguments)."""
     options = [
         click.option("--videos", type=click.Path(path_type=Path, exists=True),
-                     help="vbench: folder of generated videos (custom_input: also a single file)."),
-        click.option("--mode", type=click.Choice(MODES), default=STANDARD, show_default=True, help="vbench: mode."),
-        click.option("--dimensions", multiple=True, help="vbench: dimensions (repeatable or comma list); default all."),
+                     help="vbench: the generated videos. vbench_standard: a folder of '<prompt>-<i>.mp4' (i = 0..4, "
+                          "one file per suite prompt and index); vbench_category: files named after the category's "
+                          "prompts; custom_input: any video files, or a single file."),
+        click.option("--mode", type=click.Choice(MODES), default=STANDARD, show_default=True,
+                     help="vbench: vbench_standard scores the official prompt suite (needs VBench_full_info.json); "
+                          "custom_input scores your own videos with prompts from their file names, --prompt-file "
+                          "or --prompt; vbench_category scores one content category (--category)."),
+        click.option("--dimensions", multiple=True,
+                     help="vbench: dimensions to evaluate, e.g. subject_consistency,motion_smoothness (repeatable or "
+                          "comma list). Default: all 16 in vbench_standard; in the other modes the ones meaningful "
+                          "on arbitrary videos (the run names those left out)."),
         click.option("--full-info", type=click.Path(path_type=Path, dir_okay=False),
-                     help="vbench: VBench_full_info.json (default: the one `fetch-suite vbench` downloaded)."),
+                     help="vbench_standard: the prompt suite VBench_full_info.json (default: the copy `omninft-bench "
+                          "fetch-suite vbench` downloaded)."),
         click.option("--dimension-to-folder", type=click.Path(path_type=Path, dir_okay=False),
-                     help="vbench: dimension_to_folder.json for the per-dimension folder layout."),
+                     help="vbench_standard: dimension_to_folder.json mapping each dimension to its sub-folder of "
+                          "--videos, for videos sampled per dimension (default: the fetched copy)."),
         click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
-                     help="vbench_standard: flat folder, or videos/<folder>/ per dimension (auto: folders if present)."),
-        click.option("--category", default=None, help="vbench_category: the category (animal, food, ...)."),
+                     help="vbench_standard: 'flat' = every video directly in --videos; 'folders' = --videos/<folder>/ "
+                          "per dimension (see --dimension-to-folder); 'auto' = folders if such sub-folders exist."),
+        click.option("--category", default=None,
+                     help="vbench_category: the category to score: animal, architecture, food, human, lifestyle, "
+                          "plant, scenery or vehicles."),
         click.option("--category-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="vbench_category: its prompt list (default: the fetched prompts_per_category/<c>.txt)."),
+                     help="vbench_category: the category's prompt list, one prompt per line (default: the fetched "
+                          "prompts_per_category/<category>.txt)."),
         click.option("--prompt-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="custom_input: JSON {video path: prompt}."),
-        click.option("--prompt", "single_prompt", default=None, help="custom_input: the prompt of a single video."),
+                     help="custom_input: JSON object mapping each video path to its prompt (instead of prompts taken "
+                          "from file names)."),
+        click.option("--prompt", "single_prompt", default=None,
+                     help="custom_input: the prompt of the single video given as --videos FILE."),
         click.option("--name", "run_name", default="results", show_default=True,
-                     help="vbench: prefix of <name>_eval_results.json / <name>_full_info.json."),
+                     help="vbench: file name prefix of the reference-format outputs <name>_eval_results.json and "
+                          "<name>_full_info.json in --out."),
     ]
     for opt in reversed(options):
         fn = opt(fn)
