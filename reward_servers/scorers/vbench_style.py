@@ -9,7 +9,7 @@ with no template. Per video, as `vbench/appearance_style.py`:
 - per frame, `clip_model(image, text)`: both features divided by their L2 norms, logits_per_image =
   logit_scale.exp() * image @ text.T in the model's precision, and the frame value is logits_per_text / 100
   (the cosine times exp(logit_scale) / 100: 1.0003 for OpenAI's fp16-rounded scale, as the reference computes).
-`appearance_style.frame_results` (float64, one value per frame) goes to the runner, which writes video_results
+`frame_results` (float64, one value per frame; `vbench_appearance_style.frame_results` on the wire) goes to the runner, which writes video_results
 (np.mean), frame_results and cur_sim (the last frame) and averages over all frames of all videos (the
 single-GPU formula; the multi-GPU path's mean of cur_sim is a bug, §1.14).
 
