@@ -124,15 +124,32 @@ def load_openai_or_hf_clip(weights: str, seed: int, arch: str, cache_dir: str | 
     return clip.load_openai(weights, seed, arch=arch, cache_dir=cache_dir)
 
 
+def shared_clip_b32_model(cfg: ScorerConfig, precision: str) -> tuple[Any, Any, WeightsInfo]:
+    """The whole CLIP ViT-B/32 CLIPModel on cfg.device in `precision`, its HF tokenizer (None for OpenAI's `.pt`
+    file, which has none) and weights; loaded once per server for background_consistency and appearance_style."""
+    def load() -> tuple[Any, Any, WeightsInfo]:
+        from omninft.reward_servers.models import clip
+
+        tokenizer = None
+        if cfg.weights.endswith(".pt"):
+            model, ident = clip.load_openai(cfg.weights, cfg.seed, arch="ViT-B/32", cache_dir=cfg.weights_dir or None)
+        else:
+            model, tokenizer, ident = clip.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
+        clip.set_precision(model, precision)
+        return _device_model(model, cfg.device), tokenizer, weights_info(ident)
+
+    key = ("vbench-clip-b32-model", cfg.weights, cfg.seed, cfg.device, precision, cfg.weights_dir or None)
+    return shared_load(key, load)
+
+
 def shared_clip_b32(cfg: ScorerConfig, precision: str) -> tuple[Any, int, WeightsInfo]:
     """CLIP ViT-B/32's image tower + projection (ClipImageCore), its input size, and weights; loaded once."""
     def load() -> tuple[Any, int, WeightsInfo]:
         from omninft.reward_servers.models import clip
 
-        model, ident = load_openai_or_hf_clip(cfg.weights, cfg.seed, "ViT-B/32", cfg.weights_dir or None)
-        clip.set_precision(model, precision)
+        model, _tokenizer, winfo = shared_clip_b32_model(cfg, precision)
         core = clip.ClipImageCore(model)
-        return _device_model(core, cfg.device), int(model.config.vision_config.image_size), weights_info(ident)
+        return _device_model(core, cfg.device), int(model.config.vision_config.image_size), winfo
 
     key = ("vbench-clip-b32", cfg.weights, cfg.seed, cfg.device, precision, cfg.weights_dir or None)
     return shared_load(key, load)

@@ -7,6 +7,7 @@ a prompt naming both. The clips are made here, not in bench, so the goldens chan
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -59,6 +60,17 @@ def clip(i: int) -> DecodedSample:
 def clips(n: int = 3) -> list[DecodedSample]:
     """The first `n` conformance clips."""
     return [clip(i) for i in range(n)]
+
+
+# Scorers whose Sample.prompt is a structured condition, not free text (VBench human_action reads a Kinetics-400
+# label): the prompt the tester sends them instead of each clip's own.
+CONDITION_PROMPTS: dict[str, str] = {"vbench_human_action": "juggling balls"}
+
+
+def for_scorer(name: str, samples: Sequence[DecodedSample]) -> list[DecodedSample]:
+    """`samples` as scorer `name` is sent them: with its condition prompt, when it has one."""
+    prompt = CONDITION_PROMPTS.get(name)
+    return list(samples) if prompt is None else [dataclasses.replace(s, prompt=prompt) for s in samples]
 
 
 def config() -> ScorerConfig:
