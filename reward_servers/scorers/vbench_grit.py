@@ -173,8 +173,9 @@ class GRiTScorer:
         return ScorerOutput(scores={k: float(v) for k, v in output.items()})
 
     def warmup_sample(self) -> DecodedSample:
-        """The VBench warm-up clip with a condition this dimension accepts."""
-        return replace(warmup_video(), prompt=self.warmup_prompt)
+        """Two 64x64 frames of the VBench warm-up clip with a condition this dimension accepts (GRiT describes
+        every detection, so larger frames only lengthen the warm-up)."""
+        return replace(warmup_video(num_frames=2, height=64, width=64), prompt=self.warmup_prompt)
 
 
 # ------------------------------------------------------------------------------------------- conditions
