@@ -25,12 +25,16 @@ from omninft.reward_servers.models import grit
 from omninft.reward_servers.models.grit import vbench as gv
 
 SPATIAL = {"object_a": "dog", "object_b": "cat", "relationship": "on the left of"}
+TINY_FIRST_NAME = "lk [unused9] [unused13] red [unused16] [unused5] p [unused5] i [unused5] i [unused5]"
 SUITE = [
     # one video, three GRiT dimensions (the reference would run GRiT on it three times; the server once)
     {"prompt_en": "a dog on the left of a cat", "dimension": ["object_class", "multiple_objects", "spatial_relationship"],
      "auxiliary_info": {"object_class": {"object": "dog"}, "multiple_objects": {"object": "dog and cat"},
                         "spatial_relationship": {"spatial_relationship": SPATIAL}}},
     {"prompt_en": "a red car", "dimension": ["color"], "auxiliary_info": {"color": {"color": "red"}}},
+    # the same clip as "a red car", its object named as tiny GRiT names this clip's first detection, so the color
+    # video is kept (random weights never say "car")
+    {"prompt_en": f"a white {TINY_FIRST_NAME}", "dimension": ["color"], "auxiliary_info": {"color": {"color": "white"}}},
 ]
 DIMS = ("object_class", "multiple_objects", "color", "spatial_relationship")
 
@@ -39,7 +43,7 @@ def _write(root: Path) -> tuple[Path, Path]:
     videos = root / "videos"
     videos.mkdir()
     for k, entry in enumerate(SUITE):
-        clip = bouncing_disc_clip(7 + k, seconds=0.5, height=48, width=64, fps=8.0)  # 4 frames -> 16 sampled
+        clip = bouncing_disc_clip(7 + min(k, 1), seconds=0.5, height=48, width=64, fps=8.0)  # 4 frames -> 16
         write_mp4(videos / f"{entry['prompt_en']}-0.mp4", clip, mux_audio=False)
     suite = root / "suite.json"
     suite.write_text(json.dumps(SUITE))
@@ -66,7 +70,7 @@ def test_run_vbench_fills_the_grit_dimensions_as_the_reference_computes_them(tmp
          "--out", str(out), "--no-progress"],
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    assert "TINY RANDOM WEIGHTS" in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 0 and "TINY RANDOM WEIGHTS" in proc.stderr, proc.stderr[-3000:]
     ev = json.loads((out / "evaluation_results" / "results_eval_results.json").read_text())
     shared = videos / f"{SUITE[0]['prompt_en']}-0.mp4"
     dets = _direct(shared, captions=False)
@@ -87,15 +91,16 @@ def test_run_vbench_fills_the_grit_dimensions_as_the_reference_computes_them(tmp
     assert rec["frame_results"] == frames and rec["video_results"] == float(np.mean(frames))
     assert value == rules.spatial_aggregate([frames])
 
-    color_video = videos / f"{SUITE[1]['prompt_en']}-0.mp4"
-    want = rules.color_video_score([(d.captions, d.object_names) for d in _direct(color_video, captions=True)],
-                                   "car", "red")
+    dropped, kept = (videos / f"{e['prompt_en']}-0.mp4" for e in SUITE[1:])
+    color_dets = [(d.captions, d.object_names) for d in _direct(dropped, captions=True)]
+    assert rules.color_video_score(color_dets, "car", "red") is None  # no frame names a car first
+    rate = rules.color_video_score(color_dets, TINY_FIRST_NAME, "white")  # the same frames
+    assert rate is not None
+    value, records = ev["color"]
+    assert records == [{"video_path": str(kept), "video_results": rate, "cur_success_frame_rate": rate}]
+    assert value == rate
     doc = json.loads((out / "results.json").read_text())
-    if want is None:  # random names never say "car" first: the reference drops the video, so no color value
-        assert "color" not in ev or ev["color"][1] == []
-        assert "dropped" in json.dumps(doc).lower(), doc
-    else:
-        assert ev["color"][1][0]["cur_success_frame_rate"] == want
+    assert str(dropped) in json.dumps(doc) and "dropped" in json.dumps(doc).lower()
     prov = doc["provenance"]
     assert prov["tiny_weights"] and {s["name"] for s in prov["scorers"]} == {f"vbench_{d}" for d in DIMS}
-    assert prov["decodes"]["videos"] == 2 and prov["decodes"]["per_video"] == 1.0
+    assert prov["decodes"]["videos"] == 3 and prov["decodes"]["per_video"] == 1.0
