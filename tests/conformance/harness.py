@@ -7,10 +7,9 @@ a prompt naming both. The clips are made here, not in bench, so the goldens chan
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -63,27 +62,15 @@ def clips(n: int = 3) -> list[DecodedSample]:
     return [clip(i) for i in range(n)]
 
 
-# What some scorers read as `Sample.prompt` instead of the clip's caption: the VBench GRiT dimensions are told the
-# auxiliary_info condition the bench runner sends (an object name, "A and B", a JSON object). Tiny random GRiT
-# names nothing real, so the conditions use names it does give on clip0 (the golden counts are then not all 0).
-_GRIT_NAMES = (
-    'lk [unused9] e cat bt b cat bt purple u',
-    'l whitek [unused9] [unused13]k [unused13]k [unused9]k [unused17] e pink e',
-    'mkk [unused13]k [unused13]k [unused13]k dog mk s',
-)
-PROMPTS: dict[str, str] = {
-    "vbench_object_class": _GRIT_NAMES[0],
-    "vbench_multiple_objects": f"{_GRIT_NAMES[0]} and {_GRIT_NAMES[1]}",
-    "vbench_spatial_relationship": json.dumps({"object_a": _GRIT_NAMES[0], "object_b": _GRIT_NAMES[1],
-                                               "relationship": "on the left of"}),
-    "vbench_color": json.dumps({"color": "white", "object": _GRIT_NAMES[2]}),
-}
+# Scorers whose Sample.prompt is a structured condition, not free text (VBench human_action reads a Kinetics-400
+# label): the prompt the tester sends them instead of each clip's own.
+CONDITION_PROMPTS: dict[str, str] = {"vbench_human_action": "juggling balls"}
 
 
-def clips_for(name: str, n: int = 3) -> list[DecodedSample]:
-    """The first `n` conformance clips as scorer `name` is given them (its PROMPTS condition, if any)."""
-    prompt = PROMPTS.get(name)
-    return [c if prompt is None else replace(c, prompt=prompt) for c in clips(n)]
+def for_scorer(name: str, samples: Sequence[DecodedSample]) -> list[DecodedSample]:
+    """`samples` as scorer `name` is sent them: with its condition prompt, when it has one."""
+    prompt = CONDITION_PROMPTS.get(name)
+    return list(samples) if prompt is None else [dataclasses.replace(s, prompt=prompt) for s in samples]
 
 
 def config() -> ScorerConfig:
@@ -134,3 +121,20 @@ def summary(out: ScorerOutput) -> dict[str, Any]:
             for k, v in sorted(out.embeddings.items())
         },
     }
+
+
+# The VBench GRiT dimensions read the auxiliary_info condition the bench runner sends (an object name, "A and B", a
+# JSON object). Tiny random GRiT names nothing real, so their conditions use names it does give on clip0 (the golden
+# counts are then not all zero).
+_GRIT_NAMES = (
+    "lk [unused9] e cat bt b cat bt purple u",
+    "l whitek [unused9] [unused13]k [unused13]k [unused9]k [unused17] e pink e",
+    "mkk [unused13]k [unused13]k [unused13]k dog mk s",
+)
+CONDITION_PROMPTS.update({
+    "vbench_object_class": _GRIT_NAMES[0],
+    "vbench_multiple_objects": f"{_GRIT_NAMES[0]} and {_GRIT_NAMES[1]}",
+    "vbench_spatial_relationship": f'{{"object_a": "{_GRIT_NAMES[0]}", "object_b": "{_GRIT_NAMES[1]}", '
+                                   '"relationship": "on the left of"}',
+    "vbench_color": f'{{"color": "white", "object": "{_GRIT_NAMES[2]}"}}',
+})

@@ -76,30 +76,30 @@ async def _serve(scorers: dict[str, Scorer], clips: list[DecodedSample]) -> tupl
     missing: dict[str, dict[str, str]] = {n: {} for n in scorers}
     try:
         await server.wait_serving(120)
-        # one round per distinct prompt: most scorers read the clips' captions, some a condition (H.PROMPTS)
-        groups: dict[str | None, list[str]] = {}
+        # One request per condition prompt (H.CONDITION_PROMPTS): the scorers sharing a prompt share a request.
+        by_prompt: dict[str | None, list[str]] = {}
         for n in scorers:
-            groups.setdefault(H.PROMPTS.get(n), []).append(n)
-        async with AsyncRewardClient(server.address, timeout_s=600) as client:
-            for prompt, members in groups.items():
-                shown = clips if prompt is None else [dataclasses.replace(c, prompt=prompt) for c in clips]
-                scoring = [n for n in members if scorers[n].info.outputs]
-                embedding = [n for n in members if scorers[n].info.embeddings]
-                lacking = [_drop(shown[0], m) for m in MODALITIES]
-                scored = await client.score([_wire(c) for c in shown + lacking], scoring) if scoring else []
-                embedded = await client.embed([_wire(c) for c in shown + lacking], embedding) if embedding else []
-                for r in scored[: len(clips)]:
-                    for key, value in r.scores.items():
-                        served[r.output_owners[key]][r.id]["scores"][key] = value
-                for r in embedded[: len(clips)]:
-                    for key, value in r.embeddings.items():
-                        owner, emb = key.split(".", 1)
-                        served[owner][r.id]["embeddings"][emb] = value
-                for n in members:
-                    results = scored if n in scoring else embedded
-                    for m, r in zip(MODALITIES, results[len(clips):], strict=True):
-                        err = r.scorer_errors.get(n)
-                        missing[n][m] = "" if err is None else str(err)
+            by_prompt.setdefault(H.CONDITION_PROMPTS.get(n), []).append(n)
+        for group in by_prompt.values():
+            sent = H.for_scorer(group[0], clips)
+            scoring = [n for n in group if scorers[n].info.outputs]
+            embedding = [n for n in group if scorers[n].info.embeddings]
+            lacking = [_drop(sent[0], m) for m in MODALITIES]
+            async with AsyncRewardClient(server.address, timeout_s=600) as client:
+                scored = await client.score([_wire(c) for c in sent + lacking], scoring) if scoring else []
+                embedded = await client.embed([_wire(c) for c in sent + lacking], embedding) if embedding else []
+            for r in scored[: len(clips)]:
+                for key, value in r.scores.items():
+                    served[r.output_owners[key]][r.id]["scores"][key] = value
+            for r in embedded[: len(clips)]:
+                for key, value in r.embeddings.items():
+                    owner, emb = key.split(".", 1)
+                    served[owner][r.id]["embeddings"][emb] = value
+            for n in group:
+                answers = scored[len(clips):] if n in scoring else embedded[len(clips):]
+                for m, r in zip(MODALITIES, answers, strict=True):
+                    err = r.scorer_errors.get(n)
+                    missing[n][m] = "" if err is None else str(err)
     finally:
         await server.stop(1)
     return served, missing
@@ -111,8 +111,8 @@ def runs() -> Runs:
 
     scorers = H.build_all(NAMES)
     clips = H.clips(N_CLIPS)
-    batch = {n: H.run(s, H.clips_for(n, N_CLIPS)) for n, s in scorers.items()}
-    alone = {n: [H.run(s, [c])[0] for c in H.clips_for(n, N_CLIPS)] for n, s in scorers.items()}
+    batch = {n: H.run(s, H.for_scorer(n, clips)) for n, s in scorers.items()}
+    alone = {n: [H.run(s, [c])[0] for c in H.for_scorer(n, clips)] for n, s in scorers.items()}
     served, missing = asyncio.run(_serve(scorers, clips))
     return Runs(scorers, clips, batch, alone, served, missing)
 

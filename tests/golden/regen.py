@@ -22,7 +22,7 @@ N_CLIPS = 2
 
 def golden_for(name: str, scorer: object) -> dict:
     """The golden record of one built scorer."""
-    clips = H.clips_for(name, N_CLIPS)
+    clips = H.for_scorer(name, H.clips(N_CLIPS))
     info = scorer.info  # type: ignore[attr-defined]
     samples = {}
     for clip in clips:
