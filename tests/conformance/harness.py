@@ -121,3 +121,20 @@ def summary(out: ScorerOutput) -> dict[str, Any]:
             for k, v in sorted(out.embeddings.items())
         },
     }
+
+
+# The VBench GRiT dimensions read the auxiliary_info condition the bench runner sends (an object name, "A and B", a
+# JSON object). Tiny random GRiT names nothing real, so their conditions use names it does give on clip0 (the golden
+# counts are then not all zero).
+_GRIT_NAMES = (
+    "lk [unused9] e cat bt b cat bt purple u",
+    "l whitek [unused9] [unused13]k [unused13]k [unused9]k [unused17] e pink e",
+    "mkk [unused13]k [unused13]k [unused13]k dog mk s",
+)
+CONDITION_PROMPTS.update({
+    "vbench_object_class": _GRIT_NAMES[0],
+    "vbench_multiple_objects": f"{_GRIT_NAMES[0]} and {_GRIT_NAMES[1]}",
+    "vbench_spatial_relationship": f'{{"object_a": "{_GRIT_NAMES[0]}", "object_b": "{_GRIT_NAMES[1]}", '
+                                   '"relationship": "on the left of"}',
+    "vbench_color": f'{{"color": "white", "object": "{_GRIT_NAMES[2]}"}}',
+})

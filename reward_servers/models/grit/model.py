@@ -130,7 +130,7 @@ class GRiT(nn.Module):
                ) -> GRiTDetections:
         """Detect, name (ObjectDet) and optionally caption (DenseCap) the objects of one RGB frame."""
         x, size = self.preprocess(image)
-        features = self.backbone(x)
+        features = self.backbone(x.to(next(self.parameters()).device))
         proposals, proposal_scores = self.proposal_generator(features)
         dets = self.roi_heads.detect(features[:3], proposals, proposal_scores, size)
         boxes, scores = dets.boxes, dets.scores
@@ -157,7 +157,7 @@ class GRiT(nn.Module):
             if caps is not None:
                 caps = [c for c, k in zip(caps, keep, strict=True) if k]
         return GRiTDetections(
-            boxes=boxes.numpy().astype(np.float32), scores=scores.numpy().astype(np.float32),
+            boxes=boxes.cpu().numpy().astype(np.float32), scores=scores.cpu().numpy().astype(np.float32),
             object_names=tuple(names), captions=None if caps is None else tuple(caps),
         )
 
