@@ -13,8 +13,9 @@ Protocol "javisbench-v1" (specs/javisbench.md §6.4, §6.8, §6.9; specs/models.
   the container fps, samples at 16 kHz), each audio window embedded as 3 identical 2 s clips, per window the
   mean of the int(0.4 N) lowest frame-audio cosines, averaged over windows. When int(0.4 N) = 0 (windows of
   fewer than 3 frames) the reference yields NaN; here the sample fails with InvalidSample instead.
-Known residual differences: resampling is soxr HQ (the reference uses torchaudio's sinc resampler), frames come
-from PyAV (the reference decodes with decord / OpenCV), the text cleaning skips ftfy, and the fbank is float64.
+Audio at another rate is resampled to 16 kHz per channel as the reference's `torchaudio.functional.resample`
+does (windowed sinc, Hann², width 6, rolloff 0.99; re-implemented in `functional.sync_frontend.sinc_resample`).
+Known residual differences: frames come from PyAV (the reference decodes with decord / OpenCV), the text cleaning skips ftfy, and the fbank is float64.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from omninft.reward_servers.functional.imagebind_clips import (
     video_clips,
 )
 from omninft.reward_servers.functional.similarity import cosine_similarity, l2_normalize
-from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, resample
+from omninft.reward_servers.functional.sync_frontend import sinc_resample
+from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo
 from omninft.reward_servers.models import imagebind as ib
 from omninft.reward_servers.scorers._checks import sample_pcm
 from omninft.reward_servers.scorers._common import backend_for, run_chunked
@@ -58,7 +60,7 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: sinc resampling as the reference (1.0 used soxr HQ)
 PROTOCOLS = ("javisbench-v1",)
 DEFAULT_PROTOCOL = "javisbench-v1"
 COSINE_EPS = 1e-6  # nn.CosineSimilarity(eps=1e-6) in calc_imagebind_score / calc_av_score
@@ -154,7 +156,8 @@ def audio_16k(sample: DecodedSample, scorer: str) -> np.ndarray:
     if pcm.ndim == 1:
         pcm = pcm[None]
     assert sample.audio is not None  # checked by sample_pcm
-    wave = resample(pcm, sample.audio.sample_rate, SAMPLE_RATE)
+    sr = sample.audio.sample_rate
+    wave = pcm if sr == SAMPLE_RATE else np.stack([sinc_resample(ch, sr, SAMPLE_RATE) for ch in pcm])
     if wave.shape[-1] < MIN_AUDIO_SAMPLES:
         raise InvalidSample(
             f"audio is {wave.shape[-1] / SAMPLE_RATE * 1000:.1f} ms at 16 kHz; ImageBind needs at least one 25 ms frame"

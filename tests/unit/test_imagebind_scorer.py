@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from omninft.reward_servers.backends.torch_backend import TorchBackend
 from omninft.reward_servers.functional import imagebind_clips as C
 from omninft.reward_servers.functional.image import resize_shortest_edge_center_crop, to_normalized_chw
+from omninft.reward_servers.functional.sync_frontend import sinc_resample
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo, resample
 from omninft.reward_servers.models import imagebind as ib
 from omninft.reward_servers.scorers import imagebind as S
@@ -40,6 +43,20 @@ def _sample(sid: str, seconds: float = 2.5, fps: float = 4.0, seed: int = 0, sr:
                          DecodedVideo(frames, fps), DecodedAudio(pcm, sr))
 
 
+def _sinc_16k(s: DecodedSample) -> np.ndarray:
+    """Each channel resampled as the reference's torchaudio.functional.resample (re-implemented, tested there)."""
+    return np.stack([sinc_resample(ch, s.audio.sample_rate, 16_000) for ch in s.audio.pcm])
+
+
+def test_audio_is_resampled_like_torchaudio_not_soxr() -> None:
+    s = _sample("a")
+    wave = S.audio_16k(s, "imagebind")
+    assert wave.shape == (2, 40_000) and np.array_equal(wave, _sinc_16k(s))
+    assert not np.allclose(wave, resample(s.audio.pcm, s.audio.sample_rate, 16_000), atol=1e-4)
+    same = S.audio_16k(dataclasses.replace(s, audio=DecodedAudio(s.audio.pcm, 16_000)), "imagebind")
+    assert np.array_equal(same, s.audio.pcm)  # 16 kHz input untouched
+
+
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=-1, eps=1e-6).mean())
 
@@ -61,7 +78,7 @@ def test_ib_scores_equal_the_official_composition(loaded, scorers) -> None:
     scorer = scorers[0]
     s = _sample("a")
     out = scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0])
-    wave = resample(s.audio.pcm, s.audio.sample_rate, 16_000)
+    wave = _sinc_16k(s)
     inputs = {
         "vision": torch.from_numpy(C.video_clips(s.video.frames, s.video.fps))[None],
         "audio": torch.from_numpy(C.audio_clips(wave))[None],
@@ -82,7 +99,7 @@ def test_avh_and_javis_equal_the_reference_composition(loaded, scorers) -> None:
     s = _sample("a")
     out = scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0])
     frames = resize_shortest_edge_center_crop(s.video.frames, 224, 224, rounding="round")
-    wave = resample(s.audio.pcm, s.audio.sample_rate, 16_000)
+    wave = _sinc_16k(s)
     win = C.javis_windows(10, 4.0, wave.shape[1])  # window 8 frames, stride 2 -> (0, 8), (2, 10); audio 2 windows
     assert win.video == [(0, 8), (2, 10)] and len(win.audio) == 2
     with torch.no_grad():

@@ -125,3 +125,31 @@ def test_options_and_protocol_are_validated(model: S.Synchformer) -> None:
     with pytest.raises(ValueError, match="shorter than one"):
         desync.build("desync", ScorerConfig(options={"max_audio_len_s": 0.5}))
     assert desync.segments_for_length(5.0) == 14
+
+
+def _offset_clip(seed: int, shift_s: float) -> DecodedSample:
+    """A generated bouncing-disc sounding video with its audio rolled by shift_s seconds."""
+    from omninft.bench.synth import bouncing_disc_clip
+
+    c = bouncing_disc_clip(seed, seconds=4.0, height=120, width=160)
+    pcm = np.roll(c.pcm, int(shift_s * c.sample_rate), axis=1)
+    return DecodedSample(id=f"b{seed}_{shift_s}", video=DecodedVideo(c.frames, c.fps), audio=DecodedAudio(pcm, c.sample_rate))
+
+
+def test_tiny_weights_are_not_degenerate_at_the_logits_level(model: S.Synchformer) -> None:
+    """Raw random init gives every clip the same offset class; the calibrated tiny head must not (issue 9)."""
+    raw = S.build(S.SynchformerConfig.tiny(), seed=0)  # same seed, uncalibrated head
+    clips = [_offset_clip(0, 0.0), _offset_clip(0, 0.6), _offset_clip(2, 0.0)]
+
+    def logits(m: S.Synchformer) -> np.ndarray:
+        sc = _scorer(m)
+        return np.concatenate(sc.forward([sc.preprocess(c) for c in clips]))  # one window per 4 s clip
+
+    cal, unc = logits(model), logits(raw)
+    assert cal.shape == unc.shape == (3, 21)
+    assert len(set(unc.argmax(axis=1).tolist())) == 1  # the degeneracy this guards against
+    # the offset alone moves calibrated logits by a visible fraction of their unit spread, and changes the class
+    assert np.abs(cal[0] - cal[1]).max() > 0.03
+    assert len(set(cal.argmax(axis=1).tolist())) > 1
+    scores = [sc.postprocess(o).scores["desync"] for sc in [_scorer(model)] for o in np.split(cal, 3)]
+    assert len(set(scores)) > 1

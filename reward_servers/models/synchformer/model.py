@@ -17,6 +17,7 @@ from torch import nn
 
 from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
+from omninft.reward_servers.models.synchformer.calibrate import calibrate_random
 from omninft.reward_servers.models.synchformer.config import SynchformerConfig
 from omninft.reward_servers.models.synchformer.streams import ASTFeatureExtractor, MotionFormer
 from omninft.reward_servers.models.synchformer.sync import GlobalTransformer
@@ -115,10 +116,13 @@ def load_official(
 def load(
     weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
 ) -> tuple[Synchformer, WeightsIdentity]:
-    """(model, identity) for "tiny", "random" (official size, random init), "official", a path or a URL."""
+    """(model, identity) for "tiny" (random, offset head calibrated), "random" (official size, raw random init),
+    "official", a path or a URL."""
     if weights in RANDOM_WEIGHTS:
         cfg = SynchformerConfig.tiny() if weights == "tiny" else SynchformerConfig.official()
         model = build(cfg, seed=seed)
+        if weights == "tiny":  # full-size random weights stay raw: calibrating them costs minutes on a CPU
+            calibrate_random(model)
         ident = WeightsIdentity(tiny_weights_id(seed, weights), state_dict_sha256(model.state_dict()), tiny=True)
         logger.info("synchformer: built random weights (%s)", ident.weights_id)
         return model, ident

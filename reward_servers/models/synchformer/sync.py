@@ -76,6 +76,10 @@ class GlobalTransformer(nn.Module):
 
     def forward(self, vis: torch.Tensor, aud: torch.Tensor) -> torch.Tensor:
         """vis (B, Sv, D), aud (B, Sa, D) -> offset logits (B, classes)."""
+        return self.off_head(self.features(vis, aud))
+
+    def features(self, vis: torch.Tensor, aud: torch.Tensor) -> torch.Tensor:
+        """vis (B, Sv, D), aud (B, Sa, D) -> the OFF token's final feature (B, D), the input of `off_head`."""
         b = vis.shape[0]
         x = torch.cat(
             (self.OFF_tok.expand(b, -1, -1), self.vis_in_lnorm(vis), self.MOD_tok.expand(b, -1, -1),
@@ -83,4 +87,4 @@ class GlobalTransformer(nn.Module):
             dim=1,
         )
         x = self.ln_f(self.blocks(self.pos_emb_cfg(x)))
-        return self.off_head(x[:, 0])
+        return x[:, 0]
