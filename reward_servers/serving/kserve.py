@@ -10,33 +10,28 @@ Metadata, ModelReady/Metadata, and Triton's ModelConfig and ModelStatistics exte
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Sequence
 
 import grpc
 import numpy as np
-from google.rpc import status_pb2
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from omninft.reward_servers.media import echo
-from omninft.reward_servers.scorers.base import InvalidSample, ScorerOutput
 from omninft.reward_servers.serving.errors import BadRequestError, ServingError
 from omninft.reward_servers.serving.interceptors import REQUEST_ID_HEADER, current_request_id
 from omninft.reward_servers.serving.metrics import ServerMetrics
 from omninft.reward_servers.serving.oip_schema import (
     ERROR_OUTPUT,
-    FILE_URI_PREFIX,
-    MEDIA_INPUTS,
     MODEL_VERSION,
     ModelSchema,
+    collect_results,
     deserialize_bytes,
     model_config,
+    sample_from_row,
     schema_for,
     serialize_bytes,
 )
-from omninft.reward_servers.serving.servicer import Outcome, RewardServicer
-from omninft_client.v1 import reward_pb2
+from omninft.reward_servers.serving.servicer import RewardServicer
 
 SERVER_NAME = "omninft"
 # What ServerMetadata advertises: perf_analyzer asks ModelStatistics only when "statistics" is listed.
@@ -86,7 +81,8 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: service_pb2.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.ModelReadyResponse:
         """A hosted model is ready when the server is (scorers load together); unknown models are not."""
-        known = request.name in self._reward.scorers and request.version in ("", MODEL_VERSION)
+        scorer = self._reward.scorers.get(request.name)
+        known = scorer is not None and bool(scorer.info.outputs) and request.version in ("", MODEL_VERSION)
         return service_pb2.ModelReadyResponse(ready=known and self._ready())
 
     # ----------------------------------------------------------------------------------------- metadata
@@ -145,7 +141,7 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             schema = await self._model_or_abort(context, request.name, request.version)
             names = [schema.name] if schema is not None else []
         else:
-            names = list(self._reward.scorers)
+            names = [n for n, s in self._reward.scorers.items() if s.info.outputs]
         return service_pb2.ModelStatisticsResponse(model_stats=[self._statistics(n) for n in names])
 
     # ----------------------------------------------------------------------------------------- inference
@@ -162,10 +158,10 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         schema = self._model(request.model_name, request.model_version)
         columns, batch = _read_inputs(request, schema)
         wanted = _requested_outputs(request, schema)
-        samples = [_sample(i, {k: v[i] for k, v in columns.items()}) for i in range(batch)]
+        samples = [sample_from_row(i, {k: v[i] for k, v in columns.items()}) for i in range(batch)]
         outcomes, sample_errors = await self._reward.evaluate(samples, [schema.name], deadline)
         self._last_inference_ms[schema.name] = int(time.time() * 1000)
-        scores, errors = _collect(outcomes[schema.name], sample_errors, schema.outputs, current_request_id())
+        scores, errors = collect_results(outcomes[schema.name], sample_errors, schema.outputs, current_request_id())
         response = service_pb2.ModelInferResponse(
             model_name=schema.name, model_version=MODEL_VERSION, id=request.id
         )
@@ -188,8 +184,8 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     def _model(self, name: str, version: str) -> ModelSchema:
         """The schema of a hosted model; ModelNotFoundError for an unknown name or version."""
         scorers = self._reward.scorers
-        if name not in scorers:
-            hosted = ", ".join(list(scorers)[:24]) or "(none loaded yet)"
+        if name not in scorers or not scorers[name].info.outputs:
+            hosted = ", ".join([n for n, s in scorers.items() if s.info.outputs][:24]) or "(none loaded yet)"
             raise ModelNotFoundError(f"unknown model {echo(name)}; this server hosts: {hosted}")
         if version not in ("", MODEL_VERSION):
             raise ModelNotFoundError(f"model {name!r} has no version {echo(version)}; its only version is {MODEL_VERSION}")
@@ -306,61 +302,3 @@ def _requested_outputs(request: service_pb2.ModelInferRequest, schema: ModelSche
             f"{', '.join(schema.all_outputs)}"
         )
     return names
-
-
-def _sample(index: int, values: dict[str, bytes]) -> reward_pb2.Sample:
-    """One wire Sample from a row of BYTES elements (media bytes are containers, or file:// uris)."""
-    sample = reward_pb2.Sample(id=str(index))
-    for name, data in values.items():
-        if name in MEDIA_INPUTS:
-            media = sample.video if name == "video" else sample.audio
-            if data.startswith(FILE_URI_PREFIX):
-                media.uri = _text(name, index, data)
-            else:
-                media.container = data
-        else:
-            setattr(sample, name, _text(name, index, data))
-    return sample
-
-
-def _text(name: str, index: int, data: bytes) -> str:
-    """UTF-8 text of a BYTES element; a request with undecodable text is INVALID_ARGUMENT."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequestError(f"input {name!r} element {index} is not valid UTF-8 text") from None
-
-
-def _collect(
-    outcomes: Sequence[Outcome],
-    sample_errors: Sequence[status_pb2.Status | None],
-    outputs: Sequence[str],
-    rid: str,
-) -> tuple[list[dict[str, float]], list[str]]:
-    """Per-sample scores (NaN for failed samples) and error strings ('' for scored samples)."""
-    nan = dict.fromkeys(outputs, math.nan)
-    scores: list[dict[str, float]] = []
-    errors: list[str] = []
-    for error, outcome in zip(sample_errors, outcomes, strict=True):
-        if error is not None:
-            scores.append(nan)
-            errors.append(f"{_code_name(error.code)}: {error.message}")
-        elif isinstance(outcome, ScorerOutput):
-            scores.append({k: float(outcome.scores[k]) for k in outputs})
-            errors.append("")
-        elif isinstance(outcome, InvalidSample):
-            scores.append(nan)
-            errors.append(f"INVALID_ARGUMENT: {outcome}")
-        else:
-            scores.append(nan)
-            errors.append(f"INTERNAL: {outcome}; request id {rid}")
-    return scores, errors
-
-
-def _code_name(code: int) -> str:
-    """google.rpc.Code integer -> 'INVALID_ARGUMENT'."""
-    for status in grpc.StatusCode:
-        if status.value[0] == code:
-            return str(status.name)
-    return "UNKNOWN"
-

@@ -12,12 +12,17 @@ INTERNAL); a scored sample has an empty `error` element. The other samples of th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import grpc
+from google.rpc import status_pb2
 from tritonclient.grpc import model_config_pb2
 
-from omninft.reward_servers.scorers.base import ScorerInfo
+from omninft.reward_servers.scorers.base import InvalidSample, ScorerInfo, ScorerOutput
+from omninft.reward_servers.serving.errors import BadRequestError, ScorerFailure
+from omninft_client.v1 import reward_pb2
 
 # Inputs a scorer may read, in the order they are declared.
 MEDIA_INPUTS = ("video", "audio")
@@ -45,13 +50,20 @@ class ModelSchema:
 
 
 def schema_for(info: ScorerInfo, max_batch_size: int) -> ModelSchema:
-    """The model a scorer is exposed as: one BYTES input per modality it reads, one FP64 output per score."""
-    inputs = tuple(m for m in (*MEDIA_INPUTS, *TEXT_INPUTS) if info.input_spec.reads(m))
+    """The model a loaded scorer is exposed as."""
+    return make_schema(info.name, info.input_spec.modalities, info.outputs, max_batch_size)
+
+
+def make_schema(name: str, modalities: Sequence[str], outputs: Sequence[str], max_batch_size: int) -> ModelSchema:
+    """One BYTES input per modality read (in declaration order), one FP64 output per score."""
+    inputs = tuple(m for m in (*MEDIA_INPUTS, *TEXT_INPUTS) if m in modalities)
     if not inputs:
-        raise ValueError(f"scorer {info.name!r} reads no known modality: {info.input_spec.modalities}")
-    if ERROR_OUTPUT in info.outputs:
-        raise ValueError(f"scorer {info.name!r} has an output named {ERROR_OUTPUT!r}, reserved for per-sample errors")
-    return ModelSchema(name=info.name, inputs=inputs, outputs=tuple(info.outputs), max_batch_size=max_batch_size)
+        raise ValueError(f"scorer {name!r} reads no known modality: {tuple(modalities)}")
+    if not outputs:
+        raise ValueError(f"scorer {name!r} produces no scores (embeddings only): it has no KServe model")
+    if ERROR_OUTPUT in outputs:
+        raise ValueError(f"scorer {name!r} has an output named {ERROR_OUTPUT!r}, reserved for per-sample errors")
+    return ModelSchema(name=name, inputs=inputs, outputs=tuple(outputs), max_batch_size=max_batch_size)
 
 
 def model_config(
@@ -106,3 +118,61 @@ def deserialize_bytes(raw: bytes, count: int) -> list[bytes]:
     if pos != len(view):
         raise ValueError(f"raw BYTES contents have {len(view) - pos} bytes after the {count} elements of the shape")
     return items
+
+
+def sample_from_row(index: int, values: dict[str, bytes]) -> reward_pb2.Sample:
+    """One wire Sample from a row of BYTES elements (media bytes are containers, or file:// uris)."""
+    sample = reward_pb2.Sample(id=str(index))
+    for name, data in values.items():
+        if name in MEDIA_INPUTS:
+            media = sample.video if name == "video" else sample.audio
+            if data.startswith(FILE_URI_PREFIX):
+                media.uri = text_element(name, index, data)
+            else:
+                media.container = data
+        else:
+            setattr(sample, name, text_element(name, index, data))
+    return sample
+
+
+def text_element(name: str, index: int, data: bytes) -> str:
+    """UTF-8 text of a BYTES element; a request with undecodable text is INVALID_ARGUMENT."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError(f"input {name!r} element {index} is not valid UTF-8 text") from None
+
+
+def collect_results(
+    outcomes: Sequence[ScorerOutput | InvalidSample | ScorerFailure],
+    sample_errors: Sequence[status_pb2.Status | None],
+    outputs: Sequence[str],
+    rid: str,
+) -> tuple[list[dict[str, float]], list[str]]:
+    """Per-sample scores (NaN for failed samples) and error strings ('' for scored samples)."""
+    nan = dict.fromkeys(outputs, math.nan)
+    scores: list[dict[str, float]] = []
+    errors: list[str] = []
+    for error, outcome in zip(sample_errors, outcomes, strict=True):
+        if error is not None:
+            scores.append(nan)
+            errors.append(f"{code_name(error.code)}: {error.message}")
+        elif isinstance(outcome, ScorerOutput):
+            scores.append({k: float(outcome.scores[k]) for k in outputs})
+            errors.append("")
+        elif isinstance(outcome, InvalidSample):
+            scores.append(nan)
+            errors.append(f"INVALID_ARGUMENT: {outcome}")
+        else:
+            scores.append(nan)
+            errors.append(f"INTERNAL: {outcome}; request id {rid}")
+    return scores, errors
+
+
+def code_name(code: int) -> str:
+    """google.rpc.Code integer -> 'INVALID_ARGUMENT'."""
+    for status in grpc.StatusCode:
+        if status.value[0] == code:
+            return str(status.name)
+    return "UNKNOWN"
+

@@ -424,7 +424,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         if ok:
             loop = asyncio.get_running_loop()
             posted = await loop.run_in_executor(
-                self._cpu, self._timed, name, "postprocess", _postprocess_all, scorer, [r for _, r in ok]
+                self._cpu, self._timed, name, "postprocess", postprocess_all, scorer, [r for _, r in ok]
             )
             for (i, _), out in zip(ok, posted, strict=True):
                 outcomes[i] = self._as_outcome(name, out, rid) if isinstance(out, BaseException) else out
@@ -474,7 +474,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         return list(await asyncio.gather(*futures, return_exceptions=True))
 
 
-def _postprocess_all(scorer: Scorer, raws: Sequence[Any]) -> list[ScorerOutput | BaseException]:
+def postprocess_all(scorer: Scorer, raws: Sequence[Any]) -> list[ScorerOutput | BaseException]:
     """postprocess each raw output and check it against the scorer's declared outputs."""
     out: list[ScorerOutput | BaseException] = []
     info = scorer.info
