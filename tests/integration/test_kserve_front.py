@@ -226,3 +226,14 @@ async def test_draining_server_is_not_ready_and_refuses_inference() -> None:
             assert _status(err.value) == "StatusCode.UNAVAILABLE"
         finally:
             await client.close()
+
+
+async def test_reflection_and_health_name_the_inference_service() -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    async with running_server() as r:
+        db = ProtoReflectionDescriptorDatabase(grpc.insecure_channel(r.server.address))
+        assert "inference.GRPCInferenceService" in await asyncio.to_thread(db.get_services)
+        assert await r.health_status("inference.GRPCInferenceService") == health_pb2.HealthCheckResponse.SERVING
