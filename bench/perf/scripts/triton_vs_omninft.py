@@ -61,7 +61,7 @@ def perf_analyzer(binary: Path, libs: Path, address: str, model: str, data: Path
                "--measurement-request-count", str(max(min_requests, 4 * concurrency)),
                "--stability-percentage", str(stability), "--max-trials", "10", "--percentile", "99", "-f", str(csv_path)]
         proc = subprocess.run(cmd, env={"LD_LIBRARY_PATH": str(libs), "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=600, check=False)
+                              capture_output=True, text=True, timeout=900, check=False)
         if proc.returncode != 0 or not csv_path.exists():
             raise RuntimeError(f"perf_analyzer failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
         (row,) = list(csv.DictReader(io.StringIO(csv_path.read_text())))
