@@ -308,13 +308,43 @@ TINY_BANNER = (
 )
 
 
+def _export_triton(
+    scorers: Sequence[str], weights: str, out: Path, config_path: Path | None, max_batch_size: int, device: str
+) -> None:
+    """`--format triton`: one Python-backend model per scorer (see serving/triton_repo.py)."""
+    from omninft.reward_servers.serving.config import ServerConfig
+    from omninft.reward_servers.serving.triton_repo import export_repository
+
+    cfg = ServerConfig.from_yaml(config_path) if config_path else ServerConfig()
+    for name in scorers:
+        if name not in cfg.scorers:
+            if name not in registry.available() and name not in cfg.plugins:
+                raise click.BadParameter(registry.unknown_scorer_message(name), param_hint="--scorer")
+            cfg.scorers[name] = ScorerConfig(weights=weights, max_batch_size=max_batch_size, device=device or "cpu")
+    try:
+        models = export_repository(out, cfg, scorers)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for model in models:
+        sc = cfg.scorers[model.name]
+        click.echo(f"{model.name}: inputs {', '.join(model.schema.inputs)}; outputs {', '.join(model.schema.all_outputs)}; "
+                   f"max_batch_size {model.schema.max_batch_size}; weights {sc.weights} -> {model.config_path}")
+        if sc.weights in ("tiny", "random"):
+            click.secho(f"!!! {model.name}: weights={sc.weights} are randomly initialised; its scores mean nothing.",
+                        fg="yellow", bold=True, err=True)
+
+
 @click.command(name="omninft-export", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="omninft", prog_name="omninft-export")
-@click.option("--scorer", required=True, help="Registered scorer name (e.g. clap, clip).")
+@click.option("--scorer", "scorers", multiple=True,
+              help="Registered scorer name (e.g. clap, clip); --format triton takes several (default: --config's).")
 @click.option("--weights", default="tiny", show_default=True, help="tiny | random | official | PATH to a checkpoint.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="onnx", show_default=True)
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "triton")), default="onnx", show_default=True,
+              help="onnx | tensorrt: the scorer's neural cores; triton: a Triton model repository of whole scorers.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: exported/<scorer>].")
+              help="Output folder [default: exported/<scorer>, or triton-repo for --format triton].")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="--format triton: server YAML whose scorer configs, plugins and limits the models use.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True)
 @click.option("--dynamo/--no-dynamo", default=None,
               help="Force the dynamo or the TorchScript exporter [default: dynamo, falling back to TorchScript].")
@@ -327,10 +357,16 @@ TINY_BANNER = (
               help="Fail when an output's max error exceeds this fraction of its largest magnitude.")
 @click.option("--device", default="", help="TensorRT build device [default: cuda:0].")
 def main(
-    scorer: str, weights: str, fmt: str, out: Path | None, opset: int, dynamo: bool | None, fp16: bool,
-    max_batch_size: int, check: bool, rtol: float, device: str,
+    scorers: tuple[str, ...], weights: str, fmt: str, out: Path | None, config_path: Path | None, opset: int,
+    dynamo: bool | None, fp16: bool, max_batch_size: int, check: bool, rtol: float, device: str,
 ) -> None:
-    """Export a scorer's neural cores to ONNX or TensorRT and check them against PyTorch."""
+    """Export a scorer's neural cores to ONNX or TensorRT and check them against PyTorch, or a Triton repository."""
+    if fmt == "triton":
+        _export_triton(scorers, weights, out or Path("triton-repo"), config_path, max_batch_size, device)
+        return
+    if len(scorers) != 1:
+        raise click.BadParameter("--format onnx|tensorrt exports exactly one scorer", param_hint="--scorer")
+    (scorer,) = scorers
     if scorer not in registry.available():
         raise click.BadParameter(registry.unknown_scorer_message(scorer), param_hint="--scorer")
     out = out or Path("exported") / scorer

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+from tritonclient.grpc import service_pb2_grpc
 
 from omninft.reward_servers.media import DecodedSample
 from omninft.reward_servers.scorers import registry
@@ -35,6 +36,7 @@ from omninft.reward_servers.serving.interceptors import (
     RequestContextInterceptor,
     use_request_id,
 )
+from omninft.reward_servers.serving.kserve import KServeServicer
 from omninft.reward_servers.serving.maintenance import Maintenance
 from omninft.reward_servers.serving.memory import IdleTrimmer, limit_arenas
 from omninft.reward_servers.serving.metrics import ServerMetrics
@@ -106,6 +108,7 @@ class RewardServer:
         self.scorers: dict[str, Scorer] = {}
         self.batchers: dict[str, MicroBatcher] = {}
         self.servicer: RewardServicer | None = None
+        self.kserve: KServeServicer | None = None
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.load_error: BaseException | None = None
@@ -156,6 +159,9 @@ class RewardServer:
         interceptors.append(ParseRequestInterceptor())
         server = grpc.aio.server(interceptors=interceptors, options=self._grpc_options())
         reward_pb2_grpc.add_RewardServiceServicer_to_server(self.servicer, server)
+        # KServe v2 / Open Inference Protocol on the same port, over the same pipeline.
+        self.kserve = KServeServicer(self.servicer, version=identity.package_version, metrics=self.metrics)
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(self.kserve, server)
         self.maintenance.add_to_server(server)
         bind = _bind_address(cfg.host, cfg.port)
         try:

@@ -73,6 +73,11 @@ class MicroBatcher:
         self._reserved = 0
 
     @property
+    def max_queue_delay_ms(self) -> float:
+        """Longest wait for a batch to fill, in milliseconds."""
+        return self._delay_s * 1000.0
+
+    @property
     def queue_depth(self) -> int:
         """Items waiting (cancelled ones not yet pruned included)."""
         return len(self._queue)

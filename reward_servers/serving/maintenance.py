@@ -5,14 +5,16 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tritonclient.grpc import service_pb2
 
 from omninft_client.v1 import reward_pb2
 
 # Names come from the descriptors, never typed by hand.
 REWARD_SERVICE = reward_pb2.DESCRIPTOR.services_by_name["RewardService"].full_name
+INFERENCE_SERVICE = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-# "" is the whole server (liveness probe); REWARD_SERVICE is readiness.
-HEALTH_NAMES = ("", REWARD_SERVICE)
+# "" is the whole server (liveness probe); REWARD_SERVICE (or the KServe front's name) is readiness.
+HEALTH_NAMES = ("", REWARD_SERVICE, INFERENCE_SERVICE)
 
 
 class Maintenance:
@@ -24,7 +26,7 @@ class Maintenance:
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """Register health and reflection on `server`."""
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection((REWARD_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+        reflection.enable_server_reflection((REWARD_SERVICE, INFERENCE_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
 
     def add_health_only(self, server: grpc.aio.Server) -> None:
         """Register only the health service on `server` (the plaintext probe port)."""

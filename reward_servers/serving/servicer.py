@@ -158,8 +158,28 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
 
     @property
     def inflight(self) -> int:
-        """Score/Embed calls currently running."""
+        """Score/Embed/ModelInfer calls currently running."""
         return self._inflight
+
+    @property
+    def scorers(self) -> Mapping[str, Scorer]:
+        """The attached scorers by name (empty while loading)."""
+        return self._scorers
+
+    @property
+    def batchers(self) -> Mapping[str, MicroBatcher]:
+        """The attached scorers' batchers by name."""
+        return self._batchers
+
+    async def guarded(self, context: grpc.aio.ServicerContext, body: Callable[[], Awaitable[T]]) -> T:
+        """Run another front's RPC body under the same readiness gate, in-flight accounting and error mapping."""
+        return await self._guarded(context, body)
+
+    async def evaluate(
+        self, samples: Sequence[reward_pb2.Sample], names: list[str], deadline: float | None
+    ) -> tuple[dict[str, list[Outcome]], list[status_pb2.Status | None]]:
+        """Admission, decode once, run the named scorers: per-scorer outcomes and per-sample decode errors."""
+        return await self._evaluate(samples, names, deadline)
 
     # ----------------------------------------------------------------------------------------- RPCs
 
@@ -404,7 +424,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         if ok:
             loop = asyncio.get_running_loop()
             posted = await loop.run_in_executor(
-                self._cpu, self._timed, name, "postprocess", _postprocess_all, scorer, [r for _, r in ok]
+                self._cpu, self._timed, name, "postprocess", postprocess_all, scorer, [r for _, r in ok]
             )
             for (i, _), out in zip(ok, posted, strict=True):
                 outcomes[i] = self._as_outcome(name, out, rid) if isinstance(out, BaseException) else out
@@ -454,7 +474,7 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         return list(await asyncio.gather(*futures, return_exceptions=True))
 
 
-def _postprocess_all(scorer: Scorer, raws: Sequence[Any]) -> list[ScorerOutput | BaseException]:
+def postprocess_all(scorer: Scorer, raws: Sequence[Any]) -> list[ScorerOutput | BaseException]:
     """postprocess each raw output and check it against the scorer's declared outputs."""
     out: list[ScorerOutput | BaseException] = []
     info = scorer.info

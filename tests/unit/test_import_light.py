@@ -16,6 +16,7 @@ FORBIDDEN = (
     "transformers",
     "av",
     "soundfile",
+    "tritonclient",
 )
 
 _PROBE = """
