@@ -202,8 +202,14 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
     click.echo(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.html'}  reference files: "
                f"{out_dir / doc['vbench']['files']['eval_results']} (computed {run.computed}, reused {run.reused})")
     empty = [d for d in run.dimensions if d.error]
-    if empty:
-        raise click.ClickException("; ".join(d.error for d in empty))
+    # Tiny random weights may name no target object in any demo video, so the reference's own rule drops them all:
+    # that shows the rule at work, not a broken pipeline, and the demo still exits 0.
+    demo_drops = [d for d in empty if opts.get("demo") and d.dropped and len(d.dropped) == d.total]
+    for d in demo_drops:
+        click.echo(f"{d.name}: no value in the demo ({d.error})", err=True)
+    failed = [d for d in empty if d not in demo_drops]
+    if failed:
+        raise click.ClickException("; ".join(d.error for d in failed))
 
 
 def _run_embedded(cfg: Any, plan: Any, dims: list[Any]) -> tuple[Any, float | None]:
