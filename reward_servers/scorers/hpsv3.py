@@ -42,7 +42,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import ModelOptions, ScorerSpec, scorer_options
 from omninft.reward_servers.scorers.videoalign import (
     model_dtype,
     require_torch_backend,
@@ -113,11 +113,11 @@ class HPSv3Scorer:
         self.model_cfg = loaded.config
         self.ids = loaded.ids
         self.video = video
-        opts = cfg.options
-        self.num_frames = int(opts.get("num_frames", VIDEO_FRAMES)) if video else 1
-        self.clip_max = float(opts.get("clip_max", CLIP_MAX))
-        self.top_fraction = float(opts.get("top_fraction", TOP_FRACTION))
-        self.pass_order = str(opts.get("pillow_pass_order", "horizontal_first"))
+        opts = scorer_options(HPSv3Options, name, cfg)
+        self.num_frames = opts.num_frames if video else 1
+        self.clip_max = opts.clip_max
+        self.top_fraction = opts.top_fraction
+        self.pass_order = opts.pillow_pass_order
         self.output = "hpsv3_video" if video else "hpsv3"
         self.info = ScorerInfo(
             name=name,
@@ -192,9 +192,9 @@ class HPSv3Scorer:
         return DecodedSample(id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0))
 
 
-def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
+def load(cfg: ScorerConfig, name: str = "hpsv3") -> tuple[hp.LoadedHPSv3, WeightsInfo]:
     """Load HPSv3 for cfg.weights in the scorer's dtype (the head stays float32)."""
-    dtype = model_dtype(cfg, bf16_on_cpu=False)
+    dtype = model_dtype(cfg, scorer_options(HPSv3Options, name, cfg), bf16_on_cpu=False)
 
     def fresh() -> hp.LoadedHPSv3:
         loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, dtype=dtype)
@@ -212,7 +212,7 @@ def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
 
 def _build(name: str, cfg: ScorerConfig, video: bool) -> HPSv3Scorer:
     require_torch_backend(name, cfg)
-    loaded, winfo = load(cfg)
+    loaded, winfo = load(cfg, name)
     backend = backend_for("hpsv3", cfg, reward_graph(loaded.model, loaded.ids), winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM HPSv3 weights (%s)", name, winfo.weights_id)

@@ -50,6 +50,7 @@ __all__ = [
     "ScorerSpec",
     "finite",
     "options_schema",
+    "model_options",
     "parse_options",
     "scorer_options",
 ]
@@ -332,3 +333,9 @@ def _json_type(tp: Any) -> dict[str, Any]:
 def scorer_options(cls: type[OptionsT], name: str, cfg: ScorerConfig) -> OptionsT:
     """cfg.options of scorer `name` as Options dataclass `cls` (InvalidOptions names the key)."""
     return parse_options(cls, cfg.options, f"scorers.{name}.options")
+
+
+def model_options(cfg: ScorerConfig) -> ModelOptions:
+    """The ModelOptions fields of cfg.options, typed (shared helpers read these; the rest is the scorer's)."""
+    shared = {f.name for f in dataclasses.fields(ModelOptions)}
+    return parse_options(ModelOptions, {k: v for k, v in cfg.options.items() if k in shared}, "options")
