@@ -16,7 +16,7 @@ import click
 
 from omninft.reward_servers.backends import BACKENDS
 
-log = logging.getLogger("omninft.serve")
+log = logging.getLogger(__name__)
 
 _BANNER_WIDTH = 80
 
