@@ -192,9 +192,9 @@ class HPSv3Scorer:
         return DecodedSample(id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0))
 
 
-def load(cfg: ScorerConfig, name: str = "hpsv3") -> tuple[hp.LoadedHPSv3, WeightsInfo]:
+def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
     """Load HPSv3 for cfg.weights in the scorer's dtype (the head stays float32)."""
-    dtype = model_dtype(cfg, scorer_options(HPSv3Options, name, cfg), bf16_on_cpu=False)
+    dtype = model_dtype(cfg, bf16_on_cpu=False)
 
     def fresh() -> hp.LoadedHPSv3:
         loaded = hp.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, dtype=dtype)
@@ -212,7 +212,7 @@ def load(cfg: ScorerConfig, name: str = "hpsv3") -> tuple[hp.LoadedHPSv3, Weight
 
 def _build(name: str, cfg: ScorerConfig, video: bool) -> HPSv3Scorer:
     require_torch_backend(name, cfg)
-    loaded, winfo = load(cfg, name)
+    loaded, winfo = load(cfg)
     backend = backend_for("hpsv3", cfg, reward_graph(loaded.model, loaded.ids), winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM HPSv3 weights (%s)", name, winfo.weights_id)

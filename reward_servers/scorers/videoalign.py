@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -52,7 +51,13 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
+from omninft.reward_servers.scorers.spec import (
+    BenchMetric,
+    ModelOptions,
+    ScorerSpec,
+    known_options,
+    scorer_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +69,17 @@ OUTPUTS = tuple(OUTPUT_OF[d] for d in va.EVAL_DIMS)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class DtypeOption(Protocol):
-    """Typed options carrying a model dtype (VideoAlignOptions, HPSv3Options)."""
+@dataclass(frozen=True)
+class DtypeOption:
+    """The `dtype` option VideoAlignOptions and HPSv3Options share (read by model_dtype for either scorer)."""
 
-    @property
-    def dtype(self) -> str | None:
-        """float32, bfloat16 or float16; None = the protocol's."""
+    dtype: str | None = None
 
 
-def model_dtype(cfg: ScorerConfig, opts: DtypeOption | None = None, *, bf16_on_cpu: bool = True) -> torch.dtype:
-    """opts.dtype (default: cfg's VideoAlignOptions), else the protocol's: bfloat16 for javisbench-v1 (the
-    reference's, on any device), float32 for javisbench-v1-fp32. With bf16_on_cpu=False (HPSv3): bfloat16 on
-    CUDA, float32 on CPU."""
-    dtype = (opts if opts is not None else scorer_options(VideoAlignOptions, "videoalign", cfg)).dtype
+def model_dtype(cfg: ScorerConfig, *, bf16_on_cpu: bool = True) -> torch.dtype:
+    """options.dtype, else the protocol's: bfloat16 for javisbench-v1 (the reference's, on any device), float32
+    for javisbench-v1-fp32. With bf16_on_cpu=False (HPSv3): bfloat16 on CUDA, float32 on CPU."""
+    dtype = known_options(DtypeOption, cfg).dtype
     if dtype:
         name = dtype
     elif cfg.protocol == "javisbench-v1-fp32":
@@ -222,7 +225,7 @@ class VideoAlignScorer:
 def load(cfg: ScorerConfig, name: str = "videoalign") -> tuple[va.LoadedVideoAlign, WeightsInfo]:
     """Load VideoReward for cfg.weights in the scorer's dtype."""
     opts = scorer_options(VideoAlignOptions, name, cfg)
-    dtype = model_dtype(cfg, opts)
+    dtype = model_dtype(cfg)
     loaded = va.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, step=opts.checkpoint_step, dtype=dtype)
     if cfg.weights in ("tiny", "random"):
         loaded.model.to(dtype)

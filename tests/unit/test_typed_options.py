@@ -52,3 +52,11 @@ def test_dtype_option_none_words_mean_the_protocol_default() -> None:
     assert model_dtype(ScorerConfig(protocol="javisbench-v1-fp32", options={"dtype": "none"})) == torch.float32
     with pytest.raises(ValueError, match="dtype must be one of"):
         model_dtype(ScorerConfig(options={"dtype": "float8"}))
+
+
+def test_shared_dtype_helper_reads_only_its_field_for_either_scorer() -> None:
+    import torch
+
+    hpsv3_cfg = ScorerConfig(options={"clip_max": 5.0, "pillow_pass_order": "vertical_first", "dtype": "float16"})
+    assert model_dtype(hpsv3_cfg, bf16_on_cpu=False) == torch.float16
+    assert model_dtype(ScorerConfig(options={"clip_max": 5.0}), bf16_on_cpu=False) == torch.float32  # CPU default
