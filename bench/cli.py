@@ -185,22 +185,23 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
         return
     if weights is None:
         weights = "tiny" if demo else "official"
+    from omninft.bench.planning import (
+        PlanError,
+        drop_unavailable,
+        parse_metric_args,
+        require_keys,
+        resolve_keys,
+        split_set_metrics,
+    )
     from omninft.bench.report.markdown import fmt
     from omninft.bench.runner import STORE_NAME, BenchRunError, JavisBenchConfig, open_session, run_javisbench
     from omninft.bench.servers import check_route_names, load_routes
     from omninft.bench.store import is_usable, set_aside
-    from omninft.bench.suites.javisbench.metrics import (
-        OFFICIAL_KEYS,
-        SET_KEYS,
-        resolve_metrics,
-        route_for,
-        scorers_of,
-    )
+    from omninft.bench.suites.javisbench.metrics import resolve_metrics, route_for, scorers_of
 
-    requested = [k.strip() for m in metrics for k in m.split(",") if k.strip()]
     try:
-        keys = [route_for(k).key for k in requested] if requested else list(OFFICIAL_KEYS)
-    except ValueError as err:
+        plan = resolve_keys(parse_metric_args(metrics))
+    except PlanError as err:
         raise click.UsageError(str(err)) from None
     extra = _load_yaml(embedded_config)
     try:
@@ -210,17 +211,13 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     routed = set(routes)
-    skipped: dict[str, str] = {}
+    plugins = set(extra.get("plugins", {}) or {})
     if not server:  # scorers the embedded server would host must exist in this installation
-        names = sorted({route_for(k).scorer for k in keys})
-        avail = _embedded_scorers_available(names, routed, set(extra.get("plugins", {}) or {}))
-        missing = {k: route_for(k).scorer for k in keys if not avail[route_for(k).scorer]}
-        if missing and requested and not demo:
-            raise click.UsageError("not available in this installation (scorer module not built): "
-                                   + ", ".join(f"{k} (scorer {s})" for k, s in missing.items()))
-        for k, s in missing.items():
-            skipped[k] = f"not available: scorer {s!r} is not part of this installation"
-    keys = [k for k in keys if k not in skipped]
+        try:
+            plan = drop_unavailable(plan, demo=demo,
+                                    available=lambda names: _embedded_scorers_available(names, routed, plugins))
+        except PlanError as err:
+            raise click.UsageError(str(err)) from None
     if demo:
         from omninft.bench.demo_data import write_demo_set
 
@@ -236,19 +233,14 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
         raise click.UsageError(f"--samples {samples}: no such folder")
     if not prompts.is_file():
         raise click.UsageError(f"--prompts {prompts}: no such file")
-    set_keys = [k for k in keys if k in SET_KEYS]
-    demo_reference = demo and bool(set_keys) and reference_cache is None
-    if set_keys and reference_cache is None and not demo:
-        if requested:
-            raise click.UsageError(f"{', '.join(set_keys)} need --reference-cache FILE (the official "
-                                   "JavisBench*-vanilla-max4s.pt, or `omninft-bench reference build`)")
-        for k in set_keys:
-            skipped[k] = "needs --reference-cache (ground-truth I3D/AudioCLIP features)"
-        keys = [k for k in keys if k not in set_keys]
-    for k, why in skipped.items():
-        click.echo(f"{k:>14}: skipped, {why}", err=True)
-    if not keys:
-        raise click.UsageError("no metric left to compute (see the skipped lines above)")
+    try:
+        plan = split_set_metrics(plan, has_reference=reference_cache is not None, demo=demo)
+        for k, why in plan.skipped.items():
+            click.echo(f"{k:>14}: skipped, {why}", err=True)
+        require_keys(plan)
+    except PlanError as err:
+        raise click.UsageError(str(err)) from None
+    keys, skipped, set_keys = plan.keys, plan.skipped, plan.set_keys
     store_file = out_dir / STORE_NAME
     if not is_usable(store_file):
         if not fresh:
@@ -271,7 +263,7 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
             if demo:  # one embedded server for the demo reference and the run
                 scorers = scorers_of([route_for(k) for k in keys])
                 session = stack.enter_context(open_session(cfg, scorers))
-            if demo_reference:
+            if plan.demo_reference:
                 cfg.reference_cache = _demo_reference(cfg, demo_n, demo_seconds, set_keys, session)
             result = run_javisbench(cfg, session=session)
     except ValueError as err:
@@ -384,9 +376,10 @@ def fetch_weights(suite: str, cache_dir: str | None, metrics: tuple[str, ...]) -
     """Download and verify the official weights of every scorer SUITE needs (`omninft-serve fetch-weights`)."""
     import subprocess
 
+    from omninft.bench.planning import parse_metric_args
     from omninft.bench.suites.javisbench.metrics import resolve_metrics, scorers_of
 
-    keys = [k.strip() for m in metrics for k in m.split(",") if k.strip()]
+    keys = parse_metric_args(metrics)
     try:
         names = scorers_of(resolve_metrics(keys or None))
     except ValueError as err:

@@ -434,9 +434,9 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
                              "--reference-cache FILE (official JavisBench-*-vanilla-max4s.pt, or one made by "
                              "`omninft-bench reference build`)")
         reference = load_reference(cfg.reference_cache)
-        for r in set_routes:
-            if r.reference not in reference.features:
-                raise ValueError(f"{r.key} needs {r.reference!r} features; {cfg.reference_cache} has "
+        for set_route in set_routes:
+            if set_route.reference not in reference.features:
+                raise ValueError(f"{set_route.key} needs {set_route.reference!r} features; {cfg.reference_cache} has "
                                  f"{sorted(reference.features)}")
     rows = load_prompts(cfg.prompts, limit=cfg.limit)
     if not rows:
@@ -453,25 +453,25 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     for f in located:
         if f.problem:
             errors += [SampleError(f.row.index, sample_stem(f.row.index), r.key, "NOT_FOUND", f.problem) for r in routes]
-    for r in score_routes:
+    for route in score_routes:
         values: list[float | None] = [None] * n
-        got = col.outcomes[(r.scorer, "score")]
+        got = col.outcomes[(route.scorer, "score")]
         for f in todo:
             i = f.row.index
             oc = got.get(skeys[i])
             if oc is None:
-                errors.append(SampleError(i, sample_stem(i), r.key, "INTERNAL", "no result (interrupted?)"))
+                errors.append(SampleError(i, sample_stem(i), route.key, "INTERNAL", "no result (interrupted?)"))
             elif not oc.ok:
-                errors.append(SampleError(i, sample_stem(i), r.key, oc.error_code, oc.error_message))
-            elif oc.scores is None or r.output not in oc.scores:
-                errors.append(SampleError(i, sample_stem(i), r.key, "INTERNAL", f"server returned no {r.output}"))
+                errors.append(SampleError(i, sample_stem(i), route.key, oc.error_code, oc.error_message))
+            elif oc.scores is None or route.output not in oc.scores:
+                errors.append(SampleError(i, sample_stem(i), route.key, "INTERNAL", f"server returned no {route.output}"))
             else:
-                v = float(oc.scores[r.output])
+                v = float(oc.scores[route.output])
                 values[i] = v if math.isfinite(v) else None
                 if not math.isfinite(v):
-                    errors.append(SampleError(i, sample_stem(i), r.key, "INVALID_ARGUMENT",
-                                              f"{r.output} is not finite for this sample (too short?)"))
-        per_sample[r.key] = values
+                    errors.append(SampleError(i, sample_stem(i), route.key, "INVALID_ARGUMENT",
+                                              f"{route.output} is not finite for this sample (too short?)"))
+        per_sample[route.key] = values
     cats = [r.categories for r in rows]
     results: dict[str, float] = {}
     categories: dict[str, dict[str, list[float | None]]] = {}

@@ -17,7 +17,7 @@ import click
 
 from omninft.reward_servers.backends import BACKENDS
 
-log = logging.getLogger("omninft.serve")
+log = logging.getLogger(__name__)
 
 _BANNER_WIDTH = 80
 
@@ -258,7 +258,7 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path
 def health(address: str, service: str, tls_ca: str | None, timeout_s: float) -> None:
     """Exit 0 if the server reports SERVING (container HEALTHCHECK / exec probes)."""
     import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_health.v1 import health_pb2
 
     if tls_ca:
         channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(Path(tls_ca).read_bytes()))
@@ -266,9 +266,13 @@ def health(address: str, service: str, tls_ca: str | None, timeout_s: float) -> 
         channel = grpc.insecure_channel(address)
     with channel:
         try:
-            resp = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
+            # The method itself, not HealthStub: the stub's Check is set in __init__, which its type stubs omit.
+            check = channel.unary_unary(
+                "/grpc.health.v1.Health/Check",
+                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=health_pb2.HealthCheckResponse.FromString,
             )
+            resp = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
         except grpc.RpcError as exc:
             raise click.ClickException(f"{address}: {exc.code().name}: {exc.details()}") from None
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)

@@ -14,9 +14,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omninft.bench.perf.stats import LevelResult, summarise_level
 from omninft.bench.synth import bouncing_disc_clip
+
+if TYPE_CHECKING:
+    from omninft_client import AsyncRewardClient, Sample
 
 
 @dataclass
@@ -79,7 +83,7 @@ def build_samples(cfg: LoadConfig) -> list:
     return samples
 
 
-async def _run_level(client, samples: list, cfg: LoadConfig, concurrency: int) -> LevelResult:
+async def _run_level(client: AsyncRewardClient, samples: list[Sample], cfg: LoadConfig, concurrency: int) -> LevelResult:
     from omninft_client import RewardError
 
     latencies: list[float] = []

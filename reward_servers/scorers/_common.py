@@ -10,6 +10,7 @@ import numpy as np
 from omninft.reward_servers.backends import Backend, GraphSpec, create_backend
 from omninft.reward_servers.models import ProjectedTextCore
 from omninft.reward_servers.scorers.base import ScorerConfig
+from omninft.reward_servers.scorers.spec import model_options
 
 
 def run_chunked(backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int) -> np.ndarray:
@@ -97,7 +98,7 @@ def cache_key(family: str, sha256: str) -> str:
 def backend_for(family: str, cfg: ScorerConfig, graphs: Mapping[str, GraphSpec], weights_sha256: str, *,
                 max_batch_size: int | None = None) -> Backend:
     """The backend cfg asks for over `graphs`; options.ort_tensorrt_ep puts ORT's TensorRT EP first on GPUs."""
-    trt_ep = cfg.options.get("ort_tensorrt_ep")
+    trt_ep = model_options(cfg).ort_tensorrt_ep
     return create_backend(
         cfg.backend,
         graphs,
@@ -105,5 +106,5 @@ def backend_for(family: str, cfg: ScorerConfig, graphs: Mapping[str, GraphSpec],
         onnx_dir=cfg.onnx_dir,
         cache_key=cache_key(family, weights_sha256),
         max_batch_size=max_batch_size or cfg.max_batch_size,
-        prefer_tensorrt_ep=None if trt_ep is None else bool(trt_ep),
+        prefer_tensorrt_ep=trt_ep,
     )

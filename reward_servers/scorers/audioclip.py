@@ -36,7 +36,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,9 @@ DEFAULT_PROTOCOL = "javisbench-v1"
 EMBEDDING = "audioclip"
 
 
-def max_audio_len_option(cfg: ScorerConfig) -> float:
+def max_audio_len_option(cfg: ScorerConfig, name: str = "audioclip") -> float:
     """options.max_audio_len_s (default 4.0; JavisBench's FAD setting)."""
-    seconds = float(cfg.options.get("max_audio_len_s", AUDIOCLIP_MAX_AUDIO_LEN_S))
+    seconds = scorer_options(AudioClipOptions, name, cfg).max_audio_len_s
     audio_num_samples(seconds)  # validates
     return seconds
 
@@ -74,9 +74,8 @@ def _load(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
 
 def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
     """omninft-export hook: the exportable graph for cfg.weights and options.max_audio_len_s."""
-    del name
     model, info = _load(cfg)
-    return make_graphs(model, audio_num_samples(max_audio_len_option(cfg))), info
+    return make_graphs(model, audio_num_samples(max_audio_len_option(cfg, name))), info
 
 
 class AudioClipEmbedder:
@@ -85,7 +84,7 @@ class AudioClipEmbedder:
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
         self.cfg = cfg
         self.backend = backend
-        self.max_audio_len_s = max_audio_len_option(cfg)
+        self.max_audio_len_s = max_audio_len_option(cfg, name)
         self.num_samples = audio_num_samples(self.max_audio_len_s)
         self.info = SPEC.info(
             name,
@@ -137,7 +136,7 @@ class AudioClipEmbedder:
 def build(name: str, cfg: ScorerConfig) -> AudioClipEmbedder:
     """Registry target: load weights (offline), create the backend over the audio graph, return the embedder."""
     model, winfo = _load(cfg)
-    backend = backend_for("audioclip", cfg, make_graphs(model, audio_num_samples(max_audio_len_option(cfg))),
+    backend = backend_for("audioclip", cfg, make_graphs(model, audio_num_samples(max_audio_len_option(cfg, name))),
                           winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM AudioCLIP weights (%s)", name, winfo.weights_id)

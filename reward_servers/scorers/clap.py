@@ -48,7 +48,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class ClapScorer:
         self.backend = backend
         self.tokenizer = tokenizer
         self.text_max_len = text_max_len
-        self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
+        self.text_cache = TextEmbeddingCache(scorer_options(ClapOptions, name, cfg).text_cache_size)
         self.info = ScorerInfo(
             name=name,
             model_family="clap",

@@ -48,7 +48,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], W
     return make_graphs(model, tokenizer), info
 
 
-def image_batch_size(cfg: ScorerConfig) -> int:
+def image_batch_size(cfg: ScorerConfig, name: str = "clip") -> int:
     """Most frames per image-graph call (also the batch bound exported engines must accept)."""
-    return max(int(cfg.options.get("image_batch_size", DEFAULT_IMAGE_BATCH)), 1)
+    return max(scorer_options(ClipOptions, name, cfg).image_batch_size, 1)
 
 
 
@@ -132,11 +132,12 @@ class ClipScorer:
         self.image_size = image_size
         self.text_max_len = text_max_len
         self.bgr = protocol == "javisbench-v1"
-        self.num_frames = int(cfg.options.get("num_frames", NUM_FRAMES))
-        self.pass_order = str(cfg.options.get("pillow_pass_order", "horizontal_first"))
-        self.crop_rounding = str(cfg.options.get("center_crop_rounding", "round"))
-        self.image_batch = image_batch_size(cfg)
-        self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
+        opts = scorer_options(ClipOptions, name, cfg)
+        self.num_frames = opts.num_frames
+        self.pass_order = opts.pillow_pass_order
+        self.crop_rounding = opts.center_crop_rounding
+        self.image_batch = max(opts.image_batch_size, 1)
+        self.text_cache = TextEmbeddingCache(opts.text_cache_size)
         self.info = SPEC.info(
             name,
             cfg,
@@ -214,7 +215,7 @@ def build(name: str, cfg: ScorerConfig) -> ClipScorer:
     """Registry target: load weights (offline), create the backend over the CLIP graphs, return the scorer."""
     model, tokenizer, winfo = _load(cfg)
     graphs = make_graphs(model, tokenizer)
-    backend = backend_for("clip", cfg, graphs, winfo.sha256, max_batch_size=max(cfg.max_batch_size, image_batch_size(cfg)))
+    backend = backend_for("clip", cfg, graphs, winfo.sha256, max_batch_size=max(cfg.max_batch_size, image_batch_size(cfg, name)))
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLIP weights (%s)", name, winfo.weights_id)
     return ClipScorer(

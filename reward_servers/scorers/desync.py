@@ -37,7 +37,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
 
 logger = logging.getLogger(__name__)
 
@@ -144,11 +144,12 @@ class DesyncScorer:
                  model_cfg: sync_model.SynchformerConfig) -> None:
         self.cfg = cfg
         self.backend = backend
-        self.max_len_s = float(cfg.options.get("max_audio_len_s", DEFAULT_MAX_LEN_S))
+        opts = scorer_options(DesyncOptions, name, cfg)
+        self.max_len_s = opts.max_audio_len_s
         self.n_segments = segments_for_length(self.max_len_s)
         self.num_frames = int(SYNC.video_fps * self.max_len_s)
         self.num_samples = int(SYNC.sample_rate * self.max_len_s)
-        self.segment_batch = max(int(cfg.options.get("segment_batch", DEFAULT_SEGMENT_BATCH)), 1)
+        self.segment_batch = max(opts.segment_batch, 1)
         self.windows = tuple(sf.window_plan(self.n_segments, model_cfg.window_segments))
         self.grid = sf.offset_grid(model_cfg.max_offset_s, model_cfg.num_classes)
         self.info = SPEC.info(
@@ -220,10 +221,11 @@ class DesyncScorer:
 
 def build(name: str, cfg: ScorerConfig) -> DesyncScorer:
     """Registry target: load Synchformer (offline), create the backend over its three graphs, return the scorer."""
-    segments_for_length(float(cfg.options.get("max_audio_len_s", DEFAULT_MAX_LEN_S)))  # fail before loading
+    opts = scorer_options(DesyncOptions, name, cfg)
+    segments_for_length(opts.max_audio_len_s)  # fail before loading
     model, winfo = _load(cfg)
     graphs = make_graphs(model)
-    segment_batch = max(int(cfg.options.get("segment_batch", DEFAULT_SEGMENT_BATCH)), 1)
+    segment_batch = max(opts.segment_batch, 1)
     backend = backend_for("synchformer", cfg, graphs, winfo.sha256, max_batch_size=segment_batch)
     if winfo.tiny:
         logger.warning(

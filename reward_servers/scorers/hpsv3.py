@@ -44,7 +44,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import ModelOptions, ScorerSpec, scorer_options
 from omninft.reward_servers.scorers.videoalign import (
     check_backend,
     model_dtype,
@@ -116,11 +116,11 @@ class HPSv3Scorer:
         self.model_cfg = loaded.config
         self.ids = loaded.ids
         self.video = video
-        opts = cfg.options
-        self.num_frames = int(opts.get("num_frames", VIDEO_FRAMES)) if video else 1
-        self.clip_max = float(opts.get("clip_max", CLIP_MAX))
-        self.top_fraction = float(opts.get("top_fraction", TOP_FRACTION))
-        self.pass_order = str(opts.get("pillow_pass_order", "horizontal_first"))
+        opts = scorer_options(HPSv3Options, name, cfg)
+        self.num_frames = opts.num_frames if video else 1
+        self.clip_max = opts.clip_max
+        self.top_fraction = opts.top_fraction
+        self.pass_order = opts.pillow_pass_order
         self.output = "hpsv3_video" if video else "hpsv3"
         self.info = ScorerInfo(
             name=name,

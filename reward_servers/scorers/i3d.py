@@ -33,7 +33,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ DEFAULT_PROTOCOL = "javisbench-v1"
 EMBEDDING = "i3d"
 
 
-def max_frames_option(cfg: ScorerConfig) -> int:
+def max_frames_option(cfg: ScorerConfig, name: str = "i3d") -> int:
     """options.max_frames (default 24), checked against what the network's pooling needs."""
-    n = int(cfg.options.get("max_frames", I3D_MAX_FRAMES))
+    n = scorer_options(I3DOptions, name, cfg).max_frames
     if n < I3D_MIN_FRAMES:
         raise ValueError(f"i3d option max_frames must be >= {I3D_MIN_FRAMES} (I3D's temporal pooling), got {n}")
     return n
@@ -71,9 +71,8 @@ def _load(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
 
 def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
     """omninft-export hook: the exportable graph for cfg.weights and options.max_frames."""
-    del name
     model, info = _load(cfg)
-    return make_graphs(model, max_frames_option(cfg)), info
+    return make_graphs(model, max_frames_option(cfg, name)), info
 
 
 class I3DEmbedder:
@@ -82,7 +81,7 @@ class I3DEmbedder:
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
         self.cfg = cfg
         self.backend = backend
-        self.max_frames = max_frames_option(cfg)
+        self.max_frames = max_frames_option(cfg, name)
         self.info = SPEC.info(
             name,
             cfg,
@@ -127,7 +126,7 @@ class I3DEmbedder:
 def build(name: str, cfg: ScorerConfig) -> I3DEmbedder:
     """Registry target: load weights (offline), create the backend over the I3D graph, return the embedder."""
     model, winfo = _load(cfg)
-    backend = backend_for("i3d", cfg, make_graphs(model, max_frames_option(cfg)), winfo.sha256)
+    backend = backend_for("i3d", cfg, make_graphs(model, max_frames_option(cfg, name)), winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM I3D weights (%s)", name, winfo.weights_id)
     return I3DEmbedder(name, cfg, backend=backend, weights=winfo)

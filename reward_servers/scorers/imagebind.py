@@ -56,7 +56,7 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec, scorer_options
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +103,13 @@ def make_graphs(model: ib.ImageBindModel, *, text: bool = True) -> dict[str, Gra
     return graphs
 
 
-def _load(cfg: ScorerConfig) -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, WeightsInfo]:
+def _load(cfg: ScorerConfig, name: str = "imagebind") -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, WeightsInfo]:
+    opts = scorer_options(ImageBindOptions, name, cfg)
     kwargs = {
         "cache_dir": cfg.weights_dir or None,
-        "tokenizer_source": cfg.options.get("tokenizer"),
-        "keep_eot": bool(cfg.options.get("keep_eot", False)),
-        "architecture": str(cfg.options.get("architecture", "huge")),
+        "tokenizer_source": opts.tokenizer,
+        "keep_eot": opts.keep_eot,
+        "architecture": opts.architecture,
     }
     key = ("imagebind", cfg.weights, cfg.seed, cfg.device, *sorted((k, str(v)) for k, v in kwargs.items()))
     model, tok, ident = shared_load(key, lambda: ib.load(cfg.weights, cfg.seed, **kwargs))  # type: ignore[arg-type]
@@ -117,13 +118,13 @@ def _load(cfg: ScorerConfig) -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, 
 
 def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], WeightsInfo]:
     """omninft-export hook: the exportable cores for cfg.weights and the identity of those weights."""
-    model, _, info = _load(cfg)
+    model, _, info = _load(cfg, name)
     return make_graphs(model, text=name != "imagebind_avh"), info
 
 
-def clip_batch_size(cfg: ScorerConfig) -> int:
+def clip_batch_size(cfg: ScorerConfig, name: str = "imagebind") -> int:
     """Most clips (or frames) per vision/audio graph call; also the batch bound of exported engines."""
-    return max(int(cfg.options.get("clip_batch_size", DEFAULT_CLIP_BATCH)), 1)
+    return max(scorer_options(ImageBindOptions, name, cfg).clip_batch_size, 1)
 
 
 def _banner(name: str, winfo: WeightsInfo) -> None:
@@ -221,8 +222,9 @@ class ImageBindScorer:
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = tokenizer
-        self.chunk = clip_batch_size(cfg)
-        self.text_cache = TextEmbeddingCache(int(cfg.options.get("text_cache_size", 4096)))
+        opts = scorer_options(ImageBindOptions, name, cfg)
+        self.chunk = max(opts.clip_batch_size, 1)
+        self.text_cache = TextEmbeddingCache(opts.text_cache_size)
         self.info = SPEC.info(
             name,
             cfg,
@@ -280,9 +282,9 @@ class ImageBindScorer:
 
 def build(name: str, cfg: ScorerConfig) -> ImageBindScorer:
     """Registry target of `imagebind`: load weights (offline), create the backend, return the scorer."""
-    model, tok, winfo = _load(cfg)
+    model, tok, winfo = _load(cfg, name)
     backend = backend_for("imagebind", cfg, make_graphs(model), winfo.sha256,
-                          max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg)))
+                          max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg, name)))
     _banner(name, winfo)
     return ImageBindScorer(name, cfg, backend=backend, tokenizer=tok, weights=winfo)
 
@@ -316,11 +318,12 @@ class ImageBindAvhScorer:
     def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo) -> None:
         self.cfg = cfg
         self.backend = backend
-        self.chunk = clip_batch_size(cfg)
-        self.window_s = float(cfg.options.get("window_s", 2.0))
-        self.overlap_s = float(cfg.options.get("overlap_s", 1.5))
-        self.topk_fraction = float(cfg.options.get("topk_min", 0.4))
-        self.pass_order = str(cfg.options.get("pillow_pass_order", "horizontal_first"))
+        opts = scorer_options(ImageBindOptions, name, cfg)
+        self.chunk = max(opts.clip_batch_size, 1)
+        self.window_s = opts.window_s
+        self.overlap_s = opts.overlap_s
+        self.topk_fraction = opts.topk_min
+        self.pass_order = opts.pillow_pass_order
         self.info = AVH_SPEC.info(
             name,
             cfg,
@@ -398,9 +401,9 @@ class ImageBindAvhScorer:
 
 def build_avh(name: str, cfg: ScorerConfig) -> ImageBindAvhScorer:
     """Registry target of `imagebind_avh`: vision and audio graphs only."""
-    model, _, winfo = _load(cfg)
+    model, _, winfo = _load(cfg, name)
     backend = backend_for("imagebind", cfg, make_graphs(model, text=False), winfo.sha256,
-                          max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg)))
+                          max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg, name)))
     _banner(name, winfo)
     return ImageBindAvhScorer(name, cfg, backend=backend, weights=winfo)
 

@@ -50,6 +50,8 @@ __all__ = [
     "ScorerSpec",
     "finite",
     "options_schema",
+    "known_options",
+    "model_options",
     "parse_options",
     "scorer_options",
 ]
@@ -332,3 +334,17 @@ def _json_type(tp: Any) -> dict[str, Any]:
 def scorer_options(cls: type[OptionsT], name: str, cfg: ScorerConfig) -> OptionsT:
     """cfg.options of scorer `name` as Options dataclass `cls` (InvalidOptions names the key)."""
     return parse_options(cls, cfg.options, f"scorers.{name}.options")
+
+
+def known_options(cls: type[OptionsT], cfg: ScorerConfig) -> OptionsT:
+    """The fields of Options dataclass `cls` found in cfg.options, typed; other keys are left to their scorer.
+
+    For helpers shared by several scorers (the whole mapping is checked against the scorer's own class).
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return parse_options(cls, {k: v for k, v in cfg.options.items() if k in fields}, "options")
+
+
+def model_options(cfg: ScorerConfig) -> ModelOptions:
+    """The ModelOptions fields of cfg.options, typed (shared helpers read these; the rest is the scorer's)."""
+    return known_options(ModelOptions, cfg)

@@ -53,7 +53,13 @@ from omninft.reward_servers.scorers.base import (
     ScorerOutput,
     WeightsInfo,
 )
-from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, ScorerSpec
+from omninft.reward_servers.scorers.spec import (
+    BenchMetric,
+    ModelOptions,
+    ScorerSpec,
+    known_options,
+    scorer_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +71,19 @@ OUTPUTS = tuple(OUTPUT_OF[d] for d in va.EVAL_DIMS)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+@dataclass(frozen=True)
+class DtypeOption:
+    """The `dtype` option VideoAlignOptions and HPSv3Options share (read by model_dtype for either scorer)."""
+
+    dtype: str | None = None
+
+
 def model_dtype(cfg: ScorerConfig, *, bf16_on_cpu: bool = True) -> torch.dtype:
     """options.dtype, else the protocol's: bfloat16 for javisbench-v1 (the reference's, on any device), float32
     for javisbench-v1-fp32. With bf16_on_cpu=False (HPSv3): bfloat16 on CUDA, float32 on CPU."""
-    if cfg.options.get("dtype"):
-        name = cfg.options["dtype"]
+    dtype = known_options(DtypeOption, cfg).dtype
+    if dtype:
+        name = dtype
     elif cfg.protocol == "javisbench-v1-fp32":
         name = "float32"
     else:
@@ -153,16 +167,16 @@ class VideoAlignScorer:
         self.tokenizer = loaded.tokenizer
         self.model_cfg = loaded.config
         self.ids = loaded.ids
-        opts = cfg.options
-        self.use_norm = bool(opts.get("use_norm", False))
-        fps, num_frames = opts.get("fps"), opts.get("num_frames")
+        opts = scorer_options(VideoAlignOptions, name, cfg)
+        self.use_norm = opts.use_norm
+        fps, num_frames = opts.fps, opts.num_frames
         if fps is not None and num_frames is not None:
             raise ValueError(f"{name}: set options.fps or options.num_frames, not both")
         if fps is None and num_frames is None:
             fps, num_frames = self.model_cfg.fps, self.model_cfg.num_frames
         self.fps = None if fps is None else float(fps)
         self.num_frames = None if num_frames is None else int(num_frames)
-        self.max_pixels = int(opts.get("max_pixels") or self.model_cfg.max_pixels)
+        self.max_pixels = int(opts.max_pixels or self.model_cfg.max_pixels)
         self.info = ScorerInfo(
             name=name,
             model_family="videoalign",
@@ -230,13 +244,13 @@ class VideoAlignScorer:
         return DecodedSample(id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0))
 
 
-def load(cfg: ScorerConfig) -> tuple[va.LoadedVideoAlign, WeightsInfo]:
+def load(cfg: ScorerConfig, name: str = "videoalign") -> tuple[va.LoadedVideoAlign, WeightsInfo]:
     """Load VideoReward for cfg.weights in the scorer's dtype."""
-    step = cfg.options.get("checkpoint_step")
-    loaded = va.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None,
-                     step=None if step is None else int(step), dtype=model_dtype(cfg))
+    opts = scorer_options(VideoAlignOptions, name, cfg)
+    dtype = model_dtype(cfg)
+    loaded = va.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, step=opts.checkpoint_step, dtype=dtype)
     if cfg.weights in ("tiny", "random"):
-        loaded.model.to(model_dtype(cfg))
+        loaded.model.to(dtype)
     ident = loaded.identity
     return loaded, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
@@ -244,7 +258,7 @@ def load(cfg: ScorerConfig) -> tuple[va.LoadedVideoAlign, WeightsInfo]:
 def build(name: str, cfg: ScorerConfig) -> VideoAlignScorer:
     """Registry target: load VideoReward (offline), put it behind cfg.backend, return the scorer."""
     check_backend(name, cfg, model_dtype(cfg))
-    loaded, winfo = load(cfg)
+    loaded, winfo = load(cfg, name)
     backend = backend_for("videoalign", cfg, reward_graphs(loaded.model, loaded.ids, cfg), winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM VideoReward weights (%s)", name, winfo.weights_id)

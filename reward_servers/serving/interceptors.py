@@ -21,6 +21,10 @@ import grpc
 from omninft.reward_servers.serving.errors import internal_message
 from omninft.reward_servers.serving.metrics import ServerMetrics
 
+# A grpc.aio handler: (request, grpc.aio.ServicerContext) -> awaitable (unary) or async iterator (streaming).
+# grpc.aio stores these in grpc.RpcMethodHandler, whose stubs describe synchronous handlers only.
+AioHandler = Callable[..., Any]
+
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -74,9 +78,9 @@ class ParseRequestInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Replace the request deserializer of unary-request handlers with a checked parse in the handler."""
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming or handler.request_deserializer is None:
@@ -97,14 +101,16 @@ class ParseRequestInterceptor(grpc.aio.ServerInterceptor):
                                     trailing_metadata=((REQUEST_ID_HEADER, rid),))
 
         if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
+            inner_uu: AioHandler = handler.unary_unary  # grpc.aio keeps coroutines in the sync-typed slot
 
             async def unary_unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
                 request = await parsed(raw, context)
                 return await inner_uu(request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=handler.response_serializer)
-        inner_us = handler.unary_stream
+        inner_us: AioHandler | None = handler.unary_stream
+        if inner_us is None:
+            return handler
         if inspect.isasyncgenfunction(inner_us):
 
             async def stream_gen(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
@@ -133,16 +139,16 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Wrap unary-unary handlers; streaming ones (health Watch, reflection) only get the request id."""
         rid = _incoming_id(handler_call_details)
         _request_id.set(rid)
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        inner: AioHandler = handler.unary_unary
         method = method_label(handler_call_details.method)
         metrics = self._metrics
 

@@ -599,7 +599,7 @@ def build_from_options(options: Mapping[str, Any]) -> ToyAdapter:
     import os
     from pathlib import Path
 
-    log = logging.getLogger("omninft.trainer.toy")
+    log = logging.getLogger(__name__)
     cfg = ToyModelConfig(**_checked(options.get("model", {}), ToyModelConfig, "model"))
     data = ToyDataConfig(**_checked(options.get("data", {}), ToyDataConfig, "data"))
     scope = str(options.get("train_scope", "all"))

@@ -185,10 +185,10 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
     doc = write_all(run, out_dir, cfg.name, prov, skipped)
     if prov["tiny_weights"]:
         click.secho("TINY RANDOM WEIGHTS: numbers below mean nothing about quality", fg="yellow", err=True)
-    for d in run.dimensions:
-        value = "n/a" if d.value is None else f"{100 * d.value:.2f}%"
-        click.echo(f"{d.name:>22} = {value}   ({len(d.videos)}/{d.total} scored"
-                   + (f", {len(d.dropped)} dropped" if d.dropped else "") + ")")
+    for res in run.dimensions:
+        value = "n/a" if res.value is None else f"{100 * res.value:.2f}%"
+        click.echo(f"{res.name:>22} = {value}   ({len(res.videos)}/{res.total} scored"
+                   + (f", {len(res.dropped)} dropped" if res.dropped else "") + ")")
     scores = doc["vbench"]["scores"]
     for key in ("quality", "semantic", "total"):
         v = scores[key]
@@ -328,7 +328,7 @@ def static_filter(videos: Path, out_dir: Path, scope: str, full_info: Path | Non
     if short and scope == "temporal_flickering":
         click.echo(f"{len(short)} prompts have fewer than {STATIC_PER_PROMPT} static videos (sample more, e.g. 40 "
                    "per prompt): " + "; ".join(short[:10]) + (" ..." if len(short) > 10 else ""), err=True)
-    for path, why in result.errors.items():
-        click.echo(f"{path}: not tested: {why}", err=True)
+    for video, why in result.errors.items():
+        click.echo(f"{video}: not tested: {why}", err=True)
     kept = sum(len(v) for v in result.prompts.values())
     click.echo(f"kept {kept} static of {result.tested} tested videos -> {target}")

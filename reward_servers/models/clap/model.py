@@ -102,12 +102,14 @@ def load(
     weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
 ) -> tuple[nn.Module, Any, WeightsIdentity]:
     """(ClapModel in eval mode, tokenizer, identity) for "tiny", "official" or a local HF directory / HF id."""
-    from transformers import ClapModel
+    from transformers import ClapAudioConfig, ClapModel
 
     model, tokenizer, ident, path = load_family(
         "clap", weights, seed, model_cls=ClapModel, model_type="clap", tiny=_tiny, cache_dir=cache_dir
     )
+    assert isinstance(model, ClapModel)  # what load_family built; gives its config a type
     audio_cfg = model.config.audio_config
+    assert isinstance(audio_cfg, ClapAudioConfig)  # ClapConfig builds it from a dict or a config
     if audio_cfg.enable_fusion:
         raise WeightsLoadError("fused CLAP checkpoints (enable_fusion=True) are not supported; use an unfused one")
     if audio_cfg.num_mel_bins != NUM_MEL_BINS:

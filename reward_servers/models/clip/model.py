@@ -102,13 +102,18 @@ def load(
     weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
 ) -> tuple[nn.Module, Any, WeightsIdentity]:
     """(CLIPModel in eval mode, tokenizer, identity) for "tiny", "official" or a local HF directory / HF id."""
-    from transformers import CLIPModel
+    from transformers import CLIPModel, CLIPVisionConfig
 
     model, tokenizer, ident, path = load_family(
         "clip", weights, seed, model_cls=CLIPModel, model_type="clip", tiny=_tiny, cache_dir=cache_dir
     )
+    assert isinstance(model, CLIPModel)  # what load_family built; gives its config a type
+    vision = model.config.vision_config
+    assert isinstance(vision, CLIPVisionConfig)  # CLIPConfig builds it from a dict or a config
+    if not isinstance(vision.image_size, int):
+        raise WeightsLoadError(f"CLIP vision config has image_size {vision.image_size!r}; only square inputs are supported")
     if path is not None:
-        check_image_processor(path, model.config.vision_config.image_size)
+        check_image_processor(path, vision.image_size)
     return model, tokenizer, ident
 
 
