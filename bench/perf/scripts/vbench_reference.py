@@ -46,14 +46,6 @@ cache, torch_home, dino_repo = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
 def save(obj, path):
     os.makedirs(os.path.dirname(path), exist_ok=True); torch.save(obj, path); out[os.path.basename(path)] = path
-def tame(m, pattern):
-    # default-initialised iterative flow heads diverge to NaN over 20 refinements; shrinking the output layers
-    # keeps the flows finite (NaN flows would compare NaN handling, not the metric)
-    import re
-    with torch.no_grad():
-        for k, p in m.named_parameters():
-            if re.search(pattern, k): p.mul_(0.01)
-    return m
 def half_rounded(m):
     with torch.no_grad():
         for p in m.parameters(): p.copy_(p.half().float())
@@ -90,15 +82,14 @@ save(MUSIQ(pretrained=False).state_dict(), os.path.join(cache, "pyiqa_model", "m
 from easydict import EasyDict
 from vbench.third_party.RAFT.core.raft import RAFT
 torch.manual_seed(6)
-raft = tame(RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False)), r"update_block\.(flow_head\.conv2|mask\.2)\.")
+raft = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
 save({"module." + k: v for k, v in raft.state_dict().items()}, os.path.join(cache, "raft_model", "models", "raft-things.pth"))
 from omegaconf import OmegaConf
 import vbench
 from vbench.third_party.amt.utils.build_utils import build_from_cfg
 cfg = OmegaConf.load(os.path.join(os.path.dirname(vbench.__file__), "third_party", "amt", "cfgs", "AMT-S.yaml"))
 torch.manual_seed(7)
-amt = tame(build_from_cfg(cfg.network), r"(decoder\d\.convblock\.2|flow_head|mask)")
-save({"state_dict": amt.state_dict()}, os.path.join(cache, "amt_model", "amt-s.pth"))
+save({"state_dict": build_from_cfg(cfg.network).state_dict()}, os.path.join(cache, "amt_model", "amt-s.pth"))
 print(json.dumps(out))
 '''
 
