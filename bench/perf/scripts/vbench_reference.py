@@ -234,7 +234,8 @@ def _rss_of(pid: int) -> float:
 
 
 def _value(v: Any) -> float:
-    return float(v) if not isinstance(v, bool) else float(v)
+    """A per-video result as a float (dynamic_degree's booleans as 0/1)."""
+    return float(v)
 
 
 def compare(ref: dict[str, Any], ours: dict[str, Any], dims: list[str]) -> dict[str, Any]:
