@@ -200,12 +200,17 @@ def serve_main(
 @click.option("--scorer", "names", multiple=True, help="Scorer whose official weights to fetch (repeatable).")
 @click.option("--family", "families", multiple=True,
               help="Model family whose official weights and companion files to fetch (repeatable).")
+@click.option("--suite", "suites", multiple=True,
+              help="Benchmark suite (vbench, javisbench): the official weights of every scorer it uses (repeatable).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Server YAML: fetch for every hosted scorer whose weights are 'official'.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Weights cache directory.")
+@click.option("--mirror", default=None,
+              help="Download URL weights from MIRROR/<host>/<path> (http(s):// or file://; default "
+                   "$OMNINFT_WEIGHTS_MIRROR). Hugging Face ids follow $HF_ENDPOINT.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path: str | None, cache_dir: str | None,
-                  log_level: str) -> None:
+def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], suites: tuple[str, ...], config_path: str | None,
+                  cache_dir: str | None, mirror: str | None, log_level: str) -> None:
     """Download (or verify) official weights into the cache, e.g. in a Helm pre-install Job or init container."""
     _configure_logging(log_level)
     from omninft.reward_servers import weights
@@ -213,6 +218,12 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path
     from omninft.reward_servers.scorers import registry
 
     wanted = list(dict.fromkeys(names))
+    for suite in suites:
+        try:
+            members = registry.suite_scorers(suite)
+        except KeyError as exc:
+            raise click.UsageError(str(exc.args[0])) from None
+        wanted += [n for n in members if n not in wanted and registry.official_weights(n)]
     if config_path:
         from omninft.reward_servers.serving.config import ServerConfig
 
@@ -222,7 +233,8 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path
             raise click.ClickException(str(exc)) from None
         wanted += [n for n, sc in cfg.scorers.items() if sc.weights == "official" and n not in wanted]
     if not wanted and not families:
-        raise click.UsageError("nothing to fetch: give --scorer NAME, --family NAME or a --config with official weights")
+        raise click.UsageError("nothing to fetch: give --scorer NAME, --family NAME, --suite NAME or a --config with "
+                               "official weights")
     plan: list[tuple[str, list[weights.WeightSpec]]] = []
     for name in wanted:
         try:
@@ -237,10 +249,14 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], config_path
             plan.append((family, list(family_weights(family))))
         except ImportError:
             raise click.ClickException(f"unknown model family {family!r}") from None
+    done: set[str] = set()
     for name, specs in plan:
         for spec in specs:
+            if spec.name in done:  # shared by several scorers of a suite: fetched once
+                continue
+            done.add(spec.name)
             try:
-                result = weights.fetch(spec, cache_dir)
+                result = weights.fetch(spec, cache_dir, mirror=mirror)
             except (OSError, ValueError) as exc:  # unreachable hub, sha256 mismatch
                 raise click.ClickException(f"{name}: {spec.name}: {exc}") from None
             if isinstance(result, Path):

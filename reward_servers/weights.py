@@ -10,6 +10,11 @@ Cache layout (root = ``cache_dir`` argument, else ``$OMNINFT_WEIGHTS_DIR``, else
   standard Hugging Face cache (``$HF_HOME``) is used through huggingface_hub.
 - URLs: ``<root>/url/<sha256(url)[:16]>/<file name>``; without a root ``~/.cache/omninft/weights``.
 
+A mirror (``mirror=`` or ``$OMNINFT_WEIGHTS_MIRROR``: an http(s) or file:// base) serves URL sources for
+air-gapped clusters: ``https://<host>/<path>`` is downloaded from ``<mirror>/<host>/<path>``. The cache
+path and the recorded weights id stay those of the original URL, so a server resolves the file offline
+whether it came from the origin or from the mirror. (HF repository ids follow ``$HF_ENDPOINT`` instead.)
+
 The sha256 of the main weight file is recorded in every result. It is computed once per file version and
 kept in a sidecar ``<file>.sha256`` (JSON keyed by size and mtime), so restarts do not re-hash gigabytes.
 """
@@ -32,6 +37,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 ENV_WEIGHTS_DIR = "OMNINFT_WEIGHTS_DIR"
+ENV_WEIGHTS_MIRROR = "OMNINFT_WEIGHTS_MIRROR"
 _CHUNK = 1 << 20
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
 # Preference order when a directory holds several candidate weight files.
@@ -102,6 +108,15 @@ def default_root(cache_dir: str | os.PathLike[str] | None = None) -> Path | None
         return Path(cache_dir).expanduser()
     env = os.environ.get(ENV_WEIGHTS_DIR, "")
     return Path(env).expanduser() if env else None
+
+
+def mirrored_url(url: str, mirror: str | None = None) -> str:
+    """Where to download `url` from: `<mirror>/<host>/<path>` with a mirror (argument, else the env), else `url`."""
+    base = (mirror if mirror is not None else os.environ.get(ENV_WEIGHTS_MIRROR, "")).strip()
+    if not base:
+        return url
+    parts = urllib.parse.urlparse(url)
+    return f"{base.rstrip('/')}/{parts.netloc}{parts.path}"
 
 
 # ---------------------------------------------------------------------------------------------- hashing
@@ -195,8 +210,11 @@ def resolve(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     offline: bool = True,
+    mirror: str | None = None,
 ) -> ResolvedWeights:
     """Find (or, with offline=False, download) the weights of a spec; verify pinned sha256s.
+
+    `mirror` (else $OMNINFT_WEIGHTS_MIRROR) is where URL sources are downloaded from (module docstring).
 
     Raises FileNotFoundError naming the spec and the fetch command when the weights are not on disk
     offline, and WeightsIntegrityError when a pinned sha256 does not match.
@@ -208,7 +226,7 @@ def resolve(
     if kind == "local":
         return _resolve_local(spec)
     if kind == "url":
-        return _resolve_url(spec, default_root(cache_dir), offline)
+        return _resolve_url(spec, default_root(cache_dir), offline, mirror)
     if kind == "hf":
         return _resolve_hf(spec, default_root(cache_dir), offline)
     raise FileNotFoundError(
@@ -274,9 +292,14 @@ def _hash_resolved(path: Path, spec: WeightSpec, weights_id: str) -> ResolvedWei
     return ResolvedWeights(path=path, weights_id=weights_id, sha256=digest, main_file=mains[0], file_sha256=hashes)
 
 
-def _resolve_local(spec: WeightSpec) -> ResolvedWeights:
+def _local_path(spec: WeightSpec) -> Path:
+    """The absolute path a local source (plain or file:// URI) names."""
     raw = spec.source.removeprefix("file://")
-    path = Path(urllib.parse.unquote(raw) if spec.source.startswith("file://") else raw).expanduser().resolve()
+    return Path(urllib.parse.unquote(raw) if spec.source.startswith("file://") else raw).expanduser().resolve()
+
+
+def _resolve_local(spec: WeightSpec) -> ResolvedWeights:
+    path = _local_path(spec)
     if not path.exists():
         raise FileNotFoundError(f"weights path {path} for {spec.name!r} does not exist")
     return _hash_resolved(path, spec, f"local:{path}")
@@ -292,12 +315,12 @@ def _url_target(spec: WeightSpec, root: Path | None) -> Path:
     return base / url_key / fname
 
 
-def _resolve_url(spec: WeightSpec, root: Path | None, offline: bool) -> ResolvedWeights:
+def _resolve_url(spec: WeightSpec, root: Path | None, offline: bool, mirror: str | None = None) -> ResolvedWeights:
     target = _url_target(spec, root)
     if not target.exists():
         if offline:
             raise _missing(spec, str(target))
-        _download(spec.source, target, expected_sha256=_pinned_for(spec, target.name))
+        _download(mirrored_url(spec.source, mirror), target, expected_sha256=_pinned_for(spec, target.name))
     return _hash_resolved(target, spec, spec.source)
 
 
@@ -413,11 +436,31 @@ def _hf_download(
     return str(path)
 
 
-def fetch(spec: WeightSpec, cache_dir: str | os.PathLike[str] | None = None) -> ResolvedWeights | Path:
+def fetch(
+    spec: WeightSpec, cache_dir: str | os.PathLike[str] | None = None, *, mirror: str | None = None
+) -> ResolvedWeights | Path:
     """Download (if missing) and verify one WeightSpec; snapshot specs return their directory."""
     if spec.snapshot:
         return resolve_snapshot(spec, cache_dir=cache_dir, offline=False)
-    return resolve(spec, cache_dir=cache_dir, offline=False)
+    return resolve(spec, cache_dir=cache_dir, offline=False, mirror=mirror)
+
+
+def resolve_named_file(
+    spec_or_str: WeightSpec | str, file_name: str, *, cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """One named file of a spec, offline: the file a URL or local file names, or `<folder>/<file_name>` of a
+    local folder or HF repository (tokenizer vocabularies, which have no weight file beside them)."""
+    spec = as_spec(spec_or_str)
+    kind = _source_kind(spec)
+    if kind == "hf":
+        path = resolve_snapshot(spec, cache_dir=cache_dir) / file_name
+    elif kind == "local" and _local_path(spec).is_dir():
+        path = _local_path(spec) / file_name
+    else:
+        path = resolve(spec, cache_dir=cache_dir, offline=True).path
+    if not path.is_file():
+        raise FileNotFoundError(f"no {file_name} for {spec.name!r} at {path}")
+    return path
 
 
 def resolve_snapshot(
@@ -431,8 +474,7 @@ def resolve_snapshot(
     spec = as_spec(spec_or_str)
     kind = _source_kind(spec)
     if kind == "local":
-        raw = spec.source.removeprefix("file://")
-        path = Path(urllib.parse.unquote(raw) if spec.source.startswith("file://") else raw).expanduser().resolve()
+        path = _local_path(spec)
         if not path.is_dir():
             raise FileNotFoundError(f"weights path {path} for {spec.name!r} is not a directory")
         return path

@@ -114,11 +114,11 @@ def clip_precision(protocol: str, device: str) -> str:
 
 
 def load_openai_or_hf_clip(weights: str, seed: int, arch: str, cache_dir: str | None) -> tuple[Any, Any]:
-    """A CLIPModel and its identity: OpenAI's `.pt` file (the layout VBench loads) when `weights` names one, else
-    the clip family's loader (HF id / "official" / tiny / random) for ViT-B/32, or OpenAI's file for ViT-L/14."""
+    """A CLIPModel and its identity: OpenAI's `.pt` file (the one VBench's `clip.load` reads) for "official" or a
+    `.pt` path, else the clip family's loader (HF id / tiny / random) for ViT-B/32, or OpenAI's file for ViT-L/14."""
     from omninft.reward_servers.models import clip
 
-    if arch == "ViT-B/32" and not weights.endswith(".pt"):
+    if arch == "ViT-B/32" and weights != "official" and not weights.endswith(".pt"):
         model, _tokenizer, ident = clip.load(weights, seed, cache_dir=cache_dir)
         return model, ident
     return clip.load_openai(weights, seed, arch=arch, cache_dir=cache_dir)

@@ -248,6 +248,7 @@ class ClipOptions(ModelOptions):
 SPEC = ScorerSpec(
     name="clip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clip_score",),
     embeddings=("video", "text"), modalities=("video", "prompt"), options=ClipOptions, families=("clip",),
+    weights=("clip",),
     bench=(BenchMetric("javisbench", "clip_score", output="clip_score"),),
     summary="CLIP text-frame similarity (JavisBench CLIP score)",
 )

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from omninft.reward_servers.weights import WeightSpec
 
 __all__ = ["DuplicateScorerError", "UnknownScorerError", "available", "build", "builder", "official_weights",
-           "register", "register_spec", "sharing", "spec", "specs", "target", "unknown_scorer_message"]
+           "register", "register_spec", "sharing", "spec", "specs", "suite_scorers", "suites", "target",
+           "unknown_scorer_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -204,3 +205,17 @@ def official_weights(name: str) -> list[WeightSpec]:
     if missing:
         raise KeyError(f"scorer {name!r} names weights {missing} that none of its families {s.families} declares")
     return out
+
+
+def suites() -> list[str]:
+    """The benchmark suites the declared scorers serve (from their bench metrics), sorted."""
+    return sorted({m.suite for s in specs().values() for m in s.bench})
+
+
+def suite_scorers(suite: str) -> list[str]:
+    """The scorers benchmark `suite` uses: those with a bench metric of the suite, and its helpers named
+    `<suite>_*` (VBench's static filter), sorted; KeyError for an unknown suite."""
+    known = suites()
+    if suite not in known:
+        raise KeyError(f"unknown benchmark suite {suite!r}; known: {', '.join(known)}")
+    return sorted(n for n, s in specs().items() if any(m.suite == suite for m in s.bench) or n.startswith(f"{suite}_"))

@@ -107,7 +107,7 @@ def build_aesthetic_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
 AESTHETIC = ScorerSpec(
     name="vbench_aesthetic_quality", build=build_aesthetic_quality, version=VERSION, protocols=CLIP_PROTOCOLS,
     outputs=("aesthetic_quality_video_results",), modalities=("video",), options=AestheticOptions,
-    families=("clip",),
+    families=("clip",), weights=("clip_openai_vit_l14", "laion_aesthetic_l14"),
     bench=(BenchMetric("vbench", "aesthetic_quality", output="aesthetic_quality_video_results"),),
     summary="VBench aesthetic_quality: LAION aesthetic head on CLIP ViT-L/14 frames, mean score / 10",
 )

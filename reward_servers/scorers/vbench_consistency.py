@@ -11,8 +11,8 @@ t = 1..N-1, s_t = (max(0, cos(f_{t-1}, f_t)) + max(0, cos(f_0, f_t))) / 2 on L2-
   With one frame the reference divides by zero; here that is a per-video error (needs two frames).
 - `vbench_background_consistency`: CLIP ViT-B/32 image embeddings (the projected `encode_image` feature) after
   `clip_transform(224)`: bicubic short-side resize without antialias or clamping, CenterCrop, CLIP Normalize.
-  The CLIP model is loaded once per server (shared with the other CLIP B/32 VBench scorers); `weights` may
-  also name OpenAI's `ViT-B-32.pt` (the file VBench loads). Protocol "vbench-v1" runs the model in fp16 on
+  The CLIP model is loaded once per server (shared with the other CLIP B/32 VBench scorers); "official" is
+  OpenAI's `ViT-B-32.pt` (the file VBench loads, sha256 pinned); an HF id of the same weights also works. Protocol "vbench-v1" runs the model in fp16 on
   CUDA as the reference's OpenAI `clip` does (fp32 on CPU); "vbench-v1-fp32" runs fp32 everywhere.
 
 Frames go through the image model in chunks of `image_batch_size` counted from each video's first frame, so a
@@ -144,6 +144,7 @@ BACKGROUND = ScorerSpec(
     name="vbench_background_consistency", build=build_background_consistency, version=VERSION,
     protocols=CLIP_PROTOCOLS, outputs=("background_consistency_video_sim", "background_consistency_cnt_per_video"),
     modalities=("video",), options=ConsistencyOptions, families=("clip",),
+    weights=("clip_openai_vit_b32",),
     bench=(BenchMetric("vbench", "background_consistency", output="background_consistency_video_sim"),),
     summary="VBench background_consistency: CLIP ViT-B/32 similarity of each frame to the previous and the first",
 )

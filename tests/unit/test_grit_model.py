@@ -169,7 +169,7 @@ def test_identity_and_official_spec(tiny):
     assert ident.tiny and ident == grit.identify("tiny")
     spec = grit.OFFICIAL_WEIGHTS[grit.FAMILY]
     assert spec.source.endswith("/" + grit.OFFICIAL_FILENAME) and "VBench_Used_Models" in spec.source
-    assert grit.OFFICIAL_WEIGHTS[grit.TOKENIZER_FAMILY].files == ("vocab.txt",)
+    assert grit.OFFICIAL_WEIGHTS[grit.TOKENIZER_FAMILY].source.endswith("/bert-base-uncased/resolve/86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt")
     with pytest.raises(ValueError, match="ObjectDet"):
         grit.check_task("Caption")
 

@@ -12,7 +12,7 @@ import torch
 from omninft.reward_servers.models import viclip as V
 from omninft.reward_servers.models._hf import WeightsLoadError
 from omninft.reward_servers.models.viclip.frames import center_crop_offsets, short_side_size
-from omninft.reward_servers.weights import _url_target
+from omninft.reward_servers.weights import WeightsIntegrityError, _url_target
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,9 @@ def test_official_checkpoint_round_trip_strict(tmp_path: Path, tiny):
     with pytest.raises(FileNotFoundError):  # the vocabulary is a separate, required companion file
         V.load("official", cache_dir=tmp_path, architecture="tiny")
     _write_tiny_bpe(bpe)
-    model, tok, ident = V.load("official", cache_dir=tmp_path, architecture="tiny")
+    with pytest.raises(WeightsIntegrityError):  # the official vocabulary is pinned by its sha256
+        V.load("official", cache_dir=tmp_path, architecture="tiny")
+    model, tok, ident = V.load("official", cache_dir=tmp_path, architecture="tiny", tokenizer_source=str(bpe))
     assert not ident.tiny and ident.weights_id == V.OFFICIAL_WEIGHTS.source
     assert ident.sha256 == hashlib.sha256(target.read_bytes()).hexdigest()
     for k, v in src.state_dict().items():

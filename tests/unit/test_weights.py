@@ -233,3 +233,35 @@ def test_scorers_fetch_what_their_families_declare() -> None:
     assert names("videoalign_reward") == ["videoalign", "videoalign_base"]
     assert names("video_stats") == []
     assert [w.name for w in declared.values() if w.snapshot] == ["hpsv3_base", "videoalign", "videoalign_base"]
+
+
+def test_mirror_maps_host_and_path_and_keeps_the_original_cache_key(tmp_path, monkeypatch):
+    assert W.mirrored_url("https://hub.example/a/b.pt", "http://m:1/") == "http://m:1/hub.example/a/b.pt"
+    assert W.mirrored_url("https://hub.example/a/b.pt", "") == "https://hub.example/a/b.pt"
+    monkeypatch.setenv(W.ENV_WEIGHTS_MIRROR, "file:///srv")
+    assert W.mirrored_url("https://hub.example/a/b.pt") == "file:///srv/hub.example/a/b.pt"
+    # a file:// mirror: the download comes from the mirror, the cache and the id are the origin's
+    mirror = tmp_path / "mirror"
+    sha = _write(mirror / "hub.example" / "a" / "b.pt", b"mirrored")
+    monkeypatch.setenv(W.ENV_WEIGHTS_MIRROR, mirror.as_uri())
+    spec = W.WeightSpec("toy", "https://hub.example/a/b.pt", sha256={"b.pt": sha})
+    r = W.fetch(spec, cache_dir=tmp_path / "c")
+    assert not isinstance(r, Path) and r.weights_id == spec.source and r.sha256 == sha
+    monkeypatch.delenv(W.ENV_WEIGHTS_MIRROR)
+    assert W.resolve(spec, cache_dir=tmp_path / "c", offline=True).path == r.path
+
+
+def test_resolve_named_file_from_a_file_a_folder_or_a_cached_url(tmp_path, http_root):
+    root, base = http_root
+    folder = tmp_path / "tok"
+    _write(folder / "vocab.txt", b"[PAD]\n")
+    assert W.resolve_named_file(str(folder), "vocab.txt") == (folder / "vocab.txt").resolve()
+    assert W.resolve_named_file(str(folder / "vocab.txt"), "vocab.txt") == folder / "vocab.txt"
+    with pytest.raises(FileNotFoundError, match="no merges.txt"):
+        W.resolve_named_file(str(folder), "merges.txt")
+    _write(root / "vocab.txt", b"[UNK]\n")
+    spec = W.WeightSpec("toy_vocab", f"{base}/vocab.txt")
+    with pytest.raises(FileNotFoundError, match="not available offline"):
+        W.resolve_named_file(spec, "vocab.txt", cache_dir=tmp_path / "c")
+    W.fetch(spec, cache_dir=tmp_path / "c")
+    assert W.resolve_named_file(spec, "vocab.txt", cache_dir=tmp_path / "c").read_bytes() == b"[UNK]\n"

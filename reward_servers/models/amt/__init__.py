@@ -18,7 +18,10 @@ from omninft.reward_servers.models.amt.model import (
 )
 from omninft.reward_servers.models.amt.vbench import MotionSmoothness, motion_smoothness_video
 
+WEIGHTS = (OFFICIAL_WEIGHTS,)
+
 __all__ = [
+    "WEIGHTS",
     "AMT",
     "FAMILY",
     "MotionSmoothness",

@@ -9,7 +9,7 @@ from omninft.reward_servers.weights import WeightSpec
 # AMT-S as VBench downloads it (vbench/utils.py init_submodules). The file is a training checkpoint whose
 # weights sit under ckpt['state_dict'] (vbench/motion_smoothness.py). No digest is published, so the sha256 is
 # recorded at fetch time, not pinned.
-OFFICIAL_WEIGHTS = WeightSpec("amt", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth")
+OFFICIAL_WEIGHTS = WeightSpec("amt", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth", family="amt")
 OFFICIAL_FILE = "amt-s.pth"
 OFFICIAL_ENTRY = "state_dict"
 OFFICIAL_PARAMS = 2_990_543  # counted on the reference class (VBench third_party/amt networks/AMT-S.py); paper: 2.99M

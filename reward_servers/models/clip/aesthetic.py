@@ -29,7 +29,8 @@ EMBED_DIM = 768  # CLIP ViT-L/14 projection width
 # The URL VBench uses since commit f346596 (the earlier `blob/...?raw=true` form broke: issues #133, #187).
 # No digest is published, so the sha256 is recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    FAMILY, "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/sa_0_4_vit_l_14_linear.pth"
+    FAMILY, "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/sa_0_4_vit_l_14_linear.pth",
+    family="clip",
 )
 TINY_EMBED_DIM = 16  # projection width of clip.openai.tiny_openai_config()
 

@@ -36,11 +36,13 @@ OPENAI_WEIGHTS: dict[str, WeightSpec] = {
         "clip_openai_vit_b32",
         f"{_OPENAI_BASE}/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
         sha256={"ViT-B-32.pt": "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"},
+        family="clip",
     ),
     "ViT-L/14": WeightSpec(
         "clip_openai_vit_l14",
         f"{_OPENAI_BASE}/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
         sha256={"ViT-L-14.pt": "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836"},
+        family="clip",
     ),
 }
 # The same weights converted by Hugging Face (the family's HF layout).

@@ -11,4 +11,6 @@ from omninft.reward_servers.models.dino.model import (
     load_official,
 )
 
-__all__ = ["FAMILY", "OFFICIAL_WEIGHTS", "DinoConfig", "DinoViT", "build", "identify", "load", "load_official"]
+WEIGHTS = (OFFICIAL_WEIGHTS,)
+
+__all__ = ["WEIGHTS", "FAMILY", "OFFICIAL_WEIGHTS", "DinoConfig", "DinoViT", "build", "identify", "load", "load_official"]

@@ -34,7 +34,7 @@ FAMILY = "dino"
 # torch.hub's dino_vitb16 downloads this file (VBench's subject_consistency uses the hub copy, §12). No
 # digest is published (the file name carries none), so the sha256 is recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    FAMILY, "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth"
+    FAMILY, "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth", family="dino"
 )
 
 

@@ -26,7 +26,11 @@ from omninft.reward_servers.models.grit.model import (
 )
 from omninft.reward_servers.models.grit.tokenizer import WordPieceDecoder, build_tiny_vocab
 
+# The detector checkpoint and the decoder's BERT vocabulary.
+WEIGHTS = tuple(OFFICIAL_WEIGHTS.values())
+
 __all__ = [
+    "WEIGHTS",
     "FAMILY",
     "OFFICIAL_FILENAME",
     "OFFICIAL_WEIGHTS",

@@ -14,17 +14,21 @@ from omninft.reward_servers.weights import WeightSpec
 FAMILY = "grit"
 TOKENIZER_FAMILY = "grit_tokenizer"
 
-# Official checkpoint facts, in weights.py's shape (wired into the registry by the lead, issue 10).
+# Official files (declared as the family's WEIGHTS in __init__.py; `fetch-weights --family grit`).
 # The original Azure blob (datarelease.blob.core.windows.net/grit/models/...) answers 409; VBench
 # re-hosts the same file on Hugging Face (VBench commit e2cacab, issue #108). The file is a detectron2
 # checkpoint: {"model": state dict, ...}; no digest is published, so the sha256 is recorded at fetch time.
-# The decoder's WordPiece vocabulary is bert-base-uncased's (GRiT calls BertTokenizer.from_pretrained).
+# The decoder's WordPiece vocabulary is bert-base-uncased's vocab.txt (GRiT calls BertTokenizer.from_pretrained).
+# Pinned to a hub revision so every fetch gets the same bytes (the reference reads the main branch).
+BERT_VOCAB_URL = ("https://huggingface.co/google-bert/bert-base-uncased/resolve/"
+                  "86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt")
 OFFICIAL_WEIGHTS: dict[str, WeightSpec] = {
     FAMILY: WeightSpec(
         FAMILY,
         "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/grit_b_densecap_objectdet.pth",
+        family="grit",
     ),
-    TOKENIZER_FAMILY: WeightSpec(TOKENIZER_FAMILY, "google-bert/bert-base-uncased", files=("vocab.txt",)),
+    TOKENIZER_FAMILY: WeightSpec(TOKENIZER_FAMILY, BERT_VOCAB_URL, family="grit"),
 }
 OFFICIAL_FILENAME = "grit_b_densecap_objectdet.pth"
 

@@ -44,7 +44,7 @@ from omninft.reward_servers.models.grit.proposals import CenterNetProposals
 from omninft.reward_servers.models.grit.roi_heads import BOX_SCALES, CascadeBoxHeads
 from omninft.reward_servers.models.grit.text_decoder import TextualHead, greedy_decode
 from omninft.reward_servers.models.grit.tokenizer import WordPieceDecoder, build_tiny_vocab
-from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, resolve_snapshot
+from omninft.reward_servers.weights import WeightsIdentity, as_spec, resolve, resolve_named_file
 
 logger = logging.getLogger(__name__)
 
@@ -215,10 +215,7 @@ def load_decoder(weights: str, tokenizer: str | None = None, *, cache_dir: str |
     if weights == "tiny" and tokenizer is None:
         return WordPieceDecoder(build_tiny_vocab())
     spec = OFFICIAL_WEIGHTS[TOKENIZER_FAMILY] if tokenizer is None else as_spec(tokenizer, name=TOKENIZER_FAMILY)
-    src = Path(spec.source)
-    if src.is_file():
-        return WordPieceDecoder.from_file(src)
-    return WordPieceDecoder.from_file(resolve_snapshot(spec, cache_dir=cache_dir) / "vocab.txt")
+    return WordPieceDecoder.from_file(resolve_named_file(spec, "vocab.txt", cache_dir=cache_dir))
 
 
 def load(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None

@@ -14,7 +14,10 @@ from omninft.reward_servers.models.musiq.model import (
     score_frames,
 )
 
+WEIGHTS = (OFFICIAL_WEIGHTS,)
+
 __all__ = [
+    "WEIGHTS",
     "FAMILY",
     "OFFICIAL_SHA256_PREFIX",
     "OFFICIAL_WEIGHTS",

@@ -40,6 +40,7 @@ FAMILY = "musiq_spaq"
 OFFICIAL_WEIGHTS = WeightSpec(
     FAMILY,
     "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/musiq_spaq_ckpt-358bb6af.pth",
+    family="musiq",
 )
 OFFICIAL_SHA256_PREFIX = "358bb6af"
 PYIQA_VERSION = "0.1.10"  # the pyiqa whose MUSIQ (architecture and eval preprocessing) is reproduced

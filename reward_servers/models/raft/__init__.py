@@ -25,7 +25,10 @@ from omninft.reward_servers.models.raft.vbench import (
     static_filter_video,
 )
 
+WEIGHTS = (OFFICIAL_WEIGHTS,)
+
 __all__ = [
+    "WEIGHTS",
     "FAMILY",
     "MotionDecision",
     "OFFICIAL_FILE",

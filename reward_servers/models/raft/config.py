@@ -13,6 +13,7 @@ OFFICIAL_WEIGHTS = WeightSpec(
     "raft",
     "https://dl.dropboxusercontent.com/s/4j4z58wuv8o0mfz/models.zip",
     files=("raft-things.pth",),
+    family="raft",
 )
 OFFICIAL_MEMBER = "models/raft-things.pth"  # its path inside models.zip
 OFFICIAL_KEY_PREFIX = "module."

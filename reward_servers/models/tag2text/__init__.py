@@ -32,7 +32,11 @@ from omninft.reward_servers.models.tag2text.model import (
     tag_string,
 )
 
+# The checkpoint and the BERT vocabulary of its tokenizer (the 3,429 tag names are package data).
+WEIGHTS = (OFFICIAL_WEIGHTS, OFFICIAL_TOKENIZER)
+
 __all__ = [
+    "WEIGHTS",
     "BANNED_TAGS",
     "CHECKPOINT_NOTES",
     "FAMILY",

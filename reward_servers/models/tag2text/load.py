@@ -34,7 +34,14 @@ from omninft.reward_servers.models.tag2text.model import (
     build,
     tag_names,
 )
-from omninft.reward_servers.weights import WeightsIdentity, WeightSpec, as_spec, resolve, state_dict_sha256
+from omninft.reward_servers.weights import (
+    WeightsIdentity,
+    WeightSpec,
+    as_spec,
+    resolve,
+    resolve_named_file,
+    state_dict_sha256,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +50,16 @@ ARCHITECTURES = ("official", "tiny")
 # The checkpoint VBench downloads (vbench/utils.py init_submodules). No digest is published, so the sha256 is
 # recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    "tag2text", "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/tag2text_swin_14m.pth"
+    "tag2text", "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/tag2text_swin_14m.pth",
+    family="tag2text",
 )
-# The tokenizer the reference builds with BertTokenizer.from_pretrained('bert-base-uncased'), text files only.
-OFFICIAL_TOKENIZER = WeightSpec("tag2text_tokenizer", "google-bert/bert-base-uncased",
-                                files=("vocab.txt", "tokenizer_config.json"))
+# The vocabulary of the tokenizer the reference builds with BertTokenizer.from_pretrained('bert-base-uncased')
+# (uncased WordPiece: vocab.txt is all it reads), pinned to a hub revision so every fetch gets the same bytes.
+OFFICIAL_TOKENIZER = WeightSpec(
+    "tag2text_tokenizer",
+    "https://huggingface.co/google-bert/bert-base-uncased/resolve/86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt",
+    family="tag2text",
+)
 CHECKPOINT_NOTES = (
     "torch.load(path)['model'] holds the state dict (visual_encoder.*, text_decoder.*, tag_encoder.*, "
     "vision_multi.*, label_embed.weight, fc.W, fc.b); the reference drops relative_position_index / attn_mask "
@@ -161,11 +173,7 @@ def load_state_dict(model: Tag2TextCaption, state_dict: Mapping[str, torch.Tenso
 def tokenizer(source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None) -> Tag2TextTokenizer:
     """The official tokenizer: `source` (a vocab.txt path, a directory holding one, or an HF id) or OFFICIAL_TOKENIZER."""
     spec = OFFICIAL_TOKENIZER if source in (None, "", "official") else as_spec(str(source), name="tag2text_tokenizer")
-    resolved = resolve(spec, cache_dir=cache_dir, offline=True)
-    path = resolved.path / "vocab.txt" if resolved.path.is_dir() else resolved.path
-    if not path.is_file():
-        raise FileNotFoundError(f"no BERT vocab.txt under {resolved.path}")
-    return Tag2TextTokenizer.from_vocab_file(path)
+    return Tag2TextTokenizer.from_vocab_file(resolve_named_file(spec, "vocab.txt", cache_dir=cache_dir))
 
 
 def _random(cfg: Tag2TextConfig, seed: int) -> Tag2TextCaption:

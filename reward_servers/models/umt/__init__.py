@@ -20,7 +20,10 @@ from omninft.reward_servers.models.umt.model import (
     umt_position_table,
 )
 
+WEIGHTS = (OFFICIAL_WEIGHTS,)
+
 __all__ = [
+    "WEIGHTS",
     "CHECKPOINT_NOTES",
     "FAMILY",
     "OFFICIAL_WEIGHTS",

@@ -41,6 +41,7 @@ ARCHITECTURES = ("official", "tiny")
 OFFICIAL_WEIGHTS = WeightSpec(
     "umt",
     "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/l16_ptk710_ftk710_ftk400_f16_res224.pth",
+    family="umt",
 )
 CHECKPOINT_NOTES = (
     "a bare state dict (patch_embed.*, pos_embed, blocks.<i>.*, fc_norm.*, head.*), loaded by the reference "

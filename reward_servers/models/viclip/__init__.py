@@ -15,7 +15,10 @@ from omninft.reward_servers.models.viclip.load import (
 )
 from omninft.reward_servers.models.viclip.model import TextCore, ViCLIP, ViCLIPConfig, VideoCore, build
 
+WEIGHTS = (OFFICIAL_WEIGHTS, OFFICIAL_BPE)
+
 __all__ = [
+    "WEIGHTS",
     "CHECKPOINT_NOTES",
     "FAMILY",
     "OFFICIAL_BPE",

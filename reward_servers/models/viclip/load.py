@@ -31,11 +31,15 @@ ARCHITECTURES = ("official", "tiny")
 # The checkpoint VBench downloads (vbench/utils.py init_submodules). No digest is published, so the sha256
 # is recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    "viclip", "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/ViClip-InternVid-10M-FLT.pth"
+    "viclip", "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/ViClip-InternVid-10M-FLT.pth",
+    family="viclip",
 )
-# The BPE vocabulary VBench downloads next to it (the same file as weights.OFFICIAL["imagebind_bpe"]).
+# The BPE vocabulary VBench downloads next to it (the same bytes as the imagebind family's "imagebind_bpe").
 OFFICIAL_BPE = WeightSpec(
-    "viclip_bpe", "https://raw.githubusercontent.com/openai/CLIP/main/clip/bpe_simple_vocab_16e6.txt.gz"
+    "viclip_bpe", "https://raw.githubusercontent.com/openai/CLIP/main/clip/bpe_simple_vocab_16e6.txt.gz",
+    # sha256 of the file in openai/CLIP (unchanged since its first commit; checked at d05afc4)
+    sha256={"bpe_simple_vocab_16e6.txt.gz": "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"},
+    family="viclip",
 )
 CHECKPOINT_NOTES = (
     "torch.load(path)['model'] holds the state dict (vision_encoder.*, text_encoder.*, temp); fp32; "
