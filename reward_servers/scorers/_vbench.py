@@ -126,12 +126,13 @@ def load_openai_or_hf_clip(weights: str, seed: int, arch: str, cache_dir: str | 
 
 def shared_clip_b32_model(cfg: ScorerConfig, precision: str) -> tuple[Any, Any, WeightsInfo]:
     """The whole CLIP ViT-B/32 CLIPModel on cfg.device in `precision`, its HF tokenizer (None for OpenAI's `.pt`
-    file, which has none) and weights; loaded once per server for background_consistency and appearance_style."""
+    file, "official" included, which has none) and weights; loaded once per server for background_consistency and
+    appearance_style."""
     def load() -> tuple[Any, Any, WeightsInfo]:
         from omninft.reward_servers.models import clip
 
         tokenizer = None
-        if cfg.weights.endswith(".pt"):
+        if cfg.weights == "official" or cfg.weights.endswith(".pt"):  # the file VBench's clip.load reads
             model, ident = clip.load_openai(cfg.weights, cfg.seed, arch="ViT-B/32", cache_dir=cfg.weights_dir or None)
         else:
             model, tokenizer, ident = clip.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)

@@ -132,7 +132,7 @@ def build_appearance_style(name: str, cfg: ScorerConfig) -> ConditionedVideoScor
 APPEARANCE_STYLE = ScorerSpec(
     name="vbench_appearance_style", build=build_appearance_style, version=VERSION, protocols=CLIP_PROTOCOLS,
     outputs=(), embeddings=("frame_results",), modalities=("video", "prompt"), options=AppearanceStyleOptions,
-    families=("clip",),
+    families=("clip", "viclip"), weights=("clip_openai_vit_b32", "viclip_bpe"),  # OpenAI's .pt has no tokenizer
     summary="VBench appearance_style: CLIP ViT-B/32 logits_per_text / 100 of every frame and the style text",
 )
 
