@@ -158,7 +158,8 @@ def audio_16k(sample: DecodedSample, scorer: str) -> np.ndarray:
         pcm = pcm[None]
     assert sample.audio is not None  # checked by sample_pcm
     sr = sample.audio.sample_rate
-    wave = pcm if sr == SAMPLE_RATE else np.stack([sinc_resample(ch, sr, SAMPLE_RATE) for ch in pcm])
+    # copies: decoded PCM may be a read-only cached array, which torch.from_numpy warns about
+    wave = pcm if sr == SAMPLE_RATE else np.stack([sinc_resample(ch.copy(), sr, SAMPLE_RATE) for ch in pcm])
     if wave.shape[-1] < MIN_AUDIO_SAMPLES:
         raise InvalidSample(
             f"audio is {wave.shape[-1] / SAMPLE_RATE * 1000:.1f} ms at 16 kHz; ImageBind needs at least one 25 ms frame"
