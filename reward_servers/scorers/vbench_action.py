@@ -2,8 +2,9 @@
 
 The condition (`Sample.prompt`) is the Kinetics-400 label the runner parsed from the file name with the
 reference's rule (basename, lower-cased, before the first '-', after 'person is ', before the first '_').
-A label that is no Kinetics-400 class name fails the video alone, naming the text (the reference would count
-it as a wrong answer without saying why).
+A label that is no Kinetics-400 class name fails the video alone, naming the text (option `unknown_label:
+"error"`, the default); the reference counts such a video as a wrong answer without saying why, which
+`unknown_label: "incorrect"` reproduces (the video then counts in the accuracy's denominator).
 
 Per video, as `vbench/human_action.py`: the 16 "middle" frames of `load_video` (the last index repeated when the
 video is shorter); UMT's transforms (models.umt.umt_clip: cv2 bilinear short side 256, CenterCrop 224, /255,
@@ -16,7 +17,8 @@ official ratio.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,11 +32,20 @@ from omninft.reward_servers.scorers._vbench import (
 )
 from omninft.reward_servers.scorers._vbench_conditioned import ConditionedVideoScorer, sampled
 from omninft.reward_servers.scorers.base import InputSpec, ScorerConfig
-from omninft.reward_servers.scorers.spec import BenchMetric, NoOptions, ScorerSpec, scorer_options
+from omninft.reward_servers.scorers.spec import BenchMetric, ScorerSpec, scorer_options
 
 VERSION = "1.0.0"
 NUM_FRAMES = 16  # load_video(num_frames=16)
 REFERENCE_RESIZE, REFERENCE_CROP = 256, 224
+
+
+@dataclass(frozen=True)
+class HumanActionOptions:
+    """Options of vbench_human_action."""
+
+    # A label that is no Kinetics-400 class: "error" = a named per-video error (left out of the accuracy);
+    # "incorrect" = a wrong answer, as the reference counts it.
+    unknown_label: Literal["error", "incorrect"] = "error"
 
 
 def resize_for(crop: int) -> int:
@@ -47,7 +58,7 @@ def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
     from omninft.reward_servers.functional.vbench_semantic import human_action_top_classes
     from omninft.reward_servers.models.umt import kinetics400_classes, umt_clip
 
-    scorer_options(NoOptions, name, cfg)
+    opts = scorer_options(HumanActionOptions, name, cfg)
     require_torch_backend(name, cfg)
 
     def load() -> tuple[Any, Any]:
@@ -67,7 +78,7 @@ def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
         del fps
         import torch
 
-        if label not in known:
+        if label not in known and opts.unknown_label == "error":
             raise ValueError(f"the label {label!r} (parsed from the file name) is not a Kinetics-400 class; "
                              "human_action needs file names like 'A person is <class>-<index>.mp4'")
         return torch.from_numpy(umt_clip(sampled(frames, NUM_FRAMES), resize, crop))
@@ -87,7 +98,8 @@ def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
 
 HUMAN_ACTION = ScorerSpec(
     name="vbench_human_action", build=build_human_action, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("human_action_video_results",), modalities=("video", "prompt"), families=("umt",),
+    outputs=("human_action_video_results",), modalities=("video", "prompt"), options=HumanActionOptions,
+    families=("umt",),
     bench=(BenchMetric("vbench", "human_action", output="human_action_video_results"),),
     summary="VBench human_action: 1.0 when UMT's sigmoid top-5 (>= 0.85) holds the file name's Kinetics label",
 )

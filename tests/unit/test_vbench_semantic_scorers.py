@@ -177,6 +177,8 @@ def test_human_action_unknown_label_is_a_named_per_video_error() -> None:
     scorer, _ = _umt_scorer()
     with pytest.raises(InvalidSample, match="'flying a kite badly'.*not a Kinetics-400 class"):
         scorer.preprocess(_sample(_frames(4, 32, 32), "flying a kite badly"))
+    lenient = _build("vbench_human_action", unknown_label="incorrect")  # the reference's silent wrong answer
+    assert _result(lenient, _sample(_frames(4, 32, 32), "flying a kite badly")) == {"human_action_video_results": 0.0}
 
 
 # ------------------------------------------------------------------------------------------------ Tag2Text
