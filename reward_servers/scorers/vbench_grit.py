@@ -258,7 +258,7 @@ def decide_color(dets: Sequence[Any], cond: tuple[str, str]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ builders
 
 
-def _build(name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type, **kw: Any) -> GRiTScorer:
+def _build(name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type[GRiTOptions], **kw: Any) -> GRiTScorer:
     from omninft.reward_servers.models.grit import vbench as gv
 
     opts = scorer_options(options, name, cfg)
@@ -269,6 +269,7 @@ def _build(name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type, **kw: 
         def frames(x: np.ndarray) -> np.ndarray:
             return gv.color_frames(x, NUM_FRAMES)
     else:
+        assert isinstance(opts, DetectionOptions)  # the ObjectDet dimensions take the resize option
         antialias = opts.resize_antialias
 
         def frames(x: np.ndarray) -> np.ndarray:

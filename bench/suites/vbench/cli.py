@@ -204,12 +204,12 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
     empty = [d for d in run.dimensions if d.error]
     # Tiny random weights may name no target object in any demo video, so the reference's own rule drops them all:
     # that shows the rule at work, not a broken pipeline, and the demo still exits 0.
-    demo_drops = [d for d in empty if opts.get("demo") and d.dropped and len(d.dropped) == d.total]
-    for d in demo_drops:
-        click.echo(f"{d.name}: no value in the demo ({d.error})", err=True)
-    failed = [d for d in empty if d not in demo_drops]
+    demo_drops = [r for r in empty if opts.get("demo") and r.dropped and len(r.dropped) == r.total]
+    for r in demo_drops:
+        click.echo(f"{r.name}: no value in the demo ({r.error})", err=True)
+    failed = [r for r in empty if all(r is not x for x in demo_drops)]
     if failed:
-        raise click.ClickException("; ".join(d.error for d in failed))
+        raise click.ClickException("; ".join(r.error for r in failed))
 
 
 def _run_embedded(cfg: Any, plan: Any, dims: list[Any]) -> tuple[Any, float | None]:
