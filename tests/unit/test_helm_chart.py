@@ -213,6 +213,8 @@ def test_triton_pool_beside_an_omninft_pool(chart: Any) -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
     assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource"]
+    text = notes(chart, values)
+    assert "clip: {address: <target>, protocol: kserve}" in text and text.count("Triton Inference Server") == 1
     # A repository already exported onto the weights volume: no init container, Triton reads it there.
     staged = render(chart, {**values, "triton": {"repositoryPath": "/weights/triton/clip"}})
     dep = by_name(staged, "Deployment")["rw-omninft-rewards-clip"]
