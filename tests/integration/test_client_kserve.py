@@ -2,15 +2,17 @@
 
 The same samples scored through RewardService and through ModelInfer must give identical ScoreResults: scores
 bit for bit, per-sample errors as the same SampleError objects, chunking by the models' max_batch_size,
-the bearer token, and retries on UNAVAILABLE.
+the bearer token, TLS, and retries on UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from omninft.reward_servers.serving.config import TLSConfig
 from omninft_client import (
     AsyncRewardClient,
     InvalidArgumentError,
@@ -23,6 +25,7 @@ from omninft_client import (
 from omninft_client.media import audio_bytes, video_bytes
 from tests.helpers.media import encode_audio, encode_video, gradient_frames, sine
 from tests.helpers.server import default_scorers, running_server
+from tests.integration.test_server_security import pki  # noqa: F401  (fixture)
 
 CLIPS = [encode_video(gradient_frames(8, 16, 16, level=lv), fps=8) for lv in (30, 90, 150, 210, 250)]
 WAV = encode_audio(sine(0.25, 16000))
@@ -105,6 +108,15 @@ async def test_token_is_sent_and_required() -> None:
         async with AsyncRewardClient(r.server.address, protocol="kserve", token="wrong") as client:
             with pytest.raises(UnauthenticatedError):
                 await client.score(sample, "caption")
+
+
+async def test_tls(pki: dict[str, Path]) -> None:  # noqa: F811
+    tls = TLSConfig(cert_file=str(pki["server_cert"]), key_file=str(pki["server_key"]))
+    async with running_server(tls=tls) as r:
+        ca = pki["ca"].read_bytes()
+        async with AsyncRewardClient(r.server.address, protocol="kserve", root_certificates=ca) as client:
+            (res,) = await client.score([Sample(id="a", prompt="a cat")], "caption")
+    assert res.ok and "caption_score" in res.scores
 
 
 async def test_unavailable_is_retried_until_the_server_serves_again() -> None:
