@@ -39,7 +39,13 @@ from omninft.bench.results import (
     mean_or_nan,
     set_metric_na_reason,
 )
-from omninft.bench.servers import ServerGroup, load_routes, plan_groups, unreachable_reason
+from omninft.bench.servers import (
+    ServerGroup,
+    load_route_protocols,
+    load_routes,
+    plan_groups,
+    unreachable_reason,
+)
 from omninft.bench.store import PERSISTENT_ERROR_CODES, Outcome, ResultStore, ScorerKey, sample_key
 from omninft.bench.suites.javisbench.categories import CATEGORY_SIZES
 from omninft.bench.suites.javisbench.metrics import (
@@ -143,7 +149,7 @@ def _describe(group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchCon
         if why is not None:
             raise BenchRunError(f"reward server {addr}: {why}")
         try:
-            with RewardClient(addr, timeout_s=cfg.timeout_s, token=cfg.token) as probe:
+            with RewardClient(addr, timeout_s=cfg.timeout_s, token=cfg.token, protocol=group.protocol) as probe:
                 desc = probe.wait_ready(timeout_s=cfg.timeout_s)
         except RewardError as err:
             raise BenchRunError(f"reward server {addr} is not reachable or not ready: {err}") from None
@@ -170,7 +176,8 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
     from omninft_client import RetryPolicy, RewardClient
 
     routes = load_routes(cfg.servers_file) if cfg.servers_file else {}
-    groups = plan_groups(scorers, routes, cfg.server)
+    protocols = load_route_protocols(cfg.servers_file) if cfg.servers_file else {}
+    groups = plan_groups(scorers, routes, cfg.server, protocols)
     retry = RetryPolicy(max_attempts=5, initial_backoff_s=0.2, max_backoff_s=4.0)
     with ExitStack() as stack:
         opened: list[_Group] = []
@@ -196,7 +203,8 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 addresses = (embedded.address,)
             infos, _ = _describe(g, addresses, cfg)
             client = stack.enter_context(RewardClient(list(addresses) if len(addresses) > 1 else addresses[0],
-                                                      timeout_s=cfg.timeout_s, token=cfg.token, retry=retry))
+                                                      timeout_s=cfg.timeout_s, token=cfg.token, retry=retry,
+                                                      protocol=g.protocol))
             keys = {n: ScorerKey(n, i.version, i.weights_sha256, i.protocol) for n, i in infos.items()}
             as_uri = cfg.send_uris if cfg.send_uris is not None else embedded is not None
             opened.append(_Group(g, client, keys, {n: i.outputs for n, i in infos.items()}, infos, embedded, as_uri))

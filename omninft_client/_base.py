@@ -457,6 +457,16 @@ def client_config(
     )
 
 
+PROTOCOLS = ("omninft", "kserve")
+
+
+def check_protocol(protocol: str) -> str:
+    """The wire protocol a client speaks: omninft.v1.RewardService or KServe v2 (Open Inference Protocol)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+    return protocol
+
+
 def call_timeout(config: ClientConfig, timeout_s: float | None) -> float:
     """The overall deadline of one client call: the per-call override or the client's default."""
     return config.timeout_s if timeout_s is None else _positive_timeout(timeout_s, "timeout_s")

@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from omninft_client import _base
-from omninft_client.errors import DeadlineExceededError, from_rpc_error
+from omninft_client import _base, _kserve
+from omninft_client.errors import DeadlineExceededError, UnavailableError, from_rpc_error
 from omninft_client.media import Sample
 from omninft_client.results import EmbedResult, ScoreResult, ServerDescription
 from omninft_client.retry import MIN_ATTEMPT_S, RetryPolicy
@@ -38,7 +38,9 @@ class AsyncRewardClient:
         max_samples_per_request: int | None = None,
         tls: bool | None = None,
         lb_policy: str = "round_robin",
+        protocol: str = "omninft",
     ) -> None:
+        self._kserve = _base.check_protocol(protocol) == "kserve"
         self._config = _base.client_config(
             target,
             timeout_s=timeout_s,
@@ -54,7 +56,7 @@ class AsyncRewardClient:
         )
         # aio channels belong to the event loop they are made in, so they are opened on first use.
         self._channels: list[grpc.aio.Channel] = []
-        self._stubs: list[reward_pb2_grpc.RewardServiceStub] = []
+        self._stubs: list[Any] = []
         self._rotation = itertools.cycle(range(len(self._config.plan.targets)))
         self._rng = random.Random()
         self._description: ServerDescription | None = None
@@ -75,7 +77,9 @@ class AsyncRewardClient:
             else grpc.aio.insecure_channel(t, options=list(plan.options))
             for t in plan.targets
         ]
-        self._stubs = [reward_pb2_grpc.RewardServiceStub(ch) for ch in self._channels]
+        self._stubs = [
+            _kserve.KServeStub(ch) if self._kserve else reward_pb2_grpc.RewardServiceStub(ch) for ch in self._channels
+        ]
 
     async def close(self) -> None:
         """Close the channels; calls in flight are cancelled."""
@@ -93,7 +97,8 @@ class AsyncRewardClient:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"AsyncRewardClient(targets={list(self._config.plan.targets)!r})"
+        proto = ", protocol='kserve'" if self._kserve else ""
+        return f"AsyncRewardClient(targets={list(self._config.plan.targets)!r}{proto})"
 
     # ------------------------------------------------------------------------------------ API
 
@@ -108,6 +113,10 @@ class AsyncRewardClient:
         deadline = time.monotonic() + _base.call_timeout(self._config, timeout_s)
         rid = _base.new_request_id()
         md = _base.call_metadata(rid, self._config.token)
+        if self._kserve:
+            for stub in self._stubs:
+                await self._wait_server_ready(stub, deadline, md, rid, timeout_s)
+            return await self._fetch_description(deadline, rid)
         first: ServerDescription | None = None
         for stub in self._stubs:
             remaining = deadline - time.monotonic()
@@ -129,6 +138,8 @@ class AsyncRewardClient:
         self, samples: Iterable[Sample], scorers: str | Iterable[str] = (), *, timeout_s: float | None = None
     ) -> list[ScoreResult]:
         """Score samples with the named scorers (empty = all); one result per sample, in input order."""
+        if self._kserve:
+            return await self._score_kserve(samples, scorers, timeout_s)
         chunks, responses, rid = await self._run("Score", samples, scorers, timeout_s)
         return _base.assemble_scores(chunks, responses, rid) if chunks else []
 
@@ -136,6 +147,8 @@ class AsyncRewardClient:
         self, samples: Iterable[Sample], scorers: str | Iterable[str] = (), *, timeout_s: float | None = None
     ) -> list[EmbedResult]:
         """Embed samples with the named scorers (empty = all with embeddings); results in input order."""
+        if self._kserve:
+            raise ValueError("the kserve protocol serves scores only; embed through protocol='omninft'")
         chunks, responses, rid = await self._run("Embed", samples, scorers, timeout_s)
         if not chunks:
             return []
@@ -158,9 +171,58 @@ class AsyncRewardClient:
         )
         return chunks, await self._call_chunks(method, requests, deadline, rid), rid
 
+    async def _score_kserve(
+        self, samples: Iterable[Sample], scorers: str | Iterable[str], timeout_s: float | None
+    ) -> list[ScoreResult]:
+        """Score through ModelInfer: one request per (chunk, scorer-model), all sent concurrently."""
+        deadline = time.monotonic() + _base.call_timeout(self._config, timeout_s)
+        items = _base.as_samples(samples)
+        names = _base.normalize_scorers(scorers)
+        rid = _base.new_request_id()
+        if not items:
+            return []
+        desc = self._description
+        if desc is None:
+            desc = await self._fetch_description(deadline, rid)
+        models = _kserve.plan_scorers(desc, names, rid)
+        size = _base.chunk_size(desc, [m.name for m in models], explicit=self._config.max_samples_per_request)
+        chunks, requests = _kserve.prepare_requests(items, models, size, rid, self._config.max_message_bytes)
+        responses = await self._call_chunks("ModelInfer", requests, deadline, rid)
+        return _kserve.assemble_scores(chunks, models, responses, rid)
+
     # ------------------------------------------------------------------------------------ internals
 
+    async def _wait_server_ready(
+        self, stub: Any, deadline: float, md: tuple[tuple[str, str], ...], rid: str, timeout_s: float
+    ) -> None:
+        """Poll ServerReady (wait_for_ready) until it says ready; a KServe server may be live but loading."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= MIN_ATTEMPT_S:
+                raise DeadlineExceededError(f"servers not ready within {timeout_s} s", request_id=rid)
+            try:
+                resp = await stub.ServerReady(
+                    _kserve.kserve_pb2.ServerReadyRequest(), timeout=remaining, metadata=md, wait_for_ready=True
+                )
+            except grpc.aio.AioRpcError as e:
+                err = from_rpc_error(e, request_id=rid)
+                if not isinstance(err, UnavailableError):
+                    raise err from None
+            else:
+                if resp.ready:
+                    return
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
     async def _fetch_description(self, deadline: float, request_id: str) -> ServerDescription:
+        if self._kserve:
+            req = _kserve.kserve_pb2.RepositoryIndexRequest(ready=True)
+            (index,) = await self._call_chunks("RepositoryIndex", [req], deadline, request_id)
+            names = _kserve.ready_model_names(index)
+            configs = await self._call_chunks(
+                "ModelConfig", [_kserve.kserve_pb2.ModelConfigRequest(name=n) for n in names], deadline, request_id
+            )
+            self._description = _kserve.server_description(configs)
+            return self._description
         (resp,) = await self._call_chunks("ListScorers", [reward_pb2.ListScorersRequest()], deadline, request_id)
         self._description = _base.parse_list_scorers(resp)
         return self._description

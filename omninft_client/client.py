@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 
-from omninft_client import _base
-from omninft_client.errors import DeadlineExceededError, from_rpc_error
+from omninft_client import _base, _kserve
+from omninft_client.errors import DeadlineExceededError, UnavailableError, from_rpc_error
 from omninft_client.media import Sample
 from omninft_client.results import EmbedResult, ScoreResult, ServerDescription
 from omninft_client.retry import MIN_ATTEMPT_S, RetryPolicy
@@ -42,7 +42,9 @@ class RewardClient:
         max_samples_per_request: int | None = None,
         tls: bool | None = None,
         lb_policy: str = "round_robin",
+        protocol: str = "omninft",
     ) -> None:
+        self._kserve = _base.check_protocol(protocol) == "kserve"
         self._config = _base.client_config(
             target,
             timeout_s=timeout_s,
@@ -64,7 +66,9 @@ class RewardClient:
             else grpc.insecure_channel(t, options=list(plan.options))
             for t in plan.targets
         ]
-        self._stubs = [reward_pb2_grpc.RewardServiceStub(ch) for ch in self._channels]
+        self._stubs: list[Any] = [
+            _kserve.KServeStub(ch) if self._kserve else reward_pb2_grpc.RewardServiceStub(ch) for ch in self._channels
+        ]
         self._rotation = itertools.cycle(range(len(self._stubs)))
         self._lock = threading.Lock()
         self._rng = random.Random()
@@ -91,7 +95,8 @@ class RewardClient:
         self.close()
 
     def __repr__(self) -> str:
-        return f"RewardClient(targets={list(self._config.plan.targets)!r})"
+        proto = ", protocol='kserve'" if self._kserve else ""
+        return f"RewardClient(targets={list(self._config.plan.targets)!r}{proto})"
 
     # ------------------------------------------------------------------------------------ API
 
@@ -105,6 +110,10 @@ class RewardClient:
         deadline = time.monotonic() + _base.call_timeout(self._config, timeout_s)
         rid = _base.new_request_id()
         md = _base.call_metadata(rid, self._config.token)
+        if self._kserve:
+            for stub in self._stubs:
+                self._wait_server_ready(stub, deadline, md, rid, timeout_s)
+            return self._fetch_description(deadline, rid)
         first: ServerDescription | None = None
         for stub in self._stubs:
             remaining = deadline - time.monotonic()
@@ -127,6 +136,8 @@ class RewardClient:
         self, samples: Iterable[Sample], scorers: str | Iterable[str] = (), *, timeout_s: float | None = None
     ) -> list[ScoreResult]:
         """Score samples with the named scorers (empty = all); one result per sample, in input order."""
+        if self._kserve:
+            return self._score_kserve(samples, scorers, timeout_s)
         chunks, responses, rid = self._run("Score", samples, scorers, timeout_s)
         return _base.assemble_scores(chunks, responses, rid) if chunks else []
 
@@ -134,6 +145,8 @@ class RewardClient:
         self, samples: Iterable[Sample], scorers: str | Iterable[str] = (), *, timeout_s: float | None = None
     ) -> list[EmbedResult]:
         """Embed samples with the named scorers (empty = all with embeddings); results in input order."""
+        if self._kserve:
+            raise ValueError("the kserve protocol serves scores only; embed through protocol='omninft'")
         chunks, responses, rid = self._run("Embed", samples, scorers, timeout_s)
         if not chunks:
             return []
@@ -156,9 +169,61 @@ class RewardClient:
         )
         return chunks, self._call_chunks(method, requests, deadline, rid), rid
 
+    def _score_kserve(
+        self, samples: Iterable[Sample], scorers: str | Iterable[str], timeout_s: float | None
+    ) -> list[ScoreResult]:
+        """Score through ModelInfer: one request per (chunk, scorer-model), all sent concurrently."""
+        deadline = time.monotonic() + _base.call_timeout(self._config, timeout_s)
+        items = _base.as_samples(samples)
+        names = _base.normalize_scorers(scorers)
+        rid = _base.new_request_id()
+        if not items:
+            return []
+        with self._lock:
+            desc = self._description
+        if desc is None:
+            desc = self._fetch_description(deadline, rid)
+        models = _kserve.plan_scorers(desc, names, rid)
+        size = _base.chunk_size(desc, [m.name for m in models], explicit=self._config.max_samples_per_request)
+        chunks, requests = _kserve.prepare_requests(items, models, size, rid, self._config.max_message_bytes)
+        responses = self._call_chunks("ModelInfer", requests, deadline, rid)
+        return _kserve.assemble_scores(chunks, models, responses, rid)
+
     # ------------------------------------------------------------------------------------ internals
 
+    def _wait_server_ready(
+        self, stub: Any, deadline: float, md: tuple[tuple[str, str], ...], rid: str, timeout_s: float
+    ) -> None:
+        """Poll ServerReady (wait_for_ready) until it says ready; a KServe server may be live but loading."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= MIN_ATTEMPT_S:
+                raise DeadlineExceededError(f"servers not ready within {timeout_s} s", request_id=rid)
+            try:
+                resp = stub.ServerReady(
+                    _kserve.kserve_pb2.ServerReadyRequest(), timeout=remaining, metadata=md, wait_for_ready=True
+                )
+            except grpc.RpcError as e:
+                err = from_rpc_error(e, request_id=rid)
+                if not isinstance(err, UnavailableError):
+                    raise err from None
+            else:
+                if resp.ready:
+                    return
+            time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+
     def _fetch_description(self, deadline: float, request_id: str) -> ServerDescription:
+        if self._kserve:
+            req = _kserve.kserve_pb2.RepositoryIndexRequest(ready=True)
+            (index,) = self._call_chunks("RepositoryIndex", [req], deadline, request_id)
+            names = _kserve.ready_model_names(index)
+            configs = self._call_chunks(
+                "ModelConfig", [_kserve.kserve_pb2.ModelConfigRequest(name=n) for n in names], deadline, request_id
+            )
+            desc = _kserve.server_description(configs)
+            with self._lock:
+                self._description = desc
+            return desc
         (resp,) = self._call_chunks("ListScorers", [reward_pb2.ListScorersRequest()], deadline, request_id)
         desc = _base.parse_list_scorers(resp)
         with self._lock:

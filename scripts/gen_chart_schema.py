@@ -150,6 +150,8 @@ def kubernetes_scorer_properties() -> dict[str, Any]:
     """Per-scorer keys that shape the Kubernetes objects rather than the server."""
     return {
         "enabled": {"type": "boolean", "description": "Deploy a pool for this scorer."},
+        "engine": {"enum": ["omninft", "triton"],
+                   "description": "omninft-serve, or NVIDIA Triton on an omninft-export --format triton repository."},
         "replicas": {"type": "integer", "minimum": 0, "description": "Pods when autoscaling is off."},
         "image": _obj({
             "repository": {"type": "string", "minLength": 1},
@@ -222,6 +224,19 @@ def build_schema() -> dict[str, Any]:
                 "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
             }, "Default image of every pool."),
             "imagePullSecrets": {"type": "array", "items": _obj({"name": {"type": "string"}})},
+            "triton": _obj({
+                "image": _obj({
+                    "repository": {"type": "string", "minLength": 1},
+                    "tag": {"type": "string", "description": "Empty = <appVersion>."},
+                    "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+                }, "Triton's server image with omninft[serve] (helm/images/Dockerfile.triton)."),
+                "grpcPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "httpPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "metricsPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "repositoryPath": {"type": "string",
+                                   "description": "A repository already on the weights volume; empty = export per pod."},
+                "extraArgs": {"type": "array", "items": {"type": "string"}},
+            }, "Pools with engine: triton."),
             "serviceAccount": _obj({"create": {"type": "boolean"}, "name": {"type": "string"},
                                     "annotations": _STR_MAP}),
             "podSecurityContext": _ANY_OBJ,

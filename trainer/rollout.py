@@ -4,6 +4,10 @@
 decoded rollout batch is encoded, sent and scored while the caller generates the next batch. A failed sample, a
 failed scorer or an unreachable server yields NaN for the affected rewards (masked downstream, never 0.0).
 
+A server address written ``kserve://host:port`` is a KServe v2 / Triton pool (``omninft-export --format triton``,
+or omninft-serve's own KServe front): its client speaks ``protocol="kserve"``, which carries media as containers,
+so rollouts bound for it are encoded losslessly (FFV1 video, float WAV audio) and score as the raw frames do.
+
 ``EmbeddedRewardServer`` spawns ``python -m omninft.reward_servers.cli`` on 127.0.0.1 port 0 (``--port-file``)
 hosting the scorers the config needs; the trainer never imports the server package.
 """
@@ -29,7 +33,18 @@ from typing import Any
 import numpy as np
 
 from omninft.trainer.policies.base import Media, PromptRecord
-from omninft_client import AsyncRewardClient, RetryPolicy, Sample, audio_pcm, video_frames
+from omninft_client import (
+    AsyncRewardClient,
+    RetryPolicy,
+    Sample,
+    audio_bytes,
+    audio_pcm,
+    video_bytes,
+    video_frames,
+)
+
+# A servers entry "kserve://host:port" names a KServe v2 / Triton pool.
+KSERVE_SCHEME = "kserve://"
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,55 @@ def media_to_sample(sample_id: str, media: Media, prompt: PromptRecord) -> Sampl
     )
 
 
+def split_address(address: str) -> tuple[str, str]:
+    """(gRPC target, protocol) of a servers entry: "kserve://host:port" -> ("host:port", "kserve")."""
+    if address.startswith(KSERVE_SCHEME):
+        return address[len(KSERVE_SCHEME):], "kserve"
+    return address, "omninft"
+
+
+def encode_video_lossless(frames: np.ndarray, fps: float) -> bytes:
+    """uint8 T×H×W×3 RGB frames as FFV1 in Matroska: decodes back to the same pixels at the same fps."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="matroska") as out:
+        stream = out.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
+        # bgr0 is a packed RGB format FFV1 stores exactly; rgb24 -> bgr0 is a byte shuffle.
+        stream.width, stream.height, stream.pix_fmt = int(frames.shape[2]), int(frames.shape[1]), "bgr0"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def encode_audio_lossless(audio: np.ndarray, sample_rate: int) -> bytes:
+    """float32 C×N audio as a 32-bit float WAV (bit-exact)."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.ascontiguousarray(audio.T), sample_rate, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+def media_to_container_sample(sample_id: str, media: Media, prompt: PromptRecord) -> Sample:
+    """A client Sample whose media are lossless containers, for pools that take containers only (KServe)."""
+    return Sample(
+        id=sample_id,
+        prompt=prompt.video_prompt,
+        audio_prompt=prompt.audio_prompt,
+        video=video_bytes(encode_video_lossless(media.frames, media.fps)),
+        audio=audio_bytes(encode_audio_lossless(media.audio, media.sample_rate)),
+    )
+
+
 class RewardDispatcher:
     """Submits rollout media to the reward servers from a background event loop; results come back as futures."""
 
@@ -85,7 +149,9 @@ class RewardDispatcher:
 
     async def _client(self, address: str) -> AsyncRewardClient:
         if address not in self._clients:
-            self._clients[address] = AsyncRewardClient(address, timeout_s=self.timeout_s, retry=self._retry)
+            target, protocol = split_address(address)
+            self._clients[address] = AsyncRewardClient(target, timeout_s=self.timeout_s, retry=self._retry,
+                                                       protocol=protocol)
         return self._clients[address]
 
     async def _wait_ready(self, timeout_s: float) -> dict[str, Any]:
@@ -102,7 +168,7 @@ class RewardDispatcher:
         result: dict[str, Any] = fut.result(timeout=timeout_s + 5.0)
         return result
 
-    async def _score(self, samples: list[Sample]) -> RewardBatch:
+    async def _score(self, samples: list[Sample], encoded: list[Sample] | None = None) -> RewardBatch:
         t0 = time.perf_counter()
         n = len(samples)
         values = {r.name: np.full(n, np.nan, dtype=np.float64) for r in self.routes}
@@ -112,7 +178,8 @@ class RewardDispatcher:
             scorers = sorted({r.scorer for r in routes})
             try:
                 client = await self._client(address)
-                results = await client.score(samples, scorers, timeout_s=self.timeout_s)
+                batch = encoded if encoded is not None and split_address(address)[1] == "kserve" else samples
+                results = await client.score(batch, scorers, timeout_s=self.timeout_s)
             except Exception as e:  # a whole server failing masks its rewards for this batch
                 errors.append(f"{address}: {type(e).__name__}: {e}")
                 return
@@ -133,7 +200,10 @@ class RewardDispatcher:
         if self._closed:
             raise RuntimeError("RewardDispatcher is closed")
         samples = [media_to_sample(i, m, p) for i, m, p in zip(ids, media, prompts, strict=True)]
-        return asyncio.run_coroutine_threadsafe(self._score(samples), self._loop)
+        encoded = None
+        if any(split_address(r.address)[1] == "kserve" for r in self.routes):
+            encoded = [media_to_container_sample(i, m, p) for i, m, p in zip(ids, media, prompts, strict=True)]
+        return asyncio.run_coroutine_threadsafe(self._score(samples, encoded), self._loop)
 
     async def _close(self) -> None:
         for c in self._clients.values():

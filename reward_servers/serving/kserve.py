@@ -5,7 +5,8 @@ ModelInfer turns the BYTES inputs into wire Samples and runs them through Reward
 the same readiness gate, admission, decode, micro-batcher and per-sample outcomes; auth, TLS, limits and
 request metrics come from the shared gRPC server and its interceptors. Also served: ServerLive/Ready/
 Metadata, ModelReady/Metadata, and Triton's ModelConfig and ModelStatistics extensions, which
-`perf_analyzer` needs. The service stubs are the ones generated in `tritonclient` (a `serve` dependency).
+`perf_analyzer` needs, and RepositoryIndex, through which omninft_client finds the scorer-models. The
+service stubs are the ones generated in `tritonclient` (a `serve` dependency).
 """
 
 from __future__ import annotations
@@ -132,6 +133,19 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             },
         )
         return service_pb2.ModelConfigResponse(config=cfg)
+
+    async def RepositoryIndex(
+        self, request: service_pb2.RepositoryIndexRequest, context: grpc.aio.ServicerContext
+    ) -> service_pb2.RepositoryIndexResponse:
+        """The hosted models (Triton's model_repository extension): how clients discover the scorers."""
+        state = "READY" if self._ready() else "UNAVAILABLE"
+        resp = service_pb2.RepositoryIndexResponse()
+        if request.ready and state != "READY":
+            return resp
+        for name, scorer in self._reward.scorers.items():
+            if scorer.info.outputs:
+                resp.models.add(name=name, version=MODEL_VERSION, state=state)
+        return resp
 
     async def ModelStatistics(
         self, request: service_pb2.ModelStatisticsRequest, context: grpc.aio.ServicerContext

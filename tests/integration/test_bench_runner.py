@@ -128,3 +128,19 @@ def test_routes_yaml_with_two_servers(dataset: tuple[Path, Path, Path], resumed:
         routes.write_text(f"loudness: {a.address}\n")  # a does not host loudness
         with pytest.raises(BenchRunError, match="does not host scorer 'loudness'"):
             run_javisbench(replace(cfg, out=tmp_path / "out2", server=b.address), ROUTES)
+
+
+def test_routes_yaml_with_a_kserve_pool(dataset: tuple[Path, Path, Path], resumed: dict[str, Any], tmp_path: Path) -> None:
+    """Scores routed to a server's KServe v2 front (`protocol: kserve`) give the same numbers and errors."""
+    with _server(["brightness", "loudness", "vemb", "aemb"]) as b:
+        routes = tmp_path / "routes.yaml"
+        routes.write_text(f"brightness: {{address: {b.address}, protocol: kserve}}\n"
+                          f"loudness: {{address: [{b.address}], protocol: kserve}}\n"
+                          f"vemb: {b.address}\naemb: {{address: {b.address}}}\n")
+        cfg = _cfg(dataset, tmp_path / "out", servers_file=routes, embedded_config={})
+        run_javisbench(cfg, ROUTES)
+        doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    _same_numbers(doc, resumed)
+    servers = doc["provenance"]["servers"]
+    assert {k: sorted(v) for k, v in servers.items()} == {
+        f"{b.address} (kserve)": ["brightness", "loudness"], b.address: ["aemb", "vemb"]}

@@ -95,3 +95,29 @@ def test_dynamic_batching_keeps_each_sample_its_own_score(triton: TritonProcess)
     # Triton formed batches: fewer executions than inferences.
     assert stats.inference_count >= 20 and stats.execution_count < stats.inference_count
     assert cfg.max_batch_size == 4 and all(not math.isnan(x) for x in together)
+
+
+async def test_omninft_client_scores_through_real_triton(triton: TritonProcess) -> None:
+    """RewardClient(protocol="kserve") on Triton: same ScoreResults as on omninft-serve's RewardService."""
+    from omninft_client import RewardClient, Sample
+    from omninft_client.media import video_bytes
+
+    samples = [Sample(id=f"s{i}", video=video_bytes(c), prompt=p.decode())
+               for i, (c, p) in enumerate(zip([CLIPS[0], b"not media", CLIPS[1], CLIPS[2]], PROMPTS, strict=True))]
+    async with running_server() as ours:
+        address = ours.server.address
+
+        def both() -> tuple[list, list, object]:
+            with RewardClient(address, max_samples_per_request=4) as plain, \
+                    RewardClient(triton.address, protocol="kserve") as kserve:
+                desc = kserve.wait_ready(30)
+                return (plain.score(samples, ["brightness", "caption"]),
+                        kserve.score(samples, ["brightness", "caption"]), desc)
+
+        want, got, desc = await asyncio.to_thread(both)
+    assert {s.name for s in desc.scorers} == {"brightness", "caption"}  # type: ignore[attr-defined]
+    assert desc.scorer("brightness").max_batch_size == 4  # type: ignore[attr-defined]
+    for g, w in zip(got, want, strict=True):
+        assert g.id == w.id and g.scores == w.scores
+        assert {k: e.code for k, e in g.scorer_errors.items()} == {k: e.code for k, e in w.scorer_errors.items()}
+    assert got[1].scorer_errors["brightness"].code == "INVALID_ARGUMENT" and "caption_score" not in got[1].scores

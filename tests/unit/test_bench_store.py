@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from omninft.bench.reference import load_reference, save_reference
-from omninft.bench.servers import parse_routes, plan_groups
+from omninft.bench.servers import parse_route_protocols, parse_routes, plan_groups
 from omninft.bench.store import Outcome, ResultStore, ScorerKey, sample_key
 
 KEY = ScorerKey("clip", "1", "ab" * 32, "javisbench-v1")
@@ -92,3 +92,20 @@ def test_routes_group_scorers_by_address_list() -> None:
     assert plan_groups(("clap",), {}, default="h9:1")[0].addresses == ("h9:1",)
     with pytest.raises(ValueError, match="clip"):
         parse_routes({"clip": []})
+
+
+def test_routes_may_name_the_kserve_protocol() -> None:
+    data = {"hpsv3": {"address": "triton:8001", "protocol": "kserve"}, "clip": {"address": ["h1:1"]}, "clap": "h1:1"}
+    routes, protocols = parse_routes(data), parse_route_protocols(data)
+    assert routes == {"hpsv3": ("triton:8001",), "clip": ("h1:1",), "clap": ("h1:1",)}
+    assert protocols == {"hpsv3": "kserve", "clip": "omninft", "clap": "omninft"}
+    groups = plan_groups(("hpsv3", "clip", "clap", "vbench_x"), routes, default="triton:8001", protocols=protocols)
+    by = {(g.addresses, g.protocol): g.scorers for g in groups}
+    # The default server speaks RewardService even when a routed pool at the same address speaks KServe.
+    assert by == {(("triton:8001",), "kserve"): ("hpsv3",), (("h1:1",), "omninft"): ("clip", "clap"),
+                  (("triton:8001",), "omninft"): ("vbench_x",)}
+    assert [g.label for g in groups] == ["triton:8001 (kserve)", "h1:1", "triton:8001"]
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        parse_routes({"clip": {"address": "h:1", "protocol": "http"}})
+    with pytest.raises(ValueError, match="'address'"):
+        parse_routes({"clip": {"addr": "h:1"}})

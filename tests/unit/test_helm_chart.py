@@ -131,6 +131,9 @@ def test_pools_probe_and_expose_the_ports_of_their_server_config(chart: Any, var
         pod = dep["spec"]["template"]["spec"]
         (server,) = [c for c in pod["containers"] if c["name"] == "reward-server"]
         ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+        if dep["metadata"]["labels"].get("omninft.io/engine") == "triton":
+            _check_triton_pool(dep, cfg, services)
+            continue
         assert cfg.host == "0.0.0.0"
         assert ports["grpc"] == cfg.port and ports["metrics"] == cfg.metrics_port
         assert len(cfg.scorers) == 1
@@ -171,6 +174,52 @@ def test_pools_probe_and_expose_the_ports_of_their_server_config(chart: Any, var
             assert limits.get("nvidia.com/gpu") == 1
         else:
             assert not any(k.startswith("nvidia.com/") for k in limits)
+
+
+def _check_triton_pool(dep: dict[str, Any], cfg: ServerConfig, services: dict[str, dict[str, Any]]) -> None:
+    """An engine: triton pool: Triton on the exported repository, gRPC health probes, metrics on 8002."""
+    name = dep["metadata"]["name"]
+    pod = dep["spec"]["template"]["spec"]
+    (server,) = [c for c in pod["containers"] if c["name"] == "reward-server"]
+    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    assert ports == {"grpc": 8001, "http": 8000, "metrics": 8002}
+    assert server["image"].startswith("ghcr.io/omninft/omninft-triton:")
+    assert "--model-repository=/models" in server["args"] and "--metrics-port=8002" in server["args"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert server[probe]["grpc"] == {"port": 8001, "service": ""}
+    # The init container exports the pool's own scorer config (the ConfigMap) into the repository folder.
+    (export,) = pod["initContainers"]
+    assert export["command"] == ["omninft-export"] and export["image"] == server["image"]
+    assert export["args"] == ["--format", "triton", "--config", "/etc/omninft/server.yaml", "--out", "/models"]
+    (scorer_name,) = cfg.scorers
+    assert cfg.scorers[scorer_name].max_batch_size == 8
+    mounts = {m["name"]: m for m in server["volumeMounts"]}
+    assert mounts["weights"]["readOnly"] is True and mounts["models"]["readOnly"] is True
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["OMNINFT_WEIGHTS_DIR"] == mounts["weights"]["mountPath"] and env["HF_HUB_OFFLINE"] == "1"
+    # Same Service port as omninft pools (clients keep their address), Triton's ports behind it.
+    svc = {p["name"]: (p["port"], p["targetPort"]) for p in services[name]["spec"]["ports"]}
+    assert svc == {"grpc": (cfg.port, "grpc"), "metrics": (8002, "metrics")}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_triton_pool_beside_an_omninft_pool(chart: Any) -> None:
+    values = yaml.safe_load((CHART / "ci" / "triton-values.yaml").read_text())
+    objects = render(chart, values)
+    engines = {d["metadata"]["name"]: d["metadata"]["labels"].get("omninft.io/engine", "omninft")
+               for d in of_kind(objects, "Deployment")}
+    assert engines == {"rw-omninft-rewards-clap": "omninft", "rw-omninft-rewards-clip": "triton"}
+    (monitor,) = of_kind(objects, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
+    assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource"]
+    text = notes(chart, values)
+    assert "clip: {address: <target>, protocol: kserve}" in text and text.count("Triton Inference Server") == 1
+    # A repository already exported onto the weights volume: no init container, Triton reads it there.
+    staged = render(chart, {**values, "triton": {"repositoryPath": "/weights/triton/clip"}})
+    dep = by_name(staged, "Deployment")["rw-omninft-rewards-clip"]
+    assert "initContainers" not in dep["spec"]["template"]["spec"]
+    assert "--model-repository=/weights/triton/clip" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_default_values_deploy_clap_and_clip_on_gpus_with_a_weights_job(chart: Any) -> None:
@@ -276,6 +325,8 @@ def test_several_scorers_with_init_container_weights(chart: Any) -> None:
         ({"server": {"host": "0.0.0.0"}}, "host"),  # the chart owns the bind address
         ({"weights": {"mode": "s3"}}, "/weights/mode"),
         ({"scorers": {"clap": {"replicas": -1}}}, "/scorers/clap/replicas"),
+        ({"scorers": {"clap": {"engine": "tgi"}}}, "/scorers/clap/engine"),
+        ({"triton": {"metricsPort": 0}}, "/triton/metricsPort"),
         # options are typed per scorer from its ScorerSpec
         ({"scorers": {"clap": {"options": {"text_cache_sise": 8}}}}, "text_cache_sise"),
         ({"scorers": {"videoalign": {"options": {"use_norm": "yes"}}}}, "/scorers/videoalign/options/use_norm"),
@@ -296,6 +347,10 @@ def test_schema_rejects_bad_values_with_the_key(chart: Any, values: dict[str, An
         ({"scorers": {"clap": {"device": "cpu", "resources": {"limits": {"nvidia.com/gpu": 1}}}}},
          "a GPU is requested but device is cpu"),
         ({"scorers": {"clap": {"device": "cpu", "backend": "tensorrt"}}}, "backend tensorrt needs a cuda device"),
+        ({"scorers": {"clip": {"engine": "triton"}}, "auth": {"enabled": True, "secretName": "t"}},
+         "engine triton pools serve plaintext"),
+        ({"scorers": {"clip": {"engine": "triton"}}, "weights": {"mode": "initContainer"}},
+         "read official weights from the weights PVC"),
         ({"server": {"metricsPort": 50051}}, "must differ"),
         ({"scorers": {"clap": {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 2}}}},
          "maxReplicas < minReplicas"),

@@ -75,7 +75,7 @@ omninft.io/scorer: {{ .name | quote }}
 
 {{/* Chart-level (Kubernetes) keys of a scorer entry; every other key is an omninft-serve ScorerConfig key. */}}
 {{- define "omninft-rewards.kubernetesScorerKeys" -}}
-enabled replicas image resources nodeSelector tolerations affinity podAnnotations podLabels priorityClassName extraEnv shmSize pdb autoscaling
+enabled engine replicas image resources nodeSelector tolerations affinity podAnnotations podLabels priorityClassName extraEnv shmSize pdb autoscaling
 {{- end }}
 
 {{/* The omninft-serve config (YAML) of scorer .name's pool. */}}
@@ -169,6 +169,15 @@ enabled replicas image resources nodeSelector tolerations affinity podAnnotation
 {{- $limits := default dict $sc.resources.limits }}
 {{- if and (not (hasPrefix "cuda" (toString $sc.device))) (hasKey $limits "nvidia.com/gpu") }}
 {{- fail (printf "scorers.%s: a GPU is requested but device is %s; set device: cuda:0 or drop nvidia.com/gpu" $name $sc.device) }}
+{{- end }}
+{{- if and (eq (toString $sc.engine) "triton") (or $v.tls.enabled $v.auth.enabled) }}
+{{- fail (printf "scorers.%s: engine triton pools serve plaintext without a token in this chart; turn tls/auth off or use engine omninft" $name) }}
+{{- end }}
+{{- if and (eq (toString $sc.engine) "triton") (eq $v.weights.mode "initContainer") (eq (toString $sc.weights) "official") }}
+{{- fail (printf "scorers.%s: engine triton pools read official weights from the weights PVC (weights.mode pvc)" $name) }}
+{{- end }}
+{{- if and (eq (toString $sc.engine) "triton") $sc.autoscaling.enabled $sc.autoscaling.queueTime.enabled }}
+{{- fail (printf "scorers.%s: queueTime autoscaling reads omninft metrics; an engine triton pool scales on cpu only" $name) }}
 {{- end }}
 {{- if and (eq (toString $sc.backend) "tensorrt") (not (hasPrefix "cuda" (toString $sc.device))) }}
 {{- fail (printf "scorers.%s: backend tensorrt needs a cuda device" $name) }}
