@@ -28,14 +28,20 @@ def installed_scorers(names: list[str], *, timeout_s: float = 180.0) -> dict[str
     if not names:
         return {}
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(names)], capture_output=True, text=True,
-                              timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, json.dumps(names)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     except subprocess.TimeoutExpired:
         # A slow machine (scorer discovery imports every scorer module) must not stop the run: assume they are
         # all present and let the server that loads them say otherwise.
         log.warning("listing the installed scorers took over %.0f s; assuming all are installed", timeout_s)
         return dict.fromkeys(names, True)
     if proc.returncode != 0:
-        raise RuntimeError(f"could not list the installed scorers (is omninft[serve] installed?): {proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"could not list the installed scorers (is omninft[serve] installed?): {proc.stderr[-2000:]}"
+        )
     found: dict[str, bool] = json.loads(proc.stdout.strip().splitlines()[-1])
     return found

@@ -30,7 +30,9 @@ class _Main(click.Group):
         except Exception as err:
             if debug_enabled():
                 raise
-            raise click.ClickException(f"{type(err).__name__}: {err} (rerun with --debug for the traceback)") from None
+            raise click.ClickException(
+                f"{type(err).__name__}: {err} (rerun with --debug for the traceback)"
+            ) from None
 
 
 def debug_enabled() -> bool:
@@ -53,11 +55,15 @@ def _version() -> str:
 def main(ctx: click.Context, verbose_log: bool, debug: bool) -> None:
     """omninft benchmarks: JavisBench over generated samples, and a gRPC load generator."""
     ctx.obj = {"debug": debug}
-    logging.basicConfig(level=logging.DEBUG if verbose_log else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose_log else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command("demo-data")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write into."
+)
 @click.option("--n", default=32, show_default=True, help="Number of samples.")
 @click.option("--seconds", default=4.0, show_default=True, help="Clip length in seconds.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic content.")
@@ -85,25 +91,55 @@ def _server_options(fn: Any) -> Any:
     """Options shared by `run` and `reference build`: where the scorers run and with what."""
     options = [
         click.option("--server", default="", help="One reward server address for every scorer."),
-        click.option("--servers", "servers_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="routes.yaml: scorer -> address or list of addresses (round robin); others go to --server "
-                          "or the embedded server."),
-        click.option("--weights", default=None,
-                     help="Embedded server weights: official (default; fetch them first) | tiny | random | PATH. "
-                          "tiny/random give meaningless numbers; --demo always uses tiny."),
-        click.option("--backend", default="torch", show_default=True,
-                     type=click.Choice(["torch", "onnxruntime", "tensorrt"]), help="Embedded server backend."),
-        click.option("--device", default="cpu", show_default=True, help="Embedded server device (cpu, cuda:0, ...)."),
+        click.option(
+            "--servers",
+            "servers_file",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="routes.yaml: scorer -> address or list of addresses (round robin); others go to --server "
+            "or the embedded server.",
+        ),
+        click.option(
+            "--weights",
+            default=None,
+            help="Embedded server weights: official (default; fetch them first) | tiny | random | PATH. "
+            "tiny/random give meaningless numbers; --demo always uses tiny.",
+        ),
+        click.option(
+            "--backend",
+            default="torch",
+            show_default=True,
+            type=click.Choice(["torch", "onnxruntime", "tensorrt"]),
+            help="Embedded server backend.",
+        ),
+        click.option(
+            "--device", default="cpu", show_default=True, help="Embedded server device (cpu, cuda:0, ...)."
+        ),
         click.option("--batch-size", default=8, show_default=True, help="Embedded server max batch size."),
-        click.option("--chunk-size", default=16, show_default=True, help="Samples per request round and store write."),
-        click.option("--embedded-config", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="YAML merged into the embedded server config (plugins, scorers.<name>.options, ...)."),
-        click.option("--send-uris/--send-bytes", default=None,
-                     help="Send file:// URIs or file bytes (default: URIs to the embedded server, bytes to others)."),
-        click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token for remote servers."),
-        click.option("--timeout-s", default=1800.0, show_default=True, help="Deadline of one request round (chunk)."),
-        click.option("--connect-timeout-s", default=10.0, show_default=True,
-                     help="How long to try reaching each remote server before giving up."),
+        click.option(
+            "--chunk-size", default=16, show_default=True, help="Samples per request round and store write."
+        ),
+        click.option(
+            "--embedded-config",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="YAML merged into the embedded server config (plugins, scorers.<name>.options, ...).",
+        ),
+        click.option(
+            "--send-uris/--send-bytes",
+            default=None,
+            help="Send file:// URIs or file bytes (default: URIs to the embedded server, bytes to others).",
+        ),
+        click.option(
+            "--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token for remote servers."
+        ),
+        click.option(
+            "--timeout-s", default=1800.0, show_default=True, help="Deadline of one request round (chunk)."
+        ),
+        click.option(
+            "--connect-timeout-s",
+            default=10.0,
+            show_default=True,
+            help="How long to try reaching each remote server before giving up.",
+        ),
         click.option("--no-progress", is_flag=True, help="No progress bars (logs and CI)."),
     ]
     for opt in reversed(options):
@@ -121,57 +157,138 @@ def _embedded_scorers_available(scorers: list[str], routed: set[str], plugins: s
 
 
 # Options only one suite reads; given to the other they would be ignored silently.
-_JAVISBENCH_ONLY = ("samples", "prompts", "metrics", "limit", "reference_cache", "verbose", "protocol", "demo_n",
-                    "allow_failures")
-_VBENCH_ONLY = ("videos", "mode", "dimensions", "full_info", "dimension_to_folder", "layout", "category",
-                "category_file", "prompt_file", "single_prompt", "run_name")
+_JAVISBENCH_ONLY = (
+    "samples",
+    "prompts",
+    "metrics",
+    "limit",
+    "reference_cache",
+    "verbose",
+    "protocol",
+    "demo_n",
+    "allow_failures",
+)
+_VBENCH_ONLY = (
+    "videos",
+    "mode",
+    "dimensions",
+    "full_info",
+    "dimension_to_folder",
+    "layout",
+    "category",
+    "category_file",
+    "prompt_file",
+    "single_prompt",
+    "run_name",
+)
 
 
 def _refuse_other_suite_options(suite: str) -> None:
     """A usage error naming any option given on the command line that `suite` does not read."""
     ctx = click.get_current_context()
     foreign = _VBENCH_ONLY if suite != "vbench" else _JAVISBENCH_ONLY
-    given = [p for p in ctx.command.params if p.name in foreign
-             and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+    given = [
+        p
+        for p in ctx.command.params
+        if p.name in foreign and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE
+    ]
     if given:
         other = "vbench" if suite != "vbench" else "javisbench"
         flags = ", ".join(p.opts[0] for p in given)
-        hint = " (vbench reads --videos)" if suite == "vbench" and "samples" in {p.name for p in given} else ""
+        hint = (
+            " (vbench reads --videos)" if suite == "vbench" and "samples" in {p.name for p in given} else ""
+        )
         raise click.UsageError(f"{flags}: {other} option(s), not read by `run {suite}`{hint}")
 
 
 @main.command("run")
 @click.argument("suite", type=click.Choice(SUITES + ("vbench",)))
-@click.option("--samples", type=click.Path(path_type=Path, file_okay=False), help="javisbench: folder of generated samples (sample_0000.mp4/.wav, ...).")
-@click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False), help="javisbench: prompt CSV (row i -> sample_{i:04d}).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("omninft-results"), show_default=True,
-              help="Folder for results.json, the reports and the resume store.")
-@click.option("--metrics", multiple=True, help="javisbench: official metric keys (repeatable or comma list); default: all 15.")
+@click.option(
+    "--samples",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="javisbench: folder of generated samples (sample_0000.mp4/.wav, ...).",
+)
+@click.option(
+    "--prompts",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="javisbench: prompt CSV (row i -> sample_{i:04d}).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("omninft-results"),
+    show_default=True,
+    help="Folder for results.json, the reports and the resume store.",
+)
+@click.option(
+    "--metrics",
+    multiple=True,
+    help="javisbench: official metric keys (repeatable or comma list); default: all 15.",
+)
 @click.option("--limit", type=int, default=None, help="javisbench: only the first N CSV rows.")
-@click.option("--reference-cache", type=click.Path(path_type=Path, dir_okay=False),
-              help="javisbench: GT features for fvd/kvd/fad: official JavisBench*-vanilla-max4s.pt or `reference build` "
-                   "output.")
+@click.option(
+    "--reference-cache",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="javisbench: GT features for fvd/kvd/fad: official JavisBench*-vanilla-max4s.pt or `reference build` "
+    "output.",
+)
 @click.option("--verbose", is_flag=True, help="javisbench: official per-category result structure.")
-@click.option("--fresh", is_flag=True, help="Forget stored per-sample results (default: resume from <out>/store.sqlite).")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Forget stored per-sample results (default: resume from <out>/store.sqlite).",
+)
 @click.option("--demo", is_flag=True, help="Generate the demo set and score it with tiny weights (offline).")
-@click.option("--protocol", default="javisbench-v1", show_default=True, type=click.Choice(
-    ["javisbench-v1", "javisbench-v1-fd64", "javisbench-v1-rawkvd", "javisbench-v1-corrected"]),
-              help="javisbench: set-level arithmetic: javisbench-v1 (as the reference: float32 FD, KVD on mean-centred "
-                   "features), javisbench-v1-fd64, javisbench-v1-rawkvd, javisbench-v1-corrected.")
+@click.option(
+    "--protocol",
+    default="javisbench-v1",
+    show_default=True,
+    type=click.Choice(
+        ["javisbench-v1", "javisbench-v1-fd64", "javisbench-v1-rawkvd", "javisbench-v1-corrected"]
+    ),
+    help="javisbench: set-level arithmetic: javisbench-v1 (as the reference: float32 FD, KVD on mean-centred "
+    "features), javisbench-v1-fd64, javisbench-v1-rawkvd, javisbench-v1-corrected.",
+)
 @click.option("--demo-n", default=8, show_default=True, help="javisbench: demo set size.")
 @click.option("--demo-seconds", default=2.0, show_default=True, help="Demo clip length (s).")
-@click.option("--allow-failures", is_flag=True,
-              help="javisbench: exit 0 even when some samples could not be scored (default: exit 1 and say how "
-                   "many).")
+@click.option(
+    "--allow-failures",
+    is_flag=True,
+    help="javisbench: exit 0 even when some samples could not be scored (default: exit 1 and say how many).",
+)
 @_server_options
 @run_options
-def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, metrics: tuple[str, ...],
-        limit: int | None, reference_cache: Path | None, verbose: bool, fresh: bool, demo: bool, demo_n: int,
-        demo_seconds: float, protocol: str, allow_failures: bool, server: str, servers_file: Path | None,
-        weights: str | None, backend: str, device: str, batch_size: int, chunk_size: int,
-        embedded_config: Path | None, send_uris: bool | None, token: str | None, timeout_s: float,
-        connect_timeout_s: float,
-        no_progress: bool, **vbench_opts: Any) -> None:
+def run(
+    suite: str,
+    samples: Path | None,
+    prompts: Path | None,
+    out_dir: Path,
+    metrics: tuple[str, ...],
+    limit: int | None,
+    reference_cache: Path | None,
+    verbose: bool,
+    fresh: bool,
+    demo: bool,
+    demo_n: int,
+    demo_seconds: float,
+    protocol: str,
+    allow_failures: bool,
+    server: str,
+    servers_file: Path | None,
+    weights: str | None,
+    backend: str,
+    device: str,
+    batch_size: int,
+    chunk_size: int,
+    embedded_config: Path | None,
+    send_uris: bool | None,
+    token: str | None,
+    timeout_s: float,
+    connect_timeout_s: float,
+    no_progress: bool,
+    **vbench_opts: Any,
+) -> None:
     """Run SUITE over --samples/--prompts, or vbench over --videos (or --demo): results.json, reports, per-sample JSONL."""
     if out_dir.exists() and not out_dir.is_dir():
         raise click.UsageError(f"--out {out_dir} is a file; give a folder (created if missing)")
@@ -214,16 +331,20 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
     plugins = set(extra.get("plugins", {}) or {})
     if not server:  # scorers the embedded server would host must exist in this installation
         try:
-            plan = drop_unavailable(plan, demo=demo,
-                                    available=lambda names: _embedded_scorers_available(names, routed, plugins))
+            plan = drop_unavailable(
+                plan, demo=demo, available=lambda names: _embedded_scorers_available(names, routed, plugins)
+            )
         except PlanError as err:
             raise click.UsageError(str(err)) from None
     if demo:
         from omninft.bench.demo_data import write_demo_set
 
         samples = out_dir / "demo-data"
-        click.secho("DEMO: synthetic samples scored with TINY RANDOM WEIGHTS (the numbers mean nothing)",
-                    fg="yellow", err=True)
+        click.secho(
+            "DEMO: synthetic samples scored with TINY RANDOM WEIGHTS (the numbers mean nothing)",
+            fg="yellow",
+            err=True,
+        )
         click.echo(f"writing {demo_n} demo samples to {samples} ...", err=True)
         prompts = write_demo_set(samples, n=demo_n, seconds=demo_seconds)
         weights = "tiny"
@@ -244,19 +365,39 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
     store_file = out_dir / STORE_NAME
     if not is_usable(store_file):
         if not fresh:
-            raise click.ClickException(f"{store_file} is not a usable result store (not SQLite, damaged, or another "
-                                       "layout); rerun with --fresh to start over (the damaged file is kept aside)")
+            raise click.ClickException(
+                f"{store_file} is not a usable result store (not SQLite, damaged, or another "
+                "layout); rerun with --fresh to start over (the damaged file is kept aside)"
+            )
         click.echo(f"{store_file} was damaged; kept as {set_aside(store_file)}", err=True)
     if fresh:
         for suffix in ("", "-wal", "-shm"):
             (out_dir / f"{STORE_NAME}{suffix}").unlink(missing_ok=True)
-    cfg = JavisBenchConfig(samples=samples, prompts=prompts, out=out_dir, metrics=keys, limit=limit, server=server,
-                           servers_file=servers_file, weights=weights, backend=backend, device=device,
-                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s,
-                           connect_timeout_s=connect_timeout_s, token=token,
-                           verbose=verbose, progress=not no_progress, reference_cache=reference_cache,
-                           embedded_config=extra, send_uris=send_uris, skipped=skipped,
-                           allowed_roots=(out_dir,) if demo else (), protocol=protocol)
+    cfg = JavisBenchConfig(
+        samples=samples,
+        prompts=prompts,
+        out=out_dir,
+        metrics=keys,
+        limit=limit,
+        server=server,
+        servers_file=servers_file,
+        weights=weights,
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        token=token,
+        verbose=verbose,
+        progress=not no_progress,
+        reference_cache=reference_cache,
+        embedded_config=extra,
+        send_uris=send_uris,
+        skipped=skipped,
+        allowed_roots=(out_dir,) if demo else (),
+        protocol=protocol,
+    )
     try:
         with ExitStack() as stack:
             session = None
@@ -275,8 +416,11 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
             raise
         raise click.ClickException(str(err)) from None
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: every scored sample is saved in {out_dir / STORE_NAME}; rerun the same command "
-                   "to resume", err=True)
+        click.echo(
+            f"\ninterrupted: every scored sample is saved in {out_dir / STORE_NAME}; rerun the same command "
+            "to resume",
+            err=True,
+        )
         sys.exit(130)
     if result.tiny_weights:
         click.secho("TINY RANDOM WEIGHTS: numbers below mean nothing about quality", fg="yellow", err=True)
@@ -284,14 +428,18 @@ def run(suite: str, samples: Path | None, prompts: Path | None, out_dir: Path, m
         c = result.counts[key]
         click.echo(f"{key:>14} = {fmt(value)}   ({c['scored']}/{c['total']} scored)")
     store = result.provenance["store"]
-    click.echo(f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.html'}  "
-               f"(computed {store['outcomes_computed']}, reused {store['outcomes_reused']} stored outcomes)")
+    click.echo(
+        f"results: {out_dir / 'results.json'}  report: {out_dir / 'report.html'}  "
+        f"(computed {store['outcomes_computed']}, reused {store['outcomes_reused']} stored outcomes)"
+    )
     failed = {k: c["failed"] for k, c in result.counts.items() if c["failed"]}
     if failed:
         n_samples = len({e.index for e in result.errors})
-        line = (f"{n_samples} sample(s) failed for {len(failed)} metric(s) "
-                f"({', '.join(f'{k} {v}' for k, v in failed.items())}); reasons per sample: "
-                f"{out_dir / 'report.md'} (Sample errors) and 'errors' in {out_dir / 'results.json'}")
+        line = (
+            f"{n_samples} sample(s) failed for {len(failed)} metric(s) "
+            f"({', '.join(f'{k} {v}' for k, v in failed.items())}); reasons per sample: "
+            f"{out_dir / 'report.md'} (Sample errors) and 'errors' in {out_dir / 'results.json'}"
+        )
         if not allow_failures:
             raise click.ClickException(line + "; pass --allow-failures to exit 0 anyway")
         click.echo(line, err=True)
@@ -310,8 +458,13 @@ def _demo_reference(cfg: Any, n: int, seconds: float, set_keys: list[str], sessi
     out_file = cfg.out / "demo-reference.pt"
     modalities = tuple(dict.fromkeys("audio" if k == "fad" else "video" for k in set_keys))
     click.echo(f"building the demo reference features ({', '.join(modalities)}) from {folder} ...", err=True)
-    ref_cfg = replace(cfg, samples=folder, prompts=csv_path, store_path=cfg.out / "demo-reference.store.sqlite",
-                      progress_label="reference features")
+    ref_cfg = replace(
+        cfg,
+        samples=folder,
+        prompts=csv_path,
+        store_path=cfg.out / "demo-reference.store.sqlite",
+        progress_label="reference features",
+    )
     build_reference(ref_cfg, locate_samples(folder, load_prompts(csv_path)), out_file, modalities, session)
     return out_file
 
@@ -322,28 +475,59 @@ def reference() -> None:
 
 
 @reference.command("build")
-@click.option("--samples", type=click.Path(path_type=Path, file_okay=False),
-              help="GT media in the official layout (sample_{i:04d}.mp4 / .wav).")
-@click.option("--videos", type=click.Path(path_type=Path, file_okay=False),
-              help="Folder the CSV's 'path' / 'audio_path' columns are relative to.")
+@click.option(
+    "--samples",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="GT media in the official layout (sample_{i:04d}.mp4 / .wav).",
+)
+@click.option(
+    "--videos",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder the CSV's 'path' / 'audio_path' columns are relative to.",
+)
 @click.option("--prompts", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
-@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="Cache to write (.pt: official torch format; .npz also accepted).")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Cache to write (.pt: official torch format; .npz also accepted).",
+)
 @click.option("--limit", type=int, default=None)
-@click.option("--modalities", default="video,audio", show_default=True, help="video (I3D) and/or audio (AudioCLIP).")
+@click.option(
+    "--modalities", default="video,audio", show_default=True, help="video (I3D) and/or audio (AudioCLIP)."
+)
 @_server_options
-def reference_build(samples: Path | None, videos: Path | None, prompts: Path, out_file: Path, limit: int | None,
-                    modalities: str, server: str, servers_file: Path | None, weights: str | None, backend: str,
-                    device: str, batch_size: int, chunk_size: int, embedded_config: Path | None,
-                    send_uris: bool | None, token: str | None, timeout_s: float, connect_timeout_s: float,
-                    no_progress: bool) -> None:
+def reference_build(
+    samples: Path | None,
+    videos: Path | None,
+    prompts: Path,
+    out_file: Path,
+    limit: int | None,
+    modalities: str,
+    server: str,
+    servers_file: Path | None,
+    weights: str | None,
+    backend: str,
+    device: str,
+    batch_size: int,
+    chunk_size: int,
+    embedded_config: Path | None,
+    send_uris: bool | None,
+    token: str | None,
+    timeout_s: float,
+    connect_timeout_s: float,
+    no_progress: bool,
+) -> None:
     """Compute {'video': [N,400], 'audio': [N,1024]} in CSV row order from ground-truth media."""
     from omninft.bench.reference_build import build_reference
     from omninft.bench.runner import BenchRunError, JavisBenchConfig
     from omninft.bench.suites.javisbench.prompts import load_prompts, locate_ground_truth, locate_samples
 
     if (samples is None) == (videos is None):
-        raise click.UsageError("give exactly one of --samples DIR (official layout) or --videos DIR (CSV 'path')")
+        raise click.UsageError(
+            "give exactly one of --samples DIR (official layout) or --videos DIR (CSV 'path')"
+        )
     rows = load_prompts(prompts, limit=limit)
     try:
         located = locate_samples(samples, rows) if samples else locate_ground_truth(prompts, rows, videos)  # type: ignore[arg-type]
@@ -351,12 +535,25 @@ def reference_build(samples: Path | None, videos: Path | None, prompts: Path, ou
         raise click.UsageError(str(err)) from None
     root = samples or videos
     assert root is not None
-    cfg = JavisBenchConfig(samples=root, prompts=prompts, out=out_file.parent, server=server,
-                           servers_file=servers_file, weights=weights or "official", backend=backend, device=device,
-                           batch_size=batch_size, chunk_size=chunk_size, timeout_s=timeout_s,
-                           connect_timeout_s=connect_timeout_s, token=token,
-                           progress=not no_progress, embedded_config=_load_yaml(embedded_config), send_uris=send_uris,
-                           progress_label="reference features")
+    cfg = JavisBenchConfig(
+        samples=root,
+        prompts=prompts,
+        out=out_file.parent,
+        server=server,
+        servers_file=servers_file,
+        weights=weights or "official",
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        timeout_s=timeout_s,
+        connect_timeout_s=connect_timeout_s,
+        token=token,
+        progress=not no_progress,
+        embedded_config=_load_yaml(embedded_config),
+        send_uris=send_uris,
+        progress_label="reference features",
+    )
     mods = tuple(m.strip() for m in modalities.split(",") if m.strip())
     try:
         feats = build_reference(cfg, located, out_file, mods)
@@ -399,8 +596,10 @@ def fetch_weights(suite: str, cache_dir: str | None, metrics: tuple[str, ...]) -
             failed.append(name)
     if failed:
         done = [n for n in names if n not in failed]
-        raise click.ClickException(f"could not fetch the weights of {', '.join(failed)} (offline? behind a proxy? "
-                                   f"see the lines above); cached: {', '.join(done) or 'none'}")
+        raise click.ClickException(
+            f"could not fetch the weights of {', '.join(failed)} (offline? behind a proxy? "
+            f"see the lines above); cached: {', '.join(done) or 'none'}"
+        )
 
 
 main.add_command(fetch_suite)
@@ -408,33 +607,72 @@ main.add_command(vbench_group)
 
 
 @main.command("perf")
-@click.option("--server", "--target", "target", required=True,
-              help="Server address (host:port, dns:///host:port, or comma list); --target is the old name.")
+@click.option(
+    "--server",
+    "--target",
+    "target",
+    required=True,
+    help="Server address (host:port, dns:///host:port, or comma list); --target is the old name.",
+)
 @click.option("--scorer", "scorers", multiple=True, help="Scorer(s) to call (repeatable); default: all.")
 @click.option("--concurrency", default="1,4,16", show_default=True, help='Levels: "1,4,16" or "1:32:x2".')
 @click.option("--duration-s", default=10.0, show_default=True, help="Measured seconds per level.")
 @click.option("--count", default=0, help="Fixed request count per level instead of a duration.")
 @click.option("--warmup-s", default=1.0, show_default=True, help="Unmeasured seconds before each level.")
 @click.option("--samples-per-request", default=1, show_default=True, help="Samples in one request.")
-@click.option("--payload", type=click.Choice(["raw", "container", "uri"]), default="raw", show_default=True,
-              help="How media travel: decoded arrays, encoded file bytes, or file:// URIs.")
+@click.option(
+    "--payload",
+    type=click.Choice(["raw", "container", "uri"]),
+    default="raw",
+    show_default=True,
+    help="How media travel: decoded arrays, encoded file bytes, or file:// URIs.",
+)
 @click.option("--uri-dir", default="", help="With --payload uri: a folder the server allows.")
-@click.option("--modalities", default="video,audio", show_default=True, help='Media to send; "" = prompts only.')
-@click.option("--rpc", type=click.Choice(["score", "embed"]), default="score", show_default=True,
-              help="Which RPC to call.")
+@click.option(
+    "--modalities", default="video,audio", show_default=True, help='Media to send; "" = prompts only.'
+)
+@click.option(
+    "--rpc",
+    type=click.Choice(["score", "embed"]),
+    default="score",
+    show_default=True,
+    help="Which RPC to call.",
+)
 @click.option("--unique-prompts", is_flag=True, help="Make every prompt unique (defeats server text caches).")
 @click.option("--seconds", default=4.0, show_default=True, help="Length of the generated clips.")
 @click.option("--size", default="240x426", show_default=True, help="HxW of generated video.")
 @click.option("--fps", default=24.0, show_default=True, help="Frame rate of the generated video.")
 @click.option("--sample-rate", default=16000, show_default=True, help="Sample rate of the generated audio.")
 @click.option("--timeout-s", default=60.0, show_default=True, help="Deadline of one request.")
-@click.option("--connect-timeout-s", default=5.0, show_default=True, help="How long to try reaching the server.")
+@click.option(
+    "--connect-timeout-s", default=5.0, show_default=True, help="How long to try reaching the server."
+)
 @click.option("--token", envvar="OMNINFT_AUTH_TOKEN", default=None, help="Bearer token.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results as JSON.")
-def perf(target: str, scorers: tuple[str, ...], concurrency: str, duration_s: float, count: int, warmup_s: float,
-         samples_per_request: int, payload: str, uri_dir: str, modalities: str, rpc: str, unique_prompts: bool,
-         seconds: float, size: str, fps: float, sample_rate: int, timeout_s: float, connect_timeout_s: float,
-         token: str | None, json_out: Path | None) -> None:
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write results as JSON."
+)
+def perf(
+    target: str,
+    scorers: tuple[str, ...],
+    concurrency: str,
+    duration_s: float,
+    count: int,
+    warmup_s: float,
+    samples_per_request: int,
+    payload: str,
+    uri_dir: str,
+    modalities: str,
+    rpc: str,
+    unique_prompts: bool,
+    seconds: float,
+    size: str,
+    fps: float,
+    sample_rate: int,
+    timeout_s: float,
+    connect_timeout_s: float,
+    token: str | None,
+    json_out: Path | None,
+) -> None:
     """Sweep concurrency against a running server: throughput, p50/p90/p99 latency, errors per status code."""
     from omninft.bench.perf.loadgen import LoadConfig, levels_to_json, parse_concurrency, run_load
     from omninft.bench.perf.stats import format_table
@@ -450,14 +688,34 @@ def perf(target: str, scorers: tuple[str, ...], concurrency: str, duration_s: fl
         why = unreachable_reason(t, connect_timeout_s)
         if why is not None:
             raise click.ClickException(f"reward server {t}: {why}")
-    cfg = LoadConfig(target=targets[0] if len(targets) == 1 else targets, scorers=scorers,  # type: ignore[arg-type]
-                     concurrency=levels_spec, duration_s=duration_s, count=count,
-                     warmup_s=warmup_s, samples_per_request=samples_per_request, payload=payload,
-                     modalities=tuple(m for m in modalities.split(",") if m), seconds=seconds, height=height,
-                     width=width, fps=fps, sample_rate=sample_rate, timeout_s=timeout_s, token=token, uri_dir=uri_dir,
-                     rpc=rpc, unique_prompts=unique_prompts)
-    levels = run_load(cfg, progress=lambda lv: click.echo(
-        f"concurrency {lv.concurrency}: {lv.throughput_sps:.2f} samples/s, p99 {lv.latency_ms['p99']:.1f} ms", err=True))
+    cfg = LoadConfig(
+        target=targets[0] if len(targets) == 1 else targets,
+        scorers=scorers,  # type: ignore[arg-type]
+        concurrency=levels_spec,
+        duration_s=duration_s,
+        count=count,
+        warmup_s=warmup_s,
+        samples_per_request=samples_per_request,
+        payload=payload,
+        modalities=tuple(m for m in modalities.split(",") if m),
+        seconds=seconds,
+        height=height,
+        width=width,
+        fps=fps,
+        sample_rate=sample_rate,
+        timeout_s=timeout_s,
+        token=token,
+        uri_dir=uri_dir,
+        rpc=rpc,
+        unique_prompts=unique_prompts,
+    )
+    levels = run_load(
+        cfg,
+        progress=lambda lv: click.echo(
+            f"concurrency {lv.concurrency}: {lv.throughput_sps:.2f} samples/s, p99 {lv.latency_ms['p99']:.1f} ms",
+            err=True,
+        ),
+    )
     click.echo(format_table(levels))
     if json_out:
         json_out.write_text(json.dumps(levels_to_json(cfg, levels), indent=2) + "\n")

@@ -44,7 +44,9 @@ class EmbeddedServer:
         self.address = ""
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
-        self._lifeline = -1  # write end of the pipe the child watches (omninft.reward_servers.serving.lifeline)
+        self._lifeline = (
+            -1
+        )  # write end of the pipe the child watches (omninft.reward_servers.serving.lifeline)
 
     def _config(self) -> dict:
         # One local client and no replicas to rebalance to: connection ageing would only cut long CPU requests
@@ -86,11 +88,21 @@ class EmbeddedServer:
         cfg_path, port_file = tmp / "server.json", tmp / "port"
         # JSON is valid YAML, so the server's YAML loader reads it unchanged.
         cfg_path.write_text(json.dumps(self._config(), indent=2))
-        cmd = [sys.executable, "-m", "omninft.reward_servers.cli", "--config", str(cfg_path), "--port-file", str(port_file)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "omninft.reward_servers.cli",
+            "--config",
+            str(cfg_path),
+            "--port-file",
+            str(port_file),
+        ]
         log = self.log_path.open("ab")
         env, child_fd = self._lifeline_env()
         try:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(child_fd,))
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(child_fd,)
+            )
         finally:
             os.close(child_fd)
             log.close()
@@ -102,10 +114,14 @@ class EmbeddedServer:
                 return self.address
             if self._proc.poll() is not None:
                 tail = self.log_tail(4000)
-                raise RuntimeError(f"embedded reward server exited with code {self._proc.returncode}:\n{tail}")
+                raise RuntimeError(
+                    f"embedded reward server exited with code {self._proc.returncode}:\n{tail}"
+                )
             time.sleep(0.1)
         self.stop()
-        raise TimeoutError(f"embedded reward server not ready after {self.spec.startup_timeout_s:.0f} s; log: {self.log_path}")
+        raise TimeoutError(
+            f"embedded reward server not ready after {self.spec.startup_timeout_s:.0f} s; log: {self.log_path}"
+        )
 
     def _lifeline_env(self) -> tuple[dict[str, str], int]:
         """The child's environment asking it to die with this process, and the pipe end it inherits.

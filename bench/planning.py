@@ -48,7 +48,9 @@ def resolve_keys(requested: list[str]) -> MetricPlan:
     return MetricPlan(keys=keys, requested=bool(requested))
 
 
-def drop_unavailable(plan: MetricPlan, *, demo: bool, available: Callable[[list[str]], dict[str, bool]]) -> MetricPlan:
+def drop_unavailable(
+    plan: MetricPlan, *, demo: bool, available: Callable[[list[str]], dict[str, bool]]
+) -> MetricPlan:
     """Skip keys whose scorer the embedded server cannot host; refuse them when named (outside the demo).
 
     `available(scorer_names)` says which scorers this installation (plus routed and plugin scorers) provides.
@@ -56,8 +58,10 @@ def drop_unavailable(plan: MetricPlan, *, demo: bool, available: Callable[[list[
     avail = available(sorted({route_for(k).scorer for k in plan.keys}))
     missing = {k: route_for(k).scorer for k in plan.keys if not avail[route_for(k).scorer]}
     if missing and plan.requested and not demo:
-        raise PlanError("not available in this installation (scorer module not built): "
-                        + ", ".join(f"{k} (scorer {s})" for k, s in missing.items()))
+        raise PlanError(
+            "not available in this installation (scorer module not built): "
+            + ", ".join(f"{k} (scorer {s})" for k, s in missing.items())
+        )
     for k, s in missing.items():
         plan.skipped[k] = f"not available: scorer {s!r} is not part of this installation"
     plan.keys = [k for k in plan.keys if k not in plan.skipped]
@@ -82,8 +86,10 @@ def split_set_metrics(plan: MetricPlan, *, has_reference: bool, demo: bool) -> M
     plan.demo_reference = demo and bool(set_keys) and not has_reference
     if set_keys and not has_reference and not demo:
         if plan.requested:
-            raise PlanError(f"{', '.join(set_keys)} need --reference-cache FILE (the official "
-                            "JavisBench*-vanilla-max4s.pt, or `omninft-bench reference build`)")
+            raise PlanError(
+                f"{', '.join(set_keys)} need --reference-cache FILE (the official "
+                "JavisBench*-vanilla-max4s.pt, or `omninft-bench reference build`)"
+            )
         for k in set_keys:
             plan.skipped[k] = "needs --reference-cache (ground-truth I3D/AudioCLIP features)"
         plan.keys = [k for k in plan.keys if k not in set_keys]

@@ -10,8 +10,15 @@ from typing import Any, TextIO
 class LineProgress:
     """The subset of tqdm the runners use, printed as whole lines: at the start, every ~10 %, and at the end."""
 
-    def __init__(self, total: int, initial: int, desc: str, unit: str, stream: TextIO | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total: int,
+        initial: int,
+        desc: str,
+        unit: str,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+    ) -> None:
         self.total, self.n, self.desc, self.unit = total, initial, desc, unit
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled and total > 0
@@ -28,8 +35,10 @@ class LineProgress:
             return
         pct = 100 * self.n // self.total
         tail = f", {self.postfix}" if self.postfix else ""
-        self.stream.write(f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct} %), "
-                          f"{time.monotonic() - self.start:.1f} s{tail}\n")
+        self.stream.write(
+            f"{self.desc}: {self.n}/{self.total} {self.unit}s ({pct} %), "
+            f"{time.monotonic() - self.start:.1f} s{tail}\n"
+        )
         self.stream.flush()
         self.last_printed = self.n
 
@@ -58,5 +67,13 @@ def progress_bar(total: int, initial: int, enabled: bool, *, desc: str, unit: st
         return LineProgress(total, initial, desc, unit, enabled=enabled)
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit=unit, disable=not enabled, dynamic_ncols=True, desc=desc,
-                smoothing=0.1, mininterval=0.1)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit=unit,
+        disable=not enabled,
+        dynamic_ncols=True,
+        desc=desc,
+        smoothing=0.1,
+        mininterval=0.1,
+    )

@@ -32,12 +32,16 @@ class ReferenceFeatures:
     def take(self, modality: str, indices: list[int]) -> np.ndarray:
         """Rows `indices` of one modality (KeyError/IndexError with a clear message when absent)."""
         if modality not in self.features:
-            raise KeyError(f"reference cache {self.path or '(in memory)'} has no {modality!r} features; "
-                           f"it has {sorted(self.features)}")
+            raise KeyError(
+                f"reference cache {self.path or '(in memory)'} has no {modality!r} features; "
+                f"it has {sorted(self.features)}"
+            )
         arr = self.features[modality]
         if indices and max(indices) >= arr.shape[0]:
-            raise IndexError(f"reference cache has {arr.shape[0]} {modality} rows; CSV row {max(indices)} has none "
-                             "(the cache must be in CSV row order and cover every row)")
+            raise IndexError(
+                f"reference cache has {arr.shape[0]} {modality} rows; CSV row {max(indices)} has none "
+                "(the cache must be in CSV row order and cover every row)"
+            )
         return arr[np.asarray(indices, dtype=np.int64)] if indices else arr[:0]
 
 
@@ -99,5 +103,7 @@ def save_reference(path: Path, features: dict[str, np.ndarray]) -> None:
     else:
         import torch
 
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in features.items()}, tmp)
+        torch.save(
+            {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in features.items()}, tmp
+        )
     tmp.replace(path)

@@ -18,14 +18,20 @@ from omninft.bench.suites.javisbench.prompts import SampleFiles, sample_stem
 MODALITY_ROUTES = {"video": SET_ROUTES["fvd"], "audio": SET_ROUTES["fad"]}
 
 
-def build_reference(cfg: JavisBenchConfig, located: list[SampleFiles], out_file: Path,
-                    modalities: tuple[str, ...] = ("video", "audio"), session: list[Any] | None = None,
-                    ) -> dict[str, np.ndarray]:
+def build_reference(
+    cfg: JavisBenchConfig,
+    located: list[SampleFiles],
+    out_file: Path,
+    modalities: tuple[str, ...] = ("video", "audio"),
+    session: list[Any] | None = None,
+) -> dict[str, np.ndarray]:
     """Embed every located row and write {'video': [N, 400], 'audio': [N, 1024]} in row order to `out_file`."""
     bad = [f"{sample_stem(f.row.index)}: {f.problem}" for f in located if f.problem]
     if bad:
-        raise ValueError(f"{len(bad)} ground-truth rows have no media (the cache must cover every row): "
-                         + "; ".join(bad[:10]))
+        raise ValueError(
+            f"{len(bad)} ground-truth rows have no media (the cache must cover every row): "
+            + "; ".join(bad[:10])
+        )
     unknown = [m for m in modalities if m not in MODALITY_ROUTES]
     if unknown:
         raise ValueError(f"unknown modalities {unknown}; choose from {sorted(MODALITY_ROUTES)}")
@@ -48,8 +54,10 @@ def build_reference(cfg: JavisBenchConfig, located: list[SampleFiles], out_file:
                 continue
             rows.append(np.asarray(oc.embeddings[r.embedding], np.float32).reshape(-1))
         if failed:
-            raise BenchRunError(f"{len(failed)} ground-truth rows failed {r.scorer} ({modality}); the cache must "
-                                "cover every row: " + "; ".join(failed[:10]))
+            raise BenchRunError(
+                f"{len(failed)} ground-truth rows failed {r.scorer} ({modality}); the cache must "
+                "cover every row: " + "; ".join(failed[:10])
+            )
         features[modality] = np.stack(rows)
     save_reference(out_file, features)
     return features

@@ -7,7 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-TINY_WARNING = "TINY RANDOM WEIGHTS: these numbers exercise the pipeline and mean nothing about sample quality"
+TINY_WARNING = (
+    "TINY RANDOM WEIGHTS: these numbers exercise the pipeline and mean nothing about sample quality"
+)
 
 Categories = list[tuple[tuple[int, ...], ...]]
 
@@ -83,9 +85,11 @@ def set_metric_na_reason(n: int) -> str:
 
 def set_metric_note(keys: Sequence[str]) -> str:
     """The report line explaining per-category set metrics."""
-    return (f"Set metrics ({', '.join(keys)}) are computed per category only where it holds at least "
-            f"{MIN_SET_SAMPLES} scored samples; other categories show n/a (reasons: `category_notes` in "
-            "results.json with --verbose).")
+    return (
+        f"Set metrics ({', '.join(keys)}) are computed per category only where it holds at least "
+        f"{MIN_SET_SAMPLES} scored samples; other categories show n/a (reasons: `category_notes` in "
+        "results.json with --verbose)."
+    )
 
 
 def _finite(v: float | None) -> float | None:
@@ -103,11 +107,15 @@ def category_indices(categories: Categories, sizes: tuple[int, ...]) -> dict[str
     """Per aspect k, per category c: the row positions tagged with c (a row may carry several)."""
     out: dict[str, list[list[int]]] = {}
     for k, size in enumerate(sizes):
-        out[str(k)] = [[i for i, cats in enumerate(categories) if k < len(cats) and c in cats[k]] for c in range(size)]
+        out[str(k)] = [
+            [i for i, cats in enumerate(categories) if k < len(cats) and c in cats[k]] for c in range(size)
+        ]
     return out
 
 
-def category_means(values: list[float | None], categories: Categories, sizes: tuple[int, ...]) -> dict[str, list[float | None]]:
+def category_means(
+    values: list[float | None], categories: Categories, sizes: tuple[int, ...]
+) -> dict[str, list[float | None]]:
     """Per aspect k, the mean of the samples tagged with each category index (official --verbose layout)."""
     return category_apply(lambda idx: mean_or_nan([values[i] for i in idx]), categories, sizes)
 

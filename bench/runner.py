@@ -84,24 +84,35 @@ class JavisBenchConfig:
     batch_size: int = 8
     chunk_size: int = 16  # samples per request round and store write
     timeout_s: float = 1800.0
-    connect_timeout_s: float = 10.0  # TCP reachability of each remote address, checked before waiting for readiness
+    connect_timeout_s: float = (
+        10.0  # TCP reachability of each remote address, checked before waiting for readiness
+    )
     token: str | None = None
     verbose: bool = False
     progress: bool = True
     reference_cache: Path | None = None
     embedded_config: dict[str, Any] = field(default_factory=dict)  # merged into the embedded server's config
-    send_uris: bool | None = None  # None: file:// URIs for the embedded server, container bytes for remote ones
+    send_uris: bool | None = (
+        None  # None: file:// URIs for the embedded server, container bytes for remote ones
+    )
     store_path: Path | None = None  # default: <out>/store.sqlite
-    allowed_roots: tuple[Path, ...] = ()  # folders the embedded server may read via file:// (default: samples)
+    allowed_roots: tuple[
+        Path, ...
+    ] = ()  # folders the embedded server may read via file:// (default: samples)
     skipped: dict[str, str] = field(default_factory=dict)  # metrics left out before the run, and why
-    protocol: str = PROTOCOL  # set-level arithmetic (bench.metrics.protocols): reference or a corrected variant
+    protocol: str = (
+        PROTOCOL  # set-level arithmetic (bench.metrics.protocols): reference or a corrected variant
+    )
     progress_label: str = "scoring samples"  # the sample progress bar's label
 
 
 def _git_hash() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
         return out.stdout.strip() or "unknown"
@@ -115,11 +126,18 @@ def _to_client_sample(files: SampleFiles, *, as_uri: bool, sample_id: str = "") 
 
     video = media.video_file(files.video, as_uri=as_uri) if files.video else None
     audio = media.audio_file(files.audio, as_uri=as_uri) if files.audio else None
-    return Sample(id=sample_id or sample_stem(files.row.index), prompt=files.row.text, audio_prompt=files.row.audio_text,
-                  video=video, audio=audio)
+    return Sample(
+        id=sample_id or sample_stem(files.row.index),
+        prompt=files.row.text,
+        audio_prompt=files.row.audio_text,
+        video=video,
+        audio=audio,
+    )
 
 
-def _progress(total: int, initial: int, enabled: bool, desc: str = "scoring samples", unit: str = "sample") -> Any:
+def _progress(
+    total: int, initial: int, enabled: bool, desc: str = "scoring samples", unit: str = "sample"
+) -> Any:
     from omninft.bench.progress import progress_bar
 
     return progress_bar(total, initial, enabled, desc=desc, unit=unit)
@@ -138,7 +156,9 @@ class _Group:
     as_uri: bool = False
 
 
-def _describe(group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchConfig) -> tuple[dict[str, Any], Any]:
+def _describe(
+    group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchConfig
+) -> tuple[dict[str, Any], Any]:
     """Wait for every address of a group, check it hosts the group's scorers with one identity each."""
     from omninft_client import RewardClient, RewardError
 
@@ -149,21 +169,31 @@ def _describe(group: ServerGroup, addresses: tuple[str, ...], cfg: JavisBenchCon
         if why is not None:
             raise BenchRunError(f"reward server {addr}: {why}")
         try:
-            with RewardClient(addr, timeout_s=cfg.timeout_s, token=cfg.token, protocol=group.protocol) as probe:
+            with RewardClient(
+                addr, timeout_s=cfg.timeout_s, token=cfg.token, protocol=group.protocol
+            ) as probe:
                 desc = probe.wait_ready(timeout_s=cfg.timeout_s)
         except RewardError as err:
             raise BenchRunError(f"reward server {addr} is not reachable or not ready: {err}") from None
         first_desc = first_desc or desc
         for name in group.scorers:
             if name not in desc.names:
-                raise BenchRunError(f"reward server {addr} does not host scorer {name!r} (it hosts: "
-                                    f"{', '.join(desc.names) or 'nothing'})")
+                raise BenchRunError(
+                    f"reward server {addr} does not host scorer {name!r} (it hosts: "
+                    f"{', '.join(desc.names) or 'nothing'})"
+                )
             info = desc.scorer(name)
             seen = infos.setdefault(name, info)
-            if (seen.version, seen.weights_sha256, seen.protocol) != (info.version, info.weights_sha256, info.protocol):
-                raise BenchRunError(f"servers {group.label} disagree on scorer {name!r}: version/weights/protocol "
-                                    f"{seen.version}/{seen.weights_sha256[:12]}/{seen.protocol} vs "
-                                    f"{info.version}/{info.weights_sha256[:12]}/{info.protocol}")
+            if (seen.version, seen.weights_sha256, seen.protocol) != (
+                info.version,
+                info.weights_sha256,
+                info.protocol,
+            ):
+                raise BenchRunError(
+                    f"servers {group.label} disagree on scorer {name!r}: version/weights/protocol "
+                    f"{seen.version}/{seen.weights_sha256[:12]}/{seen.protocol} vs "
+                    f"{info.version}/{info.weights_sha256[:12]}/{info.protocol}"
+                )
     return infos, first_desc
 
 
@@ -189,7 +219,10 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 extra = dict(cfg.embedded_config)
                 per_scorer = extra.pop("scorers", {}) or {}
                 spec = EmbeddedServerSpec(
-                    scorers=g.scorers, weights=cfg.weights, backend=cfg.backend, device=cfg.device,
+                    scorers=g.scorers,
+                    weights=cfg.weights,
+                    backend=cfg.backend,
+                    device=cfg.device,
                     max_batch_size=cfg.batch_size,
                     allowed_roots=tuple(str(r.resolve()) for r in (cfg.allowed_roots or (cfg.samples,))),
                     extra_scorer_options={k: v for k, v in per_scorer.items() if isinstance(v, dict)},
@@ -199,15 +232,25 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 try:
                     stack.enter_context(embedded)
                 except (RuntimeError, TimeoutError) as err:
-                    raise BenchRunError(_embedded_failure(g.scorers, str(err), cfg.out / "server.log")) from None
+                    raise BenchRunError(
+                        _embedded_failure(g.scorers, str(err), cfg.out / "server.log")
+                    ) from None
                 addresses = (embedded.address,)
             infos, _ = _describe(g, addresses, cfg)
-            client = stack.enter_context(RewardClient(list(addresses) if len(addresses) > 1 else addresses[0],
-                                                      timeout_s=cfg.timeout_s, token=cfg.token, retry=retry,
-                                                      protocol=g.protocol))
+            client = stack.enter_context(
+                RewardClient(
+                    list(addresses) if len(addresses) > 1 else addresses[0],
+                    timeout_s=cfg.timeout_s,
+                    token=cfg.token,
+                    retry=retry,
+                    protocol=g.protocol,
+                )
+            )
             keys = {n: ScorerKey(n, i.version, i.weights_sha256, i.protocol) for n, i in infos.items()}
             as_uri = cfg.send_uris if cfg.send_uris is not None else embedded is not None
-            opened.append(_Group(g, client, keys, {n: i.outputs for n, i in infos.items()}, infos, embedded, as_uri))
+            opened.append(
+                _Group(g, client, keys, {n: i.outputs for n, i in infos.items()}, infos, embedded, as_uri)
+            )
         yield opened
 
 
@@ -226,11 +269,15 @@ def _call_failed(g: _Group, err: Exception, store: ResultStore) -> BenchRunError
     if g.embedded is not None and g.embedded.returncode is not None:
         where = f"the embedded reward server (scorers {', '.join(g.group.scorers)}) exited with code {g.embedded.returncode}"
         extra = f"\n--- server log tail ---\n{g.embedded.log_tail()}"
-    return BenchRunError(f"{where} failed: {err}. Every finished chunk is saved in {store.path}; rerun the same "
-                         f"command to resume.{extra}")
+    return BenchRunError(
+        f"{where} failed: {err}. Every finished chunk is saved in {store.path}; rerun the same "
+        f"command to resume.{extra}"
+    )
 
 
-def _score_outcomes(g: _Group, names: tuple[str, ...], results: list[Any], ids: list[str]) -> dict[str, dict[str, Outcome]]:
+def _score_outcomes(
+    g: _Group, names: tuple[str, ...], results: list[Any], ids: list[str]
+) -> dict[str, dict[str, Outcome]]:
     out: dict[str, dict[str, Outcome]] = {n: {} for n in names}
     for sid, res in zip(ids, results, strict=True):
         for n in names:
@@ -242,7 +289,9 @@ def _score_outcomes(g: _Group, names: tuple[str, ...], results: list[Any], ids: 
     return out
 
 
-def _embed_outcomes(names: tuple[str, ...], results: list[Any], ids: list[str]) -> dict[str, dict[str, Outcome]]:
+def _embed_outcomes(
+    names: tuple[str, ...], results: list[Any], ids: list[str]
+) -> dict[str, dict[str, Outcome]]:
     out: dict[str, dict[str, Outcome]] = {n: {} for n in names}
     for sid, res in zip(ids, results, strict=True):
         for n in names:
@@ -251,7 +300,7 @@ def _embed_outcomes(names: tuple[str, ...], results: list[Any], ids: list[str]) 
                 out[n][sid] = Outcome(error_code=err.code, error_message=err.message)
                 continue
             prefix = f"{n}."
-            embs = {k[len(prefix):]: v for k, v in res.embeddings.items() if k.startswith(prefix)}
+            embs = {k[len(prefix) :]: v for k, v in res.embeddings.items() if k.startswith(prefix)}
             out[n][sid] = Outcome(embeddings=embs)
     return out
 
@@ -265,14 +314,27 @@ class _Collected:
     reused: int = 0
 
 
-def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str], embed_scorers: set[str],
-             todo: list[SampleFiles], skeys: dict[int, str], store: ResultStore) -> _Collected:
+def _compute(
+    cfg: JavisBenchConfig,
+    groups: list[_Group],
+    score_scorers: set[str],
+    embed_scorers: set[str],
+    todo: list[SampleFiles],
+    skeys: dict[int, str],
+    store: ResultStore,
+) -> _Collected:
     """Fill the store chunk by chunk; returns all outcomes for the listed samples."""
     from omninft_client import RewardError
 
     col = _Collected()
-    plan = [(g, tuple(n for n in g.group.scorers if n in score_scorers), tuple(n for n in g.group.scorers if n in embed_scorers))
-            for g in groups]
+    plan = [
+        (
+            g,
+            tuple(n for n in g.group.scorers if n in score_scorers),
+            tuple(n for n in g.group.scorers if n in embed_scorers),
+        )
+        for g in groups
+    ]
     ids_all = [skeys[f.row.index] for f in todo]
     for g, s_names, e_names in plan:
         for kind, names in (("score", s_names), ("embed", e_names)):
@@ -280,10 +342,20 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                 found = store.get(ids_all, g.keys[n], kind)
                 col.outcomes[(n, kind)] = found
                 col.reused += len(found)
-    pending = [f for f in todo if any(skeys[f.row.index] not in col.outcomes[(n, k)]
-                                      for g, s, e in plan for k, names in (("score", s), ("embed", e)) for n in names)]
+    pending = [
+        f
+        for f in todo
+        if any(
+            skeys[f.row.index] not in col.outcomes[(n, k)]
+            for g, s, e in plan
+            for k, names in (("score", s), ("embed", e))
+            for n in names
+        )
+    ]
     bar = _progress(len(todo), len(todo) - len(pending), cfg.progress, desc=cfg.progress_label)
-    pool = ThreadPoolExecutor(max_workers=max(1, 2 * len(groups)) * max(1, cfg.chunk_size), thread_name_prefix="javisbench")
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, 2 * len(groups)) * max(1, cfg.chunk_size), thread_name_prefix="javisbench"
+    )
     try:
         for start in range(0, len(pending), cfg.chunk_size):
             chunk = pending[start : start + cfg.chunk_size]
@@ -291,8 +363,12 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
             by_id = dict(zip(ids, chunk, strict=True))
             built: dict[bool, dict[str, Any]] = {}
 
-            def client_samples(sids: list[str], as_uri: bool, by_id: dict[str, SampleFiles] = by_id,
-                               built: dict[bool, dict[str, Any]] = built) -> list[Any]:
+            def client_samples(
+                sids: list[str],
+                as_uri: bool,
+                by_id: dict[str, SampleFiles] = by_id,
+                built: dict[bool, dict[str, Any]] = built,
+            ) -> list[Any]:
                 cache = built.setdefault(as_uri, {})
                 for sid in sids:
                     if sid not in cache:
@@ -333,7 +409,11 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
                     # Keep collecting: the calls that did finish are stored before the run stops.
                     failure = failure or _call_failed(g, err, store)
                     continue
-                got = _score_outcomes(g, names, results, sids) if kind == "score" else _embed_outcomes(names, results, sids)
+                got = (
+                    _score_outcomes(g, names, results, sids)
+                    if kind == "score"
+                    else _embed_outcomes(names, results, sids)
+                )
                 for n, items in got.items():
                     keep = {s: o for s, o in items.items() if o.ok or o.error_code in PERSISTENT_ERROR_CODES}
                     store.put(g.keys[n], kind, keep)
@@ -352,13 +432,20 @@ def _compute(cfg: JavisBenchConfig, groups: list[_Group], score_scorers: set[str
     return col
 
 
-def collect(cfg: JavisBenchConfig, todo: list[SampleFiles], score_scorers: set[str], embed_scorers: set[str],
-            store_path: Path, session: list[_Group] | None = None,
-            ) -> tuple[_Collected, dict[int, str], dict[str, Any], dict[str, list[str]]]:
+def collect(
+    cfg: JavisBenchConfig,
+    todo: list[SampleFiles],
+    score_scorers: set[str],
+    embed_scorers: set[str],
+    store_path: Path,
+    session: list[_Group] | None = None,
+) -> tuple[_Collected, dict[int, str], dict[str, Any], dict[str, list[str]]]:
     """Fill the store for `todo` (in `session`, or in servers opened for this call); returns outcomes, store
     keys, scorer infos and server labels."""
-    skeys = {f.row.index: sample_key(sample_stem(f.row.index), f.row.text, f.row.audio_text, [f.video, f.audio])
-             for f in todo}
+    skeys = {
+        f.row.index: sample_key(sample_stem(f.row.index), f.row.text, f.row.audio_text, [f.video, f.audio])
+        for f in todo
+    }
     scorers = tuple(sorted(score_scorers | embed_scorers))
     with ExitStack() as stack:
         store = stack.enter_context(ResultStore(store_path))
@@ -366,8 +453,10 @@ def collect(cfg: JavisBenchConfig, todo: list[SampleFiles], score_scorers: set[s
         hosted = {n for g in groups for n in g.group.scorers}
         if not set(scorers) <= hosted:
             raise BenchRunError(f"the session hosts no {', '.join(sorted(set(scorers) - hosted))}")
-        groups = [replace(g, group=replace(g.group, scorers=tuple(n for n in g.group.scorers if n in scorers)))
-                  for g in groups]
+        groups = [
+            replace(g, group=replace(g.group, scorers=tuple(n for n in g.group.scorers if n in scorers)))
+            for g in groups
+        ]
         groups = [g for g in groups if g.group.scorers]
         col = _compute(cfg, groups, score_scorers, embed_scorers, todo, skeys, store)
         infos = {n: g.infos[n] for g in groups for n in g.group.scorers}
@@ -401,7 +490,9 @@ def _set_math_source_digest() -> str:
 
 def set_value_digest(route: SetMetricRoute, protocol: str, fake: np.ndarray, real: np.ndarray) -> str:
     """Identity of one set-level value: its metric, protocol, the set math's code and both feature matrices."""
-    h = hashlib.sha256(json.dumps([route.key, route.kind, route.scale, protocol, _set_math_source_digest()]).encode())
+    h = hashlib.sha256(
+        json.dumps([route.key, route.kind, route.scale, protocol, _set_math_source_digest()]).encode()
+    )
     for feats in (fake, real):
         a = np.ascontiguousarray(feats)
         h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
@@ -414,7 +505,9 @@ class _SetMetricProgress:
 
     def __init__(self, total: int, reused: int, enabled: bool, key: str) -> None:
         # Nothing to show when every value is reused (a resumed run); otherwise count the reused ones as done.
-        self.bar = _progress(total, reused, enabled and reused < total, desc=f"set metrics ({key})", unit="set")
+        self.bar = _progress(
+            total, reused, enabled and reused < total, desc=f"set metrics ({key})", unit="set"
+        )
 
     def step(self, label: str) -> None:
         """One set computed."""
@@ -426,8 +519,9 @@ class _SetMetricProgress:
         self.bar.close()
 
 
-def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
-                   session: list[_Group] | None = None) -> BenchResult:
+def run_javisbench(
+    cfg: JavisBenchConfig, routes: list[Route] | None = None, session: list[_Group] | None = None
+) -> BenchResult:
     """Score every sample, aggregate the official keys, write results.json, report.md/html, per_sample.jsonl."""
     routes = routes if routes is not None else resolve_metrics(cfg.metrics)
     if not routes:
@@ -438,14 +532,18 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     reference: ReferenceFeatures | None = None
     if set_routes:
         if cfg.reference_cache is None:
-            raise ValueError(f"{', '.join(r.key for r in set_routes)} need the ground-truth feature cache: pass "
-                             "--reference-cache FILE (official JavisBench-*-vanilla-max4s.pt, or one made by "
-                             "`omninft-bench reference build`)")
+            raise ValueError(
+                f"{', '.join(r.key for r in set_routes)} need the ground-truth feature cache: pass "
+                "--reference-cache FILE (official JavisBench-*-vanilla-max4s.pt, or one made by "
+                "`omninft-bench reference build`)"
+            )
         reference = load_reference(cfg.reference_cache)
         for set_route in set_routes:
             if set_route.reference not in reference.features:
-                raise ValueError(f"{set_route.key} needs {set_route.reference!r} features; {cfg.reference_cache} has "
-                                 f"{sorted(reference.features)}")
+                raise ValueError(
+                    f"{set_route.key} needs {set_route.reference!r} features; {cfg.reference_cache} has "
+                    f"{sorted(reference.features)}"
+                )
     rows = load_prompts(cfg.prompts, limit=cfg.limit)
     if not rows:
         raise ValueError(f"{cfg.prompts} has no rows")
@@ -453,14 +551,18 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
     todo = [f for f in located if not f.problem]
     scorers = scorers_of(routes)
     store_path = cfg.store_path or cfg.out / STORE_NAME
-    col, skeys, infos, server_labels = collect(cfg, todo, {r.scorer for r in score_routes},
-                                               {r.scorer for r in set_routes}, store_path, session)
+    col, skeys, infos, server_labels = collect(
+        cfg, todo, {r.scorer for r in score_routes}, {r.scorer for r in set_routes}, store_path, session
+    )
     n = len(rows)
     errors: list[SampleError] = []
     per_sample: dict[str, list[float | None]] = {}
     for f in located:
         if f.problem:
-            errors += [SampleError(f.row.index, sample_stem(f.row.index), r.key, "NOT_FOUND", f.problem) for r in routes]
+            errors += [
+                SampleError(f.row.index, sample_stem(f.row.index), r.key, "NOT_FOUND", f.problem)
+                for r in routes
+            ]
     for route in score_routes:
         values: list[float | None] = [None] * n
         got = col.outcomes[(route.scorer, "score")]
@@ -468,17 +570,30 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             i = f.row.index
             oc = got.get(skeys[i])
             if oc is None:
-                errors.append(SampleError(i, sample_stem(i), route.key, "INTERNAL", "no result (interrupted?)"))
+                errors.append(
+                    SampleError(i, sample_stem(i), route.key, "INTERNAL", "no result (interrupted?)")
+                )
             elif not oc.ok:
                 errors.append(SampleError(i, sample_stem(i), route.key, oc.error_code, oc.error_message))
             elif oc.scores is None or route.output not in oc.scores:
-                errors.append(SampleError(i, sample_stem(i), route.key, "INTERNAL", f"server returned no {route.output}"))
+                errors.append(
+                    SampleError(
+                        i, sample_stem(i), route.key, "INTERNAL", f"server returned no {route.output}"
+                    )
+                )
             else:
                 v = float(oc.scores[route.output])
                 values[i] = v if math.isfinite(v) else None
                 if not math.isfinite(v):
-                    errors.append(SampleError(i, sample_stem(i), route.key, "INVALID_ARGUMENT",
-                                              f"{route.output} is not finite for this sample (too short?)"))
+                    errors.append(
+                        SampleError(
+                            i,
+                            sample_stem(i),
+                            route.key,
+                            "INVALID_ARGUMENT",
+                            f"{route.output} is not finite for this sample (too short?)",
+                        )
+                    )
         per_sample[route.key] = values
     cats = [r.categories for r in rows]
     results: dict[str, float] = {}
@@ -491,8 +606,10 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             vals = per_sample[r.key]
             results[r.key] = mean_or_nan(vals)
             categories[r.key] = category_means(vals, cats, CATEGORY_SIZES)
-            category_counts[r.key] = {a: [sum(vals[i] is not None for i in idx) for idx in per]
-                                      for a, per in category_indices(cats, CATEGORY_SIZES).items()}
+            category_counts[r.key] = {
+                a: [sum(vals[i] is not None for i in idx) for idx in per]
+                for a, per in category_indices(cats, CATEGORY_SIZES).items()
+            }
             scored = sum(v is not None for v in vals)
         else:
             assert reference is not None
@@ -502,27 +619,45 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
                 i = f.row.index
                 oc = got.get(skeys[i])
                 if oc is None or not oc.ok or not oc.embeddings or r.embedding not in oc.embeddings:
-                    code, msg = ("INTERNAL", "no embedding (interrupted?)") if oc is None else (
-                        (oc.error_code, oc.error_message) if not oc.ok else ("INTERNAL", f"server returned no {r.embedding_key}"))
+                    code, msg = (
+                        ("INTERNAL", "no embedding (interrupted?)")
+                        if oc is None
+                        else (
+                            (oc.error_code, oc.error_message)
+                            if not oc.ok
+                            else ("INTERNAL", f"server returned no {r.embedding_key}")
+                        )
+                    )
                     errors.append(SampleError(i, sample_stem(i), r.key, code, msg))
                     continue
                 feats[i] = np.asarray(oc.embeddings[r.embedding], np.float64).reshape(-1)
             if feats and reference.rows(r.reference) < max(feats) + 1:
-                raise ValueError(f"{cfg.reference_cache} has {reference.rows(r.reference)} {r.reference} rows but the "
-                                 f"CSV row {max(feats)} needs one (the cache is indexed by CSV row)")
+                raise ValueError(
+                    f"{cfg.reference_cache} has {reference.rows(r.reference)} {r.reference} rows but the "
+                    f"CSV row {max(feats)} needs one (the cache is indexed by CSV row)"
+                )
             valid = sorted(feats)
             fake_all = np.stack([feats[i] for i in valid]) if valid else np.zeros((0, 1))
             real_all = reference.take(r.reference, valid).astype(np.float64)
             if valid and fake_all.shape[1] != real_all.shape[1]:
-                raise ValueError(f"{r.key}: sample features have {fake_all.shape[1]} dims, the reference "
-                                 f"{r.reference} features {real_all.shape[1]}")
+                raise ValueError(
+                    f"{r.key}: sample features have {fake_all.shape[1]} dims, the reference "
+                    f"{r.reference} features {real_all.shape[1]}"
+                )
             pos = {i: p for p, i in enumerate(valid)}
             # Several aspects' categories can hold the same samples (and the whole set): each distinct set once.
-            cat_sets = {tuple(sorted(i for i in idx if i in pos))
-                        for per in category_indices(cats, CATEGORY_SIZES).values() for idx in per}
+            cat_sets = {
+                tuple(sorted(i for i in idx if i in pos))
+                for per in category_indices(cats, CATEGORY_SIZES).values()
+                for idx in per
+            }
             todo_sets = sorted(cs for cs in cat_sets | {tuple(valid)} if len(cs) >= MIN_SET_SAMPLES)
-            digests = {cs: set_value_digest(r, cfg.protocol, fake_all[[pos[i] for i in cs]],
-                                            real_all[[pos[i] for i in cs]]) for cs in todo_sets}
+            digests = {
+                cs: set_value_digest(
+                    r, cfg.protocol, fake_all[[pos[i] for i in cs]], real_all[[pos[i] for i in cs]]
+                )
+                for cs in todo_sets
+            }
             memo: dict[tuple[int, ...], float] = {}
             with ResultStore(store_path) as store:
                 # A resumed run reuses the values of unchanged sets (same features, same math): no square roots.
@@ -542,16 +677,24 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
             results[r.key] = memo.get(tuple(valid), float("nan"))
             na: dict[str, list[str | None]] = {}
 
-            def per_cat(idx: list[int], memo: dict[tuple[int, ...], float] = memo, pos: dict[int, int] = pos) -> float:
+            def per_cat(
+                idx: list[int], memo: dict[tuple[int, ...], float] = memo, pos: dict[int, int] = pos
+            ) -> float:
                 return memo.get(tuple(sorted(i for i in idx if i in pos)), float("nan"))
 
             categories[r.key] = category_apply(per_cat, cats, CATEGORY_SIZES)
             for aspect, per in category_indices(cats, CATEGORY_SIZES).items():
-                na[aspect] = [None if sum(i in pos for i in idx) >= MIN_SET_SAMPLES
-                              else set_metric_na_reason(sum(i in pos for i in idx)) for idx in per]
+                na[aspect] = [
+                    None
+                    if sum(i in pos for i in idx) >= MIN_SET_SAMPLES
+                    else set_metric_na_reason(sum(i in pos for i in idx))
+                    for idx in per
+                ]
             category_notes[r.key] = na
-            category_counts[r.key] = {a: [sum(i in pos for i in idx) for idx in per]
-                                      for a, per in category_indices(cats, CATEGORY_SIZES).items()}
+            category_counts[r.key] = {
+                a: [sum(i in pos for i in idx) for idx in per]
+                for a, per in category_indices(cats, CATEGORY_SIZES).items()
+            }
             scored = len(valid)
         counts[r.key] = {"total": n, "scored": scored, "failed": n - scored}
     errors.sort(key=lambda e: (e.index, e.metric))
@@ -569,19 +712,39 @@ def run_javisbench(cfg: JavisBenchConfig, routes: list[Route] | None = None,
         "store": {"path": str(store_path), "outcomes_reused": col.reused, "outcomes_computed": col.computed},
         "tiny_weights": any(s.tiny_weights for s in used),
         "scorers": [
-            {"name": s.name, "version": s.version, "weights_id": s.weights_id, "weights_sha256": s.weights_sha256,
-             "tiny_weights": s.tiny_weights, "backend": s.backend, "device": s.device, "protocol": s.protocol}
+            {
+                "name": s.name,
+                "version": s.version,
+                "weights_id": s.weights_id,
+                "weights_sha256": s.weights_sha256,
+                "tiny_weights": s.tiny_weights,
+                "backend": s.backend,
+                "device": s.device,
+                "protocol": s.protocol,
+            }
             for s in used
         ],
     }
     if reference is not None:
-        provenance["reference"] = {"path": reference.path, "sha256": reference.sha256,
-                                   "rows": {k: reference.rows(k) for k in reference.features}}
+        provenance["reference"] = {
+            "path": reference.path,
+            "sha256": reference.sha256,
+            "rows": {k: reference.rows(k) for k in reference.features},
+        }
     result = BenchResult(
-        suite="javisbench", protocol=cfg.protocol, results=results, per_sample=per_sample, counts=counts,
-        errors=errors, provenance=provenance, tiny_weights=provenance["tiny_weights"], categories=categories,
-        set_metrics=tuple(r.key for r in set_routes), skipped=dict(cfg.skipped),
-        higher_is_better={r.key: r.higher_is_better for r in routes}, category_notes=category_notes,
+        suite="javisbench",
+        protocol=cfg.protocol,
+        results=results,
+        per_sample=per_sample,
+        counts=counts,
+        errors=errors,
+        provenance=provenance,
+        tiny_weights=provenance["tiny_weights"],
+        categories=categories,
+        set_metrics=tuple(r.key for r in set_routes),
+        skipped=dict(cfg.skipped),
+        higher_is_better={r.key: r.higher_is_better for r in routes},
+        category_notes=category_notes,
         category_counts=category_counts,
     )
     write_outputs(result, cfg.out, verbose=cfg.verbose)
@@ -597,7 +760,10 @@ def write_outputs(result: BenchResult, out: Path, *, verbose: bool) -> None:
         "report.md": to_markdown(result),
         "report.html": to_html(result),
         "per_sample.jsonl": "".join(
-            json.dumps({"index": i, "sample": sample_stem(i), **{k: v[i] for k, v in result.per_sample.items()}}) + "\n"
+            json.dumps(
+                {"index": i, "sample": sample_stem(i), **{k: v[i] for k, v in result.per_sample.items()}}
+            )
+            + "\n"
             for i in range(n)
         ),
     }

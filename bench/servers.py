@@ -34,15 +34,21 @@ def _parse_route(scorer: str, value: Any, source: str) -> tuple[tuple[str, ...],
     protocol = "omninft"
     if isinstance(value, Mapping):
         if set(value) - {"address", "protocol"} or "address" not in value:
-            raise ValueError(f"{source}: {scorer}: a route mapping takes 'address' (required) and 'protocol'; "
-                             f"got keys {sorted(map(str, value))}")
+            raise ValueError(
+                f"{source}: {scorer}: a route mapping takes 'address' (required) and 'protocol'; "
+                f"got keys {sorted(map(str, value))}"
+            )
         protocol = value.get("protocol", "omninft")
         if protocol not in PROTOCOLS:
-            raise ValueError(f"{source}: {scorer}: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+            raise ValueError(
+                f"{source}: {scorer}: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}"
+            )
         value = value["address"]
     addrs = [value] if isinstance(value, str) else value
     if not isinstance(addrs, list) or not addrs or not all(isinstance(a, str) and a.strip() for a in addrs):
-        raise ValueError(f"{source}: {scorer}: expected an address or a non-empty list of addresses, got {value!r}")
+        raise ValueError(
+            f"{source}: {scorer}: expected an address or a non-empty list of addresses, got {value!r}"
+        )
     return tuple(a.strip() for a in addrs), str(protocol)
 
 
@@ -103,7 +109,7 @@ def _host_port(address: str) -> tuple[str, int] | None:
     addr = address.strip()
     for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
         if addr.startswith(prefix):
-            addr = addr[len(prefix):]
+            addr = addr[len(prefix) :]
             break
     if "/" in addr or "," in addr or ":" not in addr:
         return None

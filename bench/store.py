@@ -127,8 +127,10 @@ class ResultStore:
             self._check_columns()
         except sqlite3.DatabaseError as err:
             self._db.close()
-            raise StoreError(f"{path} is not a usable result store ({err}); rerun with --fresh to start over "
-                             "(the damaged file is kept aside)") from None
+            raise StoreError(
+                f"{path} is not a usable result store ({err}); rerun with --fresh to start over "
+                "(the damaged file is kept aside)"
+            ) from None
 
     def _check_columns(self) -> None:
         """Tables of another layout (another tool's database) are refused rather than misread."""

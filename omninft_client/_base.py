@@ -95,7 +95,9 @@ def tensor_from_proto(t: reward_pb2.Tensor, *, max_bytes: int) -> np.ndarray:
     # Python ints do not overflow, so an absurd shape is caught here instead of inside numpy.
     expected = math.prod(shape) * dtype.itemsize
     if expected > max_bytes:
-        raise ValueError(f"tensor of shape {list(shape)} {t.dtype} needs {expected} bytes, above the {max_bytes} limit")
+        raise ValueError(
+            f"tensor of shape {list(shape)} {t.dtype} needs {expected} bytes, above the {max_bytes} limit"
+        )
     if expected != len(t.data):
         raise ValueError(
             f"tensor of shape {list(shape)} {t.dtype} needs {expected} bytes but carries {len(t.data)}"
@@ -156,7 +158,9 @@ def normalize_scorers(scorers: str | Iterable[str]) -> tuple[str, ...]:
     return names
 
 
-def build_score_request(samples: Iterable[Sample], scorers: str | Iterable[str] = ()) -> reward_pb2.ScoreRequest:
+def build_score_request(
+    samples: Iterable[Sample], scorers: str | Iterable[str] = ()
+) -> reward_pb2.ScoreRequest:
     """Build a `ScoreRequest` for the samples and scorer names (empty = every scorer the server hosts)."""
     req = reward_pb2.ScoreRequest(scorers=normalize_scorers(scorers))
     for s in samples:
@@ -164,7 +168,9 @@ def build_score_request(samples: Iterable[Sample], scorers: str | Iterable[str] 
     return req
 
 
-def build_embed_request(samples: Iterable[Sample], scorers: str | Iterable[str] = ()) -> reward_pb2.EmbedRequest:
+def build_embed_request(
+    samples: Iterable[Sample], scorers: str | Iterable[str] = ()
+) -> reward_pb2.EmbedRequest:
     """Build an `EmbedRequest` for the samples and scorer names (empty = every scorer with embeddings)."""
     req = reward_pb2.EmbedRequest(scorers=normalize_scorers(scorers))
     for s in samples:
@@ -213,9 +219,7 @@ def parse_score_response(resp: reward_pb2.ScoreResponse) -> list[ScoreResult]:
         if _has_error(r):
             results.append(ScoreResult(r.id, {}, _status_error(r.error), scorer_errors, owners))
             continue
-        scores = {
-            name: float(v) for name, v in r.scores.items() if owners.get(name) not in scorer_errors
-        }
+        scores = {name: float(v) for name, v in r.scores.items() if owners.get(name) not in scorer_errors}
         results.append(ScoreResult(r.id, scores, None, scorer_errors, owners))
     return results
 
@@ -237,12 +241,16 @@ def parse_embed_response(
             try:
                 embeddings[name] = tensor_from_proto(t, max_bytes=max_bytes).copy()
             except ValueError as e:
-                raise InternalError(f"server sent a malformed embedding {name!r} for sample {r.id!r}: {e}") from e
+                raise InternalError(
+                    f"server sent a malformed embedding {name!r} for sample {r.id!r}: {e}"
+                ) from e
         results.append(EmbedResult(r.id, embeddings, None, scorer_errors))
     return results
 
 
-def check_results(request_ids: Sequence[str], result_ids: Sequence[str], *, request_id: str | None = None) -> None:
+def check_results(
+    request_ids: Sequence[str], result_ids: Sequence[str], *, request_id: str | None = None
+) -> None:
     """Raise InternalError unless the server answered one result per sample, in request order."""
     if len(request_ids) != len(result_ids):
         raise InternalError(

@@ -19,8 +19,10 @@ def install_hint(extra: str) -> str:
 
 
 def _missing(prog: str, extra: str, err: ModuleNotFoundError) -> None:
-    sys.stderr.write(f"{prog} needs the '{extra}' extra ({err.name or 'a dependency'} is not installed): "
-                     f"{install_hint(extra)}\n")
+    sys.stderr.write(
+        f"{prog} needs the '{extra}' extra ({err.name or 'a dependency'} is not installed): "
+        f"{install_hint(extra)}\n"
+    )
     raise SystemExit(1)
 
 

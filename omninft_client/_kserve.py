@@ -57,7 +57,9 @@ class KServeStub:
     def __init__(self, channel: grpc.Channel | grpc.aio.Channel) -> None:
         for name, (req, resp) in _METHODS.items():
             call = channel.unary_unary(
-                SERVICE + name, request_serializer=req.SerializeToString, response_deserializer=resp.FromString
+                SERVICE + name,
+                request_serializer=req.SerializeToString,
+                response_deserializer=resp.FromString,
             )
             setattr(self, name, call)
 
@@ -123,7 +125,9 @@ def _element(sample: Sample, name: str) -> bytes:
         return bytes(media.data)
     if media.kind == "uri" and media.uri:
         if not media.uri.startswith("file://"):
-            raise ValueError(f"sample {sample.id!r}: the kserve protocol carries file:// uris only, got {media.uri!r}")
+            raise ValueError(
+                f"sample {sample.id!r}: the kserve protocol carries file:// uris only, got {media.uri!r}"
+            )
         return media.uri.encode("utf-8")
     raise ValueError(
         f"sample {sample.id!r}: the kserve protocol carries {name} as container bytes or a file:// uri, not "
@@ -143,7 +147,11 @@ def build_infer_request(samples: Sequence[Sample], scorer: ScorerDescription, re
 
 
 def prepare_requests(
-    samples: Sequence[Sample], scorers: Sequence[ScorerDescription], size: int, request_id: str, max_message_bytes: int
+    samples: Sequence[Sample],
+    scorers: Sequence[ScorerDescription],
+    size: int,
+    request_id: str,
+    max_message_bytes: int,
 ) -> tuple[list[Sequence[Sample]], list[Any]]:
     """Chunks of `size` samples and one ModelInferRequest per (chunk, scorer), chunk-major."""
     chunks = chunked(samples, size)
@@ -187,7 +195,9 @@ def _output_columns(resp: Any, batch: int) -> dict[str, Any]:
         if out.datatype == "FP64":
             if raw:
                 if len(raw[i]) != batch * 8:
-                    raise ValueError(f"output {out.name!r} carries {len(raw[i])} bytes for {batch} FP64 values")
+                    raise ValueError(
+                        f"output {out.name!r} carries {len(raw[i])} bytes for {batch} FP64 values"
+                    )
                 columns[out.name] = np.frombuffer(raw[i], dtype=_FP64).tolist()
             else:
                 columns[out.name] = list(out.contents.fp64_contents)
@@ -235,8 +245,9 @@ def assemble_scores(
                 if missing:
                     raise ValueError(f"outputs {missing} are missing")
             except ValueError as e:
-                raise InternalError(f"model {scorer.name!r} sent a malformed ModelInferResponse: {e}",
-                                    request_id=request_id) from None
+                raise InternalError(
+                    f"model {scorer.name!r} sent a malformed ModelInferResponse: {e}", request_id=request_id
+                ) from None
             for j in range(len(chunk)):
                 err = columns[ERROR_OUTPUT][j]
                 if err:
@@ -254,7 +265,9 @@ def assemble_scores(
     return out
 
 
-def plan_scorers(description: ServerDescription, names: Sequence[str], request_id: str) -> list[ScorerDescription]:
+def plan_scorers(
+    description: ServerDescription, names: Sequence[str], request_id: str
+) -> list[ScorerDescription]:
     """The scorer-models a call uses: the named ones (InvalidArgumentError when not hosted), or every hosted one."""
     if not names:
         if not description.scorers:

@@ -78,7 +78,8 @@ class AsyncRewardClient:
             for t in plan.targets
         ]
         self._stubs = [
-            _kserve.KServeStub(ch) if self._kserve else reward_pb2_grpc.RewardServiceStub(ch) for ch in self._channels
+            _kserve.KServeStub(ch) if self._kserve else reward_pb2_grpc.RewardServiceStub(ch)
+            for ch in self._channels
         ]
 
     async def close(self) -> None:
@@ -202,7 +203,10 @@ class AsyncRewardClient:
                 raise DeadlineExceededError(f"servers not ready within {timeout_s} s", request_id=rid)
             try:
                 resp = await stub.ServerReady(
-                    _kserve.kserve_pb2.ServerReadyRequest(), timeout=remaining, metadata=md, wait_for_ready=True
+                    _kserve.kserve_pb2.ServerReadyRequest(),
+                    timeout=remaining,
+                    metadata=md,
+                    wait_for_ready=True,
                 )
             except grpc.aio.AioRpcError as e:
                 err = from_rpc_error(e, request_id=rid)
@@ -219,15 +223,22 @@ class AsyncRewardClient:
             (index,) = await self._call_chunks("RepositoryIndex", [req], deadline, request_id)
             names = _kserve.ready_model_names(index)
             configs = await self._call_chunks(
-                "ModelConfig", [_kserve.kserve_pb2.ModelConfigRequest(name=n) for n in names], deadline, request_id
+                "ModelConfig",
+                [_kserve.kserve_pb2.ModelConfigRequest(name=n) for n in names],
+                deadline,
+                request_id,
             )
             self._description = _kserve.server_description(configs)
             return self._description
-        (resp,) = await self._call_chunks("ListScorers", [reward_pb2.ListScorersRequest()], deadline, request_id)
+        (resp,) = await self._call_chunks(
+            "ListScorers", [reward_pb2.ListScorersRequest()], deadline, request_id
+        )
         self._description = _base.parse_list_scorers(resp)
         return self._description
 
-    async def _chunk_size(self, names: Sequence[str], *, embed: bool, deadline: float, request_id: str) -> int:
+    async def _chunk_size(
+        self, names: Sequence[str], *, embed: bool, deadline: float, request_id: str
+    ) -> int:
         explicit = self._config.max_samples_per_request
         if explicit is not None:
             return explicit
@@ -257,7 +268,9 @@ class AsyncRewardClient:
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _call_chunks(self, method: str, requests: Sequence[Any], deadline: float, request_id: str) -> list[Any]:
+    async def _call_chunks(
+        self, method: str, requests: Sequence[Any], deadline: float, request_id: str
+    ) -> list[Any]:
         """Send every request concurrently, retry failed ones per policy, and return responses in order."""
         self._ensure_open()
         tasks = [

@@ -67,7 +67,8 @@ class RewardClient:
             for t in plan.targets
         ]
         self._stubs: list[Any] = [
-            _kserve.KServeStub(ch) if self._kserve else reward_pb2_grpc.RewardServiceStub(ch) for ch in self._channels
+            _kserve.KServeStub(ch) if self._kserve else reward_pb2_grpc.RewardServiceStub(ch)
+            for ch in self._channels
         ]
         self._rotation = itertools.cycle(range(len(self._stubs)))
         self._lock = threading.Lock()
@@ -201,7 +202,10 @@ class RewardClient:
                 raise DeadlineExceededError(f"servers not ready within {timeout_s} s", request_id=rid)
             try:
                 resp = stub.ServerReady(
-                    _kserve.kserve_pb2.ServerReadyRequest(), timeout=remaining, metadata=md, wait_for_ready=True
+                    _kserve.kserve_pb2.ServerReadyRequest(),
+                    timeout=remaining,
+                    metadata=md,
+                    wait_for_ready=True,
                 )
             except grpc.RpcError as e:
                 err = from_rpc_error(e, request_id=rid)
@@ -218,7 +222,10 @@ class RewardClient:
             (index,) = self._call_chunks("RepositoryIndex", [req], deadline, request_id)
             names = _kserve.ready_model_names(index)
             configs = self._call_chunks(
-                "ModelConfig", [_kserve.kserve_pb2.ModelConfigRequest(name=n) for n in names], deadline, request_id
+                "ModelConfig",
+                [_kserve.kserve_pb2.ModelConfigRequest(name=n) for n in names],
+                deadline,
+                request_id,
             )
             desc = _kserve.server_description(configs)
             with self._lock:
@@ -244,7 +251,9 @@ class RewardClient:
         with self._lock:
             return self._stubs[next(self._rotation)]
 
-    def _call_chunks(self, method: str, requests: Sequence[Any], deadline: float, request_id: str) -> list[Any]:
+    def _call_chunks(
+        self, method: str, requests: Sequence[Any], deadline: float, request_id: str
+    ) -> list[Any]:
         """Send every request at once, retry failed ones per policy, and return responses in order."""
         policy = self._config.retry
         md = _base.call_metadata(request_id, self._config.token)
@@ -257,7 +266,8 @@ class RewardClient:
             remaining = deadline - time.monotonic()
             if remaining <= MIN_ATTEMPT_S:
                 raise DeadlineExceededError(
-                    f"{method}: the call's deadline passed before chunk {i} could be sent", request_id=request_id
+                    f"{method}: the call's deadline passed before chunk {i} could be sent",
+                    request_id=request_id,
                 )
             fn = getattr(self._next_stub(), method)
             fut = fn.future(requests[i], timeout=policy.attempt_timeout(remaining), metadata=md)

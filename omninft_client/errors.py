@@ -42,7 +42,9 @@ class RewardError(Exception):
         return (_rebuild, (type(self), self.details, self.code, self.request_id))
 
 
-def _rebuild(cls: type[RewardError], details: str, code: grpc.StatusCode, request_id: str | None) -> RewardError:
+def _rebuild(
+    cls: type[RewardError], details: str, code: grpc.StatusCode, request_id: str | None
+) -> RewardError:
     return cls(details, code=code, request_id=request_id)
 
 

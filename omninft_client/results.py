@@ -161,4 +161,3 @@ class ServerDescription:
             if s.name == name:
                 return s
         raise KeyError(f"server hosts no scorer {name!r}; it hosts {list(self.names)}")
-

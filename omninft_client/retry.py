@@ -83,4 +83,3 @@ class RetryPolicy:
 
 # An attempt with less time than this would only produce DEADLINE_EXCEEDED.
 MIN_ATTEMPT_S = 0.005
-

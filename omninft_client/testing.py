@@ -132,7 +132,9 @@ class FakeRewardServer:
         if outputs is None and scorers is None:
             outputs = _DEFAULT_OUTPUTS
         self._outputs = {k: tuple(v) for k, v in (outputs or {}).items()}
-        names: dict[str, Sequence[str]] = dict(_DEFAULT_EMBEDDINGS) if embedders.get("color") is color_embedding else {}
+        names: dict[str, Sequence[str]] = (
+            dict(_DEFAULT_EMBEDDINGS) if embedders.get("color") is color_embedding else {}
+        )
         names.update(embedding_names or {})
         self._embedding_names = {k: tuple(v) for k, v in names.items()}
         if max_batch_size < 1 or max_samples_per_request < 1:
@@ -261,7 +263,9 @@ class FakeRewardServer:
             if src == "frames":
                 frames = _base.tensor_from_proto(s.video.frames, max_bytes=self.max_message_bytes)
                 if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-                    raise ValueError(f"video frames must be uint8 T x H x W x 3, got {frames.dtype} {frames.shape}")
+                    raise ValueError(
+                        f"video frames must be uint8 T x H x W x 3, got {frames.dtype} {frames.shape}"
+                    )
                 if not (math.isfinite(s.video.fps) and s.video.fps > 0):
                     raise ValueError("video frames need a positive fps")
                 kw.update(frames=frames, fps=s.video.fps)
@@ -290,7 +294,9 @@ class FakeRewardServer:
         hosted = set(self._scorers) | set(self._embedders)
         for name in asked:
             if name not in hosted:
-                raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown scorer {name!r}; hosted: {sorted(hosted)}")
+                raise _Abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"unknown scorer {name!r}; hosted: {sorted(hosted)}"
+                )
             if name not in table:
                 raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"scorer {name!r} has no {what}")
         return list(dict.fromkeys(asked))
@@ -369,7 +375,9 @@ class FakeRewardServer:
                     r.scorer_errors[name].CopyFrom(_status(grpc.StatusCode.INVALID_ARGUMENT, str(e)))
                     continue
                 except Exception as e:  # a scorer bug must reach the test as a status, not kill the server
-                    r.scorer_errors[name].CopyFrom(_status(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"))
+                    r.scorer_errors[name].CopyFrom(
+                        _status(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+                    )
                     continue
                 r.MergeFrom(scratch)
 
@@ -389,10 +397,14 @@ class _Servicer(reward_pb2_grpc.RewardServiceServicer):
     def __init__(self, fake: FakeRewardServer) -> None:
         self._fake = fake
 
-    def Score(self, request: reward_pb2.ScoreRequest, context: grpc.ServicerContext) -> reward_pb2.ScoreResponse:
+    def Score(
+        self, request: reward_pb2.ScoreRequest, context: grpc.ServicerContext
+    ) -> reward_pb2.ScoreResponse:
         return self._fake._run("Score", request, context, lambda: self._fake._score(request))
 
-    def Embed(self, request: reward_pb2.EmbedRequest, context: grpc.ServicerContext) -> reward_pb2.EmbedResponse:
+    def Embed(
+        self, request: reward_pb2.EmbedRequest, context: grpc.ServicerContext
+    ) -> reward_pb2.EmbedResponse:
         return self._fake._run("Embed", request, context, lambda: self._fake._embed(request))
 
     def ListScorers(

@@ -37,7 +37,11 @@ WEIGHT_KEYWORDS = ("tiny", "random", "official")
 def unknown_scorer_problem(name: str, known: list[str]) -> str:
     """'unknown scorer' with a did-you-mean that also catches a case slip (CLAP -> clap)."""
     lowered = {k.lower(): k for k in known}
-    close = [lowered[name.lower()]] if name.lower() in lowered else difflib.get_close_matches(name.lower(), known, n=3)
+    close = (
+        [lowered[name.lower()]]
+        if name.lower() in lowered
+        else difflib.get_close_matches(name.lower(), known, n=3)
+    )
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     return f"unknown scorer {name!r}.{hint} Available: {', '.join(known)}"
 
@@ -50,8 +54,10 @@ def weights_problem(value: str) -> str | None:
         return None
     close = difflib.get_close_matches(value, WEIGHT_KEYWORDS, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return (f"--weights {value!r} is not tiny | random | official, an existing checkpoint path, a Hugging Face id "
-            f"(org/name) or a URL.{hint}")
+    return (
+        f"--weights {value!r} is not tiny | random | official, an existing checkpoint path, a Hugging Face id "
+        f"(org/name) or a URL.{hint}"
+    )
 
 
 def preflight(cfg: Any) -> None:
@@ -83,7 +89,8 @@ def preflight(cfg: Any) -> None:
             except FileNotFoundError:
                 raise click.ClickException(
                     f"{name}: official weights {spec.display} are not fetched yet. Run: omninft-serve fetch-weights "
-                    f"--scorer {name}" + (f" --cache-dir {sc.weights_dir}" if sc.weights_dir else "")
+                    f"--scorer {name}"
+                    + (f" --cache-dir {sc.weights_dir}" if sc.weights_dir else "")
                     + " (where a hub is reachable), or pass --weights tiny for an offline smoke test"
                 ) from None
             except weights.WeightsIntegrityError as exc:
@@ -113,20 +120,45 @@ def _version() -> str:
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", prog_name="omninft-serve")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="Server YAML (camelCase keys).")
-@click.option("--scorer", "scorers", multiple=True, help="Scorer to host (repeatable); selects scorers from --config.")
-@click.option("--weights", default=None, help="tiny | random | official | PATH, for every hosted scorer (tiny/random: random init, meaningless scores).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Server YAML (camelCase keys).",
+)
+@click.option(
+    "--scorer", "scorers", multiple=True, help="Scorer to host (repeatable); selects scorers from --config."
+)
+@click.option(
+    "--weights",
+    default=None,
+    help="tiny | random | official | PATH, for every hosted scorer (tiny/random: random init, meaningless scores).",
+)
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Backend for every hosted scorer.")
 @click.option("--device", default=None, help="cpu | cuda:0 ..., for every hosted scorer.")
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="gRPC port; 0 = ephemeral (see --port-file).")
-@click.option("--metrics-port", type=int, default=None, help="Prometheus port; 0 = any free port (logged; the default without --config), -1 = off.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Prometheus port; 0 = any free port (logged; the default without --config), -1 = off.",
+)
 @click.option("--max-batch-size", type=int, default=None, help="Per-scorer batch limit.")
 @click.option("--max-queue-delay-ms", type=float, default=None, help="Longest wait to fill a batch.")
-@click.option("--allow-root", "allow_roots", multiple=True, type=click.Path(file_okay=False),
-              help="Directory file:// URIs may point into (repeatable; replaces allowedUriRoots).")
-@click.option("--port-file", type=click.Path(dir_okay=False), default=None,
-              help="Once SERVING, atomically write 'host:port' here.")
+@click.option(
+    "--allow-root",
+    "allow_roots",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Directory file:// URIs may point into (repeatable; replaces allowedUriRoots).",
+)
+@click.option(
+    "--port-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Once SERVING, atomically write 'host:port' here.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.pass_context
 def serve_main(
@@ -198,19 +230,42 @@ def serve_main(
 
 @serve_main.command("fetch-weights")
 @click.option("--scorer", "names", multiple=True, help="Scorer whose official weights to fetch (repeatable).")
-@click.option("--family", "families", multiple=True,
-              help="Model family whose official weights and companion files to fetch (repeatable).")
-@click.option("--suite", "suites", multiple=True,
-              help="Benchmark suite (vbench, javisbench): the official weights of every scorer it uses (repeatable).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Server YAML: fetch for every hosted scorer whose weights are 'official'.")
+@click.option(
+    "--family",
+    "families",
+    multiple=True,
+    help="Model family whose official weights and companion files to fetch (repeatable).",
+)
+@click.option(
+    "--suite",
+    "suites",
+    multiple=True,
+    help="Benchmark suite (vbench, javisbench): the official weights of every scorer it uses (repeatable).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Server YAML: fetch for every hosted scorer whose weights are 'official'.",
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Weights cache directory.")
-@click.option("--mirror", default=None,
-              help="Download URL weights from MIRROR/<host>/<path> (http(s):// or file://; default "
-                   "$OMNINFT_WEIGHTS_MIRROR). Hugging Face ids follow $HF_ENDPOINT.")
+@click.option(
+    "--mirror",
+    default=None,
+    help="Download URL weights from MIRROR/<host>/<path> (http(s):// or file://; default "
+    "$OMNINFT_WEIGHTS_MIRROR). Hugging Face ids follow $HF_ENDPOINT.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
-def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], suites: tuple[str, ...], config_path: str | None,
-                  cache_dir: str | None, mirror: str | None, log_level: str) -> None:
+def fetch_weights(
+    names: tuple[str, ...],
+    families: tuple[str, ...],
+    suites: tuple[str, ...],
+    config_path: str | None,
+    cache_dir: str | None,
+    mirror: str | None,
+    log_level: str,
+) -> None:
     """Download (or verify) official weights into the cache, e.g. in a Helm pre-install Job or init container."""
     _configure_logging(log_level)
     from omninft.reward_servers import weights
@@ -233,8 +288,10 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], suites: tup
             raise click.ClickException(str(exc)) from None
         wanted += [n for n, sc in cfg.scorers.items() if sc.weights == "official" and n not in wanted]
     if not wanted and not families:
-        raise click.UsageError("nothing to fetch: give --scorer NAME, --family NAME, --suite NAME or a --config with "
-                               "official weights")
+        raise click.UsageError(
+            "nothing to fetch: give --scorer NAME, --family NAME, --suite NAME or a --config with "
+            "official weights"
+        )
     plan: list[tuple[str, list[weights.WeightSpec]]] = []
     for name in wanted:
         try:
@@ -262,14 +319,29 @@ def fetch_weights(names: tuple[str, ...], families: tuple[str, ...], suites: tup
             if isinstance(result, Path):
                 click.echo(f"{name}: {spec.name} at {result}")
             else:
-                click.echo(f"{name}: {spec.name} {result.weights_id}  sha256 {result.sha256}  at {result.path}")
+                click.echo(
+                    f"{name}: {spec.name} {result.weights_id}  sha256 {result.sha256}  at {result.path}"
+                )
 
 
 @serve_main.command("health")
-@click.option("--server", "--address", "address", default="127.0.0.1:50051", show_default=True,
-              help="host:port of the server (--address is the old name).")
-@click.option("--service", default="", help="Health service name ('' = server, omninft.v1.RewardService = ready).")
-@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), default=None, help="CA bundle: connect with TLS.")
+@click.option(
+    "--server",
+    "--address",
+    "address",
+    default="127.0.0.1:50051",
+    show_default=True,
+    help="host:port of the server (--address is the old name).",
+)
+@click.option(
+    "--service", default="", help="Health service name ('' = server, omninft.v1.RewardService = ready)."
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="CA bundle: connect with TLS.",
+)
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True)
 def health(address: str, service: str, tls_ca: str | None, timeout_s: float) -> None:
     """Exit 0 if the server reports SERVING (container HEALTHCHECK / exec probes)."""

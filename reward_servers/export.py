@@ -109,7 +109,9 @@ def scorer_graphs(scorer: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec],
         raise ExportFailed(f"scorer {scorer!r} returned no graphs to export")
     bad = [g for g, s in graphs.items() if not isinstance(s, GraphSpec)]
     if bad or not isinstance(info, WeightsInfo):
-        raise ExportFailed(f"scorer {scorer!r}: graphs {bad or list(graphs)} / weights info have the wrong types")
+        raise ExportFailed(
+            f"scorer {scorer!r}: graphs {bad or list(graphs)} / weights info have the wrong types"
+        )
     return graphs, info
 
 
@@ -145,7 +147,10 @@ def _io_description(spec: GraphSpec) -> dict[str, Any]:
     for name in spec.input_names:
         ex = np.asarray(spec.example_inputs[name])
         axes = {0: "batch", **spec.dynamic_axes.get(name, {})}
-        inputs[name] = {"dtype": str(ex.dtype), "shape": [axes.get(i, int(n)) for i, n in enumerate(ex.shape)]}
+        inputs[name] = {
+            "dtype": str(ex.dtype),
+            "shape": [axes.get(i, int(n)) for i, n in enumerate(ex.shape)],
+        }
     return {"inputs": inputs, "outputs": list(spec.output_names)}
 
 
@@ -161,8 +166,16 @@ def _export_one_onnx(
 
 
 def _export_one_tensorrt(
-    graph: str, spec: GraphSpec, out: Path, *, opset: int, dynamo: bool | None, check: bool, fp16: bool,
-    max_batch_size: int, device: str,
+    graph: str,
+    spec: GraphSpec,
+    out: Path,
+    *,
+    opset: int,
+    dynamo: bool | None,
+    check: bool,
+    fp16: bool,
+    max_batch_size: int,
+    device: str,
 ) -> GraphResult:
     """Export one graph to ONNX, build its TensorRT plan next to it and (optionally) check the engine."""
     from omninft.reward_servers.backends.tensorrt_backend import (
@@ -174,8 +187,16 @@ def _export_one_tensorrt(
     trt = import_tensorrt()
     onnx_path, _ = ensure_onnx(spec, out / f"{graph}.onnx", opset=opset, dynamo=dynamo, verify_state=True)
     plan = ensure_engine(
-        graph, spec, onnx_path, device=device, trt_version=trt.__version__, max_batch_size=max_batch_size, fp16=fp16,
-        opset=opset, dynamo=dynamo, verify_state=True,
+        graph,
+        spec,
+        onnx_path,
+        device=device,
+        trt_version=trt.__version__,
+        max_batch_size=max_batch_size,
+        fp16=fp16,
+        opset=opset,
+        dynamo=dynamo,
+        verify_state=True,
     )
     stored = onnx_metadata(onnx_path)
     report = None
@@ -228,13 +249,21 @@ def export_scorer(
             row = _export_one_onnx(graph, spec, out, opset=opset, dynamo=dynamo, check=check)
         else:
             row = _export_one_tensorrt(
-                graph, spec, out, opset=opset, dynamo=dynamo, check=check, fp16=fp16,
-                max_batch_size=max_batch_size, device=device,
+                graph,
+                spec,
+                out,
+                opset=opset,
+                dynamo=dynamo,
+                check=check,
+                fp16=fp16,
+                max_batch_size=max_batch_size,
+                device=device,
             )
         progress(f"  done in {time.perf_counter() - t0:.1f} s")
         result.graphs.append(row)
-    result.manifest = _manifest(scorer, result, graphs, fmt=fmt, opset=opset, dynamo=dynamo, fp16=fp16,
-                                max_batch_size=max_batch_size)
+    result.manifest = _manifest(
+        scorer, result, graphs, fmt=fmt, opset=opset, dynamo=dynamo, fp16=fp16, max_batch_size=max_batch_size
+    )
     tmp = out / ".manifest.json.tmp"
     tmp.write_text(json.dumps(result.manifest, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, out / "manifest.json")
@@ -242,16 +271,27 @@ def export_scorer(
 
 
 def _manifest(
-    scorer: str, result: ExportResult, graphs: Mapping[str, GraphSpec], *, fmt: str, opset: int,
-    dynamo: bool | None, fp16: bool, max_batch_size: int,
+    scorer: str,
+    result: ExportResult,
+    graphs: Mapping[str, GraphSpec],
+    *,
+    fmt: str,
+    opset: int,
+    dynamo: bool | None,
+    fp16: bool,
+    max_batch_size: int,
 ) -> dict[str, Any]:
     """Provenance of an export run: what was exported, from which weights, with which tools, how accurate."""
     import onnx
     import onnxruntime
     import torch
 
-    tools = {"omninft": _package_version(), "torch": torch.__version__, "onnx": onnx.__version__,
-             "onnxruntime": onnxruntime.__version__}
+    tools = {
+        "omninft": _package_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
     if fmt == "tensorrt":
         from omninft.reward_servers.backends.tensorrt_backend import import_tensorrt
 
@@ -272,7 +312,11 @@ def _manifest(
     return {
         "scorer": scorer,
         "format": fmt,
-        "weights": {"id": result.weights.weights_id, "sha256": result.weights.sha256, "tiny": result.weights.tiny},
+        "weights": {
+            "id": result.weights.weights_id,
+            "sha256": result.weights.sha256,
+            "tiny": result.weights.tiny,
+        },
         "tiny": result.weights.tiny,
         "opset": opset,
         "exporter_requested": {None: "auto", True: "dynamo", False: "torchscript"}[dynamo],
@@ -309,7 +353,12 @@ TINY_BANNER = (
 
 
 def _export_triton(
-    scorers: Sequence[str], weights: str, out: Path, config_path: Path | None, max_batch_size: int, device: str
+    scorers: Sequence[str],
+    weights: str,
+    out: Path,
+    config_path: Path | None,
+    max_batch_size: int,
+    device: str,
 ) -> None:
     """`--format triton`: one Python-backend model per scorer (see serving/triton_repo.py)."""
     from omninft.reward_servers.serving.config import ServerConfig
@@ -320,45 +369,101 @@ def _export_triton(
         if name not in cfg.scorers:
             if name not in registry.available() and name not in cfg.plugins:
                 raise click.BadParameter(registry.unknown_scorer_message(name), param_hint="--scorer")
-            cfg.scorers[name] = ScorerConfig(weights=weights, max_batch_size=max_batch_size, device=device or "cpu")
+            cfg.scorers[name] = ScorerConfig(
+                weights=weights, max_batch_size=max_batch_size, device=device or "cpu"
+            )
     try:
         models = export_repository(out, cfg, scorers)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     for model in models:
         sc = cfg.scorers[model.name]
-        click.echo(f"{model.name}: inputs {', '.join(model.schema.inputs)}; outputs {', '.join(model.schema.all_outputs)}; "
-                   f"max_batch_size {model.schema.max_batch_size}; weights {sc.weights} -> {model.config_path}")
+        click.echo(
+            f"{model.name}: inputs {', '.join(model.schema.inputs)}; outputs {', '.join(model.schema.all_outputs)}; "
+            f"max_batch_size {model.schema.max_batch_size}; weights {sc.weights} -> {model.config_path}"
+        )
         if sc.weights in ("tiny", "random"):
-            click.secho(f"!!! {model.name}: weights={sc.weights} are randomly initialised; its scores mean nothing.",
-                        fg="yellow", bold=True, err=True)
+            click.secho(
+                f"!!! {model.name}: weights={sc.weights} are randomly initialised; its scores mean nothing.",
+                fg="yellow",
+                bold=True,
+                err=True,
+            )
 
 
 @click.command(name="omninft-export", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="omninft", prog_name="omninft-export")
-@click.option("--scorer", "scorers", multiple=True,
-              help="Registered scorer name (e.g. clap, clip); --format triton takes several (default: --config's).")
-@click.option("--weights", default="tiny", show_default=True, help="tiny | random | official | PATH to a checkpoint.")
-@click.option("--format", "fmt", type=click.Choice((*FORMATS, "triton")), default="onnx", show_default=True,
-              help="onnx | tensorrt: the scorer's neural cores; triton: a Triton model repository of whole scorers.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: exported/<scorer>, or triton-repo for --format triton].")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="--format triton: server YAML whose scorer configs, plugins and limits the models use.")
+@click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    help="Registered scorer name (e.g. clap, clip); --format triton takes several (default: --config's).",
+)
+@click.option(
+    "--weights", default="tiny", show_default=True, help="tiny | random | official | PATH to a checkpoint."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice((*FORMATS, "triton")),
+    default="onnx",
+    show_default=True,
+    help="onnx | tensorrt: the scorer's neural cores; triton: a Triton model repository of whole scorers.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: exported/<scorer>, or triton-repo for --format triton].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="--format triton: server YAML whose scorer configs, plugins and limits the models use.",
+)
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True)
-@click.option("--dynamo/--no-dynamo", default=None,
-              help="Force the dynamo or the TorchScript exporter [default: dynamo, falling back to TorchScript].")
+@click.option(
+    "--dynamo/--no-dynamo",
+    default=None,
+    help="Force the dynamo or the TorchScript exporter [default: dynamo, falling back to TorchScript].",
+)
 @click.option("--fp16", is_flag=True, help="TensorRT: build fp16 engines.")
-@click.option("--max-batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="TensorRT: largest batch of the optimisation profile.")
-@click.option("--check/--no-check", default=True, show_default=True,
-              help="Compare every exported graph with torch eager on random inputs.")
-@click.option("--rtol", type=float, default=1e-3, show_default=True,
-              help="Fail when an output's max error exceeds this fraction of its largest magnitude.")
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="TensorRT: largest batch of the optimisation profile.",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Compare every exported graph with torch eager on random inputs.",
+)
+@click.option(
+    "--rtol",
+    type=float,
+    default=1e-3,
+    show_default=True,
+    help="Fail when an output's max error exceeds this fraction of its largest magnitude.",
+)
 @click.option("--device", default="", help="TensorRT build device [default: cuda:0].")
 def main(
-    scorers: tuple[str, ...], weights: str, fmt: str, out: Path | None, config_path: Path | None, opset: int,
-    dynamo: bool | None, fp16: bool, max_batch_size: int, check: bool, rtol: float, device: str,
+    scorers: tuple[str, ...],
+    weights: str,
+    fmt: str,
+    out: Path | None,
+    config_path: Path | None,
+    opset: int,
+    dynamo: bool | None,
+    fp16: bool,
+    max_batch_size: int,
+    check: bool,
+    rtol: float,
+    device: str,
 ) -> None:
     """Export a scorer's neural cores to ONNX or TensorRT and check them against PyTorch, or a Triton repository."""
     if fmt == "triton":
@@ -372,8 +477,16 @@ def main(
     out = out or Path("exported") / scorer
     try:
         result = export_scorer(
-            scorer, weights=weights, out=out, fmt=fmt, opset=opset, dynamo=dynamo, fp16=fp16,
-            max_batch_size=max_batch_size, check=check, device=device,
+            scorer,
+            weights=weights,
+            out=out,
+            fmt=fmt,
+            opset=opset,
+            dynamo=dynamo,
+            fp16=fp16,
+            max_batch_size=max_batch_size,
+            check=check,
+            device=device,
             progress=lambda msg: click.echo(msg, err=True),
         )
     except (ExportFailed, ExportError, ImportError) as exc:

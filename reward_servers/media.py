@@ -81,7 +81,9 @@ def resample(signal: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if x.ndim == 1:
         return np.asarray(soxr.resample(x, sr_in, sr_out, quality="HQ"), dtype=np.float32)
     # soxr wants frames x channels
-    return np.ascontiguousarray(np.asarray(soxr.resample(x.T, sr_in, sr_out, quality="HQ"), dtype=np.float32).T)
+    return np.ascontiguousarray(
+        np.asarray(soxr.resample(x.T, sr_in, sr_out, quality="HQ"), dtype=np.float32).T
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -200,10 +202,14 @@ def decode_video(data: MediaSource, *, max_frames: int, max_pixels: int) -> Deco
                         if len(frames) >= max_frames:
                             raise MediaError(f"video has more than {max_frames} frames (server limit)")
                         if pixels > max_pixels:
-                            raise MediaError(f"video exceeds {max_pixels} decoded pixels, T x H x W (server limit)")
+                            raise MediaError(
+                                f"video exceeds {max_pixels} decoded pixels, T x H x W (server limit)"
+                            )
                         frames.append(frame.to_ndarray(format="rgb24"))
             except av.FFmpegError as exc:
-                raise MediaError(f"corrupt video stream after {len(frames)} frames ({_ffmpeg_reason(exc)})") from None
+                raise MediaError(
+                    f"corrupt video stream after {len(frames)} frames ({_ffmpeg_reason(exc)})"
+                ) from None
             if not frames:
                 raise MediaError("video stream has no decodable frames")
             declared = int(stream.frames or 0)
@@ -385,7 +391,9 @@ def frames_from_tensor(
     if h > MAX_FRAME_SIDE or w > MAX_FRAME_SIDE:
         raise MediaError(f"frame size {h}x{w} exceeds {MAX_FRAME_SIDE} pixels per side")
     if t * h * w > limits.max_video_pixels:
-        raise MediaError(f"video has {t * h * w} pixels (T x H x W); the server limit is {limits.max_video_pixels}")
+        raise MediaError(
+            f"video has {t * h * w} pixels (T x H x W); the server limit is {limits.max_video_pixels}"
+        )
     if not (math.isfinite(fps) and 0 < fps <= 1000):
         raise MediaError(f"video fps must be in (0, 1000] with raw frames, got {fps}")
     dims = _checked_shape(shape, 1, len(data), "video frames")
@@ -402,11 +410,17 @@ def pcm_from_tensor(
         raise MediaError(f"audio pcm must have rank 2 (C x N), got shape {list(shape)}")
     c, n = (int(d) for d in shape)
     if c > limits.max_audio_channels:
-        raise MediaError(f"audio pcm has {c} channels (C x N expected); the server limit is {limits.max_audio_channels}")
+        raise MediaError(
+            f"audio pcm has {c} channels (C x N expected); the server limit is {limits.max_audio_channels}"
+        )
     if not 0 < sample_rate <= limits.max_sample_rate:
-        raise MediaError(f"audio sample_rate must be in 1..{limits.max_sample_rate} with raw pcm, got {sample_rate}")
+        raise MediaError(
+            f"audio sample_rate must be in 1..{limits.max_sample_rate} with raw pcm, got {sample_rate}"
+        )
     if n > limits.max_audio_seconds * sample_rate:
-        raise MediaError(f"audio is {n / sample_rate:.1f} s long; the server limit is {limits.max_audio_seconds:g} s")
+        raise MediaError(
+            f"audio is {n / sample_rate:.1f} s long; the server limit is {limits.max_audio_seconds:g} s"
+        )
     dims = _checked_shape(shape, _PCM_DTYPE.itemsize, len(data), "audio pcm")
     pcm = np.frombuffer(data, dtype=_PCM_DTYPE).reshape(dims)
     check_pcm_values(pcm)

@@ -41,7 +41,15 @@ ENV_WEIGHTS_MIRROR = "OMNINFT_WEIGHTS_MIRROR"
 _CHUNK = 1 << 20
 _HF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
 # Preference order when a directory holds several candidate weight files.
-_WEIGHT_PATTERNS = ("model.safetensors", "pytorch_model.bin", "*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt")
+_WEIGHT_PATTERNS = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+)
 
 
 class WeightsIntegrityError(ValueError):
@@ -265,7 +273,9 @@ def _hash_resolved(path: Path, spec: WeightSpec, weights_id: str) -> ResolvedWei
     if path.is_dir():
         mains = _find_main_file(path)
         if not mains:
-            raise FileNotFoundError(f"no weight file ({', '.join(_WEIGHT_PATTERNS)}) in {path} for {spec.name!r}")
+            raise FileNotFoundError(
+                f"no weight file ({', '.join(_WEIGHT_PATTERNS)}) in {path} for {spec.name!r}"
+            )
     else:
         mains = [path]
     hashes = {p.name: cached_sha256(p) for p in mains}
@@ -289,13 +299,17 @@ def _hash_resolved(path: Path, spec: WeightSpec, weights_id: str) -> ResolvedWei
     else:
         joined = "".join(f"{p.name}:{hashes[p.name]}\n" for p in mains)
         digest = hashlib.sha256(joined.encode()).hexdigest()
-    return ResolvedWeights(path=path, weights_id=weights_id, sha256=digest, main_file=mains[0], file_sha256=hashes)
+    return ResolvedWeights(
+        path=path, weights_id=weights_id, sha256=digest, main_file=mains[0], file_sha256=hashes
+    )
 
 
 def _local_path(spec: WeightSpec) -> Path:
     """The absolute path a local source (plain or file:// URI) names."""
     raw = spec.source.removeprefix("file://")
-    return Path(urllib.parse.unquote(raw) if spec.source.startswith("file://") else raw).expanduser().resolve()
+    return (
+        Path(urllib.parse.unquote(raw) if spec.source.startswith("file://") else raw).expanduser().resolve()
+    )
 
 
 def _resolve_local(spec: WeightSpec) -> ResolvedWeights:
@@ -315,7 +329,9 @@ def _url_target(spec: WeightSpec, root: Path | None) -> Path:
     return base / url_key / fname
 
 
-def _resolve_url(spec: WeightSpec, root: Path | None, offline: bool, mirror: str | None = None) -> ResolvedWeights:
+def _resolve_url(
+    spec: WeightSpec, root: Path | None, offline: bool, mirror: str | None = None
+) -> ResolvedWeights:
     target = _url_target(spec, root)
     if not target.exists():
         if offline:
@@ -342,14 +358,18 @@ def _download(url: str, target: Path, *, expected_sha256: str | None = None, tim
                 out.write(chunk)
         digest = h.hexdigest()
         if expected_sha256 and digest.lower() != expected_sha256.lower():
-            raise WeightsIntegrityError(f"sha256 mismatch downloading {url}: expected {expected_sha256}, got {digest}")
+            raise WeightsIntegrityError(
+                f"sha256 mismatch downloading {url}: expected {expected_sha256}, got {digest}"
+            )
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     st = target.stat()
     try:
-        _sidecar(target).write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}))
+        _sidecar(target).write_text(
+            json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
+        )
     except OSError:
         pass
     logger.info("downloaded %s -> %s (sha256 %s)", url, target, digest)
@@ -479,7 +499,9 @@ def resolve_snapshot(
             raise FileNotFoundError(f"weights path {path} for {spec.name!r} is not a directory")
         return path
     if kind != "hf":
-        raise FileNotFoundError(f"{spec.display!r} for {spec.name!r} is not a Hugging Face id or a local directory")
+        raise FileNotFoundError(
+            f"{spec.display!r} for {spec.name!r} is not a Hugging Face id or a local directory"
+        )
     repo, revision = _hf_repo(spec)
     patterns = list(spec.files) or None
     root = default_root(cache_dir)

@@ -25,7 +25,9 @@ def build_tables() -> dict[str, dict[str, Any]]:
     for name, spec in sorted(registry.specs().items()):
         for m in spec.bench:
             if (m.suite, m.key) in owners:
-                raise ValueError(f"{m.suite} metric {m.key!r} is declared by {owners[m.suite, m.key]} and {name}")
+                raise ValueError(
+                    f"{m.suite} metric {m.key!r} is declared by {owners[m.suite, m.key]} and {name}"
+                )
             owners[m.suite, m.key] = name
             route: dict[str, Any] = {"scorer": name, "higher_is_better": m.higher_is_better}
             if m.output:
@@ -40,7 +42,9 @@ def build_tables() -> dict[str, dict[str, Any]]:
 
 def render(table: dict[str, Any]) -> str:
     """The committed text of one table."""
-    header = {"_generated_by": "scripts/gen_bench_routes.py (from the ScorerSpecs' bench metrics); do not edit"}
+    header = {
+        "_generated_by": "scripts/gen_bench_routes.py (from the ScorerSpecs' bench metrics); do not edit"
+    }
     return json.dumps({**header, **table}, indent=2) + "\n"
 
 

@@ -83,11 +83,17 @@ def type_schema(tp: Any) -> dict[str, Any]:
         return {"anyOf": [type_schema(t) for t in typing.get_args(tp)]}
     if tp is Any:
         return {}
-    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"},
-            str: {"type": "string"}}[tp]
+    return {
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        str: {"type": "string"},
+    }[tp]
 
 
-def dataclass_properties(cls: type, bounds: dict[str, dict[str, Any]], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def dataclass_properties(
+    cls: type, bounds: dict[str, dict[str, Any]], skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """camelCase key -> schema (type, default, description, bounds) for every field of `cls`."""
     hints = typing.get_type_hints(cls)
     comments = field_comments(cls)
@@ -143,23 +149,31 @@ def _obj(props: dict[str, Any], description: str = "", **extra: Any) -> dict[str
 
 _ANY_OBJ: dict[str, Any] = {"type": "object"}
 _STR_MAP: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
-_INT_OR_PCT: dict[str, Any] = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+%$"}]}
+_INT_OR_PCT: dict[str, Any] = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]+%$"}]
+}
 
 
 def kubernetes_scorer_properties() -> dict[str, Any]:
     """Per-scorer keys that shape the Kubernetes objects rather than the server."""
     return {
         "enabled": {"type": "boolean", "description": "Deploy a pool for this scorer."},
-        "engine": {"enum": ["omninft", "triton"],
-                   "description": "omninft-serve, or NVIDIA Triton on an omninft-export --format triton repository."},
+        "engine": {
+            "enum": ["omninft", "triton"],
+            "description": "omninft-serve, or NVIDIA Triton on an omninft-export --format triton repository.",
+        },
         "replicas": {"type": "integer", "minimum": 0, "description": "Pods when autoscaling is off."},
-        "image": _obj({
-            "repository": {"type": "string", "minLength": 1},
-            "tag": {"type": "string", "description": "Empty = <appVersion>-cuda or -cpu, from device."},
-            "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-        }),
-        "resources": _obj({"requests": _ANY_OBJ, "limits": _ANY_OBJ, "claims": {"type": "array"}},
-                          "Container resources; GPUs go in limits (nvidia.com/gpu: 1)."),
+        "image": _obj(
+            {
+                "repository": {"type": "string", "minLength": 1},
+                "tag": {"type": "string", "description": "Empty = <appVersion>-cuda or -cpu, from device."},
+                "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+            }
+        ),
+        "resources": _obj(
+            {"requests": _ANY_OBJ, "limits": _ANY_OBJ, "claims": {"type": "array"}},
+            "Container resources; GPUs go in limits (nvidia.com/gpu: 1).",
+        ),
         "nodeSelector": _STR_MAP,
         "tolerations": {"type": "array", "items": _ANY_OBJ},
         "affinity": _ANY_OBJ,
@@ -167,22 +181,37 @@ def kubernetes_scorer_properties() -> dict[str, Any]:
         "podLabels": _STR_MAP,
         "priorityClassName": {"type": "string"},
         "extraEnv": {"type": "array", "items": _ANY_OBJ},
-        "shmSize": {"type": "string", "description": "Size of the /dev/shm memory volume (torch worker IPC)."},
-        "pdb": _obj({"enabled": {"type": "boolean"}, "maxUnavailable": _INT_OR_PCT, "minAvailable": _INT_OR_PCT},
-                    "PodDisruptionBudget (voluntary evictions only); set one of maxUnavailable / minAvailable."),
-        "autoscaling": _obj({
-            "enabled": {"type": "boolean"},
-            "minReplicas": {"type": "integer", "minimum": 1},
-            "maxReplicas": {"type": "integer", "minimum": 1},
-            "queueTime": _obj({
+        "shmSize": {
+            "type": "string",
+            "description": "Size of the /dev/shm memory volume (torch worker IPC).",
+        },
+        "pdb": _obj(
+            {"enabled": {"type": "boolean"}, "maxUnavailable": _INT_OR_PCT, "minAvailable": _INT_OR_PCT},
+            "PodDisruptionBudget (voluntary evictions only); set one of maxUnavailable / minAvailable.",
+        ),
+        "autoscaling": _obj(
+            {
                 "enabled": {"type": "boolean"},
-                "metricName": {"type": "string", "minLength": 1},
-                "targetAverageValue": {"anyOf": [{"type": "string"}, {"type": "number"}],
-                                       "description": "Mean queue time per request, microseconds (a quantity)."},
-            }, "Pods metric served by prometheus-adapter from omninft_queue_duration_us / omninft_request_success."),
-            "cpu": _obj({"targetUtilization": {"type": "integer", "minimum": 1, "maximum": 100}},
-                        "CPU utilisation target: the fallback signal (HPA scales on the larger proposal)."),
-        }, "HorizontalPodAutoscaler for this pool."),
+                "minReplicas": {"type": "integer", "minimum": 1},
+                "maxReplicas": {"type": "integer", "minimum": 1},
+                "queueTime": _obj(
+                    {
+                        "enabled": {"type": "boolean"},
+                        "metricName": {"type": "string", "minLength": 1},
+                        "targetAverageValue": {
+                            "anyOf": [{"type": "string"}, {"type": "number"}],
+                            "description": "Mean queue time per request, microseconds (a quantity).",
+                        },
+                    },
+                    "Pods metric served by prometheus-adapter from omninft_queue_duration_us / omninft_request_success.",
+                ),
+                "cpu": _obj(
+                    {"targetUtilization": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    "CPU utilisation target: the fallback signal (HPA scales on the larger proposal).",
+                ),
+            },
+            "HorizontalPodAutoscaler for this pool.",
+        ),
     }
 
 
@@ -199,17 +228,19 @@ def build_schema() -> dict[str, Any]:
     if overlap:
         raise SystemExit(f"ScorerConfig fields collide with chart keys: {sorted(overlap)}")
     scorer = _obj({**kubernetes_scorer_properties(), **scorer_server_props})
-    probe = _obj({
-        "periodSeconds": {"type": "integer", "minimum": 1},
-        "failureThreshold": {"type": "integer", "minimum": 1},
-        "initialDelaySeconds": {"type": "integer", "minimum": 0},
-        "timeoutSeconds": {"type": "integer", "minimum": 1},
-    })
+    probe = _obj(
+        {
+            "periodSeconds": {"type": "integer", "minimum": 1},
+            "failureThreshold": {"type": "integer", "minimum": 1},
+            "initialDelaySeconds": {"type": "integer", "minimum": 0},
+            "timeoutSeconds": {"type": "integer", "minimum": 1},
+        }
+    )
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "omninft-rewards values",
         "description": "Generated by scripts/gen_chart_schema.py from ServerConfig/ScorerConfig and the ScorerSpecs; "
-                       "do not edit.",
+        "do not edit.",
         "type": "object",
         "additionalProperties": False,
         "definitions": {"scorer": scorer, "probe": probe},
@@ -218,72 +249,117 @@ def build_schema() -> dict[str, Any]:
             "nameOverride": {"type": "string"},
             "fullnameOverride": {"type": "string"},
             "commonLabels": _STR_MAP,
-            "image": _obj({
-                "repository": {"type": "string", "minLength": 1},
-                "tag": {"type": "string"},
-                "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-            }, "Default image of every pool."),
-            "imagePullSecrets": {"type": "array", "items": _obj({"name": {"type": "string"}})},
-            "triton": _obj({
-                "image": _obj({
+            "image": _obj(
+                {
                     "repository": {"type": "string", "minLength": 1},
-                    "tag": {"type": "string", "description": "Empty = <appVersion>."},
+                    "tag": {"type": "string"},
                     "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-                }, "Triton's server image with omninft[serve] (helm/images/Dockerfile.triton)."),
-                "grpcPort": {"type": "integer", "minimum": 1, "maximum": 65535},
-                "httpPort": {"type": "integer", "minimum": 1, "maximum": 65535},
-                "metricsPort": {"type": "integer", "minimum": 1, "maximum": 65535},
-                "repositoryPath": {"type": "string",
-                                   "description": "A repository already on the weights volume; empty = export per pod."},
-                "extraArgs": {"type": "array", "items": {"type": "string"}},
-            }, "Pools with engine: triton."),
-            "serviceAccount": _obj({"create": {"type": "boolean"}, "name": {"type": "string"},
-                                    "annotations": _STR_MAP}),
+                },
+                "Default image of every pool.",
+            ),
+            "imagePullSecrets": {"type": "array", "items": _obj({"name": {"type": "string"}})},
+            "triton": _obj(
+                {
+                    "image": _obj(
+                        {
+                            "repository": {"type": "string", "minLength": 1},
+                            "tag": {"type": "string", "description": "Empty = <appVersion>."},
+                            "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+                        },
+                        "Triton's server image with omninft[serve] (helm/images/Dockerfile.triton).",
+                    ),
+                    "grpcPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "httpPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "metricsPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "repositoryPath": {
+                        "type": "string",
+                        "description": "A repository already on the weights volume; empty = export per pod.",
+                    },
+                    "extraArgs": {"type": "array", "items": {"type": "string"}},
+                },
+                "Pools with engine: triton.",
+            ),
+            "serviceAccount": _obj(
+                {"create": {"type": "boolean"}, "name": {"type": "string"}, "annotations": _STR_MAP}
+            ),
             "podSecurityContext": _ANY_OBJ,
             "securityContext": _ANY_OBJ,
-            "server": _obj(server_props, "omninft-serve config keys shared by every pool (same names as --config)."),
-            "tls": _obj({
-                "enabled": {"type": "boolean"},
-                "secretName": {"type": "string", "description": "kubernetes.io/tls Secret (tls.crt, tls.key)."},
-                "mutual": {"type": "boolean", "description": "Require client certificates signed by ca.crt."},
-            }, "Server TLS from a Secret; probes then use the plaintext health-only port."),
-            "auth": _obj({
-                "enabled": {"type": "boolean"},
-                "secretName": {"type": "string"},
-                "key": {"type": "string", "minLength": 1},
-            }, "Bearer token from a Secret (health stays open for probes)."),
-            "weights": _obj({
-                "mode": {"enum": ["pvc", "initContainer", "none"],
-                         "description": "pvc: PVC filled by a pre-install Job; initContainer: each pod fetches; "
-                                        "none: weights are not official (tiny/random) or baked elsewhere."},
-                "mountPath": {"type": "string", "pattern": "^/"},
-                "readOnly": {"type": "boolean"},
-                "pvc": _obj({
-                    "create": {"type": "boolean"},
-                    "existingClaim": {"type": "string"},
-                    "size": {"type": "string"},
-                    "storageClassName": {"type": "string"},
-                    "accessModes": {"type": "array", "items": {"type": "string"}},
-                }),
-                "job": _obj({"backoffLimit": {"type": "integer", "minimum": 0},
-                             "activeDeadlineSeconds": {"type": "integer", "minimum": 1},
-                             "resources": _ANY_OBJ}),
-                "hfEndpoint": {"type": "string", "description": "HF_ENDPOINT for the fetch (a mirror)."},
-            }),
-            "probes": _obj({"startup": {"$ref": "#/definitions/probe"},
-                            "liveness": {"$ref": "#/definitions/probe"},
-                            "readiness": {"$ref": "#/definitions/probe"}}),
-            "networkPolicy": _obj({
-                "enabled": {"type": "boolean"},
-                "clientNamespaceSelector": _ANY_OBJ,
-                "clientPodSelector": _ANY_OBJ,
-                "metricsNamespaceSelector": _ANY_OBJ,
-            }, "Ingress only from namespaces carrying the client label (and metrics from monitoring)."),
-            "serviceMonitor": _obj({
-                "enabled": {"type": "boolean"},
-                "interval": {"type": "string"},
-                "labels": _STR_MAP,
-            }),
+            "server": _obj(
+                server_props, "omninft-serve config keys shared by every pool (same names as --config)."
+            ),
+            "tls": _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "secretName": {
+                        "type": "string",
+                        "description": "kubernetes.io/tls Secret (tls.crt, tls.key).",
+                    },
+                    "mutual": {
+                        "type": "boolean",
+                        "description": "Require client certificates signed by ca.crt.",
+                    },
+                },
+                "Server TLS from a Secret; probes then use the plaintext health-only port.",
+            ),
+            "auth": _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "secretName": {"type": "string"},
+                    "key": {"type": "string", "minLength": 1},
+                },
+                "Bearer token from a Secret (health stays open for probes).",
+            ),
+            "weights": _obj(
+                {
+                    "mode": {
+                        "enum": ["pvc", "initContainer", "none"],
+                        "description": "pvc: PVC filled by a pre-install Job; initContainer: each pod fetches; "
+                        "none: weights are not official (tiny/random) or baked elsewhere.",
+                    },
+                    "mountPath": {"type": "string", "pattern": "^/"},
+                    "readOnly": {"type": "boolean"},
+                    "pvc": _obj(
+                        {
+                            "create": {"type": "boolean"},
+                            "existingClaim": {"type": "string"},
+                            "size": {"type": "string"},
+                            "storageClassName": {"type": "string"},
+                            "accessModes": {"type": "array", "items": {"type": "string"}},
+                        }
+                    ),
+                    "job": _obj(
+                        {
+                            "backoffLimit": {"type": "integer", "minimum": 0},
+                            "activeDeadlineSeconds": {"type": "integer", "minimum": 1},
+                            "resources": _ANY_OBJ,
+                        }
+                    ),
+                    "hfEndpoint": {"type": "string", "description": "HF_ENDPOINT for the fetch (a mirror)."},
+                }
+            ),
+            "probes": _obj(
+                {
+                    "startup": {"$ref": "#/definitions/probe"},
+                    "liveness": {"$ref": "#/definitions/probe"},
+                    "readiness": {"$ref": "#/definitions/probe"},
+                }
+            ),
+            "networkPolicy": _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "clientNamespaceSelector": _ANY_OBJ,
+                    "clientPodSelector": _ANY_OBJ,
+                    "metricsNamespaceSelector": _ANY_OBJ,
+                },
+                "Ingress only from namespaces carrying the client label (and metrics from monitoring).",
+            ),
+            "serviceMonitor": _obj(
+                {
+                    "enabled": {"type": "boolean"},
+                    "interval": {"type": "string"},
+                    "labels": _STR_MAP,
+                }
+            ),
             "scorerDefaults": {"$ref": "#/definitions/scorer"},
             "scorers": {
                 "type": "object",

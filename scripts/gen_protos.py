@@ -20,7 +20,9 @@ def main() -> int:
 
     have = version("grpcio-tools")
     if have != PINNED_GRPCIO_TOOLS:
-        print(f"grpcio-tools {have} installed, {PINNED_GRPCIO_TOOLS} pinned: pip install grpcio-tools=={PINNED_GRPCIO_TOOLS}")
+        print(
+            f"grpcio-tools {have} installed, {PINNED_GRPCIO_TOOLS} pinned: pip install grpcio-tools=={PINNED_GRPCIO_TOOLS}"
+        )
         return 2
     import grpc_tools
 

@@ -26,7 +26,9 @@ def package_dirs() -> dict[str, str]:
     """setup.py's PACKAGE_DIRS (import name -> folder), read without running setup()."""
     module = ast.parse((ROOT / "setup.py").read_text())
     for node in module.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PACKAGE_DIRS" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "PACKAGE_DIRS" for t in node.targets
+        ):
             value = ast.literal_eval(node.value)
             assert isinstance(value, dict)
             return {str(k): str(v) for k, v in value.items()}
@@ -53,7 +55,10 @@ def build_tree() -> dict[str, str]:
 def main(argv: list[str]) -> int:
     """Run mypy over every package; exit with mypy's status."""
     prefixes = build_tree()
-    env = {**os.environ, "MYPYPATH": os.pathsep.join(filter(None, [str(TREE), os.environ.get("MYPYPATH", "")]))}
+    env = {
+        **os.environ,
+        "MYPYPATH": os.pathsep.join(filter(None, [str(TREE), os.environ.get("MYPYPATH", "")])),
+    }
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
     for name in package_dirs():
         cmd += ["-p", name]

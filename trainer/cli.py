@@ -15,8 +15,15 @@ import yaml
 
 from omninft.trainer.config import ConfigError, load_config, to_dict
 
-_SHOWN = ("reward/", "sign_disagreement_rate", "route_fallback/", "loss_policy/", "surgery_grad_ratio", "region_w_mean",
-          "epoch_s")
+_SHOWN = (
+    "reward/",
+    "sign_disagreement_rate",
+    "route_fallback/",
+    "loss_policy/",
+    "surgery_grad_ratio",
+    "region_w_mean",
+    "epoch_s",
+)
 
 
 def _fmt(rec: dict[str, Any]) -> str:
@@ -45,18 +52,39 @@ def _version() -> str:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "--version", prog_name="omninft-train")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Run YAML (see trainer/config.py for the keys).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. --set advantage.mode=gdpo (repeatable; value parsed as YAML).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Run YAML (see trainer/config.py for the keys).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, e.g. --set advantage.mode=gdpo (repeatable; value parsed as YAML).",
+)
 @click.option("--resume", default=None, help="auto (newest checkpoint in out_dir) or a checkpoint path.")
 @click.option("--overwrite", is_flag=True, help="Delete an existing run in out_dir and start over.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines on stdout.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
-              help="Logging level on stderr.")
-def main(config_path: Path | None, overrides: tuple[str, ...], resume: str | None, overwrite: bool,
-         print_config: bool, quiet: bool, log_level: str) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    help="Logging level on stderr.",
+)
+def main(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    resume: str | None,
+    overwrite: bool,
+    print_config: bool,
+    quiet: bool,
+    log_level: str,
+) -> None:
     """Train a joint audio-video policy against remote reward servers (toy policy by default)."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     data: dict[str, Any] = {}
@@ -77,8 +105,10 @@ def main(config_path: Path | None, overrides: tuple[str, ...], resume: str | Non
     out_dir = Path(cfg.out_dir)
     if out_dir.is_dir() and any(out_dir.iterdir()) and resume is None:
         if not overwrite:
-            raise click.UsageError(f"{out_dir} already holds a run; pass --resume auto to continue it, --overwrite "
-                                   "to delete it and start over, or --set out_dir=ANOTHER_DIR")
+            raise click.UsageError(
+                f"{out_dir} already holds a run; pass --resume auto to continue it, --overwrite "
+                "to delete it and start over, or --set out_dir=ANOTHER_DIR"
+            )
         click.echo(f"--overwrite: deleting the previous run in {out_dir}", err=True)
         shutil.rmtree(out_dir)
     elif out_dir.exists() and not out_dir.is_dir():
@@ -95,9 +125,14 @@ def main(config_path: Path | None, overrides: tuple[str, ...], resume: str | Non
     except (RuntimeError, TimeoutError, ValueError, FileNotFoundError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
-    summary = {"epochs_run": len(records), "epoch": trainer.epoch, "step": trainer.step,
-               "route_fallback_epochs": fallback_counts(records),
-               "log": str(trainer.log.path), "tensorboard": trainer.log.tensorboard}
+    summary = {
+        "epochs_run": len(records),
+        "epoch": trainer.epoch,
+        "step": trainer.step,
+        "route_fallback_epochs": fallback_counts(records),
+        "log": str(trainer.log.path),
+        "tensorboard": trainer.log.tensorboard,
+    }
     click.echo(json.dumps(summary))
 
 

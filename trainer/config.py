@@ -260,6 +260,7 @@ def build_dataclass(cls: type, data: dict[str, Any], where: str = "") -> Any:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain-dict form of a config (YAML/JSON friendly; ``async_`` written as ``async``)."""
+
     def fix(obj: Any) -> Any:
         if isinstance(obj, dict):
             return {k.rstrip("_") if k.endswith("_") else k: fix(v) for k, v in obj.items()}
@@ -291,7 +292,9 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
-def load_config(data: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+def load_config(
+    data: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainConfig:
     """TrainConfig from a mapping (e.g. parsed YAML) plus ``key=value`` overrides."""
     merged = to_dict(TrainConfig())
     base: dict[str, Any] = {}
@@ -313,7 +316,11 @@ def load_config(data: dict[str, Any] | None = None, overrides: list[str] | tuple
 
 def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
     for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict) and k not in ("servers", "options", "modality_weights"):
+        if (
+            isinstance(v, dict)
+            and isinstance(dst.get(k), dict)
+            and k not in ("servers", "options", "modality_weights")
+        ):
             _deep_update(dst[k], v)
         else:
             dst[k] = v
@@ -333,17 +340,25 @@ def validate(cfg: TrainConfig) -> None:
         if r.route not in ("video", "audio", "sync"):
             raise ConfigError(f"reward {r.name}: route must be video, audio or sync, got {r.route!r}")
         if r.server not in cfg.servers:
-            raise ConfigError(f"reward {r.name}: server {r.server!r} is not in servers ({', '.join(cfg.servers)})")
+            raise ConfigError(
+                f"reward {r.name}: server {r.server!r} is not in servers ({', '.join(cfg.servers)})"
+            )
     uses_cfg = cfg.sampler.video_cfg != 1.0 or cfg.sampler.audio_cfg != 1.0
     adapter_opts = cfg.policy.options.get("adapter", {}) if isinstance(cfg.policy.options, dict) else {}
-    if (cfg.policy.kind == "ltx2" and uses_cfg and cfg.sampler.negative_prompt is None
-            and "negative_prompt" not in adapter_opts):
+    if (
+        cfg.policy.kind == "ltx2"
+        and uses_cfg
+        and cfg.sampler.negative_prompt is None
+        and "negative_prompt" not in adapter_opts
+    ):
         raise ConfigError(
             "sampler.negative_prompt is required for CFG rollouts of a text-conditioned policy (the release uses "
             "LTX-2's default negative prompt; trainer/configs/omninft_ltx2.yaml sets it); write "
             'negative_prompt: "" to sample against an empty prompt on purpose'
         )
     if cfg.advantage.route_fallback not in ("empty", "release"):
-        raise ConfigError(f"advantage.route_fallback must be empty or release, got {cfg.advantage.route_fallback!r}")
+        raise ConfigError(
+            f"advantage.route_fallback must be empty or release, got {cfg.advantage.route_fallback!r}"
+        )
     if cfg.train.micro_batch < 1 or cfg.train.optimizer_steps_per_epoch < 1:
         raise ConfigError("train.micro_batch and train.optimizer_steps_per_epoch must be ≥ 1")

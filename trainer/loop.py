@@ -70,8 +70,15 @@ def load_prompts(spec: str, n_classes: int = 4) -> list[PromptRecord]:
             if not text:
                 raise ValueError(f"{spec}:{i + 1}: needs prompt_av (or prompt)")
             meta = {k: v for k, v in row.items() if k not in ("prompt_av", "prompt", "prompt_v", "prompt_a")}
-            out.append(PromptRecord(str(row.get("sample_id", row.get("id", i))), text,
-                                    row.get("prompt_v", ""), row.get("prompt_a", ""), meta))
+            out.append(
+                PromptRecord(
+                    str(row.get("sample_id", row.get("id", i))),
+                    text,
+                    row.get("prompt_v", ""),
+                    row.get("prompt_a", ""),
+                    meta,
+                )
+            )
     if not out:
         raise ValueError(f"no prompts in {spec}")
     return out
@@ -181,8 +188,13 @@ class EpochData:
 class Trainer:
     """One training run over a policy adapter and remote reward servers."""
 
-    def __init__(self, cfg: TrainConfig, adapter: PolicyAdapter | None = None, *,
-                 reward_addresses: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        adapter: PolicyAdapter | None = None,
+        *,
+        reward_addresses: dict[str, str] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,26 +203,59 @@ class Trainer:
         self.adapter = adapter if adapter is not None else build_adapter(cfg, self.out_dir)
         self.prompts = load_prompts(cfg.data.prompts)
         self.specs = [RewardSpec(r.name, r.route, r.weight) for r in cfg.rewards]  # type: ignore[arg-type]
-        self.adv_cfg = AdvantageConfig(cfg.advantage.mode, cfg.advantage.std_mode, cfg.advantage.ddof,  # type: ignore[arg-type]
-                                       cfg.advantage.eps, cfg.advantage.empty_route_fallback,
-                                       cfg.advantage.route_fallback)
+        self.adv_cfg = AdvantageConfig(
+            cfg.advantage.mode,
+            cfg.advantage.std_mode,
+            cfg.advantage.ddof,  # type: ignore[arg-type]
+            cfg.advantage.eps,
+            cfg.advantage.empty_route_fallback,
+            cfg.advantage.route_fallback,
+        )
         self.adv_cfg.resolved_mode()
         self.nft_cfg = NFTConfig(cfg.nft.beta, cfg.nft.adv_clip, cfg.nft.kl_coef)
-        self.sampler = SamplerConfig(cfg.sampler.steps, cfg.sampler.grid, cfg.sampler.video_cfg, cfg.sampler.audio_cfg,
-                                     cfg.sampler.stg_scale, tuple(cfg.sampler.stg_blocks))
+        self.sampler = SamplerConfig(
+            cfg.sampler.steps,
+            cfg.sampler.grid,
+            cfg.sampler.video_cfg,
+            cfg.sampler.audio_cfg,
+            cfg.sampler.stg_scale,
+            tuple(cfg.sampler.stg_blocks),
+        )
         n_blocks = self.adapter.num_blocks()
         s = cfg.surgery
-        self.surgery = GradSurgery(self.adapter.cross_attn_sites(), n_blocks, SurgeryConfig(
-            s.enabled, tuple((int(c), float(g)) for c, g in s.segments),
-            None if s.per_block is None else tuple(s.per_block), s.site, s.warmup_steps))
+        self.surgery = GradSurgery(
+            self.adapter.cross_attn_sites(),
+            n_blocks,
+            SurgeryConfig(
+                s.enabled,
+                tuple((int(c), float(g)) for c, g in s.segments),
+                None if s.per_block is None else tuple(s.per_block),
+                s.site,
+                s.warmup_steps,
+            ),
+        )
         rg = cfg.regions
-        self.region_cfg = RegionConfig(rg.enabled, None if rg.blocks is None else tuple(rg.blocks), rg.min_block_frac,
-                                       (rg.step_window[0], rg.step_window[1]), rg.passes, rg.norm, rg.w_max,
-                                       rg.warmup_steps)
-        self.capture = RegionCapture(self.adapter.capture_sites(), n_blocks, self.region_cfg) if rg.enabled else None
+        self.region_cfg = RegionConfig(
+            rg.enabled,
+            None if rg.blocks is None else tuple(rg.blocks),
+            rg.min_block_frac,
+            (rg.step_window[0], rg.step_window[1]),
+            rg.passes,
+            rg.norm,
+            rg.w_max,
+            rg.warmup_steps,
+        )
+        self.capture = (
+            RegionCapture(self.adapter.capture_sites(), n_blocks, self.region_cfg) if rg.enabled else None
+        )
         t = cfg.train
-        self.optimizer = torch.optim.AdamW(self.adapter.trainable_parameters(), lr=t.lr, betas=(t.betas[0], t.betas[1]),
-                                           weight_decay=t.weight_decay, eps=t.adam_eps)
+        self.optimizer = torch.optim.AdamW(
+            self.adapter.trainable_parameters(),
+            lr=t.lr,
+            betas=(t.betas[0], t.betas[1]),
+            weight_decay=t.weight_decay,
+            eps=t.adam_eps,
+        )
         self.old_cfg = OldPolicyConfig(cfg.old_policy.decay_type, cfg.old_policy.rate, cfg.old_policy.max_eta)
         self.epoch = 0
         self.step = 0
@@ -228,8 +273,16 @@ class Trainer:
         """Adapter (train + old), optimiser, epoch and step."""
         path = self.checkpoint_path(self.epoch)
         tmp = path.with_suffix(".tmp")
-        torch.save({"adapter": self.adapter.checkpoint_state(), "optimizer": self.optimizer.state_dict(),
-                    "epoch": self.epoch, "step": self.step, "config": to_dict(self.cfg)}, tmp)
+        torch.save(
+            {
+                "adapter": self.adapter.checkpoint_state(),
+                "optimizer": self.optimizer.state_dict(),
+                "epoch": self.epoch,
+                "step": self.step,
+                "config": to_dict(self.cfg),
+            },
+            tmp,
+        )
         tmp.replace(path)
         keep = self.cfg.log.keep_checkpoints
         if keep > 0:
@@ -261,10 +314,13 @@ class Trainer:
                     continue
                 if value == "embedded":
                     scorers = [r.scorer or r.name for r in self.cfg.rewards if r.server == key]
-                    srv = EmbeddedRewardServer(scorers, weights=self.cfg.reward.embedded_weights,
-                                               max_batch_size=self.cfg.reward.embedded_max_batch_size,
-                                               startup_timeout_s=self.cfg.reward.embedded_startup_timeout_s,
-                                               log_path=self.out_dir / f"reward-server-{key}.log")
+                    srv = EmbeddedRewardServer(
+                        scorers,
+                        weights=self.cfg.reward.embedded_weights,
+                        max_batch_size=self.cfg.reward.embedded_max_batch_size,
+                        startup_timeout_s=self.cfg.reward.embedded_startup_timeout_s,
+                        log_path=self.out_dir / f"reward-server-{key}.log",
+                    )
                     addresses[key] = stack.enter_context(srv).address
                 else:
                     addresses[key] = value
@@ -288,7 +344,7 @@ class Trainer:
         futures, sizes, parts, scores = [], [], [], []
         bs = max(1, cfg.data.rollout_batch)
         for start in range(0, len(prompts), bs):
-            ps, ss = prompts[start:start + bs], seeds[start:start + bs]
+            ps, ss = prompts[start : start + bs], seeds[start : start + bs]
             t0 = time.perf_counter()
             cond = self.adapter.encode_conditions(ps)
             if self.capture is not None:
@@ -328,7 +384,10 @@ class Trainer:
         t0 = time.perf_counter()
         rewards_t = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in data.rewards.items()}
         adv = compute_advantages(rewards_t, data.groups, self.specs, self.adv_cfg, adapter.modalities())
-        r = {m: optimality(adv.per_modality[m], self.nft_cfg.adv_clip).to(torch.float32) for m in adapter.modalities()}
+        r = {
+            m: optimality(adv.per_modality[m], self.nft_cfg.adv_clip).to(torch.float32)
+            for m in adapter.modalities()
+        }
         masks = {m: adv.valid[m] for m in adapter.modalities()}
         w_eff = effective_w(self.step, self.region_cfg.w_max, self.region_cfg.warmup_steps)
         token_w: torch.Tensor | None = None
@@ -347,7 +406,7 @@ class Trainer:
         n = data.rollout.batch_size
         order = torch.randperm(n, generator=gen)
         mb = cfg.train.micro_batch
-        micro = [order[i:i + mb] for i in range(0, n, mb)]
+        micro = [order[i : i + mb] for i in range(0, n, mb)]
         n_steps = min(cfg.train.optimizer_steps_per_epoch, len(micro))
         chunks = [c.tolist() for c in np.array_split(np.arange(len(micro)), n_steps)]
         grid = adapter.training_sigmas(cfg.sampler.steps)
@@ -359,8 +418,13 @@ class Trainer:
         any_valid = any(bool(v.any()) for v in masks.values())
         for chunk in chunks:
             self.optimizer.zero_grad(set_to_none=True)
-            plans = [(micro[j], training_sigmas(grid, len(micro[j]), cfg.train.sigma_policy, cfg.train.sigma_frac, gen))
-                     for j in chunk]
+            plans = [
+                (
+                    micro[j],
+                    training_sigmas(grid, len(micro[j]), cfg.train.sigma_policy, cfg.train.sigma_frac, gen),
+                )
+                for j in chunk
+            ]
             denom = sum(p[1].shape[0] for p in plans)
             for idx, sig in plans:
                 sub = data.rollout.select(idx)
@@ -375,9 +439,12 @@ class Trainer:
                     terms: dict[str, NFTTerms] = {}
                     for m in adapter.modalities():
                         tw = token_w[idx] if (m == "video" and token_w is not None) else None
-                        terms[m] = nft_terms(sub.latents[m], x_th[m], x_old[m], x_ref[m], r[m][idx], self.nft_cfg, tw)
-                    loss, parts = combine_modalities(terms, {m: masks[m][idx] for m in masks}, self.nft_cfg,
-                                                     cfg.train.modality_weights)
+                        terms[m] = nft_terms(
+                            sub.latents[m], x_th[m], x_old[m], x_ref[m], r[m][idx], self.nft_cfg, tw
+                        )
+                    loss, parts = combine_modalities(
+                        terms, {m: masks[m][idx] for m in masks}, self.nft_cfg, cfg.train.modality_weights
+                    )
                     (loss / denom).backward()
                     n_pass_total += 1
                     for k, v in parts.items():
@@ -428,8 +495,13 @@ class Trainer:
             self.save_checkpoint()
         return rec
 
-    def run(self, epochs: int | None = None, *, resume: str | None = None,
-            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    def run(
+        self,
+        epochs: int | None = None,
+        *,
+        resume: str | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Train until ``epochs`` epochs are done (resuming from ``auto`` / a path when asked); returns the records."""
         if resume:
             path = self.latest_checkpoint() if resume == "auto" else Path(resume)
@@ -439,8 +511,9 @@ class Trainer:
         (self.out_dir / "config.json").write_text(json.dumps(to_dict(self.cfg), indent=2))
         records = []
         with self.reward_dispatcher() as disp:
-            (self.out_dir / "provenance.json").write_text(json.dumps(
-                {"adapter": self.adapter.describe(), **self.provenance}, indent=2, default=str))
+            (self.out_dir / "provenance.json").write_text(
+                json.dumps({"adapter": self.adapter.describe(), **self.provenance}, indent=2, default=str)
+            )
             while self.epoch < total:
                 rec = self.run_epoch(disp)
                 records.append(rec)
@@ -463,7 +536,8 @@ def config_summary(cfg: TrainConfig) -> dict[str, Any]:
     }
 
 
-def train(cfg: TrainConfig, *, resume: str | None = None,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def train(
+    cfg: TrainConfig, *, resume: str | None = None, on_epoch: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
     """Build a trainer from a config and run it."""
     return Trainer(cfg).run(resume=resume, on_epoch=on_epoch)

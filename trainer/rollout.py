@@ -79,7 +79,7 @@ def media_to_sample(sample_id: str, media: Media, prompt: PromptRecord) -> Sampl
 def split_address(address: str) -> tuple[str, str]:
     """(gRPC target, protocol) of a servers entry: "kserve://host:port" -> ("host:port", "kserve")."""
     if address.startswith(KSERVE_SCHEME):
-        return address[len(KSERVE_SCHEME):], "kserve"
+        return address[len(KSERVE_SCHEME) :], "kserve"
     return address, "omninft"
 
 
@@ -96,7 +96,9 @@ def encode_video_lossless(frames: np.ndarray, fps: float) -> bytes:
         # bgr0 is a packed RGB format FFV1 stores exactly; rgb24 -> bgr0 is a byte shuffle.
         stream.width, stream.height, stream.pix_fmt = int(frames.shape[2]), int(frames.shape[1]), "bgr0"
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            ):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
@@ -128,8 +130,9 @@ def media_to_container_sample(sample_id: str, media: Media, prompt: PromptRecord
 class RewardDispatcher:
     """Submits rollout media to the reward servers from a background event loop; results come back as futures."""
 
-    def __init__(self, routes: Sequence[RewardRoute], *, timeout_s: float = 120.0,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, routes: Sequence[RewardRoute], *, timeout_s: float = 120.0, retry: RetryPolicy | None = None
+    ) -> None:
         if not routes:
             raise ValueError("no rewards to dispatch")
         self.routes = list(routes)
@@ -150,16 +153,25 @@ class RewardDispatcher:
     async def _client(self, address: str) -> AsyncRewardClient:
         if address not in self._clients:
             target, protocol = split_address(address)
-            self._clients[address] = AsyncRewardClient(target, timeout_s=self.timeout_s, retry=self._retry,
-                                                       protocol=protocol)
+            self._clients[address] = AsyncRewardClient(
+                target, timeout_s=self.timeout_s, retry=self._retry, protocol=protocol
+            )
         return self._clients[address]
 
     async def _wait_ready(self, timeout_s: float) -> dict[str, Any]:
         out = {}
         for address in self._by_address():
             desc = await (await self._client(address)).wait_ready(timeout_s)
-            out[address] = {s.name: {"version": s.version, "weights_id": s.weights_id, "sha256": s.weights_sha256,
-                                     "tiny": s.tiny_weights, "protocol": s.protocol} for s in desc.scorers}
+            out[address] = {
+                s.name: {
+                    "version": s.version,
+                    "weights_id": s.weights_id,
+                    "sha256": s.weights_sha256,
+                    "tiny": s.tiny_weights,
+                    "protocol": s.protocol,
+                }
+                for s in desc.scorers
+            }
         return out
 
     def wait_ready(self, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -194,15 +206,18 @@ class RewardDispatcher:
         await asyncio.gather(*(one(a, rs) for a, rs in self._by_address().items()))
         return RewardBatch(values=values, errors=errors, latency_s=time.perf_counter() - t0)
 
-    def submit(self, ids: Sequence[str], media: Sequence[Media],
-               prompts: Sequence[PromptRecord]) -> concurrent.futures.Future[RewardBatch]:
+    def submit(
+        self, ids: Sequence[str], media: Sequence[Media], prompts: Sequence[PromptRecord]
+    ) -> concurrent.futures.Future[RewardBatch]:
         """Start scoring one decoded batch; returns at once."""
         if self._closed:
             raise RuntimeError("RewardDispatcher is closed")
         samples = [media_to_sample(i, m, p) for i, m, p in zip(ids, media, prompts, strict=True)]
         encoded = None
         if any(split_address(r.address)[1] == "kserve" for r in self.routes):
-            encoded = [media_to_container_sample(i, m, p) for i, m, p in zip(ids, media, prompts, strict=True)]
+            encoded = [
+                media_to_container_sample(i, m, p) for i, m, p in zip(ids, media, prompts, strict=True)
+            ]
         return asyncio.run_coroutine_threadsafe(self._score(samples, encoded), self._loop)
 
     async def _close(self) -> None:
@@ -225,13 +240,18 @@ class RewardDispatcher:
     def __enter__(self) -> RewardDispatcher:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
-def gather_rewards(futures: Sequence[concurrent.futures.Future[RewardBatch]], names: Sequence[str],
-                   sizes: Sequence[int], deadline_s: float) -> tuple[dict[str, np.ndarray], list[str]]:
+def gather_rewards(
+    futures: Sequence[concurrent.futures.Future[RewardBatch]],
+    names: Sequence[str],
+    sizes: Sequence[int],
+    deadline_s: float,
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """Wait for every batch (global deadline); a batch not back in time counts as failed for all its rewards."""
     end = time.monotonic() + deadline_s
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -252,9 +272,16 @@ def gather_rewards(futures: Sequence[concurrent.futures.Future[RewardBatch]], na
 class EmbeddedRewardServer:
     """A reward server child process on 127.0.0.1 (port 0) hosting the given scorers; context manager."""
 
-    def __init__(self, scorers: Sequence[str], *, weights: str = "tiny", max_batch_size: int = 64,
-                 startup_timeout_s: float = 180.0, log_path: Path | None = None,
-                 scorer_options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        scorers: Sequence[str],
+        *,
+        weights: str = "tiny",
+        max_batch_size: int = 64,
+        startup_timeout_s: float = 180.0,
+        log_path: Path | None = None,
+        scorer_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.scorers = sorted(set(scorers))
         self.weights = weights
         self.max_batch_size = max_batch_size
@@ -274,8 +301,12 @@ class EmbeddedRewardServer:
             # One local client: connection ageing would only cancel long reward calls.
             "maxConnectionAgeS": 0,
             "scorers": {
-                s: {"weights": self.weights, "device": "cpu", "maxBatchSize": self.max_batch_size,
-                    **self.scorer_options.get(s, {})}
+                s: {
+                    "weights": self.weights,
+                    "device": "cpu",
+                    "maxBatchSize": self.max_batch_size,
+                    **self.scorer_options.get(s, {}),
+                }
                 for s in self.scorers
             },
         }
@@ -285,8 +316,17 @@ class EmbeddedRewardServer:
         tmp = Path(self._tmp.name)
         cfg_path, port_file = tmp / "server.json", tmp / "port"
         cfg_path.write_text(json.dumps(self.config(), indent=2))
-        cmd = [sys.executable, "-m", "omninft.reward_servers.cli", "--config", str(cfg_path),
-               "--port-file", str(port_file), "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "omninft.reward_servers.cli",
+            "--config",
+            str(cfg_path),
+            "--port-file",
+            str(port_file),
+            "--log-level",
+            "warning",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
@@ -297,10 +337,14 @@ class EmbeddedRewardServer:
                 return self.address
             if self._proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"embedded reward server exited with code {self._proc.returncode}:\n{tail}")
+                raise RuntimeError(
+                    f"embedded reward server exited with code {self._proc.returncode}:\n{tail}"
+                )
             time.sleep(0.05)
         self.stop()
-        raise TimeoutError(f"embedded reward server not ready after {self.startup_timeout_s:.0f} s ({self.log_path})")
+        raise TimeoutError(
+            f"embedded reward server not ready after {self.startup_timeout_s:.0f} s ({self.log_path})"
+        )
 
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time."""
@@ -318,7 +362,8 @@ class EmbeddedRewardServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
         self._tmp.cleanup()

@@ -129,7 +129,9 @@ def frechet_distance_float32(fake: np.ndarray, real: np.ndarray, eps: float = SQ
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
         raise ValueError(f"need [N, d] and [M, d] features, got {tuple(x1.shape)} and {tuple(x2.shape)}")
     if x1.shape[0] < 2 or x2.shape[0] < 2:
-        raise ValueError(f"a covariance needs at least 2 features per set, have {x1.shape[0]} and {x2.shape[0]}")
+        raise ValueError(
+            f"a covariance needs at least 2 features per set, have {x1.shape[0]} and {x2.shape[0]}"
+        )
     with torch.inference_mode():
         m, m_w = x1.mean(dim=0), x2.mean(dim=0)
         sigma, sigma_w = _cov_f32(x1), _cov_f32(x2)

@@ -55,7 +55,9 @@ def _poly_kernel_f32(x: np.ndarray, y: np.ndarray, degree: int, coef0: float) ->
     return k
 
 
-def polynomial_mmd_float32(fake: np.ndarray, real: np.ndarray, *, degree: int = 3, coef0: float = 1.0) -> float:
+def polynomial_mmd_float32(
+    fake: np.ndarray, real: np.ndarray, *, degree: int = 3, coef0: float = 1.0
+) -> float:
     """JavisBench `polynomial_mmd` as it computes on float32 features (full kernel matrices, float32 sums)."""
     x = np.asarray(fake, np.float32)
     y = np.asarray(real, np.float32)

@@ -50,4 +50,6 @@ def set_math(protocol: str) -> SetMath:
     try:
         return SET_PROTOCOLS[protocol]
     except KeyError:
-        raise ValueError(f"unknown JavisBench protocol {protocol!r}; choose one of {', '.join(SET_PROTOCOLS)}") from None
+        raise ValueError(
+            f"unknown JavisBench protocol {protocol!r}; choose one of {', '.join(SET_PROTOCOLS)}"
+        ) from None

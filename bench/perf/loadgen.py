@@ -34,7 +34,9 @@ class LoadConfig:
     count: int = 0  # >0: fixed number of requests per level instead of a duration
     warmup_s: float = 1.0
     samples_per_request: int = 1
-    payload: str = "raw"  # raw (frames + pcm tensors) | container (mp4 bytes) | uri (file:// under a server root)
+    payload: str = (
+        "raw"  # raw (frames + pcm tensors) | container (mp4 bytes) | uri (file:// under a server root)
+    )
     modalities: tuple[str, ...] = ("video", "audio")
     seconds: float = 4.0
     height: int = 240
@@ -56,7 +58,12 @@ def build_samples(cfg: LoadConfig) -> list:
     samples = []
     for i in range(cfg.samples_per_request):
         clip = bouncing_disc_clip(
-            i, seconds=cfg.seconds, height=cfg.height, width=cfg.width, fps=cfg.fps, sample_rate=cfg.sample_rate
+            i,
+            seconds=cfg.seconds,
+            height=cfg.height,
+            width=cfg.width,
+            fps=cfg.fps,
+            sample_rate=cfg.sample_rate,
         )
         video = audio = None
         if not cfg.modalities:
@@ -69,7 +76,9 @@ def build_samples(cfg: LoadConfig) -> list:
         else:
             from omninft.bench.demo_data import write_mp4, write_wav
 
-            folder = Path(cfg.uri_dir) if cfg.payload == "uri" else Path(tempfile.mkdtemp(prefix="omninft-load-"))
+            folder = (
+                Path(cfg.uri_dir) if cfg.payload == "uri" else Path(tempfile.mkdtemp(prefix="omninft-load-"))
+            )
             folder.mkdir(parents=True, exist_ok=True)
             mp4, wav = folder / f"load_{i:04d}.mp4", folder / f"load_{i:04d}.wav"
             write_mp4(mp4, clip)
@@ -79,11 +88,17 @@ def build_samples(cfg: LoadConfig) -> list:
                 video = media.video_file(mp4, as_uri=as_uri)
             if "audio" in cfg.modalities:
                 audio = media.audio_file(wav, as_uri=as_uri)
-        samples.append(Sample(id=f"load-{i}", prompt=clip.prompt, audio_prompt=clip.audio_prompt, video=video, audio=audio))
+        samples.append(
+            Sample(
+                id=f"load-{i}", prompt=clip.prompt, audio_prompt=clip.audio_prompt, video=video, audio=audio
+            )
+        )
     return samples
 
 
-async def _run_level(client: AsyncRewardClient, samples: list[Sample], cfg: LoadConfig, concurrency: int) -> LevelResult:
+async def _run_level(
+    client: AsyncRewardClient, samples: list[Sample], cfg: LoadConfig, concurrency: int
+) -> LevelResult:
     from omninft_client import RewardError
 
     latencies: list[float] = []
@@ -107,8 +122,10 @@ async def _run_level(client: AsyncRewardClient, samples: list[Sample], cfg: Load
             payload = samples
             if cfg.unique_prompts:
                 nonce = next(counter)
-                payload = [replace(s, prompt=f"{s.prompt} #{nonce}", audio_prompt=f"{s.audio_prompt} #{nonce}")
-                           for s in samples]
+                payload = [
+                    replace(s, prompt=f"{s.prompt} #{nonce}", audio_prompt=f"{s.audio_prompt} #{nonce}")
+                    for s in samples
+                ]
             t0 = time.perf_counter()
             try:
                 call = client.embed if cfg.rpc == "embed" else client.score
@@ -132,7 +149,9 @@ async def _run_level(client: AsyncRewardClient, samples: list[Sample], cfg: Load
     return summarise_level(concurrency, latencies, len(samples), elapsed, errors, sample_errors)
 
 
-async def run_load_async(cfg: LoadConfig, progress: Callable[[LevelResult], None] | None = None) -> list[LevelResult]:
+async def run_load_async(
+    cfg: LoadConfig, progress: Callable[[LevelResult], None] | None = None
+) -> list[LevelResult]:
     """Run every concurrency level against cfg.target and return one result per level."""
     from omninft_client import AsyncRewardClient, RetryPolicy
 
@@ -181,8 +200,14 @@ def levels_to_json(cfg: LoadConfig, levels: Sequence[LevelResult], server: dict 
         "payload": cfg.payload,
         "rpc": cfg.rpc,
         "samples_per_request": cfg.samples_per_request,
-        "media": {"seconds": cfg.seconds, "height": cfg.height, "width": cfg.width, "fps": cfg.fps,
-                  "sample_rate": cfg.sample_rate, "modalities": list(cfg.modalities)},
+        "media": {
+            "seconds": cfg.seconds,
+            "height": cfg.height,
+            "width": cfg.width,
+            "fps": cfg.fps,
+            "sample_rate": cfg.sample_rate,
+            "modalities": list(cfg.modalities),
+        },
         "mode": {"duration_s": cfg.duration_s, "count": cfg.count, "warmup_s": cfg.warmup_s},
         "server": server or {},
         "levels": [lv.to_dict() for lv in levels],

@@ -33,7 +33,13 @@ def latency_summary(latencies_s: Sequence[float]) -> dict[str, float]:
         return {k: float("nan") for k in ("p50", "p90", "p99", "mean", "max")}
     ms = np.asarray(latencies_s, dtype=np.float64) * 1e3
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(ms.mean()), "max": float(ms.max())}
+    return {
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "mean": float(ms.mean()),
+        "max": float(ms.max()),
+    }
 
 
 def summarise_level(
@@ -62,7 +68,9 @@ def summarise_level(
 
 def format_table(levels: Sequence[LevelResult]) -> str:
     """A fixed-width table like perf_analyzer's summary."""
-    head = f"{'conc':>5} {'req/s':>9} {'samples/s':>10} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'errors':>7}"
+    head = (
+        f"{'conc':>5} {'req/s':>9} {'samples/s':>10} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'errors':>7}"
+    )
     lines = [head, "-" * len(head)]
     for lv in levels:
         n_err = sum(lv.errors.values()) + lv.sample_errors

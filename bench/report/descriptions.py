@@ -20,9 +20,11 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "av_align": ("audio onsets vs optical-flow peaks, IoU within ±1 frame", "IoU 0-1"),
 }
 
-DEMO_NOTE = ("What these demo numbers mean: nothing about quality. Tiny random weights map every clip to nearly the "
-             "same features, so FVD/FAD come out near 0 and KVD can be slightly negative (it is an unbiased "
-             "estimate of a distance that is ~0); the run only proves the pipeline works end to end.")
+DEMO_NOTE = (
+    "What these demo numbers mean: nothing about quality. Tiny random weights map every clip to nearly the "
+    "same features, so FVD/FAD come out near 0 and KVD can be slightly negative (it is an unbiased "
+    "estimate of a distance that is ~0); the run only proves the pipeline works end to end."
+)
 
 
 def describe(key: str) -> tuple[str, str]:

@@ -26,8 +26,15 @@ def value_range(values: list[float | None]) -> tuple[float, float]:
     return min([0.0, *finite]), max([0.0, *finite])
 
 
-def bar_chart_svg(labels: list[str], values: list[float | None], *, title: str, width: int = 340,
-                  scale: tuple[float, float] | None = None, notes: list[str | None] | None = None) -> str:
+def bar_chart_svg(
+    labels: list[str],
+    values: list[float | None],
+    *,
+    title: str,
+    width: int = 340,
+    scale: tuple[float, float] | None = None,
+    notes: list[str | None] | None = None,
+) -> str:
     """Horizontal bar chart on `scale` (default: its own values); missing values are drawn as 'n/a' (or their
     short note); zero line drawn."""
     row_h, left, right, top = 18, 130, 60, 22
@@ -39,23 +46,31 @@ def bar_chart_svg(labels: list[str], values: list[float | None], *, title: str, 
     def x(v: float) -> float:
         return left + (v - lo) / span * plot_w
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{escape(title)}">',
-             f'<text x="4" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
-             f'<line x1="{x(0):.1f}" y1="{top - 4}" x2="{x(0):.1f}" y2="{height - 4}" stroke="#888"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}">',
+        f'<text x="4" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
+        f'<line x1="{x(0):.1f}" y1="{top - 4}" x2="{x(0):.1f}" y2="{height - 4}" stroke="#888"/>',
+    ]
     for i, (label, v) in enumerate(zip(labels, values, strict=True)):
         y = top + i * row_h
-        parts.append(f'<text x="{left - 4}" y="{y + 12}" font-size="11" text-anchor="end">{escape(label)}</text>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 12}" font-size="11" text-anchor="end">{escape(label)}</text>'
+        )
         if v is None or not math.isfinite(v):
             note = notes[i] if notes is not None and i < len(notes) and notes[i] else ""
             # The full reason is the tooltip; the short form fits the panel.
             short = f"n/a (n &lt; {MIN_SET_SAMPLES})" if note else "n/a"
             tip = f"<title>{escape(note)}</title>" if note else ""
-            parts.append(f'<text x="{x(0) + 4:.1f}" y="{y + 12}" font-size="11" fill="#999">{tip}{short}</text>')
+            parts.append(
+                f'<text x="{x(0) + 4:.1f}" y="{y + 12}" font-size="11" fill="#999">{tip}{short}</text>'
+            )
             continue
         x0, x1 = sorted((x(0), x(v)))
-        parts.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(x1 - x0, 0.5):.1f}" height="{row_h - 5}" '
-                     f'fill="#4c78a8"><title>{escape(label)}: {v:.4g}</title></rect>')
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(x1 - x0, 0.5):.1f}" height="{row_h - 5}" '
+            f'fill="#4c78a8"><title>{escape(label)}: {v:.4g}</title></rect>'
+        )
         parts.append(f'<text x="{x1 + 3:.1f}" y="{y + 12}" font-size="10">{v:.3g}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -77,21 +92,27 @@ def _table(data: dict[str, Any]) -> str:
 
 def to_html(result: BenchResult) -> str:
     """One HTML page: warning, summary table, per-category plots per metric, errors, provenance."""
-    out = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
-           f"<title>{escape(result.suite)} results</title><style>{_CSS}</style></head><body>",
-           f"<h1>{escape(result.suite)} results</h1>"]
+    out = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{escape(result.suite)} results</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(result.suite)} results</h1>",
+    ]
     if result.tiny_weights:
         out.append(f"<p class='warn'>{escape(TINY_WARNING)}</p>")
     out.append(f"<p>Protocol <code>{escape(result.protocol)}</code></p>")
-    out.append("<table><tr><th>metric</th><th>value</th><th>better</th><th>scored</th><th>failed</th><th>unit</th>"
-               "<th>meaning</th></tr>")
+    out.append(
+        "<table><tr><th>metric</th><th>value</th><th>better</th><th>scored</th><th>failed</th><th>unit</th>"
+        "<th>meaning</th></tr>"
+    )
     for key, value in result.results.items():
         c = result.counts.get(key, {})
         arrow = "↑" if result.higher_is_better.get(key, True) else "↓"
         what, unit = describe(key)
-        out.append(f"<tr><td>{escape(key)}</td><td class='n'>{fmt(value)}</td><td>{arrow}</td>"
-                   f"<td class='n'>{c.get('scored', 0)}</td><td class='n'>{c.get('failed', 0)}</td>"
-                   f"<td>{escape(unit)}</td><td>{escape(what)}</td></tr>")
+        out.append(
+            f"<tr><td>{escape(key)}</td><td class='n'>{fmt(value)}</td><td>{arrow}</td>"
+            f"<td class='n'>{c.get('scored', 0)}</td><td class='n'>{c.get('failed', 0)}</td>"
+            f"<td>{escape(unit)}</td><td>{escape(what)}</td></tr>"
+        )
     out.append("</table>")
     if result.tiny_weights:  # repeated next to the numbers: a reader may jump straight to the table
         out.append(f"<p class='warn'>{escape(TINY_WARNING)}</p><p class='note'>{escape(DEMO_NOTE)}</p>")
@@ -102,14 +123,18 @@ def to_html(result: BenchResult) -> str:
         out += [f"<li><code>{escape(k)}</code>: {escape(v)}</li>" for k, v in result.skipped.items()]
         out.append("</ul>")
     # Only aspects with at least one value get a plot (CSVs without category columns get none).
-    plotted = {key: {k: v for k, v in per_aspect.items() if any(x is not None for x in v)}
-               for key, per_aspect in result.categories.items()}
+    plotted = {
+        key: {k: v for k, v in per_aspect.items() if any(x is not None for x in v)}
+        for key, per_aspect in result.categories.items()
+    }
     plotted = {key: per_aspect for key, per_aspect in plotted.items() if per_aspect}
     if plotted:
-        out.append("<h2>Per category</h2><p class='note'>The panels of one metric share its scale, so their bars "
-                   "compare directly (the vertical line is 0); metrics differ in unit, each has its own scale. "
-                   "n = scored samples in the category. A set metric gets no bar below its minimum sample count "
-                   f"({MIN_SET_SAMPLES}).</p>")
+        out.append(
+            "<h2>Per category</h2><p class='note'>The panels of one metric share its scale, so their bars "
+            "compare directly (the vertical line is 0); metrics differ in unit, each has its own scale. "
+            "n = scored samples in the category. A set metric gets no bar below its minimum sample count "
+            f"({MIN_SET_SAMPLES}).</p>"
+        )
         for key, per_aspect in plotted.items():
             shared = value_range([v for vals in per_aspect.values() for v in vals])
             out.append(f"<h3>{escape(key)}</h3><div class='plots'>")
@@ -118,24 +143,36 @@ def to_html(result: BenchResult) -> str:
                 if vals is None:
                     continue
                 counts = result.category_counts.get(key, {}).get(str(k), [])
-                labels = [f"{n} (n={counts[i]})" if i < len(counts) else n for i, n in enumerate(names[: len(vals)])]
+                labels = [
+                    f"{n} (n={counts[i]})" if i < len(counts) else n for i, n in enumerate(names[: len(vals)])
+                ]
                 notes = result.category_notes.get(key, {}).get(str(k))
                 svg = bar_chart_svg(labels, list(vals), title=f"{aspect}", scale=shared, notes=notes)
-                out.append(f"<figure>{svg}<figcaption>{escape(key)} by {escape(aspect.lower())}</figcaption></figure>")
+                out.append(
+                    f"<figure>{svg}<figcaption>{escape(key)} by {escape(aspect.lower())}</figcaption></figure>"
+                )
             out.append("</div>")
     if result.errors:
-        out.append(f"<h2>Sample errors ({len(result.errors)})</h2><table><tr><th>sample</th><th>metric</th>"
-                   "<th>code</th><th>reason</th></tr>")
+        out.append(
+            f"<h2>Sample errors ({len(result.errors)})</h2><table><tr><th>sample</th><th>metric</th>"
+            "<th>code</th><th>reason</th></tr>"
+        )
         for e in result.errors[:500]:
-            out.append(f"<tr><td>{escape(e.sample)}</td><td>{escape(e.metric)}</td><td>{escape(e.code)}</td>"
-                       f"<td>{escape(e.message)}</td></tr>")
+            out.append(
+                f"<tr><td>{escape(e.sample)}</td><td>{escape(e.metric)}</td><td>{escape(e.code)}</td>"
+                f"<td>{escape(e.message)}</td></tr>"
+            )
         out.append("</table>")
-    out.append("<h2>Scorers</h2><table><tr><th>scorer</th><th>version</th><th>weights</th><th>sha256</th>"
-               "<th>tiny</th><th>backend</th><th>protocol</th></tr>")
+    out.append(
+        "<h2>Scorers</h2><table><tr><th>scorer</th><th>version</th><th>weights</th><th>sha256</th>"
+        "<th>tiny</th><th>backend</th><th>protocol</th></tr>"
+    )
     for s in result.provenance.get("scorers", []):
-        out.append(f"<tr><td>{escape(s['name'])}</td><td>{escape(s['version'])}</td><td>{escape(s['weights_id'])}</td>"
-                   f"<td><code>{escape(s['weights_sha256'][:16])}</code></td><td>{'yes' if s['tiny_weights'] else 'no'}</td>"
-                   f"<td>{escape(s['backend'])}</td><td>{escape(s['protocol'])}</td></tr>")
+        out.append(
+            f"<tr><td>{escape(s['name'])}</td><td>{escape(s['version'])}</td><td>{escape(s['weights_id'])}</td>"
+            f"<td><code>{escape(s['weights_sha256'][:16])}</code></td><td>{'yes' if s['tiny_weights'] else 'no'}</td>"
+            f"<td>{escape(s['backend'])}</td><td>{escape(s['protocol'])}</td></tr>"
+        )
     out.append("</table><h2>Provenance</h2>")
     out.append(_table({k: v for k, v in result.provenance.items() if k != "scorers"}))
     out.append("</body></html>\n")

@@ -165,7 +165,13 @@ def _quiet_export() -> Iterator[None]:
 
 
 def _run_exporter(
-    wrapper: _Positional, args: tuple[torch.Tensor, ...], spec: GraphSpec, out: Path, *, opset: int, dynamo: bool,
+    wrapper: _Positional,
+    args: tuple[torch.Tensor, ...],
+    spec: GraphSpec,
+    out: Path,
+    *,
+    opset: int,
+    dynamo: bool,
     external: bool,
 ) -> None:
     """One torch.onnx.export call with named I/O and the dynamic axes in the form each exporter wants."""
@@ -184,7 +190,9 @@ def _run_exporter(
             shapes = (tuple(axes[n] for n in spec.input_names),)
             torch.onnx.export(wrapper, args, str(out), dynamo=True, dynamic_shapes=shapes, **common)
         else:
-            torch.onnx.export(wrapper, args, str(out), dynamo=False, dynamic_axes=axes, do_constant_folding=True, **common)
+            torch.onnx.export(
+                wrapper, args, str(out), dynamo=False, dynamic_axes=axes, do_constant_folding=True, **common
+            )
 
 
 def _check_dynamic(model: Any, spec: GraphSpec) -> None:
@@ -202,7 +210,9 @@ def _check_dynamic(model: Any, spec: GraphSpec) -> None:
                 )
 
 
-def _finalise(raw: Path, final: Path, spec: GraphSpec, *, external: bool, metadata: Mapping[str, str]) -> None:
+def _finalise(
+    raw: Path, final: Path, spec: GraphSpec, *, external: bool, metadata: Mapping[str, str]
+) -> None:
     """Validate the raw export, stamp provenance metadata, and write it (one weights file if external)."""
     import onnx
 
@@ -215,15 +225,21 @@ def _finalise(raw: Path, final: Path, spec: GraphSpec, *, external: bool, metada
     unused = [n for n in spec.input_names if n not in names_in]
     if unused:
         # Backends ignore extra inputs, so callers may keep passing them.
-        logger.info("%s: inputs %s do not affect the outputs and were dropped from the graph", final.name, unused)
+        logger.info(
+            "%s: inputs %s do not affect the outputs and were dropped from the graph", final.name, unused
+        )
     del model.metadata_props[:]
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, str(value)
     if external:
         onnx.save_model(
-            model, str(final), save_as_external_data=True, all_tensors_to_one_file=True,
-            location=final.name + ".data", size_threshold=EXTERNAL_TENSOR_MIN_BYTES,
+            model,
+            str(final),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=final.name + ".data",
+            size_threshold=EXTERNAL_TENSOR_MIN_BYTES,
         )
     else:
         onnx.save_model(model, str(final))
@@ -275,17 +291,23 @@ def export_graph(
             raw_dir = tmp_dir / "raw"
             raw_dir.mkdir()
             t0 = time.perf_counter()
-            _run_exporter(wrapper, args, spec, raw_dir / path.name, opset=opset, dynamo=use_dynamo, external=external)
+            _run_exporter(
+                wrapper, args, spec, raw_dir / path.name, opset=opset, dynamo=use_dynamo, external=external
+            )
             meta = {META_EXPORTER: exporter, META_TORCH: torch.__version__, **(metadata or {})}
             _finalise(raw_dir / path.name, tmp_dir / path.name, spec, external=external, metadata=meta)
             _publish(tmp_dir, path)
-            logger.info("exported %s with the %s exporter in %.1f s", path, exporter, time.perf_counter() - t0)
+            logger.info(
+                "exported %s with the %s exporter in %.1f s", path, exporter, time.perf_counter() - t0
+            )
             return path
         except Exception as exc:  # any exporter failure means: try the next exporter
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             errors.append(f"{exporter}: {type(exc).__name__}: {first_line}")
             if use_dynamo and len(order) > 1:
-                logger.warning("dynamo export of %s failed (%s); falling back to TorchScript", path.name, first_line)
+                logger.warning(
+                    "dynamo export of %s failed (%s); falling back to TorchScript", path.name, first_line
+                )
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
     raise ExportError(f"could not export {path.name}: " + "; ".join(errors))
@@ -328,7 +350,8 @@ def structure_sha256(spec: GraphSpec, *, opset: int = DEFAULT_OPSET) -> str:
         "inputs": list(spec.input_names),
         "outputs": list(spec.output_names),
         "examples": {
-            k: [str(np.asarray(v).dtype), list(np.asarray(v).shape[1:])] for k, v in spec.example_inputs.items()
+            k: [str(np.asarray(v).dtype), list(np.asarray(v).shape[1:])]
+            for k, v in spec.example_inputs.items()
         },
         "dynamic_axes": {k: {str(a): n for a, n in v.items()} for k, v in sorted(spec.dynamic_axes.items())},
         "state": [[k, list(t.shape), str(t.dtype)] for k, t in spec.module.state_dict().items()],
@@ -359,7 +382,9 @@ def graph_dir(onnx_dir: str | os.PathLike[str] | None, cache_key: str, spec: Gra
     Without a cache key, a given `onnx_dir` is used as is (e.g. the output of `omninft-export`), and the default
     cache falls back to a folder named by the graph's structure hash so unrelated scorers never collide.
     """
-    if cache_key and (os.sep in cache_key or cache_key in (".", "..") or (os.altsep and os.altsep in cache_key)):
+    if cache_key and (
+        os.sep in cache_key or cache_key in (".", "..") or (os.altsep and os.altsep in cache_key)
+    ):
         raise ValueError(f"cache_key {cache_key!r} must be a single folder name")
     if onnx_dir:
         return Path(onnx_dir).expanduser() / cache_key if cache_key else Path(onnx_dir).expanduser()
@@ -393,7 +418,12 @@ def fingerprint_metadata(spec: GraphSpec, *, opset: int, with_state: bool) -> di
 
 
 def ensure_onnx(
-    spec: GraphSpec, path: Path, *, opset: int = DEFAULT_OPSET, dynamo: bool | None = None, verify_state: bool = False,
+    spec: GraphSpec,
+    path: Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamo: bool | None = None,
+    verify_state: bool = False,
     half: bool = False,
 ) -> tuple[Path, bool]:
     """Return (path, exported): reuse a fresh export at `path`, else export it. `verify_state` also hashes weights."""
@@ -508,7 +538,9 @@ def random_inputs(
             mean = float(ex.mean()) if ex.size else 0.0
             std = float(ex.std()) if ex.size else 1.0
             arr = rng.standard_normal(shape) * (std if std > 0 else 1.0) + mean
-        elif ex.dtype == np.bool_ or (name not in ranges and ex.size and set(np.unique(ex).tolist()) <= {0, 1}):
+        elif ex.dtype == np.bool_ or (
+            name not in ranges and ex.size and set(np.unique(ex).tolist()) <= {0, 1}
+        ):
             arr = rows
         elif np.issubdtype(ex.dtype, np.integer):
             lo, hi = ranges.get(name, (int(ex.min()), int(ex.max())) if ex.size else (0, 1))
@@ -575,7 +607,11 @@ def compare_with_torch(
                 raise ExportError(f"exported graph has no output {name!r}")
             err = _compare(got[name], ref[name])
             old = errors.get(name)
-            errors[name] = err if old is None else OutputError(max(old.max_abs, err.max_abs), max(old.max_rel, err.max_rel))
+            errors[name] = (
+                err
+                if old is None
+                else OutputError(max(old.max_abs, err.max_abs), max(old.max_rel, err.max_rel))
+            )
     return CheckReport(Path(path), tuple(batch_sizes), tuple(shapes), errors)
 
 
@@ -593,7 +629,9 @@ def check_graph(
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(onnx_path), options, providers=list(providers or ["CPUExecutionProvider"]))
+    session = ort.InferenceSession(
+        str(onnx_path), options, providers=list(providers or ["CPUExecutionProvider"])
+    )
     names = [o.name for o in session.get_outputs()]
     feeds = {i.name for i in session.get_inputs()}
 

@@ -31,9 +31,18 @@ TENSORRT_EP_ENV = "OMNINFT_ORT_TENSORRT"
 _ORT_TYPES: dict[str, np.dtype[Any]] = {
     f"tensor({name})": np.dtype(dtype)
     for name, dtype in {
-        "float": np.float32, "float16": np.float16, "double": np.float64, "bool": np.bool_,
-        "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-        "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+        "float": np.float32,
+        "float16": np.float16,
+        "double": np.float64,
+        "bool": np.bool_,
+        "int8": np.int8,
+        "int16": np.int16,
+        "int32": np.int32,
+        "int64": np.int64,
+        "uint8": np.uint8,
+        "uint16": np.uint16,
+        "uint32": np.uint32,
+        "uint64": np.uint64,
     }.items()
 }
 
@@ -54,7 +63,9 @@ class _Graph:
         self.output_names = [o.name for o in session.get_outputs()]
 
 
-SPIN_ENV = "OMNINFT_ORT_SPIN"  # "1": let intra-op threads spin (lower latency when one session owns the cores)
+SPIN_ENV = (
+    "OMNINFT_ORT_SPIN"  # "1": let intra-op threads spin (lower latency when one session owns the cores)
+)
 
 
 class OrtBackend:
@@ -193,7 +204,9 @@ class OrtBackend:
                 raise ValueError(
                     f"graph {g.name!r} input {name!r} must have rank {len(shape)} {shape}, got shape {arr.shape}"
                 )
-            bad = [(i, d, arr.shape[i]) for i, d in enumerate(shape) if isinstance(d, int) and d != arr.shape[i]]
+            bad = [
+                (i, d, arr.shape[i]) for i, d in enumerate(shape) if isinstance(d, int) and d != arr.shape[i]
+            ]
             if bad:
                 raise ValueError(f"graph {g.name!r} input {name!r} has shape {arr.shape}, expected {shape}")
             feed[name] = np.ascontiguousarray(arr)

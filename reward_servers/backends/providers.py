@@ -64,7 +64,9 @@ def select_providers(
     available = set(available_providers())
     wanted: list[Provider] = []
     if prefer_tensorrt_ep:
-        wanted.append((TENSORRT_EP, tensorrt_ep_options(index, trt_cache_dir, fp16=trt_fp16, profile=trt_profile)))
+        wanted.append(
+            (TENSORRT_EP, tensorrt_ep_options(index, trt_cache_dir, fp16=trt_fp16, profile=trt_profile))
+        )
     wanted.append((CUDA_EP, {"device_id": index}))
     chosen: list[Provider] = []
     for provider in wanted:
@@ -74,7 +76,7 @@ def select_providers(
             continue
         message = (
             f"device {device!r} asks for onnxruntime's {name}, but the installed onnxruntime only offers "
-            f"{sorted(available)}; install the GPU build with: pip install \"omninft[gpu]\""
+            f'{sorted(available)}; install the GPU build with: pip install "omninft[gpu]"'
         )
         if strict:
             raise RuntimeError(message)
@@ -99,8 +101,14 @@ def tensorrt_ep_options(
             trt_timing_cache_path=str(cache_dir),
         )
     if profile:
-        for key, slot in (("trt_profile_min_shapes", 0), ("trt_profile_opt_shapes", 1), ("trt_profile_max_shapes", 2)):
-            options[key] = ",".join(f"{name}:{'x'.join(map(str, shapes[slot]))}" for name, shapes in profile.items())
+        for key, slot in (
+            ("trt_profile_min_shapes", 0),
+            ("trt_profile_opt_shapes", 1),
+            ("trt_profile_max_shapes", 2),
+        ):
+            options[key] = ",".join(
+                f"{name}:{'x'.join(map(str, shapes[slot]))}" for name, shapes in profile.items()
+            )
     return options
 
 

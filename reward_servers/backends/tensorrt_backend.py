@@ -49,9 +49,13 @@ def cuda_index(device: str) -> int:
     if kind != "cuda":
         raise ValueError(f"TensorRT runs on CUDA devices only; got device {device!r} (use 'cuda:N')")
     if not torch.cuda.is_available():
-        raise RuntimeError("TensorRT needs a CUDA GPU, but torch sees none (CPU-only torch build or no driver)")
+        raise RuntimeError(
+            "TensorRT needs a CUDA GPU, but torch sees none (CPU-only torch build or no driver)"
+        )
     if index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+        raise ValueError(
+            f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible"
+        )
     return index
 
 
@@ -121,7 +125,9 @@ def build_engine(
         config.add_optimization_profile(opt_profile)
         serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)")
+        raise RuntimeError(
+            f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)"
+        )
     plan_path = Path(plan_path)
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(plan_path, bytes(serialized))
@@ -150,7 +156,9 @@ class _Engine:
         self.runtime = trt.Runtime(self.logger)
         self.engine = self.runtime.deserialize_cuda_engine(plan)
         if self.engine is None:
-            raise RuntimeError(f"could not deserialize the TensorRT plan of graph {name!r} (version mismatch?)")
+            raise RuntimeError(
+                f"could not deserialize the TensorRT plan of graph {name!r} (version mismatch?)"
+            )
         self.context = self.engine.create_execution_context()
         self.lock = threading.Lock()
         self.inputs: list[str] = []
@@ -211,10 +219,20 @@ class TensorRTBackend:
             fp16 = os.environ.get(FP16_ENV, "").strip().lower() in ("1", "true", "yes", "on")
         plans = {}
         for graph, spec in graphs.items():
-            onnx_path, _ = locate_onnx(graph, spec, onnx_dir=onnx_dir, cache_key=cache_key, opset=opset, dynamo=dynamo)
+            onnx_path, _ = locate_onnx(
+                graph, spec, onnx_dir=onnx_dir, cache_key=cache_key, opset=opset, dynamo=dynamo
+            )
             plans[graph] = ensure_engine(
-                graph, spec, onnx_path, device=f"cuda:{index}", trt_version=trt.__version__,
-                max_batch_size=max_batch_size, fp16=fp16, opset=opset, dynamo=dynamo, axis_ranges=axis_ranges,
+                graph,
+                spec,
+                onnx_path,
+                device=f"cuda:{index}",
+                trt_version=trt.__version__,
+                max_batch_size=max_batch_size,
+                fp16=fp16,
+                opset=opset,
+                dynamo=dynamo,
+                axis_ranges=axis_ranges,
                 verify_state=not cache_key,
             )
         return cls(plans, device=f"cuda:{index}")
@@ -233,7 +251,9 @@ class TensorRTBackend:
             for name in eng.inputs:
                 arr = np.asarray(inputs[name])
                 if arr.dtype != eng.dtypes[name]:
-                    raise TypeError(f"graph {graph!r} input {name!r} must be {eng.dtypes[name]}, got {arr.dtype}")
+                    raise TypeError(
+                        f"graph {graph!r} input {name!r} must be {eng.dtypes[name]}, got {arr.dtype}"
+                    )
                 tensor = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device, non_blocking=False)
                 if not eng.context.set_input_shape(name, tuple(arr.shape)):
                     raise ValueError(
@@ -283,7 +303,12 @@ def ensure_engine(
     half_graph = fp16 and not has_fp16_flag(trt)
     if half_graph:
         onnx_path, _ = ensure_onnx(
-            spec, folder / f"{graph}.fp16.onnx", opset=opset, dynamo=dynamo, verify_state=verify_state, half=True
+            spec,
+            folder / f"{graph}.fp16.onnx",
+            opset=opset,
+            dynamo=dynamo,
+            verify_state=verify_state,
+            half=True,
         )
     plan_path = folder / f"{graph}.{sm_tag(index)}.plan"
     sidecar = plan_path.with_name(plan_path.name + ".json")

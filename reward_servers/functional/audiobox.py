@@ -41,16 +41,21 @@ def make_chunks(wave: np.ndarray, window: int, hop: int) -> Chunks:
     return Chunks(wavs, masks, weights)
 
 
-def denormalize(preds: np.ndarray, target_transform: Mapping[str, Mapping[str, float]],
-                axes: Sequence[str]) -> np.ndarray:
+def denormalize(
+    preds: np.ndarray, target_transform: Mapping[str, Mapping[str, float]], axes: Sequence[str]
+) -> np.ndarray:
     """(K, len(axes)) normalised predictions -> scores: pred * std[axis] + mean[axis], float64."""
     mean = np.array([float(target_transform[a]["mean"]) for a in axes])
     std = np.array([float(target_transform[a]["std"]) for a in axes])
     return np.asarray(preds, dtype=np.float64) * std + mean
 
 
-def aggregate(preds: np.ndarray, weights: Sequence[float] | np.ndarray,
-              target_transform: Mapping[str, Mapping[str, float]], axes: Sequence[str]) -> dict[str, float]:
+def aggregate(
+    preds: np.ndarray,
+    weights: Sequence[float] | np.ndarray,
+    target_transform: Mapping[str, Mapping[str, float]],
+    axes: Sequence[str],
+) -> dict[str, float]:
     """One file's axis scores from its chunk predictions (K, len(axes)): sum(w * denorm) / sum(w) per axis."""
     w = np.asarray(weights, dtype=np.float64)
     scores = denormalize(preds, target_transform, axes)
@@ -60,7 +65,9 @@ def aggregate(preds: np.ndarray, weights: Sequence[float] | np.ndarray,
     return {a: float(avg[i]) for i, a in enumerate(axes)}
 
 
-def torchaudio_axis_gain(sr_in: int, sr_out: int, lowpass_filter_width: int = 6, rolloff: float = 0.99) -> float:
+def torchaudio_axis_gain(
+    sr_in: int, sr_out: int, lowpass_filter_width: int = 6, rolloff: float = 0.99
+) -> float:
     """Gain torchaudio's default sinc resampler applies to a length-1 signal, averaged over its output samples.
 
     A length-1 row yields ceil(new / orig) outputs (rates reduced by their gcd), output i being the input times
@@ -73,7 +80,9 @@ def torchaudio_axis_gain(sr_in: int, sr_out: int, lowpass_filter_width: int = 6,
     orig, new = int(sr_in) // g, int(sr_out) // g
     base = min(orig, new) * rolloff
     phases = math.ceil(new / orig)
-    t = np.clip(-np.arange(phases, dtype=np.float64) / new * base, -lowpass_filter_width, lowpass_filter_width)
+    t = np.clip(
+        -np.arange(phases, dtype=np.float64) / new * base, -lowpass_filter_width, lowpass_filter_width
+    )
     window = np.cos(t * math.pi / lowpass_filter_width / 2) ** 2
     sinc = np.where(t == 0, 1.0, np.sin(math.pi * t) / np.where(t == 0, 1.0, math.pi * t))
     taps = (sinc * window * (base / orig)).astype(np.float32)  # the reference's kernels are float32

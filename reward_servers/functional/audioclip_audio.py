@@ -31,7 +31,9 @@ LOG10_EPS = 1e-18
 _BLACKMANHARRIS = (0.35875, 0.48829, 0.14128, 0.01168)
 
 
-def audio_num_samples(max_audio_len_s: float = AUDIOCLIP_MAX_AUDIO_LEN_S, sr: int = AUDIOCLIP_SAMPLE_RATE) -> int:
+def audio_num_samples(
+    max_audio_len_s: float = AUDIOCLIP_MAX_AUDIO_LEN_S, sr: int = AUDIOCLIP_SAMPLE_RATE
+) -> int:
     """``int(max_audio_len_s * sr)``: the fixed waveform length of the reference."""
     n = int(max_audio_len_s * sr)
     if n <= 0:
@@ -100,19 +102,30 @@ def _complex_power(base: torch.Tensor, exponent: torch.Tensor) -> torch.Tensor:
 
 
 def fbsp_kernel(
-    m: torch.Tensor, fb: torch.Tensor, fc: torch.Tensor, in_features: int, *, normalized: bool, eps: float = FBSP_EPS
+    m: torch.Tensor,
+    fb: torch.Tensor,
+    fc: torch.Tensor,
+    in_features: int,
+    *,
+    normalized: bool,
+    eps: float = FBSP_EPS,
 ) -> torch.Tensor:
     """LinearFBSP weights (out_features, in_features, 2 = re/im) from its per-bin parameters m, fb, fc.
 
     Each bin is a complex exponential at frequency fc over t in pi * [-1, 1], under a sinc window of width
     fb / m raised to the power m, scaled by sqrt(fb) (and 1/sqrt(in_features) when normalised).
     """
-    t = math.pi * torch.linspace(-1.0, 1.0, in_features, dtype=m.dtype, device=m.device).reshape(1, -1, 1) + eps
+    t = (
+        math.pi * torch.linspace(-1.0, 1.0, in_features, dtype=m.dtype, device=m.device).reshape(1, -1, 1)
+        + eps
+    )
     m_, fb_, fc_ = m.reshape(-1, 1, 1), fb.reshape(-1, 1, 1), fc.reshape(-1, 1, 1)
     carrier = torch.cat((torch.cos(fc_ * t), -torch.sin(fc_ * t)), dim=-1)
     arg = fb_ * t / (m_ + eps)
     sinc = torch.where(arg == 0, torch.ones_like(arg), torch.sin(arg) / arg)
-    win = _complex_power(torch.cat((sinc, torch.zeros_like(sinc)), dim=-1), torch.cat((m_, torch.zeros_like(m_)), dim=-1))
+    win = _complex_power(
+        torch.cat((sinc, torch.zeros_like(sinc)), dim=-1), torch.cat((m_, torch.zeros_like(m_)), dim=-1)
+    )
     weights = fb_.sqrt() * torch.cat(
         (
             win[..., :1] * carrier[..., :1] - win[..., 1:] * carrier[..., 1:],
@@ -125,7 +138,10 @@ def fbsp_kernel(
 
 def fbsp_spectrum(frames: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Real frames (..., n_fft) through an FBSP kernel -> (re, im), each (..., bins)."""
-    return (torch.nn.functional.linear(frames, kernel[..., 0]), torch.nn.functional.linear(frames, kernel[..., 1]))
+    return (
+        torch.nn.functional.linear(frames, kernel[..., 0]),
+        torch.nn.functional.linear(frames, kernel[..., 1]),
+    )
 
 
 def banded_log_power(re: torch.Tensor, im: torch.Tensor, bands: int = 3) -> torch.Tensor:

@@ -32,7 +32,14 @@ from omninft.reward_servers.functional.farneback import (
 N_FFT = 2048
 HOP = 512
 N_MELS = 128
-FARNEBACK_PARAMS = {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3, "poly_n": 5, "poly_sigma": 1.2}
+FARNEBACK_PARAMS = {
+    "pyr_scale": 0.5,
+    "levels": 3,
+    "winsize": 15,
+    "iterations": 3,
+    "poly_n": 5,
+    "poly_sigma": 1.2,
+}
 IOU_EPS = 1e-6
 _GRAY_RGB = (9798, 19235, 3735)  # OpenCV 4.x BGR2GRAY 8-bit weights for R, G, B (15-bit fixed point)
 
@@ -66,8 +73,9 @@ def _ceil_int(x: float) -> int:
     return int(np.ceil(x))
 
 
-def peak_pick(x: np.ndarray, pre_max: int, post_max: int, pre_avg: int, post_avg: int, delta: float,
-              wait: int) -> np.ndarray:
+def peak_pick(
+    x: np.ndarray, pre_max: int, post_max: int, pre_avg: int, post_avg: int, delta: float, wait: int
+) -> np.ndarray:
     """librosa.util.peak_pick (sparse): indices that are the window maximum and exceed the window mean + delta."""
     v = np.asarray(x, dtype=np.float32)
     n_total = v.shape[0]
@@ -99,9 +107,15 @@ def onset_frames(y: np.ndarray, sr: int) -> np.ndarray:
     if not env.any() or not np.all(np.isfinite(env)):
         return np.zeros(0, dtype=np.int64)
     # librosa's window rules: float floor divisions, then rounded up to whole frames
-    return peak_pick(env, pre_max=_ceil_int(0.03 * sr // HOP), post_max=_ceil_int(0.00 * sr // HOP + 1),
-                     pre_avg=_ceil_int(0.10 * sr // HOP), post_avg=_ceil_int(0.10 * sr // HOP + 1),
-                     delta=0.07, wait=_ceil_int(0.03 * sr // HOP))
+    return peak_pick(
+        env,
+        pre_max=_ceil_int(0.03 * sr // HOP),
+        post_max=_ceil_int(0.00 * sr // HOP + 1),
+        pre_avg=_ceil_int(0.10 * sr // HOP),
+        post_avg=_ceil_int(0.10 * sr // HOP + 1),
+        delta=0.07,
+        wait=_ceil_int(0.03 * sr // HOP),
+    )
 
 
 def audio_peak_times(y: np.ndarray, sr: int) -> np.ndarray:
@@ -123,22 +137,34 @@ def flow_trajectory(gray: np.ndarray) -> np.ndarray:
     prev = level_expansions(gray[0], plan, int(p["poly_n"]), float(p["poly_sigma"]))
     for i in range(1, gray.shape[0]):
         cur = level_expansions(gray[i], plan, int(p["poly_n"]), float(p["poly_sigma"]))
-        flow = farneback_from_expansions(prev, cur, plan, pyr_scale=float(p["pyr_scale"]),
-                                         winsize=int(p["winsize"]), iterations=int(p["iterations"]))
-        mags[i] = float(np.sqrt(flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]).mean(dtype=np.float64))
+        flow = farneback_from_expansions(
+            prev,
+            cur,
+            plan,
+            pyr_scale=float(p["pyr_scale"]),
+            winsize=int(p["winsize"]),
+            iterations=int(p["iterations"]),
+        )
+        mags[i] = float(
+            np.sqrt(flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]).mean(dtype=np.float64)
+        )
         prev = cur
     mags[0] = mags[1]
     return mags
 
 
-def flow_trajectory_with(gray: np.ndarray, flow_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def flow_trajectory_with(
+    gray: np.ndarray, flow_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
     """flow_trajectory with another Farneback implementation: flow_fn(prev, next) -> (H, W, 2) flow."""
     if gray.ndim != 3 or gray.shape[0] < 2:
         raise ValueError(f"need at least 2 gray frames (T, H, W), got {gray.shape}")
     mags = np.zeros(gray.shape[0], dtype=np.float64)
     for i in range(1, gray.shape[0]):
         flow = np.asarray(flow_fn(gray[i - 1], gray[i]), dtype=np.float64)
-        mags[i] = float(np.sqrt(flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]).mean(dtype=np.float64))
+        mags[i] = float(
+            np.sqrt(flow[..., 0] * flow[..., 0] + flow[..., 1] * flow[..., 1]).mean(dtype=np.float64)
+        )
     mags[0] = mags[1]
     return mags
 
@@ -152,8 +178,9 @@ def local_maxima_times(values: Sequence[float] | np.ndarray, fps: float) -> np.n
     return idx / float(fps)
 
 
-def av_align_iou(audio_peaks: Sequence[float] | np.ndarray, video_peaks: Sequence[float] | np.ndarray,
-                 fps: float) -> float:
+def av_align_iou(
+    audio_peaks: Sequence[float] | np.ndarray, video_peaks: Sequence[float] | np.ndarray, fps: float
+) -> float:
     """matched / (|A| + |V| - matched + 1e-6); an audio peak matches a video peak strictly within +-1/fps."""
     a = np.asarray(audio_peaks, dtype=np.float64)
     v = np.asarray(video_peaks, dtype=np.float64)

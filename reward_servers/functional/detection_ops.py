@@ -119,7 +119,9 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return order[torch.tensor(keep, dtype=torch.int64, device=boxes.device)]
 
 
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def batched_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
     """NMS within each label, kept indices in decreasing score order (torchvision's per-class loop)."""
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)
@@ -132,7 +134,11 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
 
 
 def assign_levels(
-    boxes: torch.Tensor, min_level: int, max_level: int, canonical_box_size: float = 224.0, canonical_level: int = 4
+    boxes: torch.Tensor,
+    min_level: int,
+    max_level: int,
+    canonical_box_size: float = 224.0,
+    canonical_level: int = 4,
 ) -> torch.Tensor:
     """Pyramid level index (0 = min_level) per xyxy box: floor(4 + log2(sqrt(area) / 224)), clamped."""
     sizes = torch.sqrt(box_area(boxes))
@@ -205,10 +211,15 @@ def roi_align(
         if gyv <= 0 or gxv <= 0:
             continue  # an empty grid averages nothing: the bins stay 0
         for part in sel.split(chunk):
-            ylo, yhi, wylo, wyhi = _axis_samples(y1[part], rh[part], output_size, gy[part].to(r.dtype), gyv, h)
-            xlo, xhi, wxlo, wxhi = _axis_samples(x1[part], rw[part], output_size, gx[part].to(r.dtype), gxv, w)
-            acc = torch.zeros((part.shape[0], c, ylo.shape[1], xlo.shape[1]), dtype=feature.dtype,
-                              device=feature.device)
+            ylo, yhi, wylo, wyhi = _axis_samples(
+                y1[part], rh[part], output_size, gy[part].to(r.dtype), gyv, h
+            )
+            xlo, xhi, wxlo, wxhi = _axis_samples(
+                x1[part], rw[part], output_size, gx[part].to(r.dtype), gxv, w
+            )
+            acc = torch.zeros(
+                (part.shape[0], c, ylo.shape[1], xlo.shape[1]), dtype=feature.dtype, device=feature.device
+            )
             for yi, wy in ((ylo, wylo), (yhi, wyhi)):
                 for xi, wx in ((xlo, wxlo), (xhi, wxhi)):
                     idx = yi[:, :, None] * w + xi[:, None, :]  # (n, Sy, Sx) flat positions
@@ -238,7 +249,11 @@ def multilevel_roi_align(
         return out
     min_level = int(-math.log2(scales[0]))
     max_level = int(-math.log2(scales[-1]))
-    levels = assign_levels(boxes, min_level, max_level) if len(features) > 1 else torch.zeros_like(boxes[:, 0]).long()
+    levels = (
+        assign_levels(boxes, min_level, max_level)
+        if len(features) > 1
+        else torch.zeros_like(boxes[:, 0]).long()
+    )
     rois = torch.cat((torch.zeros_like(boxes[:, :1]), boxes), dim=1)
     for lvl, (feat, scale) in enumerate(zip(features, scales, strict=True)):
         idx = torch.nonzero(levels == lvl).flatten()

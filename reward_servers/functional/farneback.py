@@ -18,8 +18,12 @@ import numpy as np
 
 MIN_SIZE = 32
 _BORDER_WEIGHTS = np.array([0.14, 0.14, 0.4472, 0.4472, 0.4472], dtype=np.float32)
-_SMALL_GAUSSIAN = {1: [1.0], 3: [0.25, 0.5, 0.25], 5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
-                   7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125]}
+_SMALL_GAUSSIAN = {
+    1: [1.0],
+    3: [0.25, 0.5, 0.25],
+    5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
+    7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
+}
 
 
 def cv_round(x: float) -> int:
@@ -78,7 +82,9 @@ def resize_linear(img: np.ndarray, height: int, width: int) -> np.ndarray:
         return img.astype(np.float32, copy=True)
     if h == 2 * height and w == 2 * width:  # OpenCV switches to the exact 2x2 area average here
         a = img.astype(np.float32, copy=False)
-        return ((a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2]) * np.float32(0.25)).astype(np.float32)
+        return ((a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2]) * np.float32(0.25)).astype(
+            np.float32
+        )
     x0, x1, fx = _linear_taps(w, width)
     y0, y1, fy = _linear_taps(h, height)
     extra = (1,) * (img.ndim - 2)
@@ -88,7 +94,9 @@ def resize_linear(img: np.ndarray, height: int, width: int) -> np.ndarray:
     return (rows[y0] * (np.float32(1) - fyb) + rows[y1] * fyb).astype(np.float32)
 
 
-def _poly_constants(n: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float, float]:
+def _poly_constants(
+    n: int, sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float, float]:
     """Gaussian g, x*g, x*x*g (float32, index k+n) and the needed entries of the inverse moment matrix."""
     if sigma < np.finfo(np.float32).eps:
         sigma = n * 0.3
@@ -159,12 +167,14 @@ def poly_expansion(img: np.ndarray, n: int = 5, sigma: float = 1.2) -> np.ndarra
 
 def _border_scale(h: int, w: int) -> np.ndarray:
     """Per-pixel weight that fades the outermost 5 rows/columns (1 inside)."""
+
     def side(n: int) -> np.ndarray:
         s = np.ones(n, dtype=np.float32)
         b = min(5, n)
         s[:b] *= _BORDER_WEIGHTS[:b]
         s[n - b :] *= _BORDER_WEIGHTS[:b][::-1]
         return s
+
     return side(h)[:, None] * side(w)[None, :]
 
 
@@ -248,8 +258,9 @@ def pyramid_plan(height: int, width: int, pyr_scale: float, levels: int) -> list
     return plan
 
 
-def level_expansions(gray: np.ndarray, plan: list[tuple[float, int, int]], poly_n: int = 5,
-                     poly_sigma: float = 1.2) -> list[np.ndarray]:
+def level_expansions(
+    gray: np.ndarray, plan: list[tuple[float, int, int]], poly_n: int = 5, poly_sigma: float = 1.2
+) -> list[np.ndarray]:
     """Polynomial expansion of one uint8 frame at every planned level (reusable across frame pairs)."""
     f = gray.astype(np.float32)
     out = []
@@ -260,8 +271,15 @@ def level_expansions(gray: np.ndarray, plan: list[tuple[float, int, int]], poly_
     return out
 
 
-def farneback_from_expansions(prev: list[np.ndarray], nxt: list[np.ndarray], plan: list[tuple[float, int, int]],
-                              *, pyr_scale: float = 0.5, winsize: int = 15, iterations: int = 3) -> np.ndarray:
+def farneback_from_expansions(
+    prev: list[np.ndarray],
+    nxt: list[np.ndarray],
+    plan: list[tuple[float, int, int]],
+    *,
+    pyr_scale: float = 0.5,
+    winsize: int = 15,
+    iterations: int = 3,
+) -> np.ndarray:
     """Flow (H, W, 2) float32 from the per-level expansions of two frames."""
     flow: np.ndarray | None = None
     for (_, h, w), r0, r1 in zip(plan, prev, nxt, strict=True):
@@ -278,14 +296,27 @@ def farneback_from_expansions(prev: list[np.ndarray], nxt: list[np.ndarray], pla
     return flow
 
 
-def farneback_flow(prev: np.ndarray, nxt: np.ndarray, pyr_scale: float = 0.5, levels: int = 3, winsize: int = 15,
-                   iterations: int = 3, poly_n: int = 5, poly_sigma: float = 1.2) -> np.ndarray:
+def farneback_flow(
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    pyr_scale: float = 0.5,
+    levels: int = 3,
+    winsize: int = 15,
+    iterations: int = 3,
+    poly_n: int = 5,
+    poly_sigma: float = 1.2,
+) -> np.ndarray:
     """cv2.calcOpticalFlowFarneback(prev, next, None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)."""
     if prev.shape != nxt.shape or prev.ndim != 2:
         raise ValueError(f"need two grayscale frames of one size, got {prev.shape} and {nxt.shape}")
     if not 0 < pyr_scale < 1:
         raise ValueError("pyr_scale must be in (0, 1)")
     plan = pyramid_plan(prev.shape[0], prev.shape[1], pyr_scale, levels)
-    return farneback_from_expansions(level_expansions(prev, plan, poly_n, poly_sigma),
-                                     level_expansions(nxt, plan, poly_n, poly_sigma), plan,
-                                     pyr_scale=pyr_scale, winsize=winsize, iterations=iterations)
+    return farneback_from_expansions(
+        level_expansions(prev, plan, poly_n, poly_sigma),
+        level_expansions(nxt, plan, poly_n, poly_sigma),
+        plan,
+        pyr_scale=pyr_scale,
+        winsize=winsize,
+        iterations=iterations,
+    )

@@ -67,7 +67,9 @@ def bicubic_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.nd
     return idx, fixed
 
 
-def _resample_axis(img: np.ndarray, axis: int, out_size: int, keep: tuple[int, int] | None = None) -> np.ndarray:
+def _resample_axis(
+    img: np.ndarray, axis: int, out_size: int, keep: tuple[int, int] | None = None
+) -> np.ndarray:
     """One 8-bit Pillow pass along `axis` of a uint8 array; returns uint8.
 
     `keep` = (start, stop) computes only those outputs: each output depends only on its own coefficient row,
@@ -81,7 +83,9 @@ def _resample_axis(img: np.ndarray, axis: int, out_size: int, keep: tuple[int, i
     src = img.astype(np.int32)
     shape = [1] * img.ndim
     shape[axis] = out_size
-    acc = np.full(img.shape[:axis] + (out_size,) + img.shape[axis + 1 :], 1 << (_PRECISION_BITS - 1), np.int32)
+    acc = np.full(
+        img.shape[:axis] + (out_size,) + img.shape[axis + 1 :], 1 << (_PRECISION_BITS - 1), np.int32
+    )
     for t in range(idx.shape[1]):
         acc += np.take(src, idx[:, t], axis=axis) * coeffs[:, t].astype(np.int32).reshape(shape)
     return np.clip(acc >> _PRECISION_BITS, 0, 255).astype(np.uint8)
@@ -176,7 +180,9 @@ def resize_shortest_edge_bicubic(
     return resize_bicubic(img, new_h, new_w, pass_order=pass_order)
 
 
-def center_crop_corner(h: int, w: int, height: int, width: int, *, rounding: str = "round") -> tuple[int, int]:
+def center_crop_corner(
+    h: int, w: int, height: int, width: int, *, rounding: str = "round"
+) -> tuple[int, int]:
     """(top, left) of a centred height x width crop of an h x w image.
 
     rounding='round' places the corner at int(round((H - height) / 2)) (Python's half-to-even round), the

@@ -53,7 +53,9 @@ def audio_clip_bounds(
 ) -> list[tuple[int, int]]:
     """[start, end) sample indices of the audio clips (end may exceed num_samples for short inputs)."""
     duration = num_samples / sample_rate
-    return [(int(s * sample_rate), int((s + clip_s) * sample_rate)) for s in clip_starts(duration, clip_s, clips)]
+    return [
+        (int(s * sample_rate), int((s + clip_s) * sample_rate)) for s in clip_starts(duration, clip_s, clips)
+    ]
 
 
 def uniform_temporal_subsample(count: int, num_samples: int) -> np.ndarray:
@@ -78,7 +80,9 @@ def video_clip_frame_indices(
         first = math.ceil(fps * float(start))
         last = min(math.ceil(fps * float(start + clip_s)), num_frames)
         if last <= first:
-            raise ValueError(f"no frame in the clip starting at {float(start):.3f} s ({num_frames} frames at {fps} fps)")
+            raise ValueError(
+                f"no frame in the clip starting at {float(start):.3f} s ({num_frames} frames at {fps} fps)"
+            )
         rows.append(first + uniform_temporal_subsample(last - first, frames_per_clip))
     return np.stack(rows)
 
@@ -96,7 +100,9 @@ def short_side_scale(frames: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tens
     return out.reshape(*lead, new_h, new_w)
 
 
-def spatial_crop_offsets(height: int, width: int, size: int = IMAGE_SIZE, crops: int = SPATIAL_CROPS) -> list[tuple[int, int]]:
+def spatial_crop_offsets(
+    height: int, width: int, size: int = IMAGE_SIZE, crops: int = SPATIAL_CROPS
+) -> list[tuple[int, int]]:
     """(top, left) of ImageBind's SpatialCrop crops: start / centre / end of the long side (centre only if 1)."""
     if height < size or width < size:
         raise ValueError(f"frame {height}x{width} is smaller than the {size} crop")
@@ -104,7 +110,7 @@ def spatial_crop_offsets(height: int, width: int, size: int = IMAGE_SIZE, crops:
         raise ValueError(f"crops must be 1 or 3, got {crops}")
     top, left = int(math.ceil((height - size) / 2)), int(math.ceil((width - size) / 2))
     out = []
-    for idx in ((1,) if crops == 1 else (0, 1, 2)):
+    for idx in (1,) if crops == 1 else (0, 1, 2):
         t, lf = top, left
         if height > width:
             t = 0 if idx == 0 else (height - size if idx == 2 else top)
@@ -114,7 +120,9 @@ def spatial_crop_offsets(height: int, width: int, size: int = IMAGE_SIZE, crops:
     return out
 
 
-def video_clips(frames: np.ndarray, fps: float, *, size: int = IMAGE_SIZE, crops: int = SPATIAL_CROPS) -> np.ndarray:
+def video_clips(
+    frames: np.ndarray, fps: float, *, size: int = IMAGE_SIZE, crops: int = SPATIAL_CROPS
+) -> np.ndarray:
     """uint8 (T, H, W, 3) RGB -> float32 (clips * crops, 3, 2, size, size): the official video input of one sample."""
     idx = video_clip_frame_indices(frames.shape[0], fps)
     picked = torch.from_numpy(np.ascontiguousarray(frames[idx.reshape(-1)])).to(torch.float32) / 255.0
@@ -125,8 +133,11 @@ def video_clips(frames: np.ndarray, fps: float, *, size: int = IMAGE_SIZE, crops
     x = (x - mean) / std
     n_clips = idx.shape[0]
     x = x.reshape(n_clips, idx.shape[1], 3, *x.shape[-2:]).permute(0, 2, 1, 3, 4)  # (clips, 3, 2, h, w)
-    out = [x[c, :, :, t : t + size, lf : lf + size]
-           for c in range(n_clips) for t, lf in spatial_crop_offsets(x.shape[-2], x.shape[-1], size, crops)]
+    out = [
+        x[c, :, :, t : t + size, lf : lf + size]
+        for c in range(n_clips)
+        for t, lf in spatial_crop_offsets(x.shape[-2], x.shape[-1], size, crops)
+    ]
     return torch.stack(out).contiguous().numpy()
 
 
@@ -139,7 +150,9 @@ def waveform_to_melspec(
     fb = kaldi_fbank(x[0], settings).T  # (mel, frames)
     n = fb.shape[1]
     if n == 0:
-        raise ValueError(f"audio clip of {x.shape[1]} samples is shorter than one {settings.frame_length}-sample frame")
+        raise ValueError(
+            f"audio clip of {x.shape[1]} samples is shorter than one {settings.frame_length}-sample frame"
+        )
     if n < target_frames:
         fb = np.pad(fb, ((0, 0), (0, target_frames - n)))
     return np.ascontiguousarray(fb[None, :, :target_frames])
@@ -152,7 +165,9 @@ def audio_clips(
     x = np.asarray(pcm, dtype=np.float32)
     if x.ndim == 1:
         x = x[None]
-    out = [waveform_to_melspec(x[:, a:b]) for a, b in audio_clip_bounds(x.shape[1], sample_rate, clip_s, clips)]
+    out = [
+        waveform_to_melspec(x[:, a:b]) for a, b in audio_clip_bounds(x.shape[1], sample_rate, clip_s, clips)
+    ]
     return ((np.stack(out) - np.float32(AUDIO_MEAN)) / np.float32(AUDIO_STD)).astype(np.float32)
 
 
@@ -195,7 +210,9 @@ def javis_windows(
     if num_frames <= v_win or num_samples <= a_win:
         return JavisWindows([(0, num_frames)], [(0, num_samples)], single=True)
     if v_win - v_over <= 0 or a_win - a_over <= 0:
-        raise ValueError(f"window stride is not positive at {fps} fps (window {v_win}, overlap {v_over} frames)")
+        raise ValueError(
+            f"window stride is not positive at {fps} fps (window {v_win}, overlap {v_over} frames)"
+        )
     video = _sliding(num_frames, v_win, v_win - v_over)
     audio = _sliding(num_samples, a_win, a_win - a_over)
     m = min(len(video), len(audio))

@@ -57,7 +57,9 @@ def resampled_length(n: int, sr_in: int, sr_out: int) -> int:
     return int(n * float(sr_out) / float(sr_in))
 
 
-def kaiser_resample(signal: np.ndarray, sr_in: int, sr_out: int, spec: SincFilter = KAISER_BEST) -> np.ndarray:
+def kaiser_resample(
+    signal: np.ndarray, sr_in: int, sr_out: int, spec: SincFilter = KAISER_BEST
+) -> np.ndarray:
     """resampy.resample(x, sr_in, sr_out, filter=spec) of a 1-D signal; float32 in and out, bit-identical."""
     x = np.asarray(signal, dtype=np.float32)
     if x.ndim != 1:
@@ -111,7 +113,9 @@ def kaiser_resample(signal: np.ndarray, sr_in: int, sr_out: int, spec: SincFilte
     return y
 
 
-def librosa_load_resample(signal: np.ndarray, sr_in: int, sr_out: int, spec: SincFilter = KAISER_BEST) -> np.ndarray:
+def librosa_load_resample(
+    signal: np.ndarray, sr_in: int, sr_out: int, spec: SincFilter = KAISER_BEST
+) -> np.ndarray:
     """What librosa 0.9.x `load(sr=sr_out)` does to a mono float32 signal: kaiser resample, fix to ceil length."""
     x = np.asarray(signal, dtype=np.float32)
     if sr_in == sr_out:

@@ -100,5 +100,6 @@ def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     yy = torch.linspace(-1.0, 1.0, h, device=flow.device).view(1, 1, h, 1).expand(b, -1, -1, w)
     grid = torch.cat([xx, yy], 1).to(img)
     flow_n = torch.cat([flow[:, 0:1] / ((w - 1.0) / 2.0), flow[:, 1:2] / ((h - 1.0) / 2.0)], 1)
-    return F.grid_sample(img, (grid + flow_n).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
-                         align_corners=True)
+    return F.grid_sample(
+        img, (grid + flow_n).permute(0, 2, 3, 1), mode="bilinear", padding_mode="border", align_corners=True
+    )

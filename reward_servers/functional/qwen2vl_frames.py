@@ -100,7 +100,9 @@ def resize_bicubic_antialias(frames: np.ndarray, height: int, width: int, *, chu
     out = np.empty((frames.shape[0], height, width, frames.shape[3]), dtype=np.uint8)
     for start in range(0, frames.shape[0], max(chunk, 1)):
         x = torch.from_numpy(np.ascontiguousarray(frames[start : start + chunk])).permute(0, 3, 1, 2).float()
-        y = torch.nn.functional.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+        y = torch.nn.functional.interpolate(
+            x, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+        )
         y = y.clamp(0, 255).round().to(torch.uint8)
         out[start : start + chunk] = y.permute(0, 2, 3, 1).numpy()
     return out
@@ -131,7 +133,15 @@ def patchify(
         t = pixels.shape[0]
     gt, gh, gw = t // temporal_patch_size, h // patch_size, w // patch_size
     x = pixels.reshape(
-        gt, temporal_patch_size, c, gh // merge_size, merge_size, patch_size, gw // merge_size, merge_size, patch_size
+        gt,
+        temporal_patch_size,
+        c,
+        gh // merge_size,
+        merge_size,
+        patch_size,
+        gw // merge_size,
+        merge_size,
+        patch_size,
     )
     # -> (gt, gh/m, gw/m, m, m, C, tp, p, p)
     x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)

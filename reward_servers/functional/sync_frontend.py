@@ -100,7 +100,9 @@ def torchvision_resize_bicubic(frames: np.ndarray, height: int, width: int) -> n
     if frames.shape[1] == height and frames.shape[2] == width:
         return frames.copy()
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
-    y = torch.nn.functional.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+    y = torch.nn.functional.interpolate(
+        x, size=(height, width), mode="bicubic", align_corners=False, antialias=True
+    )
     y = y.clamp_(0.0, 255.0).round_().to(torch.uint8)
     return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
 
@@ -163,8 +165,9 @@ def fit_samples(waveform: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def sinc_resample(waveform: np.ndarray, sr_in: int, sr_out: int, *, lowpass_filter_width: int = 6,
-                  rolloff: float = 0.99) -> np.ndarray:
+def sinc_resample(
+    waveform: np.ndarray, sr_in: int, sr_out: int, *, lowpass_filter_width: int = 6, rolloff: float = 0.99
+) -> np.ndarray:
     """1-D resampling as torchaudio.functional.resample with its defaults (windowed sinc, Hann², float32).
 
     The rates are reduced by their gcd; output phase j of every block of `sr_out` samples is a dot product of
@@ -192,8 +195,9 @@ def sinc_resample(waveform: np.ndarray, sr_in: int, sr_out: int, *, lowpass_filt
     return out[0].transpose(0, 1).reshape(-1)[:target].numpy().astype(np.float32)
 
 
-def sinc_resample_input_length(num_out: int, sr_in: int, sr_out: int, lowpass_filter_width: int = 6,
-                               rolloff: float = 0.99) -> int:
+def sinc_resample_input_length(
+    num_out: int, sr_in: int, sr_out: int, lowpass_filter_width: int = 6, rolloff: float = 0.99
+) -> int:
     """Input samples that determine the first num_out outputs of sinc_resample (the rest can be dropped first)."""
     g = math.gcd(int(sr_in), int(sr_out))
     orig, new = int(sr_in) // g, int(sr_out) // g
@@ -213,8 +217,13 @@ def sync_stft_window(settings: SyncFrontendSettings = SYNC) -> np.ndarray:
 def sync_mel_filters(settings: SyncFrontendSettings = SYNC) -> np.ndarray:
     """(n_fft // 2 + 1, 128) HTK-scale triangles over 0..8 kHz without area normalisation (torchaudio defaults)."""
     return mel_filter_bank(
-        settings.n_fft // 2 + 1, settings.n_mels, 0.0, settings.sample_rate / 2.0, settings.sample_rate,
-        scale="htk", norm=None,
+        settings.n_fft // 2 + 1,
+        settings.n_mels,
+        0.0,
+        settings.sample_rate / 2.0,
+        settings.sample_rate,
+        scale="htk",
+        norm=None,
     )
 
 
@@ -249,7 +258,11 @@ def window_plan(n_segments: int, window: int = SYNC.window_segments) -> list[np.
         start, stop = w * window, min((w + 1) * window, n_segments)
         idx = np.arange(start, stop, dtype=np.int64)
         if idx.shape[0] < window:
-            idx = np.resize(idx, window) if w == 0 else np.arange(n_segments - window, n_segments, dtype=np.int64)
+            idx = (
+                np.resize(idx, window)
+                if w == 0
+                else np.arange(n_segments - window, n_segments, dtype=np.int64)
+            )
         plans.append(idx)
     return plans
 

@@ -124,7 +124,9 @@ def dino_transform(frames: torch.Tensor, size: int = 224) -> torch.Tensor:
     return normalize(to_unit(resize_short_side(frames, size, "bilinear")), IMAGENET_MEAN, IMAGENET_STD)
 
 
-def imaging_quality_size(height: int, width: int, mode: str = IMAGING_QUALITY_DEFAULT_MODE) -> tuple[int, int]:
+def imaging_quality_size(
+    height: int, width: int, mode: str = IMAGING_QUALITY_DEFAULT_MODE
+) -> tuple[int, int]:
     """(h, w) imaging_quality resizes a height x width video to before MUSIQ (before any centre crop)."""
     if mode not in IMAGING_QUALITY_MODES:
         raise ValueError(f"imaging_quality mode must be one of {IMAGING_QUALITY_MODES}, got {mode!r}")

@@ -20,7 +20,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-COLOR_WORDS = ("white", "red", "pink", "blue", "silver", "purple", "orange", "green", "gray", "yellow", "black", "grey")
+COLOR_WORDS = (
+    "white",
+    "red",
+    "pink",
+    "blue",
+    "silver",
+    "purple",
+    "orange",
+    "green",
+    "gray",
+    "yellow",
+    "black",
+    "grey",
+)
 HORIZONTAL = ("on the right of", "on the left of")
 VERTICAL = ("on the bottom of", "on the top of")
 
@@ -34,7 +47,9 @@ def grit_frame_size(height: int, width: int) -> tuple[int, int] | None:
     return int(scale * height), int(scale * width)
 
 
-def resize_frames_torchvision(frames: np.ndarray, size: tuple[int, int], antialias: bool = True) -> np.ndarray:
+def resize_frames_torchvision(
+    frames: np.ndarray, size: tuple[int, int], antialias: bool = True
+) -> np.ndarray:
     """torchvision `transforms.Resize(size)` on a float (T, H, W, 3) 0-255 clip, as object_class and
     spatial_relationship apply it: bilinear, half-pixel centres, antialiased (torchvision >= 0.17 default
     for tensors; older versions did not antialias, hence the switch), float output, no rounding or clamp."""
@@ -91,7 +106,9 @@ def truncate_box(box: Sequence[float]) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def position_score(relation: str, box1: Sequence[float], box2: Sequence[float], iou_threshold: float = 0.1) -> float:
+def position_score(
+    relation: str, box1: Sequence[float], box2: Sequence[float], iou_threshold: float = 0.1
+) -> float:
     """get_position_score: 1 if the centres differ more along the relation's axis and IoU < 0.1,
     0.1 / IoU if they differ more along it but overlap more, else 0 (the sign is never checked)."""
     ax0, ay0, ax1, ay1 = box1

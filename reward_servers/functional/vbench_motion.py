@@ -150,7 +150,11 @@ class StaticSelection:
 
     def copies(self) -> list[tuple[str, str]]:
         """(source path, target file name) pairs: the i-th static video of a prompt becomes '<prompt>-<i>.mp4'."""
-        return [(src, f"{prompt}-{i}.mp4") for prompt, paths in self.static_path.items() for i, src in enumerate(paths)]
+        return [
+            (src, f"{prompt}-{i}.mp4")
+            for prompt, paths in self.static_path.items()
+            for i, src in enumerate(paths)
+        ]
 
 
 def select_static(
@@ -267,7 +271,9 @@ def amt_scale(height: int, width: int, vram_bytes: int | None = None) -> float:
     else:
         anchor, memory, bias, avail = 1024 * 512, 1500.0 * 1024**2, 2500.0 * 1024**2, float(vram_bytes)
         if avail <= bias:
-            raise ValueError(f"the memory rule needs more than 2500 MiB of GPU memory, got {vram_bytes} bytes")
+            raise ValueError(
+                f"the memory rule needs more than 2500 MiB of GPU memory, got {vram_bytes} bytes"
+            )
     s = anchor / (height * width) * math.sqrt((avail - bias) / memory)
     s = min(s, 1.0)
     return float(1 / np.floor(1 / np.sqrt(s) * 16) * 16)

@@ -30,17 +30,22 @@ def check_human_action_label(video_path: str, classes: Sequence[str]) -> str:
     """human_action_label, or ValueError naming the file and the parsed text when it is no class name."""
     label = human_action_label(video_path)
     if label not in classes:
-        raise ValueError(f"human_action: file name {video_path!r} parses to {label!r}, which is not a Kinetics-400 "
-                         "class (expected '<...>person is <class>-<index>.mp4')")
+        raise ValueError(
+            f"human_action: file name {video_path!r} parses to {label!r}, which is not a Kinetics-400 "
+            "class (expected '<...>person is <class>-<index>.mp4')"
+        )
     return label
 
 
-def human_action_top_classes(probs: np.ndarray, k: int = HUMAN_ACTION_TOP_K,
-                             threshold: float = HUMAN_ACTION_THRESHOLD) -> list[int]:
+def human_action_top_classes(
+    probs: np.ndarray, k: int = HUMAN_ACTION_TOP_K, threshold: float = HUMAN_ACTION_THRESHOLD
+) -> list[int]:
     """Class indices among the top-k of sigmoid probabilities (num_classes,) with round(p, 4) >= threshold."""
     p = torch.as_tensor(np.asarray(probs, dtype=np.float32)).reshape(-1)
     values, indices = torch.topk(p, k)
-    return [int(i) for v, i in zip(values.tolist(), indices.tolist(), strict=True) if round(v, 4) >= threshold]
+    return [
+        int(i) for v, i in zip(values.tolist(), indices.tolist(), strict=True) if round(v, 4) >= threshold
+    ]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -72,8 +77,12 @@ def scene_video(video_path: str, captions: Sequence[str], scene: str) -> dict[st
     if not captions:
         raise ValueError(f"scene: no captions for {video_path!r}")
     hits = sum(scene_frame_success(c, scene) for c in captions)
-    return {"video_path": video_path, "video_results": hits / len(captions), "success_frame_count": hits,
-            "frame_count": len(captions)}
+    return {
+        "video_path": video_path,
+        "video_results": hits / len(captions),
+        "success_frame_count": hits,
+        "frame_count": len(captions),
+    }
 
 
 def scene_aggregate(records: Sequence[dict[str, Any]]) -> float:

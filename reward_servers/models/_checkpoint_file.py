@@ -71,23 +71,32 @@ def locate(
         local = Path(weights.removeprefix("file://")).expanduser()
         named = _named_in_folder(local, file_name) if local.is_dir() else None
         if named is not None:  # weights.resolve would pick the folder's first checkpoint, not this one
-            return CheckpointFile(named, None, WeightsIdentity(f"local:{named.resolve()}", cached_sha256(named),
-                                                               tiny=False))
+            return CheckpointFile(
+                named, None, WeightsIdentity(f"local:{named.resolve()}", cached_sha256(named), tiny=False)
+            )
     spec = official if weights == "official" else as_spec(weights, name=family)
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
     path = resolved.path
     if path.is_dir():
         named = _named_in_folder(path, file_name)
         if named is not None:
-            return CheckpointFile(named, None, WeightsIdentity(f"{resolved.weights_id}/{named.relative_to(path)}",
-                                                               cached_sha256(named), tiny=False))
+            return CheckpointFile(
+                named,
+                None,
+                WeightsIdentity(
+                    f"{resolved.weights_id}/{named.relative_to(path)}", cached_sha256(named), tiny=False
+                ),
+            )
         if resolved.main_file is None:
             raise WeightsLoadError(f"no {file_name} for {family} under {path}")
         path = resolved.main_file
     member = _zip_member(path, file_name)
     if member is not None:
-        return CheckpointFile(path, member, WeightsIdentity(f"{resolved.weights_id}!{member}",
-                                                            _member_sha256(path, member), tiny=False))
+        return CheckpointFile(
+            path,
+            member,
+            WeightsIdentity(f"{resolved.weights_id}!{member}", _member_sha256(path, member), tiny=False),
+        )
     return CheckpointFile(path, None, WeightsIdentity(resolved.weights_id, resolved.sha256, tiny=False))
 
 

@@ -37,10 +37,14 @@ RANDOM_WEIGHTS = ("tiny", "random")
 
 def tiny_weights_id(seed: int, size: str = "tiny") -> str:
     """The weights id a randomly initialised model reports."""
-    return f"tiny-random(seed={seed})" if size == "tiny" else f"random-init(official-architecture, seed={seed})"
+    return (
+        f"tiny-random(seed={seed})" if size == "tiny" else f"random-init(official-architecture, seed={seed})"
+    )
 
 
-def build_tiny(model_cls: type, config: Any, seed: int, size: str = "tiny") -> tuple[torch.nn.Module, WeightsIdentity]:
+def build_tiny(
+    model_cls: type, config: Any, seed: int, size: str = "tiny"
+) -> tuple[torch.nn.Module, WeightsIdentity]:
     """Randomly initialise model_cls(config) under `seed` without disturbing the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -62,7 +66,9 @@ def load_strict(model_cls: Any, path: Path) -> torch.nn.Module:
     problems = {k: v for k, v in problems.items() if v}
     if problems or info.get("error_msgs"):
         detail = "; ".join(f"{k}: {v[:10]}{' ...' if len(v) > 10 else ''}" for k, v in problems.items())
-        raise WeightsLoadError(f"{model_cls.__name__} weights at {path} do not match the architecture: {detail}")
+        raise WeightsLoadError(
+            f"{model_cls.__name__} weights at {path} do not match the architecture: {detail}"
+        )
     model.eval()
     return model
 

@@ -63,7 +63,9 @@ class VisionCore(nn.Module):
         x = x.reshape(t, s, -1)
         for blk in vis.blocks:
             attn = blk.attn
-            qkv = attn.qkv(blk.norm1(x)).reshape(t, s, 3, attn.num_heads, attn.head_dim).permute(2, 0, 1, 3, 4)
+            qkv = (
+                attn.qkv(blk.norm1(x)).reshape(t, s, 3, attn.num_heads, attn.head_dim).permute(2, 0, 1, 3, 4)
+            )
             q, k = apply_rotary_pos_emb_vision(qkv[0], qkv[1], cos, sin)
             out = nn.functional.scaled_dot_product_attention(
                 q.transpose(1, 2), k.transpose(1, 2), qkv[2].transpose(1, 2), scale=attn.scaling
@@ -99,7 +101,9 @@ class TextRewardCore(nn.Module):
         allowed = causal[None, None] & attention_mask.bool()[:, None, None, :]
         mask = torch.zeros(allowed.shape, dtype=embeds.dtype, device=embeds.device)
         mask = mask.masked_fill(~allowed, torch.finfo(embeds.dtype).min)
-        hidden = lm(inputs_embeds=embeds, attention_mask={"full_attention": mask}, use_cache=False).last_hidden_state
+        hidden = lm(
+            inputs_embeds=embeds, attention_mask={"full_attention": mask}, use_cache=False
+        ).last_hidden_state
         index = special_positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
         pooled = torch.gather(hidden, 1, index)
         if self.reward.head_dtype is not None:
@@ -110,7 +114,9 @@ class TextRewardCore(nn.Module):
 def split_graphs(model: Qwen2VLRewardModel, ids: TokenIds, *, merge_size: int = 2) -> dict[str, GraphSpec]:
     """The "vision" and "text" graphs of a float32 reward model, with example inputs for export and checks."""
     if next(model.parameters()).dtype != torch.float32:
-        raise ValueError("the exported Qwen2-VL reward graphs are float32 only (load the model with dtype float32)")
+        raise ValueError(
+            "the exported Qwen2-VL reward graphs are float32 only (load the model with dtype float32)"
+        )
     vcfg = model.config.vision_config
     patch_dim = vcfg.in_channels * vcfg.temporal_patch_size * vcfg.patch_size**2
     hidden = model.config.text_config.hidden_size
@@ -128,10 +134,16 @@ def split_graphs(model: Qwen2VLRewardModel, ids: TokenIds, *, merge_size: int = 
             input_names=("pixel_values", "positions"),
             output_names=("features",),
             example_inputs={
-                "pixel_values": rng.standard_normal((grid[0], grid[1] * grid[2], patch_dim)).astype(np.float32),
+                "pixel_values": rng.standard_normal((grid[0], grid[1] * grid[2], patch_dim)).astype(
+                    np.float32
+                ),
                 "positions": positions,
             },
-            dynamic_axes={"pixel_values": {1: "patches"}, "positions": {1: "patches"}, "features": {1: "merged"}},
+            dynamic_axes={
+                "pixel_values": {1: "patches"},
+                "positions": {1: "patches"},
+                "features": {1: "merged"},
+            },
         ),
         "text": GraphSpec(
             module=TextRewardCore(model, ids.visual).eval(),
@@ -167,7 +179,9 @@ def text_inputs(item: RewardInput, features: np.ndarray, ids: TokenIds) -> dict[
     }
 
 
-def run_split(backend: Any, items: Sequence[RewardInput], ids: TokenIds, *, merge_size: int = 2) -> np.ndarray:
+def run_split(
+    backend: Any, items: Sequence[RewardInput], ids: TokenIds, *, merge_size: int = 2
+) -> np.ndarray:
     """Rewards (len(items), n_special, out) through the "vision" and "text" graphs, one sample per call.
 
     One sample per call, as ``_qwen2vl_reward.run_reward``: a sample's reward never depends on its batch-mates.
@@ -176,7 +190,9 @@ def run_split(backend: Any, items: Sequence[RewardInput], ids: TokenIds, *, merg
     for item in items:
         t, h, w = item.grid_thw
         pixels = np.ascontiguousarray(item.pixel_values, dtype=np.float32).reshape(t, h * w, -1)
-        vision = backend.run("vision", {"pixel_values": pixels, "positions": vision_positions(item.grid_thw, merge_size)})
+        vision = backend.run(
+            "vision", {"pixel_values": pixels, "positions": vision_positions(item.grid_thw, merge_size)}
+        )
         features = np.asarray(vision["features"], dtype=np.float32).reshape(-1, vision["features"].shape[-1])
         out = backend.run("text", text_inputs(item, features, ids))
         parts.append(np.asarray(out["rewards"], dtype=np.float32))

@@ -87,16 +87,22 @@ class RewardInput:
     grid_thw: tuple[int, int, int]
 
 
-def encode(tokenizer: Any, text: str, ids: TokenIds, *, grid_thw: tuple[int, int, int], merge_size: int) -> np.ndarray:
+def encode(
+    tokenizer: Any, text: str, ids: TokenIds, *, grid_thw: tuple[int, int, int], merge_size: int
+) -> np.ndarray:
     """Token ids of a rendered chat text; checks the visual and reward-token counts (a prompt may not fake them)."""
     input_ids = np.asarray(tokenizer(text)["input_ids"], dtype=np.int64)
     n_visual = int((input_ids == ids.visual).sum())
     expected = num_visual_tokens(grid_thw, merge_size)
     if n_visual != expected:
-        raise ValueError(f"prompt contains visual placeholder tokens ({n_visual} placeholders for {expected} features)")
+        raise ValueError(
+            f"prompt contains visual placeholder tokens ({n_visual} placeholders for {expected} features)"
+        )
     got = [int(t) for t in input_ids if int(t) in ids.special]
     if got != list(ids.special):
-        raise ValueError("prompt contains reward special tokens; they may appear only where the template puts them")
+        raise ValueError(
+            "prompt contains reward special tokens; they may appear only where the template puts them"
+        )
     return input_ids
 
 
@@ -124,10 +130,14 @@ class Qwen2VLRewardModel(nn.Module):
         """input_ids/attention_mask (B, L), packed pixel rows (N, D), grid_thw (B, 3) -> rewards (B, n, out)."""
         lm = self.model.language_model
         embeds = lm.embed_tokens(input_ids)
-        visual = self.model.visual(pixel_values.to(self.model.visual.get_dtype()), grid_thw=grid_thw).pooler_output
+        visual = self.model.visual(
+            pixel_values.to(self.model.visual.get_dtype()), grid_thw=grid_thw
+        ).pooler_output
         mask = (input_ids == visual_token_id).unsqueeze(-1).expand_as(embeds)
         if int(mask[..., 0].sum()) != visual.shape[0]:
-            raise ValueError(f"{int(mask[..., 0].sum())} visual placeholders for {visual.shape[0]} visual features")
+            raise ValueError(
+                f"{int(mask[..., 0].sum())} visual placeholders for {visual.shape[0]} visual features"
+            )
         embeds = embeds.masked_scatter(mask, visual.to(embeds.dtype))
         # position_ids=None -> 1-D positions 0..L-1 on all M-RoPE axes, as the upstream reward forward.
         hidden = lm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False).last_hidden_state
@@ -150,10 +160,16 @@ class RewardCore(nn.Module):
         self.special_token_ids = tuple(ids.special)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pixel_values: torch.Tensor, grid_thw: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        pixel_values: torch.Tensor,
+        grid_thw: torch.Tensor,
     ) -> torch.Tensor:
         """Rewards (B, n_special, out) in float32."""
-        out = self.reward(input_ids, attention_mask, pixel_values, grid_thw, self.visual_token_id, self.special_token_ids)
+        out = self.reward(
+            input_ids, attention_mask, pixel_values, grid_thw, self.visual_token_id, self.special_token_ids
+        )
         return out.float()
 
 
@@ -168,7 +184,9 @@ def collate(items: Sequence[RewardInput], pad_id: int) -> dict[str, np.ndarray]:
     return {
         "input_ids": ids,
         "attention_mask": mask,
-        "pixel_values": np.concatenate([it.pixel_values for it in items], axis=0).astype(np.float32, copy=False),
+        "pixel_values": np.concatenate([it.pixel_values for it in items], axis=0).astype(
+            np.float32, copy=False
+        ),
         "grid_thw": np.asarray([it.grid_thw for it in items], dtype=np.int64),
     }
 
@@ -198,7 +216,9 @@ def to_official_key(key: str) -> str:
     return key
 
 
-def to_official_state_dict(model: Qwen2VLRewardModel, *, tied_lm_head: bool = True) -> dict[str, torch.Tensor]:
+def to_official_state_dict(
+    model: Qwen2VLRewardModel, *, tied_lm_head: bool = True
+) -> dict[str, torch.Tensor]:
     """The state dict the upstream code would save for this model (lm_head = embeddings when tied)."""
     sd = {to_official_key(k): v for k, v in model.state_dict().items()}
     embed = model.model.language_model.embed_tokens.weight.detach()
@@ -213,22 +233,30 @@ def load_official_state_dict(model: Qwen2VLRewardModel, state_dict: Mapping[str,
     unexpected: list[str] = []
     for key, value in state_dict.items():
         if key.startswith("base_model.") or ".lora_" in key:
-            raise CheckpointLayoutError(f"checkpoint holds unmerged PEFT/LoRA keys ({key!r}); merge the adapter first")
+            raise CheckpointLayoutError(
+                f"checkpoint holds unmerged PEFT/LoRA keys ({key!r}); merge the adapter first"
+            )
         try:
             target = from_official_key(key)
         except CheckpointLayoutError:
             unexpected.append(key)
             continue
         if target is None:
-            embed = state_dict.get("model.embed_tokens.weight", state_dict.get("model.language_model.embed_tokens.weight"))
+            embed = state_dict.get(
+                "model.embed_tokens.weight", state_dict.get("model.language_model.embed_tokens.weight")
+            )
             if embed is not None and tuple(value.shape) != tuple(embed.shape):
-                raise CheckpointLayoutError(f"lm_head.weight {tuple(value.shape)} does not match the embeddings {tuple(embed.shape)}")
+                raise CheckpointLayoutError(
+                    f"lm_head.weight {tuple(value.shape)} does not match the embeddings {tuple(embed.shape)}"
+                )
             continue
         if target not in own:
             unexpected.append(key)
             continue
         if tuple(own[target].shape) != tuple(value.shape):
-            raise CheckpointLayoutError(f"{key}: checkpoint shape {tuple(value.shape)} != model shape {tuple(own[target].shape)}")
+            raise CheckpointLayoutError(
+                f"{key}: checkpoint shape {tuple(value.shape)} != model shape {tuple(own[target].shape)}"
+            )
         mapped[target] = value
     missing = sorted(set(own) - set(mapped))
     if missing or unexpected:
@@ -271,9 +299,13 @@ TINY_BACKBONE: dict[str, Any] = {
 def backbone_config(arch: Any, token_ids: Mapping[str, int], *, tie_word_embeddings: bool) -> Any:
     """qwen2vl_config from any config object carrying the backbone size fields (VideoAlignConfig, HPSv3Config)."""
     sizes = {k: getattr(arch, k) for k in TINY_BACKBONE}
-    return qwen2vl_config(**sizes, token_ids=token_ids, tie_word_embeddings=tie_word_embeddings,
-                          rms_norm_eps=getattr(arch, "rms_norm_eps", 1e-6),
-                          rope_theta=getattr(arch, "rope_theta", 1_000_000.0))
+    return qwen2vl_config(
+        **sizes,
+        token_ids=token_ids,
+        tie_word_embeddings=tie_word_embeddings,
+        rms_norm_eps=getattr(arch, "rms_norm_eps", 1e-6),
+        rope_theta=getattr(arch, "rope_theta", 1_000_000.0),
+    )
 
 
 def backbone_from_hf_config(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -346,7 +378,11 @@ def qwen2vl_config(
         "num_key_value_heads": num_kv_heads,
         "rms_norm_eps": rms_norm_eps,
         "max_position_embeddings": 32768,
-        "rope_parameters": {"rope_type": "default", "rope_theta": rope_theta, "mrope_section": list(mrope_section)},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": rope_theta,
+            "mrope_section": list(mrope_section),
+        },
         "bos_token_id": token_ids[ENDOFTEXT],
         "eos_token_id": token_ids[IM_END],
         "pad_token_id": None,
@@ -407,7 +443,9 @@ def build_model(
 
 
 @functools.lru_cache(maxsize=4)
-def _tiny_bpe(n_merges: int, extra_lines: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
+def _tiny_bpe(
+    n_merges: int, extra_lines: tuple[str, ...]
+) -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]:
     from tokenizers import pre_tokenizers
 
     from omninft.reward_servers.models.tiny_tokenizers import corpus_lines, learn_bpe_merges
@@ -451,15 +489,15 @@ def add_reward_tokens(tokenizer: Any, tokens: Sequence[str]) -> tuple[int, ...]:
 def token_ids_of(tokenizer: Any, names: Sequence[str]) -> dict[str, int]:
     """Ids of named tokens; fails if any is unknown."""
     ids = {n: tokenizer.convert_tokens_to_ids(n) for n in names}
-    unknown = [n for n, i in ids.items() if i is None or i == tokenizer.unk_token_id and n != tokenizer.unk_token]
+    unknown = [
+        n for n, i in ids.items() if i is None or i == tokenizer.unk_token_id and n != tokenizer.unk_token
+    ]
     if unknown:
         raise ValueError(f"tokenizer lacks tokens {unknown}")
     return {n: int(i) for n, i in ids.items()}
 
 
-def run_reward(
-    backend: Any, items: Sequence[RewardInput], pad_id: int, chunk: int
-) -> np.ndarray:
+def run_reward(backend: Any, items: Sequence[RewardInput], pad_id: int, chunk: int) -> np.ndarray:
     """Rewards (len(items), n_special, out) through the backend's "reward" graph, one sample per call.
 
     A batched call pads every prompt to the longest of its batch and packs the vision tokens of all its
@@ -467,11 +505,16 @@ def run_reward(
     equal clean ones). `chunk` is kept for the callers' signature.
     """
     del chunk
-    parts = [np.asarray(backend.run("reward", collate([item], pad_id))["rewards"], dtype=np.float32) for item in items]
+    parts = [
+        np.asarray(backend.run("reward", collate([item], pad_id))["rewards"], dtype=np.float32)
+        for item in items
+    ]
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def build_empty(config: Any, head: nn.Module, *, dtype: torch.dtype, head_dtype: torch.dtype | None = None) -> Qwen2VLRewardModel:
+def build_empty(
+    config: Any, head: nn.Module, *, dtype: torch.dtype, head_dtype: torch.dtype | None = None
+) -> Qwen2VLRewardModel:
     """An uninitialised reward model in `dtype` on CPU (no random init of billions of weights), to load into.
 
     The rotary tables are non-persistent buffers no checkpoint holds, so they are rebuilt for real.

@@ -30,7 +30,9 @@ def build_random(factory: Callable[[], nn.Module], seed: int, size: str) -> tupl
         torch.manual_seed(seed)
         model = factory()
     model.eval()
-    return model, WeightsIdentity(tiny_weights_id(seed, size), state_dict_sha256(model.state_dict()), tiny=True)
+    return model, WeightsIdentity(
+        tiny_weights_id(seed, size), state_dict_sha256(model.state_dict()), tiny=True
+    )
 
 
 def _describe(keys: list[str]) -> str:

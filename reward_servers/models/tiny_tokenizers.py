@@ -70,7 +70,9 @@ A deep voice narrates a documentary about ocean life and whales.
 
 _SPECIAL_ROBERTA = ("<s>", "<pad>", "</s>", "<unk>")
 _CLIP_BOS, _CLIP_EOS = "<|startoftext|>", "<|endoftext|>"
-_CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+_CLIP_SPLIT = (
+    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+)
 
 
 def corpus_lines() -> list[str]:
@@ -120,7 +122,9 @@ def _word_counts(pieces: list[str], end_of_word: str = "") -> dict[tuple[str, ..
     return counts
 
 
-def _grow_vocab(base: list[str], merges: list[tuple[str, str]], size: int) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def _grow_vocab(
+    base: list[str], merges: list[tuple[str, str]], size: int
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """base symbols, then merged symbols in merge order, up to `size` entries; the merges that fit."""
     vocab = {s: i for i, s in enumerate(base)}
     kept: list[tuple[str, str]] = []
@@ -151,7 +155,9 @@ def _train_clip_bpe(vocab_size: int) -> tuple[tuple[tuple[str, int], ...], tuple
     """A CLIP-style BPE (lower-cased, `</w>` word ends) learned on the corpus; returns (vocab items, merges)."""
     from tokenizers import Regex, normalizers, pre_tokenizers
 
-    norm = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
+    norm = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
     pre = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(_CLIP_SPLIT), behavior="removed", invert=True),

@@ -13,7 +13,9 @@ from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft.reward_servers.scorers.spec import model_options
 
 
-def run_chunked(backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int) -> np.ndarray:
+def run_chunked(
+    backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int
+) -> np.ndarray:
     """Run `graph` over the batch axis in calls of exactly `chunk` rows; returns output `output` stacked.
 
     The last call is padded with copies of its last row (their outputs are dropped). Every call then has the
@@ -37,7 +39,9 @@ def _pad_rows(arr: np.ndarray, rows: int) -> np.ndarray:
     """`arr` with its last row repeated up to `rows` rows (a real input, so padded rows never produce NaN)."""
     if arr.shape[0] >= rows:
         return arr
-    return np.ascontiguousarray(np.concatenate([arr, np.repeat(arr[-1:], rows - arr.shape[0], axis=0)], axis=0))
+    return np.ascontiguousarray(
+        np.concatenate([arr, np.repeat(arr[-1:], rows - arr.shape[0], axis=0)], axis=0)
+    )
 
 
 def text_max_length(tokenizer: Any, max_positions: int) -> int:
@@ -58,7 +62,13 @@ def tokenize(tokenizer: Any, prompts: Sequence[str], max_length: int) -> dict[st
 
 
 def encode_texts(
-    backend: Backend, tokenizer: Any, prompts: Sequence[str], *, max_length: int, chunk: int, graph: str = "text"
+    backend: Backend,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    max_length: int,
+    chunk: int,
+    graph: str = "text",
 ) -> np.ndarray:
     """Projected text embeddings (N, D) for prompts, one backend call per prompt.
 
@@ -95,8 +105,14 @@ def cache_key(family: str, sha256: str) -> str:
     return f"{family}-{sha256[:16]}"
 
 
-def backend_for(family: str, cfg: ScorerConfig, graphs: Mapping[str, GraphSpec], weights_sha256: str, *,
-                max_batch_size: int | None = None) -> Backend:
+def backend_for(
+    family: str,
+    cfg: ScorerConfig,
+    graphs: Mapping[str, GraphSpec],
+    weights_sha256: str,
+    *,
+    max_batch_size: int | None = None,
+) -> Backend:
     """The backend cfg asks for over `graphs`; options.ort_tensorrt_ep puts ORT's TensorRT EP first on GPUs."""
     trt_ep = model_options(cfg).ort_tensorrt_ep
     return create_backend(

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_SCOPE: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar("omninft_shared_loads",
-                                                                                     default=None)
+_SCOPE: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar(
+    "omninft_shared_loads", default=None
+)
 
 
 @contextmanager

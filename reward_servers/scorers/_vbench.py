@@ -50,7 +50,9 @@ def video_frames(sample: DecodedSample, scorer: str, min_frames: int) -> tuple[n
         raise InvalidSample(f"{scorer} needs a video; the sample has none")
     frames = np.asarray(sample.video.frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise InvalidSample(f"{scorer}: expected uint8 frames T x H x W x 3, got {frames.dtype} {frames.shape}")
+        raise InvalidSample(
+            f"{scorer}: expected uint8 frames T x H x W x 3, got {frames.dtype} {frames.shape}"
+        )
     if frames.shape[0] == 0 or frames.shape[1] == 0 or frames.shape[2] == 0:
         raise InvalidSample(f"{scorer}: the video has no frames (shape {frames.shape})")
     if frames.shape[0] < min_frames:
@@ -61,8 +63,10 @@ def video_frames(sample: DecodedSample, scorer: str, min_frames: int) -> tuple[n
 def require_torch_backend(name: str, cfg: ScorerConfig) -> None:
     """These scorers run their models per frame pair in torch; other backends are refused by name."""
     if cfg.backend not in TORCH_ONLY:
-        raise ValueError(f"{name} runs on the torch backend only (per-pair model calls, as the reference); "
-                         f"got backend {cfg.backend!r}")
+        raise ValueError(
+            f"{name} runs on the torch backend only (per-pair model calls, as the reference); "
+            f"got backend {cfg.backend!r}"
+        )
 
 
 def weights_info(ident: Any) -> WeightsInfo:
@@ -82,6 +86,7 @@ def _device_model(module: Any, device: str) -> Any:
 
 def shared_raft(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
     """RAFT-things (or tiny/random) on cfg.device, loaded once per server for every scorer with these weights."""
+
     def load() -> tuple[Any, WeightsInfo]:
         from omninft.reward_servers.models import raft
 
@@ -93,6 +98,7 @@ def shared_raft(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
 
 def shared_amt(cfg: ScorerConfig) -> tuple[Any, WeightsInfo]:
     """AMT-S (or tiny/random) on cfg.device, loaded once per server."""
+
     def load() -> tuple[Any, WeightsInfo]:
         from omninft.reward_servers.models import amt
 
@@ -109,7 +115,7 @@ CLIP_PROTOCOLS = (PROTOCOL, "vbench-v1-fp32")
 
 
 def clip_precision(protocol: str, device: str) -> str:
-    """"fp16" where the reference's OpenAI clip would run fp16 (CUDA under "vbench-v1"), else "fp32"."""
+    """ "fp16" where the reference's OpenAI clip would run fp16 (CUDA under "vbench-v1"), else "fp32"."""
     return "fp16" if protocol == PROTOCOL and device.startswith("cuda") else "fp32"
 
 
@@ -128,12 +134,15 @@ def shared_clip_b32_model(cfg: ScorerConfig, precision: str) -> tuple[Any, Any, 
     """The whole CLIP ViT-B/32 CLIPModel on cfg.device in `precision`, its HF tokenizer (None for OpenAI's `.pt`
     file, "official" included, which has none) and weights; loaded once per server for background_consistency and
     appearance_style."""
+
     def load() -> tuple[Any, Any, WeightsInfo]:
         from omninft.reward_servers.models import clip
 
         tokenizer = None
         if cfg.weights == "official" or cfg.weights.endswith(".pt"):  # the file VBench's clip.load reads
-            model, ident = clip.load_openai(cfg.weights, cfg.seed, arch="ViT-B/32", cache_dir=cfg.weights_dir or None)
+            model, ident = clip.load_openai(
+                cfg.weights, cfg.seed, arch="ViT-B/32", cache_dir=cfg.weights_dir or None
+            )
         else:
             model, tokenizer, ident = clip.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
         clip.set_precision(model, precision)
@@ -145,6 +154,7 @@ def shared_clip_b32_model(cfg: ScorerConfig, precision: str) -> tuple[Any, Any, 
 
 def shared_clip_b32(cfg: ScorerConfig, precision: str) -> tuple[Any, int, WeightsInfo]:
     """CLIP ViT-B/32's image tower + projection (ClipImageCore), its input size, and weights; loaded once."""
+
     def load() -> tuple[Any, int, WeightsInfo]:
         from omninft.reward_servers.models import clip
 
@@ -217,5 +227,6 @@ def warmup_video(num_frames: int = 9, height: int = 128, width: int = 144) -> De
         disc = (x - (20 + 4 * k)) ** 2 + (y - height // 2) ** 2 < 225
         base[disc] = (250.0, 240.0, 30.0)
         frames.append(base.astype(np.uint8))
-    return DecodedSample(id="warmup", prompt="a yellow disc moving right",
-                         video=DecodedVideo(np.stack(frames), fps=8.0))
+    return DecodedSample(
+        id="warmup", prompt="a yellow disc moving right", video=DecodedVideo(np.stack(frames), fps=8.0)
+    )

@@ -49,7 +49,9 @@ class ConditionedVideoScorer(PerVideoScorer):
         frames, fps = video_frames(sample, self.info.name, self.min_frames)
         text = sample.prompt or ""
         if not text.strip():
-            raise InvalidSample(f"{self.info.name} needs its condition text as the prompt; the sample has none")
+            raise InvalidSample(
+                f"{self.info.name} needs its condition text as the prompt; the sample has none"
+            )
         try:
             data = self.prepare_conditioned(frames, fps, text)
         except ValueError as err:

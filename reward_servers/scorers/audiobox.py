@@ -60,7 +60,9 @@ def torchaudio_axis_gain(sr_in: int, sr_out: int = ab.SAMPLE_RATE) -> float:
     return axis_gain(sr_in, sr_out)
 
 
-def fit_length(wave: np.ndarray, max_audio_len_s: float | None, sample_rate: int = ab.SAMPLE_RATE) -> np.ndarray:
+def fit_length(
+    wave: np.ndarray, max_audio_len_s: float | None, sample_rate: int = ab.SAMPLE_RATE
+) -> np.ndarray:
     """Cut / zero-pad to int(sample_rate * max_audio_len_s) samples; no limit when max_audio_len_s is falsy."""
     if not max_audio_len_s:
         return wave
@@ -132,14 +134,26 @@ def max_audio_len_option(options: Mapping[str, Any], name: str = "audiobox_aesth
 class AudioboxScorer:
     """Audiobox Aesthetics behind a backend: all chunks of a batch go through one batched core call."""
 
-    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo,
-                 target_transform: Mapping[str, Mapping[str, float]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        weights: WeightsInfo,
+        target_transform: Mapping[str, Mapping[str, float]],
+    ) -> None:
         self.cfg = cfg
         self.backend = backend
         self.target_transform = {a: dict(target_transform[a]) for a in ab.AXES}
         self.max_audio_len_s = max_audio_len_option(cfg.options, name)
         self.info = SPEC.info(
-            name, cfg, weights=weights, backend=backend.name, device=backend.device, family="audiobox_aesthetics",
+            name,
+            cfg,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            family="audiobox_aesthetics",
             input_spec=InputSpec(
                 modalities=SPEC.modalities,
                 audio_sample_rate=ab.SAMPLE_RATE,
@@ -161,9 +175,13 @@ class AudioboxScorer:
         """Normalised chunk predictions, (K_i, 4) per item, from one batched pass over every chunk."""
         wavs = np.concatenate([it.chunks.wavs for it in items])
         masks = np.concatenate([it.chunks.masks for it in items])
-        preds = run_chunked(self.backend, GRAPH, {"wav": wavs, "mask": masks}, "preds", self.cfg.max_batch_size)
+        preds = run_chunked(
+            self.backend, GRAPH, {"wav": wavs, "mask": masks}, "preds", self.cfg.max_batch_size
+        )
         bounds = np.cumsum([0] + [it.chunks.wavs.shape[0] for it in items])
-        return [AudioboxRaw(preds[bounds[i] : bounds[i + 1]], it.chunks.weights) for i, it in enumerate(items)]
+        return [
+            AudioboxRaw(preds[bounds[i] : bounds[i + 1]], it.chunks.weights) for i, it in enumerate(items)
+        ]
 
     def postprocess(self, output: AudioboxRaw) -> ScorerOutput:
         """De-normalise, weight-average the chunks per axis, and add their mean as audio_quality."""
@@ -178,7 +196,9 @@ class AudioboxScorer:
         t = np.arange(sr, dtype=np.float64) / sr
         noise = np.random.default_rng(0).standard_normal(sr) * 0.01
         tone = (0.3 * np.sin(2 * np.pi * 440.0 * t) + noise).astype(np.float32)
-        return DecodedSample(id="warmup", prompt="a steady beep", audio=DecodedAudio(tone[None], sample_rate=sr))
+        return DecodedSample(
+            id="warmup", prompt="a steady beep", audio=DecodedAudio(tone[None], sample_rate=sr)
+        )
 
 
 def build(name: str, cfg: ScorerConfig) -> AudioboxScorer:
@@ -205,9 +225,16 @@ class AudioboxOptions(ModelOptions):
 
 
 SPEC = ScorerSpec(
-        name="audiobox_aesthetics", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
-        modalities=("audio",), options=AudioboxOptions, families=("audiobox",),
-        bench=(BenchMetric("javisbench", "audio_quality", output="audio_quality"),),
-        summary="Audiobox Aesthetics (CE, CU, PC, PQ; JavisBench audio quality)", batch_rtol=1e-5,
+    name="audiobox_aesthetics",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=OUTPUTS,
+    modalities=("audio",),
+    options=AudioboxOptions,
+    families=("audiobox",),
+    bench=(BenchMetric("javisbench", "audio_quality", output="audio_quality"),),
+    summary="Audiobox Aesthetics (CE, CU, PC, PQ; JavisBench audio quality)",
+    batch_rtol=1e-5,
 )
 SCORERS = (SPEC,)

@@ -117,7 +117,9 @@ class AudioClipEmbedder:
 
     def forward(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One backend call per max_batch_size waveforms."""
-        out = run_chunked(self.backend, "audio", {"waveform": np.stack(items)}, "audio_embeds", self.cfg.max_batch_size)
+        out = run_chunked(
+            self.backend, "audio", {"waveform": np.stack(items)}, "audio_embeds", self.cfg.max_batch_size
+        )
         return [out[i] for i in range(len(items))]
 
     def postprocess(self, output: np.ndarray) -> ScorerOutput:
@@ -136,8 +138,9 @@ class AudioClipEmbedder:
 def build(name: str, cfg: ScorerConfig) -> AudioClipEmbedder:
     """Registry target: load weights (offline), create the backend over the audio graph, return the embedder."""
     model, winfo = _load(cfg)
-    backend = backend_for("audioclip", cfg, make_graphs(model, audio_num_samples(max_audio_len_option(cfg, name))),
-                          winfo.sha256)
+    backend = backend_for(
+        "audioclip", cfg, make_graphs(model, audio_num_samples(max_audio_len_option(cfg, name))), winfo.sha256
+    )
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM AudioCLIP weights (%s)", name, winfo.weights_id)
     return AudioClipEmbedder(name, cfg, backend=backend, weights=winfo)
@@ -152,10 +155,27 @@ class AudioClipOptions(ModelOptions):
 
 
 SPEC = ScorerSpec(
-    name="audioclip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
-    modalities=("audio",), options=AudioClipOptions, families=("audioclip",),
-    bench=(BenchMetric("javisbench", "fad", embedding=EMBEDDING, reference="audio", kind="frechet", scale=1e4,
-                       higher_is_better=False),),
-    summary="AudioCLIP audio embeddings for FAD", batch_rtol=1e-5,
+    name="audioclip",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=(),
+    embeddings=(EMBEDDING,),
+    modalities=("audio",),
+    options=AudioClipOptions,
+    families=("audioclip",),
+    bench=(
+        BenchMetric(
+            "javisbench",
+            "fad",
+            embedding=EMBEDDING,
+            reference="audio",
+            kind="frechet",
+            scale=1e4,
+            higher_is_better=False,
+        ),
+    ),
+    summary="AudioCLIP audio embeddings for FAD",
+    batch_rtol=1e-5,
 )
 SCORERS = (SPEC,)

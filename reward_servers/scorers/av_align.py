@@ -55,8 +55,16 @@ def opencv_flow() -> FlowFn | None:
 
     def flow(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         return cv2.calcOpticalFlowFarneback(  # type: ignore[call-overload]
-            prev, nxt, None, float(p["pyr_scale"]), int(p["levels"]), int(p["winsize"]), int(p["iterations"]),
-            int(p["poly_n"]), float(p["poly_sigma"]), 0,
+            prev,
+            nxt,
+            None,
+            float(p["pyr_scale"]),
+            int(p["levels"]),
+            int(p["winsize"]),
+            int(p["iterations"]),
+            int(p["poly_n"]),
+            float(p["poly_sigma"]),
+            0,
         )
 
     return flow
@@ -107,7 +115,9 @@ class AvAlignScorer:
             backend="opencv" if self.flow_fn is not None else "numpy",
             device="cpu",
             family="av_align",
-            input_spec=InputSpec(modalities=("video", "audio"), max_audio_seconds=float(self.max_length_s or 0.0)),
+            input_spec=InputSpec(
+                modalities=("video", "audio"), max_audio_seconds=float(self.max_length_s or 0.0)
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> float:
@@ -160,8 +170,13 @@ class AvAlignOptions:
 
 
 SPEC = ScorerSpec(
-    name="av_align", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
-    modalities=("video", "audio"), options=AvAlignOptions,
+    name="av_align",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=OUTPUTS,
+    modalities=("video", "audio"),
+    options=AvAlignOptions,
     bench=(BenchMetric("javisbench", "av_align", output="av_align"),),
     summary="AV-Align: audio onsets vs optical-flow peaks (IoU)",
 )

@@ -97,9 +97,9 @@ def make_graphs(model: Any, tokenizer: Any) -> dict[str, GraphSpec]:
     """The exportable cores of a loaded ClapModel: "audio" and "text"."""
     max_len = text_max_length(tokenizer, model.config.text_config.max_position_embeddings - 2)
     rng = np.random.default_rng(0)
-    audio_example = (rng.standard_normal((2, 1, clap_model.NUM_FRAMES, clap_model.NUM_MEL_BINS)) * 20 - 50).astype(
-        np.float32
-    )
+    audio_example = (
+        rng.standard_normal((2, 1, clap_model.NUM_FRAMES, clap_model.NUM_MEL_BINS)) * 20 - 50
+    ).astype(np.float32)
     return {
         "audio": GraphSpec(
             module=clap_model.ClapAudioCore(model).eval(),
@@ -123,8 +123,6 @@ def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], W
     return make_graphs(model, tokenizer), info
 
 
-
-
 class ClapScorer:
     """CLAP text-audio similarity behind a backend (torch, onnxruntime or tensorrt)."""
 
@@ -140,7 +138,9 @@ class ClapScorer:
     ) -> None:
         protocol = cfg.protocol or DEFAULT_PROTOCOL
         if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+            raise ValueError(
+                f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}"
+            )
         self.cfg = cfg
         self.pad, self.resampler = _PROTOCOL_FRONT_END[protocol]
         self.backend = backend
@@ -237,16 +237,32 @@ class ClapTextEmbedder:
     No score output and no cache: every call runs the text tower, batched across requests by the server.
     """
 
-    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, tokenizer: Any, weights: WeightsInfo,
-                 text_max_len: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        tokenizer: Any,
+        weights: WeightsInfo,
+        text_max_len: int,
+    ) -> None:
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = tokenizer
         self.text_max_len = text_max_len
         self.info = ScorerInfo(
-            name=name, model_family="clap", version=VERSION, outputs=(), embeddings=("text",),
-            input_spec=InputSpec(modalities=("audio_prompt",)), protocol=cfg.protocol or DEFAULT_PROTOCOL,
-            weights=weights, backend=backend.name, device=backend.device, max_batch_size=cfg.max_batch_size,
+            name=name,
+            model_family="clap",
+            version=VERSION,
+            outputs=(),
+            embeddings=("text",),
+            input_spec=InputSpec(modalities=("audio_prompt",)),
+            protocol=cfg.protocol or DEFAULT_PROTOCOL,
+            weights=weights,
+            backend=backend.name,
+            device=backend.device,
+            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> str:
@@ -258,8 +274,13 @@ class ClapTextEmbedder:
 
     def forward(self, items: Sequence[str]) -> list[np.ndarray]:
         """One text-tower call for the batch."""
-        out = encode_texts(self.backend, self.tokenizer, list(items), max_length=self.text_max_len,
-                           chunk=self.cfg.max_batch_size)
+        out = encode_texts(
+            self.backend,
+            self.tokenizer,
+            list(items),
+            max_length=self.text_max_len,
+            chunk=self.cfg.max_batch_size,
+        )
         return [out[i] for i in range(len(items))]
 
     def postprocess(self, output: np.ndarray) -> ScorerOutput:
@@ -278,7 +299,9 @@ def build_text(name: str, cfg: ScorerConfig) -> ClapTextEmbedder:
     backend = backend_for("clap", cfg, {"text": text_graph(model, tokenizer, max_len)}, winfo.sha256)
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLAP weights (%s)", name, winfo.weights_id)
-    return ClapTextEmbedder(name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len)
+    return ClapTextEmbedder(
+        name, cfg, backend=backend, tokenizer=tokenizer, weights=winfo, text_max_len=max_len
+    )
 
 
 @dataclass(frozen=True)
@@ -291,14 +314,30 @@ class ClapOptions(ModelOptions):
 
 SCORERS = (
     ScorerSpec(
-        name="clap", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clap_score",),
-        embeddings=("audio", "text"), modalities=("audio", "audio_prompt"), options=ClapOptions, families=("clap",),
+        name="clap",
+        build=build,
+        version=VERSION,
+        protocols=PROTOCOLS,
+        outputs=("clap_score",),
+        embeddings=("audio", "text"),
+        modalities=("audio", "audio_prompt"),
+        options=ClapOptions,
+        families=("clap",),
         bench=(BenchMetric("javisbench", "clap_score", output="clap_score"),),
-        summary="CLAP text-audio cosine (JavisBench CLAP score)", batch_rtol=1e-5,
+        summary="CLAP text-audio cosine (JavisBench CLAP score)",
+        batch_rtol=1e-5,
     ),
     ScorerSpec(
-        name="clap_text", build=build_text, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=("text",),
-        modalities=("audio_prompt",), options=ClapOptions, families=("clap",),
-        summary="CLAP prompt embeddings only (Embed RPC)", batch_rtol=1e-5,
+        name="clap_text",
+        build=build_text,
+        version=VERSION,
+        protocols=PROTOCOLS,
+        outputs=(),
+        embeddings=("text",),
+        modalities=("audio_prompt",),
+        options=ClapOptions,
+        families=("clap",),
+        summary="CLAP prompt embeddings only (Embed RPC)",
+        batch_rtol=1e-5,
     ),
 )

@@ -109,8 +109,6 @@ def image_batch_size(cfg: ScorerConfig, name: str = "clip") -> int:
     return max(scorer_options(ClipOptions, name, cfg).image_batch_size, 1)
 
 
-
-
 class ClipScorer:
     """JavisBench CLIP score behind a backend (torch, onnxruntime or tensorrt)."""
 
@@ -146,7 +144,10 @@ class ClipScorer:
             device=backend.device,
             family="clip",
             input_spec=InputSpec(
-                modalities=("video", "prompt"), video_fps=0.0, video_frames=self.num_frames, image_size=image_size
+                modalities=("video", "prompt"),
+                video_fps=0.0,
+                video_frames=self.num_frames,
+                image_size=image_size,
             ),
         )
 
@@ -182,13 +183,21 @@ class ClipScorer:
         pixels = np.concatenate([it.frames for it in items], axis=0)
         embeds = []
         for start in range(0, pixels.shape[0], self.image_batch):
-            chunk = to_normalized_chw(pixels[start : start + self.image_batch], OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
-            embeds.append(run_chunked(self.backend, "image", {"pixel_values": chunk}, "image_embeds", self.image_batch))
+            chunk = to_normalized_chw(
+                pixels[start : start + self.image_batch], OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+            )
+            embeds.append(
+                run_chunked(self.backend, "image", {"pixel_values": chunk}, "image_embeds", self.image_batch)
+            )
         frame_emb = np.concatenate(embeds, axis=0)
         texts = self.text_cache.get_many(
             [it.text for it in items],
             lambda prompts: encode_texts(
-                self.backend, self.tokenizer, prompts, max_length=self.text_max_len, chunk=self.cfg.max_batch_size
+                self.backend,
+                self.tokenizer,
+                prompts,
+                max_length=self.text_max_len,
+                chunk=self.cfg.max_batch_size,
             ),
         )
         bounds = np.cumsum([0, *counts])
@@ -200,22 +209,31 @@ class ClipScorer:
         t = l2_normalize(output.text)
         per_frame = f.astype(np.float64) @ t.astype(np.float64)
         video = f.mean(axis=0, dtype=np.float64).astype(np.float32)
-        return ScorerOutput(scores={"clip_score": float(per_frame.mean())}, embeddings={"video": video, "text": t})
+        return ScorerOutput(
+            scores={"clip_score": float(per_frame.mean())}, embeddings={"video": video, "text": t}
+        )
 
     def warmup_sample(self) -> DecodedSample:
         """Twelve 72x128 frames of a moving colour gradient."""
         y, x = np.mgrid[0:72, 0:128]
         frames = np.stack(
-            [np.stack([(x * 2 + 9 * k) % 256, (y * 3) % 256, (x + y + 20 * k) % 256], axis=-1) for k in range(12)]
+            [
+                np.stack([(x * 2 + 9 * k) % 256, (y * 3) % 256, (x + y + 20 * k) % 256], axis=-1)
+                for k in range(12)
+            ]
         ).astype(np.uint8)
-        return DecodedSample(id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=12.0))
+        return DecodedSample(
+            id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=12.0)
+        )
 
 
 def build(name: str, cfg: ScorerConfig) -> ClipScorer:
     """Registry target: load weights (offline), create the backend over the CLIP graphs, return the scorer."""
     model, tokenizer, winfo = _load(cfg)
     graphs = make_graphs(model, tokenizer)
-    backend = backend_for("clip", cfg, graphs, winfo.sha256, max_batch_size=max(cfg.max_batch_size, image_batch_size(cfg, name)))
+    backend = backend_for(
+        "clip", cfg, graphs, winfo.sha256, max_batch_size=max(cfg.max_batch_size, image_batch_size(cfg, name))
+    )
     if winfo.tiny:
         logger.warning("scorer %s runs TINY RANDOM CLIP weights (%s)", name, winfo.weights_id)
     return ClipScorer(
@@ -246,8 +264,15 @@ class ClipOptions(ModelOptions):
 
 
 SPEC = ScorerSpec(
-    name="clip", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("clip_score",),
-    embeddings=("video", "text"), modalities=("video", "prompt"), options=ClipOptions, families=("clip",),
+    name="clip",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=("clip_score",),
+    embeddings=("video", "text"),
+    modalities=("video", "prompt"),
+    options=ClipOptions,
+    families=("clip",),
     weights=("clip",),
     bench=(BenchMetric("javisbench", "clip_score", output="clip_score"),),
     summary="CLIP text-frame similarity (JavisBench CLIP score)",

@@ -63,7 +63,9 @@ def segments_for_length(max_len_s: float) -> int:
     """Segments per stream for L seconds; ValueError when the two streams disagree or there is none."""
     s_v, s_a = sf.segment_counts(max_len_s, SYNC)
     if s_v != s_a:
-        raise ValueError(f"max_audio_len_s={max_len_s} gives {s_v} video but {s_a} audio segments; they must match")
+        raise ValueError(
+            f"max_audio_len_s={max_len_s} gives {s_v} video but {s_a} audio segments; they must match"
+        )
     if s_v < 1:
         raise ValueError(f"max_audio_len_s={max_len_s} is shorter than one 0.64 s Synchformer segment")
     return s_v
@@ -78,7 +80,9 @@ def prepare_video(video: DecodedVideo, num_frames: int, image_size: int = SYNC.i
         raise InvalidSample(f"video has no usable frame rate ({video.fps})")
     idx = sf.fps_resample_indices(frames.shape[0], video.fps, SYNC.video_fps)[:num_frames]
     out = np.zeros((num_frames, image_size, image_size, 3), dtype=np.uint8)
-    out[: idx.shape[0]] = sf.resize_short_side_center_crop(np.asarray(frames[idx], dtype=np.uint8), image_size)
+    out[: idx.shape[0]] = sf.resize_short_side_center_crop(
+        np.asarray(frames[idx], dtype=np.uint8), image_size
+    )
     return out
 
 
@@ -111,7 +115,9 @@ def make_graphs(model: sync_model.Synchformer) -> dict[str, GraphSpec]:
             module=sync_model.AudioCore(model).eval(),
             input_names=("mel",),
             output_names=("afeats",),
-            example_inputs={"mel": rng.normal(0, 0.5, (2, 1, cfg.n_mels, cfg.spec_frames)).astype(np.float32)},
+            example_inputs={
+                "mel": rng.normal(0, 0.5, (2, 1, cfg.n_mels, cfg.spec_frames)).astype(np.float32)
+            },
         ),
         "sync": GraphSpec(
             module=sync_model.SyncCore(model).eval(),
@@ -140,8 +146,15 @@ def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], W
 class DesyncScorer:
     """Synchformer DeSync behind a backend (torch, onnxruntime or tensorrt)."""
 
-    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, weights: WeightsInfo,
-                 model_cfg: sync_model.SynchformerConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        weights: WeightsInfo,
+        model_cfg: sync_model.SynchformerConfig,
+    ) -> None:
         self.cfg = cfg
         self.backend = backend
         opts = scorer_options(DesyncOptions, name, cfg)
@@ -179,7 +192,9 @@ class DesyncScorer:
         wave = prepare_audio(sample.audio, self.num_samples)
         starts = sf.audio_segment_starts(self.num_samples)
         segments = np.stack([wave[s : s + SYNC.samples_per_segment] for s in starts])
-        return DesyncItem(frames, sf.sync_log_mel(segments), sf.video_segment_starts(self.num_frames), self.windows)
+        return DesyncItem(
+            frames, sf.sync_log_mel(segments), sf.video_segment_starts(self.num_frames), self.windows
+        )
 
     def _video_features(self, items: Sequence[DesyncItem]) -> list[np.ndarray]:
         """Per item (S, 8, D): every segment of every item, segment_batch segments per backend call."""
@@ -189,7 +204,9 @@ class DesyncScorer:
         for start in range(0, len(jobs), self.segment_batch):
             chunk = jobs[start : start + self.segment_batch]
             batch = np.stack([sf.normalize_frames(items[i].frames[s : s + n]) for i, s in chunk])
-            feats.append(np.asarray(self.backend.run("video", {"segments": batch})["vfeats"], dtype=np.float32))
+            feats.append(
+                np.asarray(self.backend.run("video", {"segments": batch})["vfeats"], dtype=np.float32)
+            )
         flat = np.concatenate(feats, axis=0)
         return np.split(flat, np.cumsum([len(it.segment_starts) for it in items])[:-1])
 
@@ -201,7 +218,9 @@ class DesyncScorer:
         afeats = np.split(afeats_flat, np.cumsum([it.mel.shape[0] for it in items])[:-1])
         vis = np.stack([vfeats[i][w] for i, it in enumerate(items) for w in it.windows])
         aud = np.stack([afeats[i][w] for i, it in enumerate(items) for w in it.windows])
-        logits = run_chunked(self.backend, "sync", {"vfeats": vis, "afeats": aud}, "logits", self.segment_batch)
+        logits = run_chunked(
+            self.backend, "sync", {"vfeats": vis, "afeats": aud}, "logits", self.segment_batch
+        )
         return np.split(logits, np.cumsum([len(it.windows) for it in items])[:-1])
 
     def postprocess(self, output: np.ndarray) -> ScorerOutput:
@@ -230,7 +249,8 @@ def build(name: str, cfg: ScorerConfig) -> DesyncScorer:
     if winfo.tiny:
         logger.warning(
             "scorer %s runs TINY RANDOM SYNCHFORMER weights (%s): desync values are meaningless",
-            name, winfo.weights_id,
+            name,
+            winfo.weights_id,
         )
     return DesyncScorer(name, cfg, backend=backend, weights=winfo, model_cfg=model.cfg)
 
@@ -246,8 +266,14 @@ class DesyncOptions(ModelOptions):
 
 
 SPEC = ScorerSpec(
-    name="desync", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("desync",),
-    modalities=("video", "audio"), options=DesyncOptions, families=("synchformer",),
+    name="desync",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=("desync",),
+    modalities=("video", "audio"),
+    options=DesyncOptions,
+    families=("synchformer",),
     bench=(BenchMetric("javisbench", "desync", output="desync", higher_is_better=False),),
     summary="Synchformer audio-video offset in seconds (JavisBench DeSync)",
 )

@@ -88,7 +88,9 @@ def top_fraction_mean(scores: Sequence[float], fraction: float = TOP_FRACTION) -
     return sum(ranked[:k]) / k
 
 
-def hpsv3_video_score(frame_mus: Sequence[float], *, clip_max: float = CLIP_MAX, fraction: float = TOP_FRACTION) -> float:
+def hpsv3_video_score(
+    frame_mus: Sequence[float], *, clip_max: float = CLIP_MAX, fraction: float = TOP_FRACTION
+) -> float:
     """OmniNFT's video score from per-frame mu: clip each at clip_max, then the top-fraction mean."""
     return top_fraction_mean([min(float(m), clip_max) for m in frame_mus], fraction)
 
@@ -105,11 +107,21 @@ class HPSv3Item:
 class HPSv3Scorer:
     """HPSv3 on one frame (`hpsv3`) or OmniNFT's 5-frame aggregate (`hpsv3_video`)."""
 
-    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, loaded: hp.LoadedHPSv3,
-                 weights: WeightsInfo, video: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        loaded: hp.LoadedHPSv3,
+        weights: WeightsInfo,
+        video: bool,
+    ) -> None:
         protocol = cfg.protocol or DEFAULT_PROTOCOL
         if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+            raise ValueError(
+                f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}"
+            )
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = loaded.tokenizer
@@ -159,10 +171,15 @@ class HPSv3Scorer:
         for k in range(len(uniq)):
             rows, grid = patchify(pixels[k : k + 1], patch_size=mc.patch_size, merge_size=mc.merge_size)
             if input_ids is None:  # same size and prompt for every frame: one tokenisation
-                text = q.chat_text(hp.build_prompt(sample.prompt), "image",
-                                   visual_tokens=num_visual_tokens(grid, mc.merge_size))
+                text = q.chat_text(
+                    hp.build_prompt(sample.prompt),
+                    "image",
+                    visual_tokens=num_visual_tokens(grid, mc.merge_size),
+                )
                 try:
-                    input_ids = q.encode(self.tokenizer, text, self.ids, grid_thw=grid, merge_size=mc.merge_size)
+                    input_ids = q.encode(
+                        self.tokenizer, text, self.ids, grid_thw=grid, merge_size=mc.merge_size
+                    )
                 except ValueError as e:
                     raise InvalidSample(f"{self.info.name}: {e}") from e
             inputs.append(q.RewardInput(input_ids, rows, grid))
@@ -190,9 +207,14 @@ class HPSv3Scorer:
         """Eight 64x96 frames of a moving gradient."""
         y, x = np.mgrid[0:64, 0:96]
         frames = np.stack(
-            [np.stack([(x * 2 + 9 * k) % 256, (y * 3) % 256, (x + y + 20 * k) % 256], axis=-1) for k in range(8)]
+            [
+                np.stack([(x * 2 + 9 * k) % 256, (y * 3) % 256, (x + y + 20 * k) % 256], axis=-1)
+                for k in range(8)
+            ]
         ).astype(np.uint8)
-        return DecodedSample(id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0))
+        return DecodedSample(
+            id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0)
+        )
 
 
 def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
@@ -207,8 +229,9 @@ def load(cfg: ScorerConfig) -> tuple[hp.LoadedHPSv3, WeightsInfo]:
         return loaded
 
     # hpsv3 and hpsv3_video on one server share the 7B model.
-    loaded = shared_load(("hpsv3", cfg.weights, cfg.seed, cfg.device, str(dtype), cfg.weights_dir or None),
-                         fresh)
+    loaded = shared_load(
+        ("hpsv3", cfg.weights, cfg.seed, cfg.device, str(dtype), cfg.weights_dir or None), fresh
+    )
     ident = loaded.identity
     return loaded, WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
 
@@ -257,13 +280,26 @@ class HPSv3Options(ModelOptions):
 
 SCORERS = (
     ScorerSpec(
-        name="hpsv3", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("hpsv3",),
-        modalities=("video", "prompt"), options=HPSv3Options, families=("hpsv3",),
-        summary="HPSv3 human preference score of the middle frame", batch_rtol=1e-5,
+        name="hpsv3",
+        build=build,
+        version=VERSION,
+        protocols=PROTOCOLS,
+        outputs=("hpsv3",),
+        modalities=("video", "prompt"),
+        options=HPSv3Options,
+        families=("hpsv3",),
+        summary="HPSv3 human preference score of the middle frame",
+        batch_rtol=1e-5,
     ),
     ScorerSpec(
-        name="hpsv3_video", build=build_video, version=VERSION, protocols=PROTOCOLS, outputs=("hpsv3_video",),
-        modalities=("video", "prompt"), options=HPSv3Options, families=("hpsv3",),
+        name="hpsv3_video",
+        build=build_video,
+        version=VERSION,
+        protocols=PROTOCOLS,
+        outputs=("hpsv3_video",),
+        modalities=("video", "prompt"),
+        options=HPSv3Options,
+        families=("hpsv3",),
         summary="HPSv3 over sampled frames (top-fraction mean)",
     ),
 )

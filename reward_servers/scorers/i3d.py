@@ -47,7 +47,9 @@ def max_frames_option(cfg: ScorerConfig, name: str = "i3d") -> int:
     """options.max_frames (default 24), checked against what the network's pooling needs."""
     n = scorer_options(I3DOptions, name, cfg).max_frames
     if n < I3D_MIN_FRAMES:
-        raise ValueError(f"i3d option max_frames must be >= {I3D_MIN_FRAMES} (I3D's temporal pooling), got {n}")
+        raise ValueError(
+            f"i3d option max_frames must be >= {I3D_MIN_FRAMES} (I3D's temporal pooling), got {n}"
+        )
     return n
 
 
@@ -89,7 +91,9 @@ class I3DEmbedder:
             backend=backend.name,
             device=backend.device,
             family="i3d",
-            input_spec=InputSpec(modalities=("video",), video_frames=self.max_frames, image_size=I3D_IMAGE_SIZE),
+            input_spec=InputSpec(
+                modalities=("video",), video_frames=self.max_frames, image_size=I3D_IMAGE_SIZE
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
@@ -106,7 +110,9 @@ class I3DEmbedder:
 
     def forward(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One backend call per max_batch_size clips."""
-        logits = run_chunked(self.backend, "video", {"video": np.stack(items)}, "logits", self.cfg.max_batch_size)
+        logits = run_chunked(
+            self.backend, "video", {"video": np.stack(items)}, "logits", self.cfg.max_batch_size
+        )
         return [logits[i] for i in range(len(items))]
 
     def postprocess(self, output: np.ndarray) -> ScorerOutput:
@@ -141,12 +147,28 @@ class I3DOptions(ModelOptions):
 
 
 SPEC = ScorerSpec(
-    name="i3d", build=build, version=VERSION, protocols=PROTOCOLS, outputs=(), embeddings=(EMBEDDING,),
-    modalities=("video",), options=I3DOptions, families=("i3d",),
-    bench=(BenchMetric("javisbench", "fvd", embedding=EMBEDDING, reference="video", kind="frechet",
-                       higher_is_better=False),
-           BenchMetric("javisbench", "kvd", embedding=EMBEDDING, reference="video", kind="mmd",
-                       higher_is_better=False)),
+    name="i3d",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=(),
+    embeddings=(EMBEDDING,),
+    modalities=("video",),
+    options=I3DOptions,
+    families=("i3d",),
+    bench=(
+        BenchMetric(
+            "javisbench",
+            "fvd",
+            embedding=EMBEDDING,
+            reference="video",
+            kind="frechet",
+            higher_is_better=False,
+        ),
+        BenchMetric(
+            "javisbench", "kvd", embedding=EMBEDDING, reference="video", kind="mmd", higher_is_better=False
+        ),
+    ),
     summary="I3D Kinetics-400 logits for FVD/KVD",
 )
 SCORERS = (SPEC,)

@@ -80,20 +80,30 @@ def make_graphs(model: ib.ImageBindModel, *, text: bool = True) -> dict[str, Gra
             module=ib.VisionCore(model).eval(),
             input_names=("pixel_values",),
             output_names=("embeds",),
-            example_inputs={"pixel_values": rng.standard_normal(
-                (2, 3, c.video_frames, c.image_size, c.image_size)).astype(np.float32)},
+            example_inputs={
+                "pixel_values": rng.standard_normal(
+                    (2, 3, c.video_frames, c.image_size, c.image_size)
+                ).astype(np.float32)
+            },
         ),
         "audio": GraphSpec(
             module=ib.AudioCore(model).eval(),
             input_names=("fbank",),
             output_names=("embeds",),
-            example_inputs={"fbank": rng.standard_normal(
-                (2, 1, c.audio_num_mel_bins, c.audio_target_len)).astype(np.float32)},
+            example_inputs={
+                "fbank": rng.standard_normal((2, 1, c.audio_num_mel_bins, c.audio_target_len)).astype(
+                    np.float32
+                )
+            },
         ),
     }
     if text:
         ids = np.zeros((2, c.context_length), dtype=np.int64)
-        ids[:, 0], ids[0, 1:4], ids[1, 1:3] = c.vocab_size - 2, (5, 6, c.vocab_size - 1), (7, c.vocab_size - 1)
+        ids[:, 0], ids[0, 1:4], ids[1, 1:3] = (
+            c.vocab_size - 2,
+            (5, 6, c.vocab_size - 1),
+            (7, c.vocab_size - 1),
+        )
         graphs["text"] = GraphSpec(
             module=ib.TextCore(model).eval(),
             input_names=("input_ids",),
@@ -103,7 +113,9 @@ def make_graphs(model: ib.ImageBindModel, *, text: bool = True) -> dict[str, Gra
     return graphs
 
 
-def _load(cfg: ScorerConfig, name: str = "imagebind") -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, WeightsInfo]:
+def _load(
+    cfg: ScorerConfig, name: str = "imagebind"
+) -> tuple[ib.ImageBindModel, ib.ImageBindTokenizer, WeightsInfo]:
     opts = scorer_options(ImageBindOptions, name, cfg)
     kwargs = {
         "cache_dir": cfg.weights_dir or None,
@@ -129,8 +141,11 @@ def clip_batch_size(cfg: ScorerConfig, name: str = "imagebind") -> int:
 
 def _banner(name: str, winfo: WeightsInfo) -> None:
     if winfo.tiny:
-        logger.warning("!!! scorer %s runs RANDOM IMAGEBIND WEIGHTS (%s): its scores mean nothing !!!",
-                       name, winfo.weights_id)
+        logger.warning(
+            "!!! scorer %s runs RANDOM IMAGEBIND WEIGHTS (%s): its scores mean nothing !!!",
+            name,
+            winfo.weights_id,
+        )
 
 
 # ------------------------------------------------------------------------------------------ shared input
@@ -167,7 +182,9 @@ def audio_16k(sample: DecodedSample, scorer: str) -> np.ndarray:
     return wave
 
 
-def _run_clips(backend: Backend, graph: str, arrays: Sequence[np.ndarray], input_name: str, chunk: int) -> list[np.ndarray]:
+def _run_clips(
+    backend: Backend, graph: str, arrays: Sequence[np.ndarray], input_name: str, chunk: int
+) -> list[np.ndarray]:
     """Run `graph` over the concatenation of per-item clip stacks; split the embeddings back per item."""
     counts = [a.shape[0] for a in arrays]
     out = run_chunked(backend, graph, {input_name: np.concatenate(arrays, axis=0)}, "embeds", chunk)
@@ -218,8 +235,15 @@ class IbRaw:
 class ImageBindScorer:
     """JavisBench ImageBind scores (TV, TA, AV) behind a backend."""
 
-    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, tokenizer: ib.ImageBindTokenizer,
-                 weights: WeightsInfo) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        tokenizer: ib.ImageBindTokenizer,
+        weights: WeightsInfo,
+    ) -> None:
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = tokenizer
@@ -233,8 +257,9 @@ class ImageBindScorer:
             backend=backend.name,
             device=backend.device,
             family="imagebind",
-            input_spec=InputSpec(modalities=("video", "audio", "prompt"), image_size=IMAGE_SIZE,
-                                 audio_sample_rate=SAMPLE_RATE),
+            input_spec=InputSpec(
+                modalities=("video", "audio", "prompt"), image_size=IMAGE_SIZE, audio_sample_rate=SAMPLE_RATE
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> IbItem:
@@ -258,8 +283,9 @@ class ImageBindScorer:
         """All clips of the batch in vision/audio calls of at most clip_batch_size; prompts via the cache."""
         video = _run_clips(self.backend, "vision", [it.video for it in items], "pixel_values", self.chunk)
         audio = _run_clips(self.backend, "audio", [it.audio for it in items], "fbank", self.chunk)
-        texts = self.text_cache.get_many([it.text for it in items] + [it.audio_text for it in items],
-                                         self._encode_texts)
+        texts = self.text_cache.get_many(
+            [it.text for it in items] + [it.audio_text for it in items], self._encode_texts
+        )
         n = len(items)
         return [IbRaw(video[i], audio[i], texts[i], texts[n + i]) for i in range(n)]
 
@@ -272,8 +298,14 @@ class ImageBindScorer:
             "ib_ta": float(_cos(output.audio_text, a)),
             "ib_av": float(_cos(a, v)),
         }
-        return ScorerOutput(scores=scores, embeddings={"video": l2_normalize(v), "audio": l2_normalize(a),
-                                                       "text": l2_normalize(output.text)})
+        return ScorerOutput(
+            scores=scores,
+            embeddings={
+                "video": l2_normalize(v),
+                "audio": l2_normalize(a),
+                "text": l2_normalize(output.text),
+            },
+        )
 
     def warmup_sample(self) -> DecodedSample:
         """2.5 s of a moving gradient with a tone."""
@@ -284,8 +316,13 @@ class ImageBindScorer:
 def build(name: str, cfg: ScorerConfig) -> ImageBindScorer:
     """Registry target of `imagebind`: load weights (offline), create the backend, return the scorer."""
     model, tok, winfo = _load(cfg, name)
-    backend = backend_for("imagebind", cfg, make_graphs(model), winfo.sha256,
-                          max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg, name)))
+    backend = backend_for(
+        "imagebind",
+        cfg,
+        make_graphs(model),
+        winfo.sha256,
+        max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg, name)),
+    )
     _banner(name, winfo)
     return ImageBindScorer(name, cfg, backend=backend, tokenizer=tok, weights=winfo)
 
@@ -332,7 +369,9 @@ class ImageBindAvhScorer:
             backend=backend.name,
             device=backend.device,
             family="imagebind",
-            input_spec=InputSpec(modalities=("video", "audio"), image_size=IMAGE_SIZE, audio_sample_rate=SAMPLE_RATE),
+            input_spec=InputSpec(
+                modalities=("video", "audio"), image_size=IMAGE_SIZE, audio_sample_rate=SAMPLE_RATE
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> AvhItem:
@@ -340,7 +379,9 @@ class ImageBindAvhScorer:
         frames, fps = checked_frames(sample, "imagebind_avh")
         wave = audio_16k(sample, "imagebind_avh")
         try:
-            win = javis_windows(frames.shape[0], fps, wave.shape[-1], window_s=self.window_s, overlap_s=self.overlap_s)
+            win = javis_windows(
+                frames.shape[0], fps, wave.shape[-1], window_s=self.window_s, overlap_s=self.overlap_s
+            )
         except ValueError as e:
             raise InvalidSample(str(e)) from None
         n = win.frames_per_window
@@ -355,8 +396,9 @@ class ImageBindAvhScorer:
             windows = np.stack([audio_clips(wave[:, a:b]) for a, b in win.audio])
         except ValueError as e:
             raise InvalidSample(str(e)) from None
-        cropped = resize_shortest_edge_center_crop(np.ascontiguousarray(frames), IMAGE_SIZE, IMAGE_SIZE,
-                                                   pass_order=self.pass_order, rounding="round")
+        cropped = resize_shortest_edge_center_crop(
+            np.ascontiguousarray(frames), IMAGE_SIZE, IMAGE_SIZE, pass_order=self.pass_order, rounding="round"
+        )
         idx = np.stack([np.arange(s, e) for s, e in win.video]).astype(np.int64)
         return AvhItem(np.ascontiguousarray(cropped), whole, windows, idx)
 
@@ -367,8 +409,12 @@ class ImageBindAvhScorer:
             parts = []
             for s in range(0, it.frames.shape[0], self.chunk):
                 chw = to_normalized_chw(it.frames[s : s + self.chunk], OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
-                clips = np.repeat(chw[:, :, None], 2, axis=2)  # an image is a clip of 2 equal frames (PadIm2Video)
-                parts.append(run_chunked(self.backend, "vision", {"pixel_values": clips}, "embeds", self.chunk))
+                clips = np.repeat(
+                    chw[:, :, None], 2, axis=2
+                )  # an image is a clip of 2 equal frames (PadIm2Video)
+                parts.append(
+                    run_chunked(self.backend, "vision", {"pixel_values": clips}, "embeds", self.chunk)
+                )
             frame_emb.append(np.concatenate(parts, axis=0))
         stacks = []
         for it in items:
@@ -391,8 +437,10 @@ class ImageBindAvhScorer:
         if not np.isfinite(javis):
             raise InvalidSample("javis_score is NaN for this clip (no similarity to average)")
         video = l2_normalize(output.frames).mean(axis=0, dtype=np.float64)
-        return ScorerOutput(scores={"avh_score": avh, "javis_score": javis},
-                            embeddings={"video": l2_normalize(video), "audio": l2_normalize(audio)})
+        return ScorerOutput(
+            scores={"avh_score": avh, "javis_score": javis},
+            embeddings={"video": l2_normalize(video), "audio": l2_normalize(audio)},
+        )
 
     def warmup_sample(self) -> DecodedSample:
         """2.5 s of a moving gradient with a tone (two JavisScore windows)."""
@@ -403,8 +451,13 @@ class ImageBindAvhScorer:
 def build_avh(name: str, cfg: ScorerConfig) -> ImageBindAvhScorer:
     """Registry target of `imagebind_avh`: vision and audio graphs only."""
     model, _, winfo = _load(cfg, name)
-    backend = backend_for("imagebind", cfg, make_graphs(model, text=False), winfo.sha256,
-                          max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg, name)))
+    backend = backend_for(
+        "imagebind",
+        cfg,
+        make_graphs(model, text=False),
+        winfo.sha256,
+        max_batch_size=max(cfg.max_batch_size, clip_batch_size(cfg, name)),
+    )
     _banner(name, winfo)
     return ImageBindAvhScorer(name, cfg, backend=backend, weights=winfo)
 
@@ -433,18 +486,35 @@ class ImageBindOptions(ModelOptions):
 
 
 SPEC = ScorerSpec(
-    name="imagebind", build=build, version=VERSION, protocols=PROTOCOLS, outputs=("ib_tv", "ib_ta", "ib_av"),
-    embeddings=("video", "audio", "text"), modalities=("video", "audio", "prompt"), options=ImageBindOptions,
+    name="imagebind",
+    build=build,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=("ib_tv", "ib_ta", "ib_av"),
+    embeddings=("video", "audio", "text"),
+    modalities=("video", "audio", "prompt"),
+    options=ImageBindOptions,
     families=("imagebind",),
     bench=tuple(BenchMetric("javisbench", k, output=k) for k in ("ib_tv", "ib_ta", "ib_av")),
-    summary="ImageBind text-video, text-audio and audio-video similarities", batch_rtol=1e-5,
+    summary="ImageBind text-video, text-audio and audio-video similarities",
+    batch_rtol=1e-5,
 )
 AVH_SPEC = ScorerSpec(
-    name="imagebind_avh", build=build_avh, version=VERSION, protocols=PROTOCOLS,
-    outputs=("avh_score", "javis_score"), embeddings=("video", "audio"), modalities=("video", "audio"),
-    options=ImageBindOptions, families=("imagebind",), weights=("imagebind",),
-    bench=(BenchMetric("javisbench", "avh_score", output="avh_score"),
-           BenchMetric("javisbench", "javis_score", output="javis_score")),
-    summary="ImageBind audio-visual harmony (AVHScore, JavisScore)", batch_rtol=1e-5,
+    name="imagebind_avh",
+    build=build_avh,
+    version=VERSION,
+    protocols=PROTOCOLS,
+    outputs=("avh_score", "javis_score"),
+    embeddings=("video", "audio"),
+    modalities=("video", "audio"),
+    options=ImageBindOptions,
+    families=("imagebind",),
+    weights=("imagebind",),
+    bench=(
+        BenchMetric("javisbench", "avh_score", output="avh_score"),
+        BenchMetric("javisbench", "javis_score", output="javis_score"),
+    ),
+    summary="ImageBind audio-visual harmony (AVHScore, JavisScore)",
+    batch_rtol=1e-5,
 )
 SCORERS = (SPEC, AVH_SPEC)

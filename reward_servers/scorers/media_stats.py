@@ -54,11 +54,24 @@ class MediaStatsScorer:
     """Per-sample statistics of one modality; no model weights, nothing to batch."""
 
     def __init__(self, name: str, cfg: ScorerConfig, modality: str) -> None:
-        self._stats: Callable[[DecodedSample], dict[str, float]] = _video_stats if modality == "video" else _audio_stats
-        outputs = ("video_duration_s", "video_mean_luma") if modality == "video" else ("audio_duration_s", "audio_rms_dbfs")
+        self._stats: Callable[[DecodedSample], dict[str, float]] = (
+            _video_stats if modality == "video" else _audio_stats
+        )
+        outputs = (
+            ("video_duration_s", "video_mean_luma")
+            if modality == "video"
+            else ("audio_duration_s", "audio_rms_dbfs")
+        )
         spec = next(s for s in SCORERS if s.modalities == (modality,))
-        self.info = spec.info(name, cfg, weights=NO_WEIGHTS, backend="numpy", device="cpu", family="media_stats",
-                              outputs=outputs)
+        self.info = spec.info(
+            name,
+            cfg,
+            weights=NO_WEIGHTS,
+            backend="numpy",
+            device="cpu",
+            family="media_stats",
+            outputs=outputs,
+        )
 
     def preprocess(self, sample: DecodedSample) -> dict[str, float]:
         """Compute the statistics (the whole cost is here, on the CPU pool)."""
@@ -91,8 +104,20 @@ def build_audio(name: str, cfg: ScorerConfig) -> MediaStatsScorer:
 
 
 SCORERS = (
-    ScorerSpec(name="video_stats", build=build_video, version=VERSION, outputs=("video_duration_s", "video_mean_luma"),
-               modalities=("video",), summary="video duration and mean BT.601 luma (no model)"),
-    ScorerSpec(name="audio_stats", build=build_audio, version=VERSION, outputs=("audio_duration_s", "audio_rms_dbfs"),
-               modalities=("audio",), summary="audio duration and RMS level in dBFS (no model)"),
+    ScorerSpec(
+        name="video_stats",
+        build=build_video,
+        version=VERSION,
+        outputs=("video_duration_s", "video_mean_luma"),
+        modalities=("video",),
+        summary="video duration and mean BT.601 luma (no model)",
+    ),
+    ScorerSpec(
+        name="audio_stats",
+        build=build_audio,
+        version=VERSION,
+        outputs=("audio_duration_s", "audio_rms_dbfs"),
+        modalities=("audio",),
+        summary="audio duration and RMS level in dBFS (no model)",
+    ),
 )

@@ -65,18 +65,30 @@ class RewardRecipe:
 RECIPES: dict[str, RewardRecipe] = {
     # VideoReward with use_norm=True, frames sampled at 24 fps.
     # bfloat16 as the release runs it; "omninft-v1-fp32" runs the same model in float32.
-    "videoalign_reward": RewardRecipe("videoalign", "videoalign_reward", videoalign_combine, "1",
-                                      options={"use_norm": True, "fps": 24.0},
-                                      variants={"omninft-v1-fp32": "javisbench-v1-fp32"}),
+    "videoalign_reward": RewardRecipe(
+        "videoalign",
+        "videoalign_reward",
+        videoalign_combine,
+        "1",
+        options={"use_norm": True, "fps": 24.0},
+        variants={"omninft-v1-fp32": "javisbench-v1-fp32"},
+    ),
     # Audiobox Aesthetics at 16 kHz mono over the whole clip: the release hands AesPredictor wav paths, which
     # it resamples properly (no JavisBench 4 s cut, no JavisBench (N, 1)-resampling quirk).
-    "audiobox_reward": RewardRecipe("audiobox_aesthetics", "audiobox_reward", audiobox_combine, "1",
-                                    options={"max_audio_len_s": 0.0}, inner_protocol="javisbench-v1-resampled"),
+    "audiobox_reward": RewardRecipe(
+        "audiobox_aesthetics",
+        "audiobox_reward",
+        audiobox_combine,
+        "1",
+        options={"max_audio_len_s": 0.0},
+        inner_protocol="javisbench-v1-resampled",
+    ),
     # CLAP htsat-unfused, 48 kHz mono, text = the audio prompt (the scorer's audio_text rule).
     "clap_reward": RewardRecipe("clap", "clap_reward", clap_combine, "1"),
     # Synchformer over an 8 s window.
-    "desync_reward": RewardRecipe("desync", "desync_reward", desync_combine, "1",
-                                  options={"max_audio_len_s": 8.0}),
+    "desync_reward": RewardRecipe(
+        "desync", "desync_reward", desync_combine, "1", options={"max_audio_len_s": 8.0}
+    ),
 }
 
 
@@ -121,10 +133,13 @@ def build_reward(name: str, cfg: ScorerConfig, recipe: RewardRecipe) -> DerivedR
     """Build the inner scorer with the release's settings and wrap it."""
     protocol = cfg.protocol or PROTOCOL
     if protocol != PROTOCOL and protocol not in recipe.variants:
-        raise ValueError(f"unknown protocol {cfg.protocol!r} for {name}; choose one of "
-                         f"{', '.join((PROTOCOL, *recipe.variants))}")
+        raise ValueError(
+            f"unknown protocol {cfg.protocol!r} for {name}; choose one of "
+            f"{', '.join((PROTOCOL, *recipe.variants))}"
+        )
     inner_cfg = dataclasses.replace(
-        cfg, protocol=recipe.variants.get(protocol, recipe.inner_protocol),
+        cfg,
+        protocol=recipe.variants.get(protocol, recipe.inner_protocol),
         options={**dict(recipe.options), **cfg.options},
     )
     scorer = DerivedRewardScorer(name, registry.build(recipe.inner, inner_cfg), recipe)
@@ -152,21 +167,62 @@ def build_desync(name: str, cfg: ScorerConfig) -> DerivedRewardScorer:
     return build_reward(name, cfg, RECIPES["desync_reward"])
 
 
-def _reward_spec(name: str, build: Callable[[str, ScorerConfig], Scorer], modalities: tuple[str, ...],
-                 options: type, family: str, summary: str, batch_rtol: float = 1e-5) -> ScorerSpec:
+def _reward_spec(
+    name: str,
+    build: Callable[[str, ScorerConfig], Scorer],
+    modalities: tuple[str, ...],
+    options: type,
+    family: str,
+    summary: str,
+    batch_rtol: float = 1e-5,
+) -> ScorerSpec:
     recipe = RECIPES[name]
-    return ScorerSpec(name=name, build=build, version=recipe.version, protocols=(PROTOCOL,), outputs=(recipe.output,),
-                      modalities=modalities, options=options, families=(family,), summary=summary,
-                      batch_rtol=batch_rtol)
+    return ScorerSpec(
+        name=name,
+        build=build,
+        version=recipe.version,
+        protocols=(PROTOCOL,),
+        outputs=(recipe.output,),
+        modalities=modalities,
+        options=options,
+        families=(family,),
+        summary=summary,
+        batch_rtol=batch_rtol,
+    )
 
 
 SCORERS = (
-    _reward_spec("videoalign_reward", build_videoalign, ("video", "prompt"), VideoAlignOptions, "videoalign",
-                 "OmniNFT reward: (VQ + TA) / 2 of normalised VideoAlign"),
-    _reward_spec("audiobox_reward", build_audiobox, ("audio",), AudioboxOptions, "audiobox",
-                 "OmniNFT reward: (CE + CU + PQ - PC) / 40 of Audiobox Aesthetics"),
-    _reward_spec("clap_reward", build_clap, ("audio", "audio_prompt"), ClapOptions, "clap",
-                 "OmniNFT reward: CLAP cosine mapped to [0, 1]"),
-    _reward_spec("desync_reward", build_desync, ("video", "audio"), DesyncOptions, "synchformer",
-                 "OmniNFT reward: 1 / (1 + DeSync) over 8 s", batch_rtol=0.0),
+    _reward_spec(
+        "videoalign_reward",
+        build_videoalign,
+        ("video", "prompt"),
+        VideoAlignOptions,
+        "videoalign",
+        "OmniNFT reward: (VQ + TA) / 2 of normalised VideoAlign",
+    ),
+    _reward_spec(
+        "audiobox_reward",
+        build_audiobox,
+        ("audio",),
+        AudioboxOptions,
+        "audiobox",
+        "OmniNFT reward: (CE + CU + PQ - PC) / 40 of Audiobox Aesthetics",
+    ),
+    _reward_spec(
+        "clap_reward",
+        build_clap,
+        ("audio", "audio_prompt"),
+        ClapOptions,
+        "clap",
+        "OmniNFT reward: CLAP cosine mapped to [0, 1]",
+    ),
+    _reward_spec(
+        "desync_reward",
+        build_desync,
+        ("video", "audio"),
+        DesyncOptions,
+        "synchformer",
+        "OmniNFT reward: 1 / (1 + DeSync) over 8 s",
+        batch_rtol=0.0,
+    ),
 )

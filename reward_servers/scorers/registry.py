@@ -27,9 +27,23 @@ from omninft.reward_servers.scorers.spec import ScorerSpec
 if TYPE_CHECKING:
     from omninft.reward_servers.weights import WeightSpec
 
-__all__ = ["DuplicateScorerError", "UnknownScorerError", "available", "build", "builder", "official_weights",
-           "register", "register_spec", "sharing", "spec", "specs", "suite_scorers", "suites", "target",
-           "unknown_scorer_message"]
+__all__ = [
+    "DuplicateScorerError",
+    "UnknownScorerError",
+    "available",
+    "build",
+    "builder",
+    "official_weights",
+    "register",
+    "register_spec",
+    "sharing",
+    "spec",
+    "specs",
+    "suite_scorers",
+    "suites",
+    "target",
+    "unknown_scorer_message",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +217,9 @@ def official_weights(name: str) -> list[WeightSpec]:
         out += [w for w in chosen if w not in out]
     missing = [w for w in s.weights if w not in {x.name for x in out}]
     if missing:
-        raise KeyError(f"scorer {name!r} names weights {missing} that none of its families {s.families} declares")
+        raise KeyError(
+            f"scorer {name!r} names weights {missing} that none of its families {s.families} declares"
+        )
     return out
 
 
@@ -218,4 +234,6 @@ def suite_scorers(suite: str) -> list[str]:
     known = suites()
     if suite not in known:
         raise KeyError(f"unknown benchmark suite {suite!r}; known: {', '.join(known)}")
-    return sorted(n for n, s in specs().items() if any(m.suite == suite for m in s.bench) or n.startswith(f"{suite}_"))
+    return sorted(
+        n for n, s in specs().items() if any(m.suite == suite for m in s.bench) or n.startswith(f"{suite}_")
+    )

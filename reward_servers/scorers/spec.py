@@ -13,9 +13,17 @@ Example::
     class Options(ModelOptions):
         num_frames: int = 8  # frames sampled per clip
 
+
     SCORERS = (
-        ScorerSpec(name="my_score", build=build, version="1.0.0", outputs=("my_score",),
-                   modalities=("video", "prompt"), options=Options, families=("my_family",)),
+        ScorerSpec(
+            name="my_score",
+            build=build,
+            version="1.0.0",
+            outputs=("my_score",),
+            modalities=("video", "prompt"),
+            options=Options,
+            families=("my_family",),
+        ),
     )
 """
 
@@ -217,8 +225,15 @@ def parse_options(cls: type[OptionsT], raw: Mapping[str, Any], where: str) -> Op
         key = str(key)
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f"; did you mean {close[0]}?" if close else (
-                f"; known options: {', '.join(sorted(fields))}" if fields else "; this scorer takes no options")
+            hint = (
+                f"; did you mean {close[0]}?"
+                if close
+                else (
+                    f"; known options: {', '.join(sorted(fields))}"
+                    if fields
+                    else "; this scorer takes no options"
+                )
+            )
             raise InvalidOptions(f"{where}.{key}: unknown option{hint}")
         kwargs[key] = _coerce(hints[key], value, f"{where}.{key}")
     try:
@@ -232,7 +247,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
-        if type(None) in args and (value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)):
+        if type(None) in args and (
+            value is None or (isinstance(value, str) and value.strip().lower() in _NONE_WORDS)
+        ):
             return None
         errors = []
         for option in args:
@@ -308,8 +325,11 @@ def options_schema(cls: type) -> dict[str, Any]:
 
 
 def _jsonable(v: Any) -> bool:
-    return v is None or isinstance(v, bool | int | float | str) or (
-        isinstance(v, tuple) and all(isinstance(x, bool | int | float | str) for x in v))
+    return (
+        v is None
+        or isinstance(v, bool | int | float | str)
+        or (isinstance(v, tuple) and all(isinstance(x, bool | int | float | str) for x in v))
+    )
 
 
 def _json_type(tp: Any) -> dict[str, Any]:
@@ -327,8 +347,12 @@ def _json_type(tp: Any) -> dict[str, Any]:
         return {"type": "object"}
     if tp is type(None):
         return {"type": "null"}
-    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"},
-            str: {"type": "string"}}.get(tp, {})
+    return {
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        str: {"type": "string"},
+    }.get(tp, {})
 
 
 def scorer_options(cls: type[OptionsT], name: str, cfg: ScorerConfig) -> OptionsT:

@@ -64,7 +64,9 @@ def video_grid(video: DecodedVideo) -> np.ndarray:
     f = video.frames
     t, h, w, _ = f.shape
     if t == 0 or h % GRID or w % GRID:
-        raise InvalidSample(f"toy video frames must be non-empty with sides a multiple of {GRID}, got {h}x{w}")
+        raise InvalidSample(
+            f"toy video frames must be non-empty with sides a multiple of {GRID}, got {h}x{w}"
+        )
     g = f.astype(np.float64).mean(axis=3) / 255.0
     return g.reshape(t, GRID, h // GRID, GRID, w // GRID).mean(axis=(2, 4))
 
@@ -124,7 +126,11 @@ def av_sync(grid: np.ndarray, amps: np.ndarray, c: int) -> float:
     peaks = grid[:, sounding_rows(c, grid.shape[1]), :].reshape(grid.shape[0], -1).max(axis=1)
     ta, t = amps.shape[0], peaks.shape[0]
     pos = (np.arange(ta) + 0.5) * t / ta - 0.5
-    up = peaks[np.clip(np.round(pos).astype(int), 0, t - 1)] if ta % t == 0 else np.interp(pos, np.arange(t), peaks)
+    up = (
+        peaks[np.clip(np.round(pos).astype(int), 0, t - 1)]
+        if ta % t == 0
+        else np.interp(pos, np.arange(t), peaks)
+    )
     env = np.abs(amps[:, 2 * c])
     a, b = up - up.mean(), env - env.mean()
     den = float(np.sqrt((a**2).sum() * (b**2).sum()))
@@ -155,8 +161,14 @@ def _sync(sample: DecodedSample) -> float:
 class ToyScorer:
     """One toy reward; all work is per-sample numpy in preprocess."""
 
-    def __init__(self, name: str, cfg: ScorerConfig, output: str, fn: Callable[[DecodedSample], float],
-                 modalities: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        output: str,
+        fn: Callable[[DecodedSample], float],
+        modalities: tuple[str, ...],
+    ) -> None:
         self._fn, self._output = fn, output
         # Seconds slept per item in forward: stands in for a real reward model's cost when measuring how well the
         # trainer overlaps scoring with rollouts (trainer/experiments/async_overlap.py). Per item, so batching
@@ -166,8 +178,15 @@ class ToyScorer:
             raise ValueError(f"option latency_per_item_s must be >= 0, got {self._latency_s}")
         spec = next(s for s in SCORERS if s.outputs == (output,))
         self.info = spec.info(
-            name, cfg, weights=NO_WEIGHTS, backend="numpy", device="cpu", family="toy",
-            input_spec=InputSpec(modalities=modalities, audio_sample_rate=SAMPLE_RATE if "audio" in modalities else 0),
+            name,
+            cfg,
+            weights=NO_WEIGHTS,
+            backend="numpy",
+            device="cpu",
+            family="toy",
+            input_spec=InputSpec(
+                modalities=modalities, audio_sample_rate=SAMPLE_RATE if "audio" in modalities else 0
+            ),
         )
 
     def preprocess(self, sample: DecodedSample) -> float:
@@ -201,8 +220,12 @@ class ToyScorer:
         n = np.arange(16 * HOP)
         basis = np.sin(2.0 * np.pi * np.asarray(BAND_HZ)[:, None] * n[None, :] / SAMPLE_RATE)
         pcm = (GAIN * (np.repeat(amps, HOP, axis=0) * basis.T).sum(axis=1)).astype(np.float32)[None]
-        return DecodedSample(id="warmup", prompt="toy class 0", video=DecodedVideo(frames, 8.0),
-                             audio=DecodedAudio(pcm, SAMPLE_RATE))
+        return DecodedSample(
+            id="warmup",
+            prompt="toy class 0",
+            video=DecodedVideo(frames, 8.0),
+            audio=DecodedAudio(pcm, SAMPLE_RATE),
+        )
 
 
 def build_video(name: str, cfg: ScorerConfig) -> ToyScorer:
@@ -228,9 +251,19 @@ class ToyOptions:
     latency_per_item_s: float = 0.0
 
 
-def _toy_spec(name: str, build: Callable[[str, ScorerConfig], ToyScorer], modalities: tuple[str, ...]) -> ScorerSpec:
-    return ScorerSpec(name=name, build=build, version=VERSION, protocols=("toy-v1",), outputs=(name,),
-                      modalities=modalities, options=ToyOptions, summary="analytic toy reward (trainer tests)")
+def _toy_spec(
+    name: str, build: Callable[[str, ScorerConfig], ToyScorer], modalities: tuple[str, ...]
+) -> ScorerSpec:
+    return ScorerSpec(
+        name=name,
+        build=build,
+        version=VERSION,
+        protocols=("toy-v1",),
+        outputs=(name,),
+        modalities=modalities,
+        options=ToyOptions,
+        summary="analytic toy reward (trainer tests)",
+    )
 
 
 SCORERS = (

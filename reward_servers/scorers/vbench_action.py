@@ -50,7 +50,9 @@ class HumanActionOptions:
 
 def resize_for(crop: int) -> int:
     """The short side UMT's Resize brings frames to before a `crop` centre crop (256 for the official 224)."""
-    return REFERENCE_RESIZE if crop == REFERENCE_CROP else int(round(crop * REFERENCE_RESIZE / REFERENCE_CROP))
+    return (
+        REFERENCE_RESIZE if crop == REFERENCE_CROP else int(round(crop * REFERENCE_RESIZE / REFERENCE_CROP))
+    )
 
 
 def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
@@ -67,7 +69,9 @@ def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
         model, ident, _report = umt.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
         return model.to(cfg.device).eval(), weights_info(ident)
 
-    model, winfo = shared_load(("vbench-umt", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load)
+    model, winfo = shared_load(
+        ("vbench-umt", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load
+    )
     warn_tiny(name, "UMT ViT-L/16 K400", winfo)
     classes = kinetics400_classes()
     known = frozenset(classes)
@@ -79,8 +83,10 @@ def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
         import torch
 
         if label not in known and opts.unknown_label == "error":
-            raise ValueError(f"the label {label!r} (parsed from the file name) is not a Kinetics-400 class; "
-                             "human_action needs file names like 'A person is <class>-<index>.mp4'")
+            raise ValueError(
+                f"the label {label!r} (parsed from the file name) is not a Kinetics-400 class; "
+                "human_action needs file names like 'A person is <class>-<index>.mp4'"
+            )
         return torch.from_numpy(umt_clip(sampled(frames, NUM_FRAMES), resize, crop))
 
     def compute(item: VideoItem) -> dict[str, Any]:
@@ -91,14 +97,27 @@ def build_human_action(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
         correct = any(classes[i] == item.extra.text for i in human_action_top_classes(probs))
         return {"human_action_video_results": 1.0 if correct else 0.0}
 
-    info = HUMAN_ACTION.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                             input_spec=InputSpec(modalities=("video", "prompt"), image_size=crop))
-    return ConditionedVideoScorer(info, min_frames=1, compute=compute, prepare=prepare, warmup_prompt="juggling balls")
+    info = HUMAN_ACTION.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video", "prompt"), image_size=crop),
+    )
+    return ConditionedVideoScorer(
+        info, min_frames=1, compute=compute, prepare=prepare, warmup_prompt="juggling balls"
+    )
 
 
 HUMAN_ACTION = ScorerSpec(
-    name="vbench_human_action", build=build_human_action, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("human_action_video_results",), modalities=("video", "prompt"), options=HumanActionOptions,
+    name="vbench_human_action",
+    build=build_human_action,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("human_action_video_results",),
+    modalities=("video", "prompt"),
+    options=HumanActionOptions,
     families=("umt",),
     bench=(BenchMetric("vbench", "human_action", output="human_action_video_results"),),
     summary="VBench human_action: 1.0 when UMT's sigmoid top-5 (>= 0.85) holds the file name's Kinetics label",

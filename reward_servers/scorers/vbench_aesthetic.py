@@ -56,8 +56,11 @@ class AestheticOptions:
 def combined_weights(clip_ident: Any, head_ident: Any) -> WeightsInfo:
     """One WeightsInfo for CLIP ViT-L/14 + the LAION head: both ids, and the sha256 of both digests."""
     digest = hashlib.sha256(f"{clip_ident.sha256}:{head_ident.sha256}".encode()).hexdigest()
-    return WeightsInfo(f"{clip_ident.weights_id}+laion_head:{head_ident.weights_id}@{head_ident.sha256[:12]}",
-                       digest, bool(clip_ident.tiny or head_ident.tiny))
+    return WeightsInfo(
+        f"{clip_ident.weights_id}+laion_head:{head_ident.weights_id}@{head_ident.sha256[:12]}",
+        digest,
+        bool(clip_ident.tiny or head_ident.tiny),
+    )
 
 
 def build_aesthetic_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
@@ -68,7 +71,9 @@ def build_aesthetic_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
     opts = scorer_options(AestheticOptions, name, cfg)
     require_torch_backend(name, cfg)
     precision = clip_precision(AESTHETIC.protocol(cfg), cfg.device)
-    head_source = opts.head_weights or (cfg.weights if cfg.weights in (*RANDOM_WEIGHTS, "official") else "official")
+    head_source = opts.head_weights or (
+        cfg.weights if cfg.weights in (*RANDOM_WEIGHTS, "official") else "official"
+    )
     cache = cfg.weights_dir or None
 
     def load() -> tuple[Any, int, WeightsInfo]:
@@ -81,8 +86,9 @@ def build_aesthetic_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
         core = clip.AestheticCore(model, head).to(cfg.device).eval()
         return core, int(model.config.vision_config.image_size), combined_weights(clip_ident, head_ident)
 
-    core, size, winfo = shared_load(("vbench-aesthetic", cfg.weights, head_source, cfg.seed, cfg.device, precision,
-                                     cache), load)
+    core, size, winfo = shared_load(
+        ("vbench-aesthetic", cfg.weights, head_source, cfg.seed, cfg.device, precision, cache), load
+    )
     warn_tiny(name, "CLIP ViT-L/14 + LAION head", winfo)
 
     def prepare(frames: np.ndarray, fps: float) -> Any:
@@ -94,20 +100,34 @@ def build_aesthetic_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
 
         pixels = item.extra
         with torch.no_grad():
-            scores = [core(pixels[s : s + opts.image_batch_size].to(cfg.device)).float().cpu().reshape(-1)
-                      for s in range(0, pixels.shape[0], opts.image_batch_size)]
+            scores = [
+                core(pixels[s : s + opts.image_batch_size].to(cfg.device)).float().cpu().reshape(-1)
+                for s in range(0, pixels.shape[0], opts.image_batch_size)
+            ]
         value = aesthetic_video_score(torch.cat(scores))
         return {"aesthetic_quality_video_results": finite(value, "aesthetic_quality")}
 
-    info = AESTHETIC.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                          input_spec=InputSpec(modalities=("video",), image_size=size))
+    info = AESTHETIC.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video",), image_size=size),
+    )
     return PerVideoScorer(info, min_frames=1, compute=compute, prepare=prepare)
 
 
 AESTHETIC = ScorerSpec(
-    name="vbench_aesthetic_quality", build=build_aesthetic_quality, version=VERSION, protocols=CLIP_PROTOCOLS,
-    outputs=("aesthetic_quality_video_results",), modalities=("video",), options=AestheticOptions,
-    families=("clip",), weights=("clip_openai_vit_l14", "laion_aesthetic_l14"),
+    name="vbench_aesthetic_quality",
+    build=build_aesthetic_quality,
+    version=VERSION,
+    protocols=CLIP_PROTOCOLS,
+    outputs=("aesthetic_quality_video_results",),
+    modalities=("video",),
+    options=AestheticOptions,
+    families=("clip",),
+    weights=("clip_openai_vit_l14", "laion_aesthetic_l14"),
     bench=(BenchMetric("vbench", "aesthetic_quality", output="aesthetic_quality_video_results"),),
     summary="VBench aesthetic_quality: LAION aesthetic head on CLIP ViT-L/14 frames, mean score / 10",
 )

@@ -94,11 +94,19 @@ def consistency_scorer(
     def compute(item: VideoItem) -> dict[str, Any]:
         feats = _embed_frames(core, item.extra, opts.image_batch_size, cfg.device)
         terms = frame_pair_consistency(feats)
-        return {f"{dimension}_video_sim": finite(terms.video_sim, f"{dimension} video_sim"),
-                f"{dimension}_cnt_per_video": float(terms.cnt_per_video)}
+        return {
+            f"{dimension}_video_sim": finite(terms.video_sim, f"{dimension} video_sim"),
+            f"{dimension}_cnt_per_video": float(terms.cnt_per_video),
+        }
 
-    info = spec.info(name, cfg, weights=weights, backend="torch", device=cfg.device,
-                     input_spec=InputSpec(modalities=("video",), image_size=image_size))
+    info = spec.info(
+        name,
+        cfg,
+        weights=weights,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video",), image_size=image_size),
+    )
     return PerVideoScorer(info, min_frames=2, compute=compute, prepare=prepare)
 
 
@@ -115,10 +123,20 @@ def build_subject_consistency(name: str, cfg: ScorerConfig) -> PerVideoScorer:
         model, ident = dino.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
         return model.to(cfg.device).eval(), int(model.cfg.img_size), weights_info(ident)
 
-    model, size, winfo = shared_load(("vbench-dino", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load)
+    model, size, winfo = shared_load(
+        ("vbench-dino", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load
+    )
     warn_tiny(name, "DINO ViT-B/16", winfo)
-    return consistency_scorer(name, cfg, SUBJECT, dimension="subject_consistency", core=model,
-                              transform=lambda x: dino_transform(x, size), image_size=size, weights=winfo)
+    return consistency_scorer(
+        name,
+        cfg,
+        SUBJECT,
+        dimension="subject_consistency",
+        core=model,
+        transform=lambda x: dino_transform(x, size),
+        image_size=size,
+        weights=winfo,
+    )
 
 
 def build_background_consistency(name: str, cfg: ScorerConfig) -> PerVideoScorer:
@@ -129,21 +147,39 @@ def build_background_consistency(name: str, cfg: ScorerConfig) -> PerVideoScorer
     require_torch_backend(name, cfg)
     core, size, winfo = shared_clip_b32(cfg, clip_precision(BACKGROUND.protocol(cfg), cfg.device))
     warn_tiny(name, "CLIP ViT-B/32", winfo)
-    return consistency_scorer(name, cfg, BACKGROUND, dimension="background_consistency", core=core,
-                              transform=lambda x: clip_transform(x, size), image_size=size, weights=winfo)
+    return consistency_scorer(
+        name,
+        cfg,
+        BACKGROUND,
+        dimension="background_consistency",
+        core=core,
+        transform=lambda x: clip_transform(x, size),
+        image_size=size,
+        weights=winfo,
+    )
 
 
 SUBJECT = ScorerSpec(
-    name="vbench_subject_consistency", build=build_subject_consistency, version=VERSION,
-    protocols=(PROTOCOL,), outputs=("subject_consistency_video_sim", "subject_consistency_cnt_per_video"),
-    modalities=("video",), options=ConsistencyOptions, families=("dino",),
+    name="vbench_subject_consistency",
+    build=build_subject_consistency,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("subject_consistency_video_sim", "subject_consistency_cnt_per_video"),
+    modalities=("video",),
+    options=ConsistencyOptions,
+    families=("dino",),
     bench=(BenchMetric("vbench", "subject_consistency", output="subject_consistency_video_sim"),),
     summary="VBench subject_consistency: DINO ViT-B/16 similarity of each frame to the previous and the first",
 )
 BACKGROUND = ScorerSpec(
-    name="vbench_background_consistency", build=build_background_consistency, version=VERSION,
-    protocols=CLIP_PROTOCOLS, outputs=("background_consistency_video_sim", "background_consistency_cnt_per_video"),
-    modalities=("video",), options=ConsistencyOptions, families=("clip",),
+    name="vbench_background_consistency",
+    build=build_background_consistency,
+    version=VERSION,
+    protocols=CLIP_PROTOCOLS,
+    outputs=("background_consistency_video_sim", "background_consistency_cnt_per_video"),
+    modalities=("video",),
+    options=ConsistencyOptions,
+    families=("clip",),
     weights=("clip_openai_vit_b32",),
     bench=(BenchMetric("vbench", "background_consistency", output="background_consistency_video_sim"),),
     summary="VBench background_consistency: CLIP ViT-B/32 similarity of each frame to the previous and the first",

@@ -148,7 +148,9 @@ class GRiTScorer:
 
         frames, _ = video_frames(sample, self.info.name, 1)
         if not sample.prompt.strip():
-            raise InvalidSample(f"{self.info.name} needs its auxiliary_info condition as the prompt; the sample has none")
+            raise InvalidSample(
+                f"{self.info.name} needs its auxiliary_info condition as the prompt; the sample has none"
+            )
         try:
             condition = self.parse(sample.prompt)
         except ValueError as err:
@@ -197,7 +199,9 @@ def _json_fields(text: str, fields: tuple[str, ...], what: str) -> dict[str, str
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise ValueError(f"expected the JSON condition {{{', '.join(repr(f) for f in fields)}}}, got {text!r}")
+        raise ValueError(
+            f"expected the JSON condition {{{', '.join(repr(f) for f in fields)}}}, got {text!r}"
+        )
     bad = [f for f in fields if not isinstance(value.get(f), str) or not value[f].strip()]
     if bad:
         raise ValueError(f"{what} condition lacks {', '.join(bad)}: {text!r}")
@@ -222,16 +226,20 @@ def parse_color(text: str) -> tuple[str, str]:
 def decide_object_class(dets: Sequence[Any], target: str) -> dict[str, Any]:
     """Frames whose ObjectDet names include `target`, of all frames."""
     names = [rules.frame_names(d.object_names) for d in dets]
-    return {"object_class_success_frame_count": rules.object_class_successes(names, target),
-            "object_class_frame_count": len(names)}
+    return {
+        "object_class_success_frame_count": rules.object_class_successes(names, target),
+        "object_class_frame_count": len(names),
+    }
 
 
 def decide_multiple_objects(dets: Sequence[Any], pair: tuple[str, str]) -> dict[str, Any]:
     """Frames whose ObjectDet names include both objects, of all frames."""
     names = [rules.frame_names(d.object_names) for d in dets]
     a, b = pair
-    return {"multiple_objects_success_frame_count": sum(1 for n in names if a in n and b in n),
-            "multiple_objects_frame_count": len(names)}
+    return {
+        "multiple_objects_success_frame_count": sum(1 for n in names if a in n and b in n),
+        "multiple_objects_frame_count": len(names),
+    }
 
 
 def decide_spatial(dets: Sequence[Any], cond: tuple[str, str, str]) -> dict[str, Any]:
@@ -248,8 +256,9 @@ def decide_color(dets: Sequence[Any], cond: tuple[str, str]) -> dict[str, Any]:
     for d in dets:
         if d.captions is None:
             raise ValueError("color needs DenseCap captions")
-        object_flag, color_flag = rules.color_frame_flags(rules.color_frame_pairs(d.captions, d.object_names),
-                                                          target, color)
+        object_flag, color_flag = rules.color_frame_flags(
+            rules.color_frame_pairs(d.captions, d.object_names), target, color
+        )
         objects += object_flag
         colors += color_flag
     return {"color_object_frame_count": objects, "color_color_frame_count": colors}
@@ -258,7 +267,9 @@ def decide_color(dets: Sequence[Any], cond: tuple[str, str]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ builders
 
 
-def _build(name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type[GRiTOptions], **kw: Any) -> GRiTScorer:
+def _build(
+    name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type[GRiTOptions], **kw: Any
+) -> GRiTScorer:
     from omninft.reward_servers.models.grit import vbench as gv
 
     opts = scorer_options(options, name, cfg)
@@ -266,6 +277,7 @@ def _build(name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type[GRiTOpt
     detector, winfo = shared_detector(cfg, opts)
     warn_tiny(name, "GRiT-B", winfo)
     if kw.pop("color_path", False):
+
         def frames(x: np.ndarray) -> np.ndarray:
             return gv.color_frames(x, NUM_FRAMES)
     else:
@@ -274,61 +286,123 @@ def _build(name: str, cfg: ScorerConfig, spec: ScorerSpec, options: type[GRiTOpt
 
         def frames(x: np.ndarray) -> np.ndarray:
             return gv.detection_frames(x, NUM_FRAMES, antialias=antialias)
-    info = spec.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                     input_spec=InputSpec(modalities=spec.modalities, video_frames=NUM_FRAMES))
+
+    info = spec.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=spec.modalities, video_frames=NUM_FRAMES),
+    )
     return GRiTScorer(info, detector=detector, frames=frames, **kw)
 
 
 def build_object_class(name: str, cfg: ScorerConfig) -> GRiTScorer:
     """Registry target: GRiT ObjectDet names per frame, exact match with the object."""
-    return _build(name, cfg, OBJECT_CLASS, DetectionOptions, parse=parse_object, decide=decide_object_class,
-                  captions=False, warmup_prompt="person")
+    return _build(
+        name,
+        cfg,
+        OBJECT_CLASS,
+        DetectionOptions,
+        parse=parse_object,
+        decide=decide_object_class,
+        captions=False,
+        warmup_prompt="person",
+    )
 
 
 def build_multiple_objects(name: str, cfg: ScorerConfig) -> GRiTScorer:
     """Registry target: GRiT ObjectDet names per frame, both objects of 'A and B'."""
-    return _build(name, cfg, MULTIPLE_OBJECTS, DetectionOptions, parse=parse_object_pair,
-                  decide=decide_multiple_objects, captions=False, warmup_prompt="bird and cat")
+    return _build(
+        name,
+        cfg,
+        MULTIPLE_OBJECTS,
+        DetectionOptions,
+        parse=parse_object_pair,
+        decide=decide_multiple_objects,
+        captions=False,
+        warmup_prompt="bird and cat",
+    )
 
 
 def build_spatial_relationship(name: str, cfg: ScorerConfig) -> GRiTScorer:
     """Registry target: GRiT ObjectDet boxes per frame, the pairwise position score."""
-    return _build(name, cfg, SPATIAL, DetectionOptions, parse=parse_spatial, decide=decide_spatial, captions=False,
-                  warmup_prompt=json.dumps({"object_a": "cat", "object_b": "dog", "relationship": "on the left of"}))
+    return _build(
+        name,
+        cfg,
+        SPATIAL,
+        DetectionOptions,
+        parse=parse_spatial,
+        decide=decide_spatial,
+        captions=False,
+        warmup_prompt=json.dumps({"object_a": "cat", "object_b": "dog", "relationship": "on the left of"}),
+    )
 
 
 def build_color(name: str, cfg: ScorerConfig) -> GRiTScorer:
     """Registry target: GRiT DenseCap captions with the first detection's ObjectDet name per frame."""
-    return _build(name, cfg, COLOR, GRiTOptions, parse=parse_color, decide=decide_color, captions=True,
-                  color_path=True, warmup_prompt=json.dumps({"color": "red", "object": "car"}))
+    return _build(
+        name,
+        cfg,
+        COLOR,
+        GRiTOptions,
+        parse=parse_color,
+        decide=decide_color,
+        captions=True,
+        color_path=True,
+        warmup_prompt=json.dumps({"color": "red", "object": "car"}),
+    )
 
 
 _MODALITIES = ("video", "prompt")
 
 OBJECT_CLASS = ScorerSpec(
-    name="vbench_object_class", build=build_object_class, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("object_class_success_frame_count", "object_class_frame_count"), modalities=_MODALITIES,
-    options=DetectionOptions, families=("grit",),
+    name="vbench_object_class",
+    build=build_object_class,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("object_class_success_frame_count", "object_class_frame_count"),
+    modalities=_MODALITIES,
+    options=DetectionOptions,
+    families=("grit",),
     bench=(BenchMetric("vbench", "object_class", output="object_class_success_frame_count"),),
     summary="VBench object_class: frames (of 16) where GRiT names the prompt's object",
 )
 MULTIPLE_OBJECTS = ScorerSpec(
-    name="vbench_multiple_objects", build=build_multiple_objects, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("multiple_objects_success_frame_count", "multiple_objects_frame_count"), modalities=_MODALITIES,
-    options=DetectionOptions, families=("grit",),
+    name="vbench_multiple_objects",
+    build=build_multiple_objects,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("multiple_objects_success_frame_count", "multiple_objects_frame_count"),
+    modalities=_MODALITIES,
+    options=DetectionOptions,
+    families=("grit",),
     bench=(BenchMetric("vbench", "multiple_objects", output="multiple_objects_success_frame_count"),),
     summary="VBench multiple_objects: frames (of 16) where GRiT names both objects of 'A and B'",
 )
 SPATIAL = ScorerSpec(
-    name="vbench_spatial_relationship", build=build_spatial_relationship, version=VERSION, protocols=(PROTOCOL,),
-    outputs=(), embeddings=("frame_results",), modalities=_MODALITIES, options=DetectionOptions, families=("grit",),
+    name="vbench_spatial_relationship",
+    build=build_spatial_relationship,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=(),
+    embeddings=("frame_results",),
+    modalities=_MODALITIES,
+    options=DetectionOptions,
+    families=("grit",),
     # a per-video metric carried as a variable-length float64 list (the runner's contract), hence "output"
     bench=(BenchMetric("vbench", "spatial_relationship", output="frame_results"),),
     summary="VBench spatial_relationship: per frame, the GRiT box-pair position score of object_a and object_b",
 )
 COLOR = ScorerSpec(
-    name="vbench_color", build=build_color, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("color_object_frame_count", "color_color_frame_count"), modalities=_MODALITIES, options=GRiTOptions,
+    name="vbench_color",
+    build=build_color,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("color_object_frame_count", "color_color_frame_count"),
+    modalities=_MODALITIES,
+    options=GRiTOptions,
     families=("grit",),
     bench=(BenchMetric("vbench", "color", output="color_object_frame_count"),),
     summary="VBench color: frames where GRiT's DenseCap captions give the object a colour, and the asked colour",

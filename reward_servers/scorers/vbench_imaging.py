@@ -62,7 +62,9 @@ def build_imaging_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
         model, ident = musiq.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None)
         return model.to(cfg.device).eval(), weights_info(ident)
 
-    model, winfo = shared_load(("vbench-musiq", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load)
+    model, winfo = shared_load(
+        ("vbench-musiq", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None), load
+    )
     warn_tiny(name, "MUSIQ-SPAQ", winfo)
 
     def prepare(frames: np.ndarray, fps: float) -> Any:
@@ -78,7 +80,10 @@ def build_imaging_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
         mos: list[float] = []
         with torch.no_grad():
             for s in range(0, frames01.shape[0], opts.image_batch_size):
-                mos += [float(x) for x in score_frames(model, frames01[s : s + opts.image_batch_size].to(cfg.device))]
+                mos += [
+                    float(x)
+                    for x in score_frames(model, frames01[s : s + opts.image_batch_size].to(cfg.device))
+                ]
         return {"imaging_quality_video_results": finite(imaging_video_score(mos), "imaging_quality")}
 
     info = IMAGING.info(name, cfg, weights=winfo, backend="torch", device=cfg.device)
@@ -86,8 +91,13 @@ def build_imaging_quality(name: str, cfg: ScorerConfig) -> PerVideoScorer:
 
 
 IMAGING = ScorerSpec(
-    name="vbench_imaging_quality", build=build_imaging_quality, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("imaging_quality_video_results",), modalities=("video",), options=ImagingOptions,
+    name="vbench_imaging_quality",
+    build=build_imaging_quality,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("imaging_quality_video_results",),
+    modalities=("video",),
+    options=ImagingOptions,
     families=("musiq",),
     bench=(BenchMetric("vbench", "imaging_quality", output="imaging_quality_video_results"),),
     summary="VBench imaging_quality: mean MUSIQ-SPAQ MOS of the frames (0-100)",

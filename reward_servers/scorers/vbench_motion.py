@@ -92,8 +92,10 @@ def amt_min_sides(height: int, width: int, scale: float) -> tuple[int, int]:
     """The frame size AMT-S needs at `scale` (the /int(16/scale)-padded side times scale reaching MIN_PADDED_SIDE)."""
     divisor = int(16 / scale)
     floor = math.ceil(MIN_PADDED_SIDE / scale)
-    return tuple(side if _padded(side, divisor) * scale >= MIN_PADDED_SIDE else floor  # type: ignore[return-value]
-                 for side in (height, width))
+    return tuple(
+        side if _padded(side, divisor) * scale >= MIN_PADDED_SIDE else floor  # type: ignore[return-value]
+        for side in (height, width)
+    )
 
 
 # ------------------------------------------------------------------------------------------ temporal_flickering
@@ -125,7 +127,9 @@ class MotionSmoothnessOptions:
     pair_batch: int = 1
 
     def __post_init__(self) -> None:
-        if self.scale != AUTO_SCALE and not (math.isfinite(float(self.scale)) and 0.0 < float(self.scale) <= 1.0):
+        if self.scale != AUTO_SCALE and not (
+            math.isfinite(float(self.scale)) and 0.0 < float(self.scale) <= 1.0
+        ):
             raise ValueError(f"scale must be in (0, 1] or 'auto', got {self.scale!r}")
         if self.pair_batch < 1:
             raise ValueError(f"pair_batch must be >= 1, got {self.pair_batch}")
@@ -164,8 +168,14 @@ def _smoothness_padded(model: Any, frames: np.ndarray, scale: float, height: int
     plan = interpolation_plan(frames.shape[0])
     with torch.no_grad():
         for (i, j), target in zip(plan.pairs, plan.targets, strict=True):
-            pred = interpolate_midpoint(model, tensor(i), tensor(j), scale=scale)[0, :, top : top + h, left : left + w]
-            diffs.append(frame_abs_diff_mean(frames[target], to_uint8_truncate(pred.permute(1, 2, 0).float().cpu().numpy())))
+            pred = interpolate_midpoint(model, tensor(i), tensor(j), scale=scale)[
+                0, :, top : top + h, left : left + w
+            ]
+            diffs.append(
+                frame_abs_diff_mean(
+                    frames[target], to_uint8_truncate(pred.permute(1, 2, 0).float().cpu().numpy())
+                )
+            )
     return motion_smoothness_score(diffs)
 
 
@@ -187,8 +197,10 @@ def build_motion_smoothness(name: str, cfg: ScorerConfig) -> PerVideoScorer:
             score = motion_smoothness_video(model, item.frames, scale=scale, batch=opts.pair_batch).score
         else:
             score = _smoothness_padded(model, item.frames, scale, need_h, need_w)
-        return {"motion_smoothness_video_results": finite(score, "motion_smoothness"),
-                "motion_smoothness_scale": scale}
+        return {
+            "motion_smoothness_video_results": finite(score, "motion_smoothness"),
+            "motion_smoothness_scale": scale,
+        }
 
     info = SMOOTHNESS.info(name, cfg, weights=winfo, backend="torch", device=cfg.device)
     return PerVideoScorer(info, min_frames=3, compute=compute)
@@ -231,11 +243,19 @@ def build_dynamic_degree(name: str, cfg: ScorerConfig) -> PerVideoScorer:
             idx = dynamic_frame_indices(item.frames.shape[0], item.fps)
             th = dynamic_thresholds(item.frames.shape[1], item.frames.shape[2], len(idx))
             pairs = [(k, k + 1) for k in range(len(idx) - 1)]
-            dynamic = is_dynamic(pair_scores(model, view[idx], pairs, DYNAMIC_TOP_FRACTION, opts.iters, opts.pair_batch), th)
+            dynamic = is_dynamic(
+                pair_scores(model, view[idx], pairs, DYNAMIC_TOP_FRACTION, opts.iters, opts.pair_batch), th
+            )
         return {"dynamic_degree_video_results": 1.0 if dynamic else 0.0}
 
-    info = DYNAMIC.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                        input_spec=InputSpec(modalities=("video",), video_fps=8.0))
+    info = DYNAMIC.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video",), video_fps=8.0),
+    )
     return PerVideoScorer(info, min_frames=1, compute=compute)
 
 
@@ -253,38 +273,67 @@ def build_static_filter(name: str, cfg: ScorerConfig) -> PerVideoScorer:
 
     def compute(item: VideoItem) -> dict[str, Any]:
         n, h, w = item.frames.shape[:3]
-        scores = pair_scores(model, raft_view(item.frames), static_filter_pairs(n), STATIC_TOP_FRACTION, opts.iters,
-                             opts.pair_batch)
+        scores = pair_scores(
+            model,
+            raft_view(item.frames),
+            static_filter_pairs(n),
+            STATIC_TOP_FRACTION,
+            opts.iters,
+            opts.pair_batch,
+        )
         scores = [finite(x, "a pair's flow score") for x in scores]
-        return {"pair_scores": np.asarray(scores, dtype=np.float64),
-                "frame_shape": np.asarray((n, h, w), dtype=np.float64)}
+        return {
+            "pair_scores": np.asarray(scores, dtype=np.float64),
+            "frame_shape": np.asarray((n, h, w), dtype=np.float64),
+        }
 
     info = STATIC_FILTER.info(name, cfg, weights=winfo, backend="torch", device=cfg.device)
     return PerVideoScorer(info, min_frames=1, compute=compute, embed=True)
 
 
 FLICKER = ScorerSpec(
-    name="vbench_temporal_flickering", build=build_temporal_flickering, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("temporal_flickering_video_results",), modalities=("video",),
+    name="vbench_temporal_flickering",
+    build=build_temporal_flickering,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("temporal_flickering_video_results",),
+    modalities=("video",),
     bench=(BenchMetric("vbench", "temporal_flickering", output="temporal_flickering_video_results"),),
     summary="VBench temporal_flickering: (255 - mean MAE of consecutive frames) / 255 (model-free)",
 )
 SMOOTHNESS = ScorerSpec(
-    name="vbench_motion_smoothness", build=build_motion_smoothness, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("motion_smoothness_video_results", "motion_smoothness_scale"), modalities=("video",),
-    options=MotionSmoothnessOptions, families=("amt",),
+    name="vbench_motion_smoothness",
+    build=build_motion_smoothness,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("motion_smoothness_video_results", "motion_smoothness_scale"),
+    modalities=("video",),
+    options=MotionSmoothnessOptions,
+    families=("amt",),
     bench=(BenchMetric("vbench", "motion_smoothness", output="motion_smoothness_video_results"),),
     summary="VBench motion_smoothness: AMT-S midpoint interpolation error of the odd frames (scale recorded)",
 )
 DYNAMIC = ScorerSpec(
-    name="vbench_dynamic_degree", build=build_dynamic_degree, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("dynamic_degree_video_results",), modalities=("video",), options=RaftOptions, families=("raft",),
+    name="vbench_dynamic_degree",
+    build=build_dynamic_degree,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("dynamic_degree_video_results",),
+    modalities=("video",),
+    options=RaftOptions,
+    families=("raft",),
     bench=(BenchMetric("vbench", "dynamic_degree", output="dynamic_degree_video_results"),),
     summary="VBench dynamic_degree: 1.0 when RAFT flow at ~8 fps shows enough motion, else 0.0",
 )
 STATIC_FILTER = ScorerSpec(
-    name="vbench_static_filter", build=build_static_filter, version=VERSION, protocols=(PROTOCOL,),
-    outputs=(), embeddings=("pair_scores", "frame_shape"), modalities=("video",), options=RaftOptions,
+    name="vbench_static_filter",
+    build=build_static_filter,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=(),
+    embeddings=("pair_scores", "frame_shape"),
+    modalities=("video",),
+    options=RaftOptions,
     families=("raft",),
     summary="VBench static filter: RAFT top-2 % flow of each frame pair (decided by omninft-bench vbench static-filter)",
 )

@@ -66,8 +66,9 @@ def build_scene(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
     def load() -> tuple[Any, Any, Any]:
         from omninft.reward_servers.models import tag2text
 
-        model, tok, ident, _report = tag2text.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None,
-                                                   tokenizer_source=opts.tokenizer)
+        model, tok, ident, _report = tag2text.load(
+            cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, tokenizer_source=opts.tokenizer
+        )
         return model.to(cfg.device).eval(), tok, weights_info(ident)
 
     key = ("vbench-tag2text", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None, opts.tokenizer)
@@ -86,15 +87,26 @@ def build_scene(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
         hits = sum(scene_frame_success(c, item.extra.text) for c in result.captions)
         return {"scene_success_frame_count": float(hits), "scene_frame_count": float(len(result.captions))}
 
-    info = SCENE.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                      input_spec=InputSpec(modalities=("video", "prompt"), image_size=size))
+    info = SCENE.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video", "prompt"), image_size=size),
+    )
     return ConditionedVideoScorer(info, min_frames=1, compute=compute, prepare=prepare, warmup_prompt="alley")
 
 
 SCENE = ScorerSpec(
-    name="vbench_scene", build=build_scene, version=VERSION, protocols=(PROTOCOL, CORRECTED),
-    outputs=("scene_success_frame_count", "scene_frame_count"), modalities=("video", "prompt"),
-    options=SceneOptions, families=("tag2text",),
+    name="vbench_scene",
+    build=build_scene,
+    version=VERSION,
+    protocols=(PROTOCOL, CORRECTED),
+    outputs=("scene_success_frame_count", "scene_frame_count"),
+    modalities=("video", "prompt"),
+    options=SceneOptions,
+    families=("tag2text",),
     bench=(BenchMetric("vbench", "scene", output="scene_success_frame_count"),),
     summary="VBench scene: frames whose Tag2Text caption holds every word of the scene label (16 per video)",
 )

@@ -83,7 +83,9 @@ def build_appearance_style(name: str, cfg: ScorerConfig) -> ConditionedVideoScor
 
     opts = scorer_options(AppearanceStyleOptions, name, cfg)
     require_torch_backend(name, cfg)
-    model, hf_tokenizer, winfo = shared_clip_b32_model(cfg, clip_precision(APPEARANCE_STYLE.protocol(cfg), cfg.device))
+    model, hf_tokenizer, winfo = shared_clip_b32_model(
+        cfg, clip_precision(APPEARANCE_STYLE.protocol(cfg), cfg.device)
+    )
     warn_tiny(name, "CLIP ViT-B/32", winfo)
     tok = _text_tokenizer(hf_tokenizer, opts.tokenizer, cfg.weights_dir or None)
     size = int(model.config.vision_config.image_size)
@@ -104,7 +106,9 @@ def build_appearance_style(name: str, cfg: ScorerConfig) -> ConditionedVideoScor
         del fps
         n_ids = len(tok.encode(style)) + 2
         if n_ids > CONTEXT_LENGTH:
-            raise ValueError(f"the style text has {n_ids} tokens, more than CLIP's {CONTEXT_LENGTH} (the reference raises)")
+            raise ValueError(
+                f"the style text has {n_ids} tokens, more than CLIP's {CONTEXT_LENGTH} (the reference raises)"
+            )
         return torch.from_numpy(clip_image_frames(frames, size, opts.pillow_pass_order))
 
     def compute(item: VideoItem) -> dict[str, Any]:
@@ -123,16 +127,30 @@ def build_appearance_style(name: str, cfg: ScorerConfig) -> ConditionedVideoScor
             raise ValueError("a frame's similarity is not finite")
         return {"frame_results": np.asarray(sims, dtype=np.float64)}
 
-    info = APPEARANCE_STYLE.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                                 input_spec=InputSpec(modalities=("video", "prompt"), image_size=size))
-    return ConditionedVideoScorer(info, min_frames=1, compute=compute, prepare=prepare, embed=True,
-                                  warmup_prompt="pixel art")
+    info = APPEARANCE_STYLE.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video", "prompt"), image_size=size),
+    )
+    return ConditionedVideoScorer(
+        info, min_frames=1, compute=compute, prepare=prepare, embed=True, warmup_prompt="pixel art"
+    )
 
 
 APPEARANCE_STYLE = ScorerSpec(
-    name="vbench_appearance_style", build=build_appearance_style, version=VERSION, protocols=CLIP_PROTOCOLS,
-    outputs=(), embeddings=("frame_results",), modalities=("video", "prompt"), options=AppearanceStyleOptions,
-    families=("clip", "viclip"), weights=("clip_openai_vit_b32", "viclip_bpe"),  # OpenAI's .pt has no tokenizer
+    name="vbench_appearance_style",
+    build=build_appearance_style,
+    version=VERSION,
+    protocols=CLIP_PROTOCOLS,
+    outputs=(),
+    embeddings=("frame_results",),
+    modalities=("video", "prompt"),
+    options=AppearanceStyleOptions,
+    families=("clip", "viclip"),
+    weights=("clip_openai_vit_b32", "viclip_bpe"),  # OpenAI's .pt has no tokenizer
     summary="VBench appearance_style: CLIP ViT-B/32 logits_per_text / 100 of every frame and the style text",
 )
 

@@ -55,14 +55,18 @@ class ViclipOptions:
 
 def shared_viclip(cfg: ScorerConfig, tokenizer: str | None) -> tuple[Any, Any, Any]:
     """(ViCLIP on cfg.device, its tokenizer, WeightsInfo), loaded once per server for both dimensions."""
+
     def load() -> tuple[Any, Any, Any]:
         from omninft.reward_servers.models import viclip
 
-        model, tok, ident = viclip.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None,
-                                        tokenizer_source=tokenizer)
+        model, tok, ident = viclip.load(
+            cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, tokenizer_source=tokenizer
+        )
         return model.to(cfg.device).eval(), tok, weights_info(ident)
 
-    return shared_load(("vbench-viclip", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None, tokenizer), load)
+    return shared_load(
+        ("vbench-viclip", cfg.weights, cfg.seed, cfg.device, cfg.weights_dir or None, tokenizer), load
+    )
 
 
 def _unit(x: Any) -> Any:
@@ -104,14 +108,27 @@ def viclip_scorer(name: str, cfg: ScorerConfig, spec: ScorerSpec, dimension: str
         (text_feat,) = cache.get_many([item.extra.text], text_features)
         with torch.no_grad():
             video_feat = _unit(model.encode_video(item.extra.data[None].to(cfg.device)))
-            logit = video_feat @ torch.from_numpy(np.array(text_feat, dtype=np.float32))[None].to(cfg.device).T
+            logit = (
+                video_feat @ torch.from_numpy(np.array(text_feat, dtype=np.float32))[None].to(cfg.device).T
+            )
         value = float(logit[0][0].cpu())
         return {f"{dimension}_video_results": finite(value, f"{dimension} cosine")}
 
-    info = spec.info(name, cfg, weights=winfo, backend="torch", device=cfg.device,
-                     input_spec=InputSpec(modalities=("video", "prompt"), image_size=size))
-    return ConditionedVideoScorer(info, min_frames=1, compute=compute, prepare=prepare,
-                                  warmup_prompt="a yellow disc moving right, zoom in")
+    info = spec.info(
+        name,
+        cfg,
+        weights=winfo,
+        backend="torch",
+        device=cfg.device,
+        input_spec=InputSpec(modalities=("video", "prompt"), image_size=size),
+    )
+    return ConditionedVideoScorer(
+        info,
+        min_frames=1,
+        compute=compute,
+        prepare=prepare,
+        warmup_prompt="a yellow disc moving right, zoom in",
+    )
 
 
 def build_temporal_style(name: str, cfg: ScorerConfig) -> ConditionedVideoScorer:
@@ -125,15 +142,25 @@ def build_overall_consistency(name: str, cfg: ScorerConfig) -> ConditionedVideoS
 
 
 TEMPORAL_STYLE = ScorerSpec(
-    name="vbench_temporal_style", build=build_temporal_style, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("temporal_style_video_results",), modalities=("video", "prompt"), options=ViclipOptions,
+    name="vbench_temporal_style",
+    build=build_temporal_style,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("temporal_style_video_results",),
+    modalities=("video", "prompt"),
+    options=ViclipOptions,
     families=("viclip",),
     bench=(BenchMetric("vbench", "temporal_style", output="temporal_style_video_results"),),
     summary="VBench temporal_style: ViCLIP cosine of 8 middle frames and the prompt",
 )
 OVERALL_CONSISTENCY = ScorerSpec(
-    name="vbench_overall_consistency", build=build_overall_consistency, version=VERSION, protocols=(PROTOCOL,),
-    outputs=("overall_consistency_video_results",), modalities=("video", "prompt"), options=ViclipOptions,
+    name="vbench_overall_consistency",
+    build=build_overall_consistency,
+    version=VERSION,
+    protocols=(PROTOCOL,),
+    outputs=("overall_consistency_video_results",),
+    modalities=("video", "prompt"),
+    options=ViclipOptions,
     families=("viclip",),
     bench=(BenchMetric("vbench", "overall_consistency", output="overall_consistency_video_results"),),
     summary="VBench overall_consistency: ViCLIP cosine of 8 middle frames and the prompt",

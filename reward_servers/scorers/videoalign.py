@@ -103,8 +103,10 @@ def check_backend(name: str, cfg: ScorerConfig, dtype: torch.dtype) -> None:
     if cfg.backend not in EXPORTED_BACKENDS:
         raise ValueError(f"{name} runs on the torch or onnxruntime backend, not {cfg.backend!r}")
     if dtype != torch.float32:
-        raise ValueError(f"{name} on {cfg.backend} computes in float32 only, but this configuration asks for "
-                         f"{str(dtype).removeprefix('torch.')}: set protocol javisbench-v1-fp32 or options.dtype float32")
+        raise ValueError(
+            f"{name} on {cfg.backend} computes in float32 only, but this configuration asks for "
+            f"{str(dtype).removeprefix('torch.')}: set protocol javisbench-v1-fp32 or options.dtype float32"
+        )
 
 
 def reward_graphs(model: q.Qwen2VLRewardModel, ids: q.TokenIds, cfg: ScorerConfig) -> dict[str, GraphSpec]:
@@ -112,7 +114,9 @@ def reward_graphs(model: q.Qwen2VLRewardModel, ids: q.TokenIds, cfg: ScorerConfi
     return reward_graph(model, ids) if cfg.backend == "torch" else qx.split_graphs(model, ids)
 
 
-def run_rewards(backend: Backend, items: Sequence[q.RewardInput], ids: q.TokenIds, cfg: ScorerConfig) -> np.ndarray:
+def run_rewards(
+    backend: Backend, items: Sequence[q.RewardInput], ids: q.TokenIds, cfg: ScorerConfig
+) -> np.ndarray:
     """Rewards (len(items), n_special, out) through whichever graphs the backend holds (one sample per call)."""
     if cfg.backend == "torch":
         return q.run_reward(backend, items, ids.pad, cfg.max_batch_size)
@@ -157,11 +161,20 @@ class VideoAlignItem:
 class VideoAlignScorer:
     """VideoReward VQ/MQ/TA behind the torch or onnxruntime backend."""
 
-    def __init__(self, name: str, cfg: ScorerConfig, *, backend: Backend, loaded: va.LoadedVideoAlign,
-                 weights: WeightsInfo) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        *,
+        backend: Backend,
+        loaded: va.LoadedVideoAlign,
+        weights: WeightsInfo,
+    ) -> None:
         protocol = cfg.protocol or DEFAULT_PROTOCOL
         if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}")
+            raise ValueError(
+                f"unknown protocol {protocol!r} for {name}; choose one of {', '.join(PROTOCOLS)}"
+            )
         self.cfg = cfg
         self.backend = backend
         self.tokenizer = loaded.tokenizer
@@ -207,8 +220,11 @@ class VideoAlignScorer:
         idx = javisbench_frame_indices(frames.shape[0], n)
         pixels = to_normalized_chw(resize_bicubic_antialias(frames[idx], h, w))
         rows, grid = patchify(pixels, patch_size=mc.patch_size, merge_size=mc.merge_size)
-        text = q.chat_text(va.build_prompt(sample.prompt, mc.prompt_template_type), "video",
-                           visual_tokens=num_visual_tokens(grid, mc.merge_size))
+        text = q.chat_text(
+            va.build_prompt(sample.prompt, mc.prompt_template_type),
+            "video",
+            visual_tokens=num_visual_tokens(grid, mc.merge_size),
+        )
         try:
             input_ids = q.encode(self.tokenizer, text, self.ids, grid_thw=grid, merge_size=mc.merge_size)
         except ValueError as e:
@@ -239,16 +255,23 @@ class VideoAlignScorer:
         """Two seconds of a 64x96 moving gradient at 8 fps."""
         y, x = np.mgrid[0:64, 0:96]
         frames = np.stack(
-            [np.stack([(x * 2 + 9 * k) % 256, (y * 3) % 256, (x + y + 20 * k) % 256], axis=-1) for k in range(16)]
+            [
+                np.stack([(x * 2 + 9 * k) % 256, (y * 3) % 256, (x + y + 20 * k) % 256], axis=-1)
+                for k in range(16)
+            ]
         ).astype(np.uint8)
-        return DecodedSample(id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0))
+        return DecodedSample(
+            id="warmup", prompt="a colourful moving gradient", video=DecodedVideo(frames, fps=8.0)
+        )
 
 
 def load(cfg: ScorerConfig, name: str = "videoalign") -> tuple[va.LoadedVideoAlign, WeightsInfo]:
     """Load VideoReward for cfg.weights in the scorer's dtype."""
     opts = scorer_options(VideoAlignOptions, name, cfg)
     dtype = model_dtype(cfg)
-    loaded = va.load(cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, step=opts.checkpoint_step, dtype=dtype)
+    loaded = va.load(
+        cfg.weights, cfg.seed, cache_dir=cfg.weights_dir or None, step=opts.checkpoint_step, dtype=dtype
+    )
     if cfg.weights in ("tiny", "random"):
         loaded.model.to(dtype)
     ident = loaded.identity
@@ -291,10 +314,19 @@ class VideoAlignOptions(ModelOptions):
 
 SCORERS = (
     ScorerSpec(
-        name="videoalign", build=build, version=VERSION, protocols=PROTOCOLS, outputs=OUTPUTS,
-        modalities=("video", "prompt"), options=VideoAlignOptions, families=("videoalign",),
-        bench=(BenchMetric("javisbench", "visual_quality", output="visual_quality"),
-               BenchMetric("javisbench", "motion_quality", output="motion_quality")),
-        summary="VideoAlign VideoReward (visual quality, motion quality, text alignment)", batch_rtol=1e-5,
+        name="videoalign",
+        build=build,
+        version=VERSION,
+        protocols=PROTOCOLS,
+        outputs=OUTPUTS,
+        modalities=("video", "prompt"),
+        options=VideoAlignOptions,
+        families=("videoalign",),
+        bench=(
+            BenchMetric("javisbench", "visual_quality", output="visual_quality"),
+            BenchMetric("javisbench", "motion_quality", output="motion_quality"),
+        ),
+        summary="VideoAlign VideoReward (visual quality, motion quality, text alignment)",
+        batch_rtol=1e-5,
     ),
 )

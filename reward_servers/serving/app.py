@@ -138,7 +138,9 @@ class RewardServer:
         cfg = self.cfg
         self._loaded = asyncio.Event()
         self._force = asyncio.Event()
-        identity = ServerIdentity(package_version=package_version(), git_hash=await asyncio.to_thread(git_hash))
+        identity = ServerIdentity(
+            package_version=package_version(), git_hash=await asyncio.to_thread(git_hash)
+        )
         self.servicer = RewardServicer(
             policy=DecodePolicy(
                 limits=cfg.media_limits,
@@ -243,7 +245,9 @@ class RewardServer:
                 info = scorer.info
                 pool = self._device_pools.get(info.device)
                 if pool is None:
-                    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"omninft-forward-{info.device}")
+                    pool = ThreadPoolExecutor(
+                        max_workers=1, thread_name_prefix=f"omninft-forward-{info.device}"
+                    )
                     self._device_pools[info.device] = pool
                 sc = self.cfg.scorers.get(name, ScorerConfig())
                 self.batchers[name] = MicroBatcher(
@@ -275,14 +279,21 @@ class RewardServer:
         """Register plugins and build each configured scorer in a worker thread, one at a time."""
         for name, target in self.cfg.plugins.items():
             if name in registry.specs():
-                log.warning("plugin %s replaces the built-in scorer %s (server config 'plugins')", target, name)
+                log.warning(
+                    "plugin %s replaces the built-in scorer %s (server config 'plugins')", target, name
+                )
             registry.register(name, target, override=True)
         built: dict[str, Scorer] = {}
         # Scorers with the same weights (imagebind + imagebind_avh, hpsv3 + hpsv3_video) share one model copy.
         with registry.sharing():
             for name, sc in self.cfg.scorers.items():
-                log.info("building scorer %s (weights=%s, backend=%s, device=%s)", name, sc.weights, sc.backend,
-                         sc.device)
+                log.info(
+                    "building scorer %s (weights=%s, backend=%s, device=%s)",
+                    name,
+                    sc.weights,
+                    sc.backend,
+                    sc.device,
+                )
                 built[name] = await asyncio.to_thread(registry.build, name, sc)
         return built
 
@@ -294,7 +305,9 @@ class RewardServer:
         owner: dict[str, str] = {}
         for name, scorer in scorers.items():
             if not isinstance(scorer, Scorer):
-                raise TypeError(f"scorer {name!r} ({type(scorer).__name__}) does not implement the Scorer protocol")
+                raise TypeError(
+                    f"scorer {name!r} ({type(scorer).__name__}) does not implement the Scorer protocol"
+                )
             if scorer.info.name != name:
                 raise ValueError(f"scorer registered as {name!r} reports name {scorer.info.name!r}")
             for out in scorer.info.outputs:
@@ -320,7 +333,9 @@ class RewardServer:
             raise RuntimeError("server not started")
         await asyncio.wait_for(self._loaded.wait(), timeout)
         if self.load_error is not None:
-            raise RuntimeError(f"reward server failed to load its scorers: {self.load_error}") from self.load_error
+            raise RuntimeError(
+                f"reward server failed to load its scorers: {self.load_error}"
+            ) from self.load_error
 
     def force_stop(self) -> None:
         """Cut a drain short (second SIGTERM/SIGINT)."""
@@ -414,8 +429,14 @@ async def serve_async(
             log.warning("%s: stopping now, without waiting for %d call(s) in flight", again, inflight)
             server.force_stop()
         else:
-            log.info("%s: draining: new calls are refused, %d call(s) in flight get up to %.0f s to finish "
-                     "(%s stops at once)", label, inflight, cfg.drain_grace_s, again)
+            log.info(
+                "%s: draining: new calls are refused, %d call(s) in flight get up to %.0f s to finish "
+                "(%s stops at once)",
+                label,
+                inflight,
+                cfg.drain_grace_s,
+                again,
+            )
             stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -12,8 +12,11 @@ import grpc
 from omninft.reward_servers.serving.config import TLSConfig
 
 # Kubernetes' native gRPC probes cannot send headers, and reflection carries no data: both stay open.
-DEFAULT_EXEMPT_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                           "grpc.reflection.v1.ServerReflection")
+DEFAULT_EXEMPT_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+)
 
 
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
@@ -53,7 +56,9 @@ def _rejecting_handler(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodH
     """A handler of the same kind as `handler` (unary for unknown methods) that aborts UNAUTHENTICATED unparsed."""
 
     async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token (authorization metadata)")
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token (authorization metadata)"
+        )
 
     kw = {"response_serializer": handler.response_serializer if handler is not None else None}
     if handler is None or handler.unary_unary is not None:

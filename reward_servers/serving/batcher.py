@@ -237,7 +237,9 @@ class MicroBatcher:
         outputs = await loop.run_in_executor(self._executor, self._timed_forward, items)
         if not isinstance(outputs, list | tuple) or len(outputs) != len(items):
             got = len(outputs) if isinstance(outputs, list | tuple) else type(outputs).__name__
-            raise _ContractError(f"scorer {self.name!r} forward returned {got} outputs for {len(items)} items")
+            raise _ContractError(
+                f"scorer {self.name!r} forward returned {got} outputs for {len(items)} items"
+            )
         return list(outputs)
 
     async def _execute(self, batch: list[_Pending]) -> None:
@@ -257,7 +259,9 @@ class MicroBatcher:
             if len(batch) == 1:
                 self._crashed(batch[0], exc)
                 return
-            log.warning("scorer %s: batch of %d failed (%r); re-running items one by one", self.name, len(batch), exc)
+            log.warning(
+                "scorer %s: batch of %d failed (%r); re-running items one by one", self.name, len(batch), exc
+            )
             for p in batch:
                 if p.future.done():
                     continue

@@ -136,8 +136,13 @@ class ServerConfig:
             "maxMessageBytes",
             f"must be in 1..{MAX_PROTOBUF_BYTES} (protobuf's 2 GiB cap)",
         )
-        for name in ("max_samples_per_request", "max_prompt_chars", "decode_workers", "max_video_frames",
-                     "max_video_pixels"):
+        for name in (
+            "max_samples_per_request",
+            "max_prompt_chars",
+            "decode_workers",
+            "max_video_frames",
+            "max_video_pixels",
+        ):
             _check(getattr(self, name) > 0, _camel(name), "must be positive")
         _check(self.decode_cache_bytes >= 0, "decodeCacheBytes", "must be >= 0 (0 = off)")
         for name in ("max_audio_seconds",):

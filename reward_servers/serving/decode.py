@@ -77,7 +77,9 @@ def decode_sample(
                 reused.add("audio")
         except SampleError as exc:
             failed["audio"] = exc
-    decoded = DecodedSample(id=sample.id, prompt=sample.prompt, audio_prompt=sample.audio_prompt, video=video, audio=audio)
+    decoded = DecodedSample(
+        id=sample.id, prompt=sample.prompt, audio_prompt=sample.audio_prompt, video=video, audio=audio
+    )
     return DecodeResult(decoded, failed, frozenset(reused))
 
 
@@ -92,7 +94,9 @@ def _video(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> tuple
         if source == "container":
             data = v.container
             if cache is None:
-                return decode_video(data, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels), False
+                return decode_video(
+                    data, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels
+                ), False
             return cache.get_or_decode(
                 bytes_key("video", data),
                 lambda: decode_video(data, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels),
@@ -103,7 +107,9 @@ def _video(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> tuple
         if source == "uri":
             path = resolve_file_uri(v.uri, policy.allowed_roots)
             if cache is None:
-                return decode_video(path, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels), False
+                return decode_video(
+                    path, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels
+                ), False
             return cache.get_or_decode(
                 file_key("video", path),
                 lambda: decode_video(path, max_frames=lim.max_video_frames, max_pixels=lim.max_video_pixels),
@@ -125,8 +131,9 @@ def _audio(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> tuple
             data = a.container
             if cache is None:
                 return decode_audio(data, max_seconds=lim.max_audio_seconds), False
-            return cache.get_or_decode(bytes_key("audio", data),
-                                       lambda: decode_audio(data, max_seconds=lim.max_audio_seconds))
+            return cache.get_or_decode(
+                bytes_key("audio", data), lambda: decode_audio(data, max_seconds=lim.max_audio_seconds)
+            )
         if source == "pcm":
             t = a.pcm
             return pcm_from_tensor(t.dtype, t.shape, t.data, limits=lim, sample_rate=a.sample_rate), False
@@ -134,8 +141,9 @@ def _audio(index: int, sample: reward_pb2.Sample, policy: DecodePolicy) -> tuple
             path = resolve_file_uri(a.uri, policy.allowed_roots)
             if cache is None:
                 return decode_audio(path, max_seconds=lim.max_audio_seconds), False
-            return cache.get_or_decode(file_key("audio", path),
-                                       lambda: decode_audio(path, max_seconds=lim.max_audio_seconds))
+            return cache.get_or_decode(
+                file_key("audio", path), lambda: decode_audio(path, max_seconds=lim.max_audio_seconds)
+            )
     except MediaError as exc:
         raise SampleError(f"audio: {exc}", field) from None
     raise SampleError("audio has no container, pcm or uri", field)

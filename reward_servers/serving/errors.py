@@ -74,7 +74,8 @@ def make_status(
     if field_violations:
         detail = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in field_violations
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                for f, d in field_violations
             ]
         )
         packed = any_pb2.Any()
@@ -86,4 +87,3 @@ def make_status(
 def invalid_sample_status(message: str, field: str) -> status_pb2.Status:
     """Per-sample INVALID_ARGUMENT naming the field (e.g. samples[2].video.container)."""
     return make_status(grpc.StatusCode.INVALID_ARGUMENT, message, field_violations=[(field, message)])
-

@@ -94,11 +94,19 @@ class ParseRequestInterceptor(grpc.aio.ServerInterceptor):
                 return parse(raw)
             except Exception as exc:  # DecodeError, RecursionError on nesting, anything the parser raises
                 rid = current_request_id()
-                log.warning("%s: request id %s: %d bytes are not a valid %s (%s)", method, rid, len(raw), type_name,
-                            type(exc).__name__)
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                    f"request is not a valid {type_name}; request id {rid}",
-                                    trailing_metadata=((REQUEST_ID_HEADER, rid),))
+                log.warning(
+                    "%s: request id %s: %d bytes are not a valid %s (%s)",
+                    method,
+                    rid,
+                    len(raw),
+                    type_name,
+                    type(exc).__name__,
+                )
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"request is not a valid {type_name}; request id {rid}",
+                    trailing_metadata=((REQUEST_ID_HEADER, rid),),
+                )
 
         if handler.unary_unary is not None:
             inner_uu: AioHandler = handler.unary_unary  # grpc.aio keeps coroutines in the sync-typed slot
@@ -107,7 +115,9 @@ class ParseRequestInterceptor(grpc.aio.ServerInterceptor):
                 request = await parsed(raw, context)
                 return await inner_uu(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, response_serializer=handler.response_serializer
+            )
         inner_us: AioHandler | None = handler.unary_stream
         if inner_us is None:
             return handler
@@ -118,14 +128,18 @@ class ParseRequestInterceptor(grpc.aio.ServerInterceptor):
                 async for item in inner_us(request, context):
                     yield item
 
-            return grpc.unary_stream_rpc_method_handler(stream_gen, response_serializer=handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(
+                stream_gen, response_serializer=handler.response_serializer
+            )
 
         async def stream_writer(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
             # Handlers that write with context.write (health Watch) are coroutines, not generators.
             request = await parsed(raw, context)
             return await inner_us(request, context)
 
-        return grpc.unary_stream_rpc_method_handler(stream_writer, response_serializer=handler.response_serializer)
+        return grpc.unary_stream_rpc_method_handler(
+            stream_writer, response_serializer=handler.response_serializer
+        )
 
 
 class RequestContextInterceptor(grpc.aio.ServerInterceptor):
@@ -166,7 +180,9 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
                 code = "INTERNAL"
                 log.exception("unhandled error in %s (request id %s)", method, rid)
                 await context.abort(
-                    grpc.StatusCode.INTERNAL, internal_message(rid), trailing_metadata=((REQUEST_ID_HEADER, rid),)
+                    grpc.StatusCode.INTERNAL,
+                    internal_message(rid),
+                    trailing_metadata=((REQUEST_ID_HEADER, rid),),
                 )
             except BaseException:
                 remaining = context.time_remaining()

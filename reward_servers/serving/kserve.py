@@ -92,7 +92,9 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         self, request: service_pb2.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> service_pb2.ServerMetadataResponse:
         """Server name, package version and the protocol extensions served."""
-        return service_pb2.ServerMetadataResponse(name=SERVER_NAME, version=self._version, extensions=list(EXTENSIONS))
+        return service_pb2.ServerMetadataResponse(
+            name=SERVER_NAME, version=self._version, extensions=list(EXTENSIONS)
+        )
 
     async def ModelMetadata(
         self, request: service_pb2.ModelMetadataRequest, context: grpc.aio.ServicerContext
@@ -167,7 +169,9 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         deadline = _deadline(context)
         return await self._reward.guarded(context, lambda: self._infer(request, deadline))
 
-    async def _infer(self, request: service_pb2.ModelInferRequest, deadline: float | None) -> service_pb2.ModelInferResponse:
+    async def _infer(
+        self, request: service_pb2.ModelInferRequest, deadline: float | None
+    ) -> service_pb2.ModelInferResponse:
         """ModelInfer body (inside the readiness gate)."""
         schema = self._model(request.model_name, request.model_version)
         columns, batch = _read_inputs(request, schema)
@@ -175,7 +179,9 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         samples = [sample_from_row(i, {k: v[i] for k, v in columns.items()}) for i in range(batch)]
         outcomes, sample_errors = await self._reward.evaluate(samples, [schema.name], deadline)
         self._last_inference_ms[schema.name] = int(time.time() * 1000)
-        scores, errors = collect_results(outcomes[schema.name], sample_errors, schema.outputs, current_request_id())
+        scores, errors = collect_results(
+            outcomes[schema.name], sample_errors, schema.outputs, current_request_id()
+        )
         response = service_pb2.ModelInferResponse(
             model_name=schema.name, model_version=MODEL_VERSION, id=request.id
         )
@@ -202,19 +208,25 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             hosted = ", ".join([n for n, s in scorers.items() if s.info.outputs][:24]) or "(none loaded yet)"
             raise ModelNotFoundError(f"unknown model {echo(name)}; this server hosts: {hosted}")
         if version not in ("", MODEL_VERSION):
-            raise ModelNotFoundError(f"model {name!r} has no version {echo(version)}; its only version is {MODEL_VERSION}")
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {echo(version)}; its only version is {MODEL_VERSION}"
+            )
         schema = self._schemas.get(name)
         if schema is None:
             schema = schema_for(scorers[name].info, self._reward.batchers[name].max_batch_size)
             self._schemas[name] = schema
         return schema
 
-    async def _model_or_abort(self, context: grpc.aio.ServicerContext, name: str, version: str) -> ModelSchema | None:
+    async def _model_or_abort(
+        self, context: grpc.aio.ServicerContext, name: str, version: str
+    ) -> ModelSchema | None:
         """_model, ending the RPC with NOT_FOUND instead of raising."""
         try:
             return self._model(name, version)
         except ModelNotFoundError as exc:
-            await context.abort(exc.code, str(exc), trailing_metadata=((REQUEST_ID_HEADER, current_request_id()),))
+            await context.abort(
+                exc.code, str(exc), trailing_metadata=((REQUEST_ID_HEADER, current_request_id()),)
+            )
             return None
 
     def _statistics(self, name: str) -> service_pb2.ModelStatistics:
@@ -238,8 +250,11 @@ class KServeServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         inf.fail.count = failed
         inf.queue.count = ok
         inf.queue.ns = int(num("omninft_queue_duration_us_total") * 1000)
-        for field, stage in (("compute_input", "preprocess"), ("compute_infer", "forward"),
-                             ("compute_output", "postprocess")):
+        for field, stage in (
+            ("compute_input", "preprocess"),
+            ("compute_infer", "forward"),
+            ("compute_output", "postprocess"),
+        ):
             duration = getattr(inf, field)
             duration.count = ok
             duration.ns = int(num("omninft_stage_seconds_total", stage=stage) * 1e9)
@@ -252,7 +267,9 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-def _read_inputs(request: service_pb2.ModelInferRequest, schema: ModelSchema) -> tuple[dict[str, list[bytes]], int]:
+def _read_inputs(
+    request: service_pb2.ModelInferRequest, schema: ModelSchema
+) -> tuple[dict[str, list[bytes]], int]:
     """Validate the inputs against the model and split each into per-sample byte strings; returns (columns, batch)."""
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
@@ -286,7 +303,9 @@ def _read_inputs(request: service_pb2.ModelInferRequest, schema: ModelSchema) ->
             )
         if raw:
             if tensor.HasField("contents"):
-                raise BadRequestError(f"input {name!r} sets contents while the request uses raw_input_contents")
+                raise BadRequestError(
+                    f"input {name!r} sets contents while the request uses raw_input_contents"
+                )
             try:
                 columns[name] = deserialize_bytes(raw[index], batch)
             except ValueError as exc:
@@ -294,7 +313,9 @@ def _read_inputs(request: service_pb2.ModelInferRequest, schema: ModelSchema) ->
         else:
             items = list(tensor.contents.bytes_contents)
             if len(items) != batch:
-                raise BadRequestError(f"input {name!r} has {len(items)} bytes_contents elements; its shape says {batch}")
+                raise BadRequestError(
+                    f"input {name!r} has {len(items)} bytes_contents elements; its shape says {batch}"
+                )
             columns[name] = items
     missing = [n for n in schema.inputs if n not in columns]
     if missing:

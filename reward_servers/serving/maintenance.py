@@ -26,7 +26,9 @@ class Maintenance:
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """Register health and reflection on `server`."""
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection((REWARD_SERVICE, INFERENCE_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+        reflection.enable_server_reflection(
+            (REWARD_SERVICE, INFERENCE_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server
+        )
 
     def add_health_only(self, server: grpc.aio.Server) -> None:
         """Register only the health service on `server` (the plaintext probe port)."""
@@ -34,7 +36,9 @@ class Maintenance:
 
     async def set_serving(self, serving: bool) -> None:
         """Flip every health name to SERVING or NOT_SERVING (ignored once draining)."""
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in HEALTH_NAMES:
             await self.health.set(name, status)
 

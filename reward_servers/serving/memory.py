@@ -59,8 +59,14 @@ class IdleTrimmer:
     `calls` is a counter of calls started so far, `inflight` the calls running now.
     """
 
-    def __init__(self, calls: Callable[[], int], inflight: Callable[[], int], *, idle_s: float = 1.0,
-                 poll_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        calls: Callable[[], int],
+        inflight: Callable[[], int],
+        *,
+        idle_s: float = 1.0,
+        poll_s: float = 0.5,
+    ) -> None:
         self._calls = calls
         self._inflight = inflight
         self._idle_s = idle_s
@@ -103,5 +109,8 @@ class IdleTrimmer:
                 released = await asyncio.to_thread(trim_heap)
                 dirty, idle_since = False, None
                 self.trims += 1
-                log.debug("malloc_trim after a burst: released=%s in %.1f ms", released,
-                          (time.perf_counter() - t0) * 1000)
+                log.debug(
+                    "malloc_trim after a burst: released=%s in %.1f ms",
+                    released,
+                    (time.perf_counter() - t0) * 1000,
+                )

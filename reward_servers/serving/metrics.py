@@ -39,7 +39,9 @@ class ServerMetrics:
         self.batch_size = Histogram(
             "omninft_batch_size", "Items per forward call", ["scorer"], buckets=_BATCH_BUCKETS, registry=r
         )
-        self.queue_depth = Gauge("omninft_queue_depth", "Items waiting in a scorer's queue", ["scorer"], registry=r)
+        self.queue_depth = Gauge(
+            "omninft_queue_depth", "Items waiting in a scorer's queue", ["scorer"], registry=r
+        )
         self.samples = Counter(
             "omninft_samples",
             "Items per scorer by outcome (ok, invalid, error, deadline)",
@@ -65,9 +67,13 @@ class ServerMetrics:
             ["scorer", "stage"],
             registry=r,
         )
-        self.decodes = Counter("omninft_decodes", "Media streams decoded, by modality", ["modality"], registry=r)
+        self.decodes = Counter(
+            "omninft_decodes", "Media streams decoded, by modality", ["modality"], registry=r
+        )
         self.decode_reuses = Counter(
-            "omninft_decode_cache_hits", "Media streams served from the decode cache, by modality", ["modality"],
+            "omninft_decode_cache_hits",
+            "Media streams served from the decode cache, by modality",
+            ["modality"],
             registry=r,
         )
         self.scorer_info = Gauge(
@@ -130,13 +136,20 @@ class ServerMetrics:
             return None
         server_cls = _MetricsServer6 if ":" in host else _MetricsServer
         try:
-            self._http = make_server(host.strip("[]"), port, make_wsgi_app(self.registry), server_cls, _QuietHandler)
+            self._http = make_server(
+                host.strip("[]"), port, make_wsgi_app(self.registry), server_cls, _QuietHandler
+            )
         except OSError as exc:
-            raise OSError(f"cannot bind the metrics port {host}:{port} ({exc.strerror or exc}); choose "
-                          "another with --metrics-port N (0 = any free port, -1 = off) or metricsPort") from None
+            raise OSError(
+                f"cannot bind the metrics port {host}:{port} ({exc.strerror or exc}); choose "
+                "another with --metrics-port N (0 = any free port, -1 = off) or metricsPort"
+            ) from None
         # A short poll interval keeps shutdown fast (the default 0.5 s would add to every server stop).
         self._http_thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="omninft-metrics", daemon=True
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="omninft-metrics",
+            daemon=True,
         )
         self._http_thread.start()
         self.port = int(self._http.server_port)

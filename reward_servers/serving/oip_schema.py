@@ -54,7 +54,9 @@ def schema_for(info: ScorerInfo, max_batch_size: int) -> ModelSchema:
     return make_schema(info.name, info.input_spec.modalities, info.outputs, max_batch_size)
 
 
-def make_schema(name: str, modalities: Sequence[str], outputs: Sequence[str], max_batch_size: int) -> ModelSchema:
+def make_schema(
+    name: str, modalities: Sequence[str], outputs: Sequence[str], max_batch_size: int
+) -> ModelSchema:
     """One BYTES input per modality read (in declaration order), one FP64 output per score."""
     inputs = tuple(m for m in (*MEDIA_INPUTS, *TEXT_INPUTS) if m in modalities)
     if not inputs:
@@ -62,7 +64,9 @@ def make_schema(name: str, modalities: Sequence[str], outputs: Sequence[str], ma
     if not outputs:
         raise ValueError(f"scorer {name!r} produces no scores (embeddings only): it has no KServe model")
     if ERROR_OUTPUT in outputs:
-        raise ValueError(f"scorer {name!r} has an output named {ERROR_OUTPUT!r}, reserved for per-sample errors")
+        raise ValueError(
+            f"scorer {name!r} has an output named {ERROR_OUTPUT!r}, reserved for per-sample errors"
+        )
     return ModelSchema(name=name, inputs=inputs, outputs=tuple(outputs), max_batch_size=max_batch_size)
 
 
@@ -77,7 +81,9 @@ def model_config(
     parameters: dict[str, str] | None = None,
 ) -> model_config_pb2.ModelConfig:
     """Triton's ModelConfig for a scorer-model (what ModelConfig returns and what config.pbtxt holds)."""
-    cfg = model_config_pb2.ModelConfig(name=schema.name, backend=backend, max_batch_size=schema.max_batch_size)
+    cfg = model_config_pb2.ModelConfig(
+        name=schema.name, backend=backend, max_batch_size=schema.max_batch_size
+    )
     for name in schema.inputs:
         cfg.input.add(name=name, data_type=model_config_pb2.TYPE_STRING, dims=[1])
     for name in schema.outputs:
@@ -116,7 +122,9 @@ def deserialize_bytes(raw: bytes, count: int) -> list[bytes]:
         items.append(bytes(view[pos : pos + size]))
         pos += size
     if pos != len(view):
-        raise ValueError(f"raw BYTES contents have {len(view) - pos} bytes after the {count} elements of the shape")
+        raise ValueError(
+            f"raw BYTES contents have {len(view) - pos} bytes after the {count} elements of the shape"
+        )
     return items
 
 
@@ -175,4 +183,3 @@ def code_name(code: int) -> str:
         if status.value[0] == code:
             return str(status.name)
     return "UNKNOWN"
-

@@ -51,6 +51,7 @@ def _hosted_list(hosted: Sequence[str]) -> str:
     more = f" (and {len(hosted) - _ECHO_HOSTED} more)" if len(hosted) > _ECHO_HOSTED else ""
     return ", ".join(hosted[:_ECHO_HOSTED]) + more
 
+
 # Outcome of one scorer on one sample.
 Outcome: TypeAlias = ScorerOutput | InvalidSample | ScorerFailure
 
@@ -183,11 +184,15 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
 
     # ----------------------------------------------------------------------------------------- RPCs
 
-    async def Score(self, request: reward_pb2.ScoreRequest, context: grpc.aio.ServicerContext) -> reward_pb2.ScoreResponse:
+    async def Score(
+        self, request: reward_pb2.ScoreRequest, context: grpc.aio.ServicerContext
+    ) -> reward_pb2.ScoreResponse:
         """Score every sample with the requested scorers."""
         return await self._guarded(context, lambda: self._score(request, context))
 
-    async def Embed(self, request: reward_pb2.EmbedRequest, context: grpc.aio.ServicerContext) -> reward_pb2.EmbedResponse:
+    async def Embed(
+        self, request: reward_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> reward_pb2.EmbedResponse:
         """Per-sample embeddings of the requested scorers."""
         return await self._guarded(context, lambda: self._embed(request, context))
 
@@ -196,7 +201,9 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
     ) -> reward_pb2.ListScorersResponse:
         """Every hosted scorer's description and the server's limits and provenance."""
         if not self.ready:
-            await _abort(context, NotReadyError("scorers are still loading; retry when health reports SERVING"))
+            await _abort(
+                context, NotReadyError("scorers are still loading; retry when health reports SERVING")
+            )
         return reward_pb2.ListScorersResponse(
             scorers=list(self._info_protos.values()),
             server=reward_pb2.ServerInfo(
@@ -213,7 +220,9 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         if self.draining:
             await _abort(context, NotReadyError("server is shutting down; retry on another replica"))
         if not self.ready:
-            await _abort(context, NotReadyError("scorers are still loading; retry when health reports SERVING"))
+            await _abort(
+                context, NotReadyError("scorers are still loading; retry when health reports SERVING")
+            )
         self._inflight += 1
         self._idle.clear()
         try:
@@ -226,19 +235,27 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
             if self._inflight == 0:
                 self._idle.set()
 
-    async def _score(self, request: reward_pb2.ScoreRequest, context: grpc.aio.ServicerContext) -> reward_pb2.ScoreResponse:
+    async def _score(
+        self, request: reward_pb2.ScoreRequest, context: grpc.aio.ServicerContext
+    ) -> reward_pb2.ScoreResponse:
         """Score body."""
         names = self._select(request.scorers, embeddings=False)
         outcomes, sample_errors = await self._evaluate(request.samples, names, _deadline(context))
-        response = reward_pb2.ScoreResponse(request_id=current_request_id(), scorers=[self._info_protos[n] for n in names])
+        response = reward_pb2.ScoreResponse(
+            request_id=current_request_id(), scorers=[self._info_protos[n] for n in names]
+        )
         self._assemble(response.results, request.samples, names, outcomes, sample_errors, embeddings=False)
         return response
 
-    async def _embed(self, request: reward_pb2.EmbedRequest, context: grpc.aio.ServicerContext) -> reward_pb2.EmbedResponse:
+    async def _embed(
+        self, request: reward_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> reward_pb2.EmbedResponse:
         """Embed body."""
         names = self._select(request.scorers, embeddings=True)
         outcomes, sample_errors = await self._evaluate(request.samples, names, _deadline(context))
-        response = reward_pb2.EmbedResponse(request_id=current_request_id(), scorers=[self._info_protos[n] for n in names])
+        response = reward_pb2.EmbedResponse(
+            request_id=current_request_id(), scorers=[self._info_protos[n] for n in names]
+        )
         self._assemble(response.results, request.samples, names, outcomes, sample_errors, embeddings=True)
         return response
 
@@ -352,12 +369,17 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
                 log.error("decoding sample %d of request %s failed", i, rid, exc_info=d)
                 sample_errors.append(make_status(grpc.StatusCode.INTERNAL, internal_message(rid)))
         results = await _all_or_cancel(
-            [self.run_scorer(n, ready, deadline=deadline, media_errors=media_errors, held=held) for n in names]
+            [
+                self.run_scorer(n, ready, deadline=deadline, media_errors=media_errors, held=held)
+                for n in names
+            ]
         )
         for i, failed in enumerate(media_errors):
             # When bad media leaves no requested scorer able to run, the sample as a whole has failed.
-            if failed and sample_errors[i] is None and all(
-                any(self._scorers[n].info.input_spec.reads(m) for m in failed) for n in names
+            if (
+                failed
+                and sample_errors[i] is None
+                and all(any(self._scorers[n].info.input_spec.reads(m) for m in failed) for n in names)
             ):
                 err = next(iter(failed.values()))
                 sample_errors[i] = invalid_sample_status(str(err), err.field or f"samples[{i}]")
@@ -411,7 +433,9 @@ class RewardServicer(reward_pb2_grpc.RewardServiceServicer):
         if not items:
             return outcomes
         reserved = held.pop(name, 0) if held is not None else 0
-        futures = self._batchers[name].submit_many(items, deadline=deadline, request_id=rid, reserved=reserved)
+        futures = self._batchers[name].submit_many(
+            items, deadline=deadline, request_id=rid, reserved=reserved
+        )
         raw = await asyncio.gather(*futures, return_exceptions=True)
         for exc in raw:
             # Request-level conditions (deadline, shutdown) fail the whole RPC.

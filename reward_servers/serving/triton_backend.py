@@ -52,7 +52,9 @@ class ScorerPipeline:
         info = self.scorer.info
         self.schema: ModelSchema = make_schema(name, info.input_spec.modalities, info.outputs, max_batch_size)
         self._policy = DecodePolicy(
-            limits=cfg.media_limits, allowed_roots=tuple(cfg.allowed_uri_roots), max_prompt_chars=cfg.max_prompt_chars
+            limits=cfg.media_limits,
+            allowed_roots=tuple(cfg.allowed_uri_roots),
+            max_prompt_chars=cfg.max_prompt_chars,
         )
         self._pool = ThreadPoolExecutor(max_workers=cfg.decode_workers, thread_name_prefix="omninft-triton")
 
@@ -104,8 +106,12 @@ class ScorerPipeline:
         except Exception as exc:
             if len(items) == 1:
                 return [exc]
-            log.warning("scorer %s: batch of %d failed (%r); re-running items one by one", self.schema.name,
-                        len(items), exc)
+            log.warning(
+                "scorer %s: batch of %d failed (%r); re-running items one by one",
+                self.schema.name,
+                len(items),
+                exc,
+            )
         out: list[Any] = []
         for item in items:
             try:
@@ -118,15 +124,22 @@ class ScorerPipeline:
         """scorer.forward, checked to return one output per item."""
         outputs = self.scorer.forward(items)
         if not isinstance(outputs, list | tuple) or len(outputs) != len(items):
-            raise ScorerFailure(f"scorer {self.schema.name!r} forward broke its contract; this is a scorer bug")
+            raise ScorerFailure(
+                f"scorer {self.schema.name!r} forward broke its contract; this is a scorer bug"
+            )
         return list(outputs)
 
     def _decode(self, index: int, sample: Any) -> DecodeResult | SampleError:
         """decode_sample, a whole-sample SampleError returned instead of raised."""
         info = self.scorer.info
         try:
-            return decode_sample(index, sample, self._policy, need_video=info.input_spec.reads("video"),
-                                 need_audio=info.input_spec.reads("audio"))
+            return decode_sample(
+                index,
+                sample,
+                self._policy,
+                need_video=info.input_spec.reads("video"),
+                need_audio=info.input_spec.reads("audio"),
+            )
         except SampleError as exc:
             return exc
 
@@ -165,8 +178,12 @@ class TritonPythonModel:
         cfg = ServerConfig.from_dict(json.loads(params[CONFIG_PARAMETER]))
         name = config["name"]
         self.pipeline = ScorerPipeline(cfg, name, max_batch_size=int(config["max_batch_size"]))
-        log.warning("omninft scorer %s loaded in Triton (weights %s, tiny=%s)", name,
-                    self.pipeline.scorer.info.weights.weights_id, self.pipeline.scorer.info.weights.tiny)
+        log.warning(
+            "omninft scorer %s loaded in Triton (weights %s, tiny=%s)",
+            name,
+            self.pipeline.scorer.info.weights.weights_id,
+            self.pipeline.scorer.info.weights.tiny,
+        )
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Score every sample of every request in one pass; one response per request, in order."""
@@ -187,7 +204,9 @@ class TritonPythonModel:
         responses = []
         for start, stop in spans:
             tensors = [
-                pb_utils.Tensor(out, np.asarray([s[out] for s in scores[start:stop]], dtype=np.float64).reshape(-1, 1))
+                pb_utils.Tensor(
+                    out, np.asarray([s[out] for s in scores[start:stop]], dtype=np.float64).reshape(-1, 1)
+                )
                 for out in schema.outputs
             ]
             err = np.asarray([e.encode() for e in errors[start:stop]], dtype=np.object_).reshape(-1, 1)

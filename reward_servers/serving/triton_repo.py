@@ -92,8 +92,18 @@ def export_repository(out: Path, cfg: ServerConfig, names: Sequence[str] = ()) -
 
 def _portable(data: dict[str, object]) -> dict[str, object]:
     """The server config without what only an omninft-serve process uses (ports, TLS, auth, connection ages)."""
-    drop = {"host", "port", "metricsPort", "healthPort", "authToken", "authTokenFile", "tls", "maxConnectionAgeS",
-            "maxConnectionAgeGraceS", "drainGraceS"}
+    drop = {
+        "host",
+        "port",
+        "metricsPort",
+        "healthPort",
+        "authToken",
+        "authTokenFile",
+        "tls",
+        "maxConnectionAgeS",
+        "maxConnectionAgeGraceS",
+        "drainGraceS",
+    }
     return {k: v for k, v in data.items() if k not in drop}
 
 

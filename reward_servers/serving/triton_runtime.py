@@ -75,7 +75,9 @@ def _pip_target(spec: str, target: Path) -> None:
         return
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp), spec], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp), spec], check=True
+    )
     tmp.rename(target)
 
 
@@ -131,14 +133,31 @@ class TritonProcess:
 
 
 @contextlib.contextmanager
-def run_triton(inst: TritonInstall, repo: Path, log_path: Path, *, ready_timeout: float = 300.0) -> Iterator[TritonProcess]:
+def run_triton(
+    inst: TritonInstall, repo: Path, log_path: Path, *, ready_timeout: float = 300.0
+) -> Iterator[TritonProcess]:
     """tritonserver on 127.0.0.1 (free gRPC/HTTP ports, metrics off) serving `repo`; stopped on exit."""
     grpc_port, http_port = free_port(), free_port()
     cmd = [
-        str(inst.binary), "--model-repository", str(repo), "--backend-directory", str(inst.backends),
-        "--grpc-address", "127.0.0.1", "--grpc-port", str(grpc_port),
-        "--http-address", "127.0.0.1", "--http-port", str(http_port),
-        "--allow-metrics", "false", "--exit-timeout-secs", "5", "--log-verbose", "0",
+        str(inst.binary),
+        "--model-repository",
+        str(repo),
+        "--backend-directory",
+        str(inst.backends),
+        "--grpc-address",
+        "127.0.0.1",
+        "--grpc-port",
+        str(grpc_port),
+        "--http-address",
+        "127.0.0.1",
+        "--http-port",
+        str(http_port),
+        "--allow-metrics",
+        "false",
+        "--exit-timeout-secs",
+        "5",
+        "--log-verbose",
+        "0",
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=inst.env(site_paths()))
@@ -163,7 +182,9 @@ def _wait_ready(triton: TritonProcess, timeout: float) -> None:
     with tgrpc.InferenceServerClient(triton.address) as client:
         while time.monotonic() < end:
             if triton.process.poll() is not None:
-                raise RuntimeError(f"tritonserver exited with {triton.process.returncode}:\n{triton.log_tail()}")
+                raise RuntimeError(
+                    f"tritonserver exited with {triton.process.returncode}:\n{triton.log_tail()}"
+                )
             with contextlib.suppress(Exception):
                 if client.is_server_ready(client_timeout=2):
                     return

@@ -20,7 +20,11 @@ def test_help_and_version_everywhere(cmd: object) -> None:
 
 
 def test_server_option_name_is_shared() -> None:
-    for cmd, args in ((bench_main, ["run", "-h"]), (bench_main, ["perf", "-h"]), (serve_main, ["health", "-h"])):
+    for cmd, args in (
+        (bench_main, ["run", "-h"]),
+        (bench_main, ["perf", "-h"]),
+        (serve_main, ["health", "-h"]),
+    ):
         assert "--server" in CliRunner().invoke(cmd, args).output
 
 

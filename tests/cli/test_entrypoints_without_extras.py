@@ -21,15 +21,18 @@ _entrypoints.%(fn)s()
 """
 
 
-@pytest.mark.parametrize(("fn", "prog", "args", "extra"), [
-    ("serve", "omninft-serve", ["--scorer", "clap"], "serve"),
-    ("export", "omninft-export", ["--scorer", "clap"], "serve"),
-    ("train", "omninft-train", ["--config", "trainer/configs/toy.yaml"], "train"),
-    ("bench", "omninft-bench", ["demo-data", "--out", "/tmp/never-written-omninft"], "bench"),
-])
+@pytest.mark.parametrize(
+    ("fn", "prog", "args", "extra"),
+    [
+        ("serve", "omninft-serve", ["--scorer", "clap"], "serve"),
+        ("export", "omninft-export", ["--scorer", "clap"], "serve"),
+        ("train", "omninft-train", ["--config", "trainer/configs/toy.yaml"], "train"),
+        ("bench", "omninft-bench", ["demo-data", "--out", "/tmp/never-written-omninft"], "bench"),
+    ],
+)
 def test_missing_extra_is_named(fn: str, prog: str, args: list[str], extra: str) -> None:
     code = BLOCK % {"prog": prog, "args": args, "fn": fn}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
-    assert f"{prog} needs the '{extra}' extra" in proc.stderr and f'.[{extra}]' in proc.stderr
+    assert f"{prog} needs the '{extra}' extra" in proc.stderr and f".[{extra}]" in proc.stderr
     assert "Traceback" not in proc.stderr

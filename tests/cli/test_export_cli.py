@@ -56,7 +56,8 @@ def test_scorer(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     full = types.ModuleType(MODULE + "_full")
     full.build = module.build  # type: ignore[attr-defined]
     full.export_graphs = lambda name, cfg: (  # type: ignore[attr-defined]
-        _graphs(cfg), WeightsInfo(weights_id="org/model@rev", sha256="ab" * 32, tiny=False)
+        _graphs(cfg),
+        WeightsInfo(weights_id="org/model@rev", sha256="ab" * 32, tiny=False),
     )
     monkeypatch.setitem(sys.modules, MODULE + "_full", full)
     monkeypatch.setattr(registry, "_PLUGINS", dict(registry._PLUGINS))
@@ -70,7 +71,7 @@ def test_export_writes_graphs_table_and_manifest(tmp_path: Path, test_scorer) ->
     result = CliRunner().invoke(export.main, ["--scorer", "tinytest", "--out", str(out), "--no-dynamo"])
     assert result.exit_code == 0, result.output
     assert "TINY RANDOM WEIGHTS" in result.output
-    table = result.output[result.output.index("graph  path"):]
+    table = result.output[result.output.index("graph  path") :]
     for column in ("size MB", "batches", "max abs err", "max rel err", "exporter"):
         assert column in table
     assert "embed" in table and "pool" in table and "torchscript" in table and "1,3" in table
@@ -89,20 +90,35 @@ def test_export_writes_graphs_table_and_manifest(tmp_path: Path, test_scorer) ->
 
 def test_export_folder_serves_as_onnx_dir(tmp_path: Path, test_scorer, monkeypatch) -> None:
     out = tmp_path / "out"
-    assert CliRunner().invoke(export.main, ["--scorer", "tinytest", "--out", str(out), "--no-dynamo"]).exit_code == 0
+    assert (
+        CliRunner().invoke(export.main, ["--scorer", "tinytest", "--out", str(out), "--no-dynamo"]).exit_code
+        == 0
+    )
     calls: list[str] = []
     monkeypatch.setattr(onnx_export, "export_graph", lambda *a, **k: calls.append("export"))
     graphs = _graphs(ScorerConfig())
     backend = OrtBackend.from_graphs(graphs, onnx_dir=str(out), cache_key="tinytest-0123")
     assert calls == [] and backend.path("embed") == out / "embed.onnx"
     x = {"input": np.random.default_rng(3).standard_normal((4, 2, 17)).astype(np.float32)}
-    np.testing.assert_allclose(backend.run("pool", x)["output"], TorchBackend(graphs).run("pool", x)["output"], atol=1e-5)
+    np.testing.assert_allclose(
+        backend.run("pool", x)["output"], TorchBackend(graphs).run("pool", x)["output"], atol=1e-5
+    )
 
 
 def test_scorer_supplied_weights_identity(tmp_path: Path, test_scorer) -> None:
     out = tmp_path / "full"
     result = CliRunner().invoke(
-        export.main, ["--scorer", "tinytest_full", "--weights", "official", "--out", str(out), "--no-dynamo", "--no-check"]
+        export.main,
+        [
+            "--scorer",
+            "tinytest_full",
+            "--weights",
+            "official",
+            "--out",
+            str(out),
+            "--no-dynamo",
+            "--no-check",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "TINY" not in result.output
@@ -136,7 +152,9 @@ def test_scorer_without_graphs_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error path")
 def test_tensorrt_without_gpu_is_a_clear_error(tmp_path: Path, test_scorer) -> None:
-    result = CliRunner().invoke(export.main, ["--scorer", "tinytest", "--format", "tensorrt", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        export.main, ["--scorer", "tinytest", "--format", "tensorrt", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 1
     assert 'pip install "omninft[gpu]"' in result.output or "needs a CUDA GPU" in result.output
     assert not (tmp_path / "manifest.json").exists()
@@ -156,8 +174,18 @@ def test_real_clap_scorer_exports(tmp_path: Path) -> None:
 def test_module_entry_point_help() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "from omninft.reward_servers.export import main; main()", "--help"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    for option in ("--scorer", "--weights", "--format", "--dynamo / --no-dynamo", "--fp16", "--max-batch-size"):
+    for option in (
+        "--scorer",
+        "--weights",
+        "--format",
+        "--dynamo / --no-dynamo",
+        "--fp16",
+        "--max-batch-size",
+    ):
         assert option in proc.stdout

@@ -43,7 +43,9 @@ def mirror(tmp_path: Path) -> Iterator[tuple[Path, str, list[str]]]:
             seen.append(self.path)
             super().do_GET()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -79,7 +81,9 @@ def _serve(root: Path, specs: list[W.WeightSpec]) -> dict[str, W.WeightSpec]:
     """Write every URL spec's stand-in under the mirror; returns the specs re-pinned to those bytes."""
     repinned: dict[str, W.WeightSpec] = {}
     for spec in specs:
-        assert spec.source.startswith("https://"), f"{spec.name}: VBench files are declared as URLs ({spec.source})"
+        assert spec.source.startswith("https://"), (
+            f"{spec.name}: VBench files are declared as URLs ({spec.source})"
+        )
         url = urllib.parse.urlparse(spec.source)
         path = root / url.netloc / url.path.lstrip("/")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,8 +108,21 @@ def _vbench_specs() -> list[W.WeightSpec]:
 def test_every_vbench_family_declares_urls_with_its_name() -> None:
     specs = _vbench_specs()
     names = {s.name for s in specs}
-    assert {"dino", "clip_openai_vit_l14", "laion_aesthetic_l14", "musiq_spaq", "raft", "amt", "grit",
-            "grit_tokenizer", "umt", "tag2text", "tag2text_tokenizer", "viclip", "viclip_bpe"} <= names
+    assert {
+        "dino",
+        "clip_openai_vit_l14",
+        "laion_aesthetic_l14",
+        "musiq_spaq",
+        "raft",
+        "amt",
+        "grit",
+        "grit_tokenizer",
+        "umt",
+        "tag2text",
+        "tag2text_tokenizer",
+        "viclip",
+        "viclip_bpe",
+    } <= names
     for spec in specs:
         assert spec.family in VBENCH_FAMILIES and spec.name in _family.declared_weights()
     # the OpenAI files are pinned by the digest in their URL; the BPE vocabulary by its known sha256
@@ -124,7 +141,15 @@ def test_vbench_suite_covers_every_registered_vbench_scorer() -> None:
         if dim.scorer in registry.available():
             assert dim.scorer in members
     plan = {w.name for n in members for w in registry.official_weights(n)}
-    assert {"dino", "clip_openai_vit_b32", "clip_openai_vit_l14", "laion_aesthetic_l14", "musiq_spaq", "raft", "amt"} <= plan
+    assert {
+        "dino",
+        "clip_openai_vit_b32",
+        "clip_openai_vit_l14",
+        "laion_aesthetic_l14",
+        "musiq_spaq",
+        "raft",
+        "amt",
+    } <= plan
     # CLIP ViT-L/14 is fetched for aesthetic_quality only: JavisBench's CLIP score does not pull 1.7 GB of it
     assert [w.name for w in registry.official_weights("clip")] == ["clip"]
     with pytest.raises(KeyError, match="unknown benchmark suite 'vbnech'"):
@@ -144,8 +169,16 @@ def test_fetch_weights_suite_vbench_through_a_mirror_then_offline(
     monkeypatch.setattr(_family, "family_weights", family_weights)
     monkeypatch.setattr(registry, "family_weights", family_weights)
     cache = tmp_path / "cache"
-    args = ["fetch-weights", "--suite", "vbench", *(a for f in PART2_FAMILIES for a in ("--family", f)),
-            "--cache-dir", str(cache), "--mirror", base]
+    args = [
+        "fetch-weights",
+        "--suite",
+        "vbench",
+        *(a for f in PART2_FAMILIES for a in ("--family", f)),
+        "--cache-dir",
+        str(cache),
+        "--mirror",
+        base,
+    ]
     result = CliRunner().invoke(serve_main, args)
     assert result.exit_code == 0, result.output
     fetched = {line.split(":")[1].split()[0] for line in result.output.splitlines() if line.count(":") >= 1}
@@ -173,17 +206,25 @@ def test_fetch_weights_suite_vbench_through_a_mirror_then_offline(
     assert grit.load_decoder("official", cache_dir=cache) is not None
 
 
-def test_a_mirror_file_that_fails_its_pin_stops_the_fetch(tmp_path: Path, mirror: tuple[Path, str, list[str]]) -> None:
+def test_a_mirror_file_that_fails_its_pin_stops_the_fetch(
+    tmp_path: Path, mirror: tuple[Path, str, list[str]]
+) -> None:
     root, base, _ = mirror
     from omninft.reward_servers.models.viclip import OFFICIAL_BPE, OFFICIAL_WEIGHTS
 
     _serve(root, [OFFICIAL_WEIGHTS, OFFICIAL_BPE])  # stand-in bytes, but the BPE file keeps its real pin
-    result = CliRunner().invoke(serve_main, ["fetch-weights", "--family", "viclip", "--cache-dir",
-                                             str(tmp_path / "c"), "--mirror", base])
+    result = CliRunner().invoke(
+        serve_main,
+        ["fetch-weights", "--family", "viclip", "--cache-dir", str(tmp_path / "c"), "--mirror", base],
+    )
     assert result.exit_code == 1 and "viclip_bpe" in result.output and "sha256 mismatch" in result.output
     assert not list((tmp_path / "c").rglob("bpe_simple_vocab_16e6.txt.gz"))  # nothing half-verified is kept
 
 
 def test_unknown_suite_is_a_usage_error() -> None:
     result = CliRunner().invoke(serve_main, ["fetch-weights", "--suite", "vbnech"])
-    assert result.exit_code == 2 and "unknown benchmark suite 'vbnech'" in result.output and "vbench" in result.output
+    assert (
+        result.exit_code == 2
+        and "unknown benchmark suite 'vbnech'" in result.output
+        and "vbench" in result.output
+    )

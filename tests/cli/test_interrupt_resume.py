@@ -31,11 +31,25 @@ def test_sigint_keeps_scored_samples_and_the_rerun_resumes(tmp_path: Path) -> No
     out = tmp_path / "out"
     store = out / "store.sqlite"
     exe = shutil.which("omninft-bench")
-    cmd = [exe or sys.executable, "run", "javisbench", "--no-progress", "--samples", str(folder), "--prompts",
-           str(csv_path), "--out", str(out), "--metrics", "clip_score", "--send-bytes"]
+    cmd = [
+        exe or sys.executable,
+        "run",
+        "javisbench",
+        "--no-progress",
+        "--samples",
+        str(folder),
+        "--prompts",
+        str(csv_path),
+        "--out",
+        str(out),
+        "--metrics",
+        "clip_score",
+        "--send-bytes",
+    ]
     with FakeRewardServer({"clip": clip}, outputs={"clip": ["clip_score"]}, max_batch_size=1) as srv:
-        proc = subprocess.Popen([*cmd, "--server", srv.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [*cmd, "--server", srv.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 90
         stored = 0
         while time.monotonic() < deadline and stored < 2:

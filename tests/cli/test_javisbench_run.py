@@ -48,23 +48,45 @@ def _run(*args: str, cmd: str = "run") -> subprocess.CompletedProcess[str]:
     exe = shutil.which("omninft-bench")
     assert exe, "console script not installed"
     extra = ["javisbench"] if cmd == "run" else []
-    return subprocess.run([exe, *cmd.split(), *extra, "--no-progress", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [exe, *cmd.split(), *extra, "--no-progress", *args], capture_output=True, text=True, timeout=300
+    )
 
 
-def test_bad_samples_fail_alone_and_are_excluded(demo_set: tuple[Path, Path], embedders: Path, tmp_path: Path) -> None:
+def test_bad_samples_fail_alone_and_are_excluded(
+    demo_set: tuple[Path, Path], embedders: Path, tmp_path: Path
+) -> None:
     src, csv_path = demo_set
     samples = tmp_path / "samples"
     shutil.copytree(src, samples)
     (samples / "sample_0001.mp4").unlink()  # missing video: every metric fails for row 1
-    (samples / "sample_0002.wav").write_bytes(b"RIFF\x00\x00not really a wav")  # corrupt audio: audio metrics fail
+    (samples / "sample_0002.wav").write_bytes(
+        b"RIFF\x00\x00not really a wav"
+    )  # corrupt audio: audio metrics fail
     ref = tmp_path / "ref.npz"
     rng = np.random.default_rng(0)
     save_reference(ref, {"video": rng.random((4, 16), np.float32), "audio": rng.random((4, 16), np.float32)})
     out = tmp_path / "out"
-    args = ("--samples", str(samples), "--prompts", str(csv_path), "--out", str(out), "--verbose",
-            "--metrics", "fvd,fad,clip_score", "--metrics", "clap_score", "--reference-cache", str(ref),
-            "--embedded-config", str(embedders), "--weights", "tiny", "--allow-failures")
+    args = (
+        "--samples",
+        str(samples),
+        "--prompts",
+        str(csv_path),
+        "--out",
+        str(out),
+        "--verbose",
+        "--metrics",
+        "fvd,fad,clip_score",
+        "--metrics",
+        "clap_score",
+        "--reference-cache",
+        str(ref),
+        "--embedded-config",
+        str(embedders),
+        "--weights",
+        "tiny",
+        "--allow-failures",
+    )
     proc = _run(*args)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((out / "results.json").read_text())
@@ -91,15 +113,28 @@ def test_bad_samples_fail_alone_and_are_excluded(demo_set: tuple[Path, Path], em
     assert {s["name"] for s in prov["scorers"]} == {"clip", "clap", "i3d", "audioclip"}
     assert all(len(s["weights_sha256"]) == 64 for s in prov["scorers"])
     assert prov["reference"]["rows"] == {"video": 4, "audio": 4} and prov["sample_counts"]["missing"] == 1
-    assert "computed 12, reused 0" in proc.stdout  # 3 found samples x 4 scorers; the corrupt one's INVALID kept
+    assert (
+        "computed 12, reused 0" in proc.stdout
+    )  # 3 found samples x 4 scorers; the corrupt one's INVALID kept
 
 
 def test_demo_runs_the_installed_metrics(embedders: Path, tmp_path: Path) -> None:
     out = tmp_path / "demo"
     # Only the test embedders (fast to load); av_align is skipped with a clear line until it is installed.
     wanted = {"fvd", "kvd", "fad", "av_align"}
-    proc = _run("--demo", "--demo-n", "4", "--demo-seconds", "0.5", "--out", str(out), "--metrics", ",".join(wanted),
-                "--embedded-config", str(embedders))
+    proc = _run(
+        "--demo",
+        "--demo-n",
+        "4",
+        "--demo-seconds",
+        "0.5",
+        "--out",
+        str(out),
+        "--metrics",
+        ",".join(wanted),
+        "--embedded-config",
+        str(embedders),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "DEMO" in proc.stderr and "TINY RANDOM WEIGHTS" in proc.stderr
     doc = json.loads((out / "results.json").read_text())
@@ -113,8 +148,9 @@ def test_demo_runs_the_installed_metrics(embedders: Path, tmp_path: Path) -> Non
     assert list(doc["provenance"]["servers"]) == ["embedded"]
 
 
-def test_usage_errors_before_any_server(demo_set: tuple[Path, Path], embedders: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usage_errors_before_any_server(
+    demo_set: tuple[Path, Path], embedders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, csv_path = demo_set
     base = ["run", "javisbench", "--samples", str(folder), "--prompts", str(csv_path), "--out", str(tmp_path)]
     r = CliRunner().invoke(main, [*base, "--metrics", "cavp_score"])
@@ -123,26 +159,54 @@ def test_usage_errors_before_any_server(demo_set: tuple[Path, Path], embedders: 
     assert r.exit_code == 2 and "need --reference-cache" in r.output
     import omninft.bench.availability as availability
 
-    monkeypatch.setattr(availability, "installed_scorers", lambda names, **_: {n: n != "desync" for n in names})
+    monkeypatch.setattr(
+        availability, "installed_scorers", lambda names, **_: {n: n != "desync" for n in names}
+    )
     r = CliRunner().invoke(main, [*base, "--metrics", "desync,clip_score"])
-    assert r.exit_code == 2 and "not available in this installation" in r.output and "desync (scorer desync)" in r.output
+    assert (
+        r.exit_code == 2
+        and "not available in this installation" in r.output
+        and "desync (scorer desync)" in r.output
+    )
 
 
 def test_reference_build_from_csv_paths(embedders: Path, tmp_path: Path) -> None:
     gt = tmp_path / "gt"
     write_demo_set(gt / "clips", n=3, seconds=0.5, height=48, width=64, seed=3)
     csv_path = tmp_path / "gt.csv"
-    csv_path.write_text("text,path,audio_path\n" + "".join(
-        f"clip {i},clips/sample_{i:04d}.mp4,clips/sample_{i:04d}.wav\n" for i in range(3)))
+    csv_path.write_text(
+        "text,path,audio_path\n"
+        + "".join(f"clip {i},clips/sample_{i:04d}.mp4,clips/sample_{i:04d}.wav\n" for i in range(3))
+    )
     out = tmp_path / "ref.pt"
-    proc = _run("--videos", str(gt), "--prompts", str(csv_path), "--out", str(out), "--embedded-config",
-                str(embedders), "--weights", "tiny", cmd="reference build")
+    proc = _run(
+        "--videos",
+        str(gt),
+        "--prompts",
+        str(csv_path),
+        "--out",
+        str(out),
+        "--embedded-config",
+        str(embedders),
+        "--weights",
+        "tiny",
+        cmd="reference build",
+    )
     assert proc.returncode == 0, proc.stderr
     ref = load_reference(out)
     assert ref.features["video"].shape == (3, 16) and ref.features["audio"].shape == (3, 16)
     (gt / "clips" / "sample_0001.mp4").unlink()
-    proc = _run("--videos", str(gt), "--prompts", str(csv_path), "--out", str(tmp_path / "r2.pt"),
-                "--embedded-config", str(embedders), cmd="reference build")
+    proc = _run(
+        "--videos",
+        str(gt),
+        "--prompts",
+        str(csv_path),
+        "--out",
+        str(tmp_path / "r2.pt"),
+        "--embedded-config",
+        str(embedders),
+        cmd="reference build",
+    )
     assert proc.returncode == 2 and "sample_0001" in proc.stderr and "cover every row" in proc.stderr
 
 
@@ -152,8 +216,12 @@ def test_fetch_weights_runs_omninft_serve_per_scorer(monkeypatch: pytest.MonkeyP
     def fake_run(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
         calls.append(cmd)
         ok = cmd[-1] == "clip"
-        return subprocess.CompletedProcess(cmd, 0 if ok else 1, "clip-vit sha256 ab at /x\n" if ok else "",
-                                           "" if ok else "Error: cannot reach huggingface.co\n")
+        return subprocess.CompletedProcess(
+            cmd,
+            0 if ok else 1,
+            "clip-vit sha256 ab at /x\n" if ok else "",
+            "" if ok else "Error: cannot reach huggingface.co\n",
+        )
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     r = CliRunner().invoke(main, ["fetch-weights", "javisbench", "--metrics", "clip_score,clap_score"])

@@ -27,8 +27,25 @@ def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -
     save_reference(ref, {"video": rng.random((4, 16), np.float32), "audio": rng.random((4, 16), np.float32)})
     exe = shutil.which("omninft-bench")
     assert exe, "console script not installed"
-    cmd = [exe, "run", "javisbench", "--samples", str(samples), "--prompts", str(csv_path), "--out", str(tmp_path / "o"),
-           "--metrics", "fvd,clip_score", "--reference-cache", str(ref), "--embedded-config", str(cfg), "--weights", "tiny"]
+    cmd = [
+        exe,
+        "run",
+        "javisbench",
+        "--samples",
+        str(samples),
+        "--prompts",
+        str(csv_path),
+        "--out",
+        str(tmp_path / "o"),
+        "--metrics",
+        "fvd,clip_score",
+        "--reference-cache",
+        str(ref),
+        "--embedded-config",
+        str(cfg),
+        "--weights",
+        "tiny",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "\r" not in proc.stderr

@@ -25,8 +25,19 @@ REPO = Path(__file__).resolve().parents[2]
 def test_help_lists_options_and_subcommands() -> None:
     result = CliRunner().invoke(serve_main, ["--help"])
     assert result.exit_code == 0
-    for flag in ("--config", "--scorer", "--weights", "--backend", "--device", "--port-file", "--allow-root",
-                 "--max-batch-size", "--max-queue-delay-ms", "--metrics-port", "fetch-weights"):
+    for flag in (
+        "--config",
+        "--scorer",
+        "--weights",
+        "--backend",
+        "--device",
+        "--port-file",
+        "--allow-root",
+        "--max-batch-size",
+        "--max-queue-delay-ms",
+        "--metrics-port",
+        "fetch-weights",
+    ):
         assert flag in result.output
 
 
@@ -46,7 +57,9 @@ def test_no_scorers_is_a_usage_error() -> None:
 
 def test_port_in_use_is_a_clean_error(tmp_path: Path) -> None:
     cfg = tmp_path / "server.yaml"
-    cfg.write_text("metricsPort: -1\nplugins: {brightness: tests.helpers.scorers:build}\nscorers: {brightness: {}}\n")
+    cfg.write_text(
+        "metricsPort: -1\nplugins: {brightness: tests.helpers.scorers:build}\nscorers: {brightness: {}}\n"
+    )
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -65,7 +78,9 @@ def test_fetch_weights_verifies_a_cached_checkpoint(tmp_path: Path) -> None:
     local = tmp_path / "hf" / "laion" / "clap-htsat-unfused"
     model.save_pretrained(local)
     tokenizer.save_pretrained(local)
-    result = CliRunner().invoke(serve_main, ["fetch-weights", "--scorer", "clap", "--cache-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        serve_main, ["fetch-weights", "--scorer", "clap", "--cache-dir", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert sha256_file(local / "model.safetensors") in result.output and str(local) in result.output
 
@@ -107,7 +122,11 @@ def test_sigterm_drains_in_flight_request_and_exits_zero(tmp_path: Path) -> None
     env.pop("OMNINFT_AUTH_TOKEN", None)
     proc = subprocess.Popen(
         [*_serve_command(), "--config", str(cfg), "--port", "0", "--port-file", str(port_file)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -119,8 +138,9 @@ def test_sigterm_drains_in_flight_request_and_exits_zero(tmp_path: Path) -> None
         assert address.endswith("\n") and address.startswith("127.0.0.1:")
         with grpc.insecure_channel(address.strip()) as channel:
             stub = reward_pb2_grpc.RewardServiceStub(channel)
-            req = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))],
-                                          scorers=["brightness"])
+            req = reward_pb2.ScoreRequest(
+                samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))], scorers=["brightness"]
+            )
             future = stub.Score.future(req, timeout=30)
             time.sleep(0.3)  # the request is now inside the 0.8 s forward
             proc.send_signal(signal.SIGTERM)
@@ -138,22 +158,49 @@ def test_sigterm_drains_in_flight_request_and_exits_zero(tmp_path: Path) -> None
 
 
 def test_fetch_weights_reports_an_unreachable_hub_without_traceback(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}
-    proc = subprocess.run([sys.executable, "-m", "omninft.reward_servers.cli", "fetch-weights", "--scorer", "clap",
-                           "--cache-dir", str(tmp_path / "w")], capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_ETAG_TIMEOUT": "2",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "2",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "omninft.reward_servers.cli",
+            "fetch-weights",
+            "--scorer",
+            "clap",
+            "--cache-dir",
+            str(tmp_path / "w"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "could not download laion/clap-htsat-unfused" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_health_command_reports_serving_on_the_health_port(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("metricsPort: -1\nhealthPort: 0\nplugins: {brightness: tests.helpers.scorers:build}\n"
-                   "scorers: {brightness: {}}\n")
+    cfg.write_text(
+        "metricsPort: -1\nhealthPort: 0\nplugins: {brightness: tests.helpers.scorers:build}\n"
+        "scorers: {brightness: {}}\n"
+    )
     port_file = tmp_path / "port"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([*_serve_command(), "--config", str(cfg), "--port", "0", "--port-file", str(port_file)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*_serve_command(), "--config", str(cfg), "--port", "0", "--port-file", str(port_file)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not port_file.exists():
@@ -161,12 +208,15 @@ def test_health_command_reports_serving_on_the_health_port(tmp_path: Path) -> No
             assert time.monotonic() < deadline, "server never wrote its port file"
             time.sleep(0.05)
         address = port_file.read_text().strip()
-        result = CliRunner().invoke(serve_main, ["health", "--address", address,
-                                                 "--service", "omninft.v1.RewardService"])
+        result = CliRunner().invoke(
+            serve_main, ["health", "--address", address, "--service", "omninft.v1.RewardService"]
+        )
         assert result.exit_code == 0, result.output
         assert "SERVING" in result.output
         refused = CliRunner().invoke(serve_main, ["health", "--address", "127.0.0.1:1", "--timeout", "1"])
-        assert refused.exit_code == 1 and "UNAVAILABLE" in refused.output and "Traceback" not in refused.output
+        assert (
+            refused.exit_code == 1 and "UNAVAILABLE" in refused.output and "Traceback" not in refused.output
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

@@ -16,9 +16,24 @@ def test_ctrl_c_says_what_happens_and_exits_zero(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.pop("OMNINFT_AUTH_TOKEN", None)
     proc = subprocess.Popen(
-        [*_serve_command(), "--scorer", "toy_audio", "--weights", "tiny", "--port", "0", "--metrics-port", "-1",
-         "--port-file", str(port_file)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *_serve_command(),
+            "--scorer",
+            "toy_audio",
+            "--weights",
+            "tiny",
+            "--port",
+            "0",
+            "--metrics-port",
+            "-1",
+            "--port-file",
+            str(port_file),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

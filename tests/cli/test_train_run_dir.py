@@ -20,8 +20,9 @@ def test_existing_run_directory_needs_resume_or_overwrite(tmp_path: Path) -> Non
     assert res.exit_code == 2 and "already holds a run" in res.output and "--resume auto" in res.output
     assert "Traceback" not in res.output
     assert (run / "log.jsonl").read_text() == '{"epoch": 0}\n'
-    res = CliRunner().invoke(main, ["--config", str(CONFIG), "--set", f"out_dir={run}", "--resume", "auto",
-                                    "--overwrite"])
+    res = CliRunner().invoke(
+        main, ["--config", str(CONFIG), "--set", f"out_dir={run}", "--resume", "auto", "--overwrite"]
+    )
     assert res.exit_code == 2 and "exclude each other" in res.output
 
 

@@ -35,8 +35,19 @@ def _invoke(args: list[str]) -> tuple[int, str]:
 
 def _base(demo_set: tuple[Path, Path], out: Path) -> list[str]:
     folder, csv_path = demo_set
-    return ["run", "javisbench", "--no-progress", "--samples", str(folder), "--prompts", str(csv_path), "--out", str(out),
-            "--metrics", "clip_score"]
+    return [
+        "run",
+        "javisbench",
+        "--no-progress",
+        "--samples",
+        str(folder),
+        "--prompts",
+        str(csv_path),
+        "--out",
+        str(out),
+        "--metrics",
+        "clip_score",
+    ]
 
 
 def test_help_and_version() -> None:
@@ -68,8 +79,20 @@ def test_out_naming_a_file_is_a_usage_error(demo_set: tuple[Path, Path], tmp_pat
 
 def test_missing_samples_folder_is_a_usage_error(demo_set: tuple[Path, Path], tmp_path: Path) -> None:
     _, csv_path = demo_set
-    code, out = _invoke(["run", "javisbench", "--samples", str(tmp_path / "nope"), "--prompts", str(csv_path),
-                         "--metrics", "clip_score", "--out", str(tmp_path / "out")])
+    code, out = _invoke(
+        [
+            "run",
+            "javisbench",
+            "--samples",
+            str(tmp_path / "nope"),
+            "--prompts",
+            str(csv_path),
+            "--metrics",
+            "clip_score",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 2 and "no such folder" in out
 
 
@@ -115,7 +138,11 @@ def test_failed_samples_exit_non_zero_unless_allowed(demo_set: tuple[Path, Path]
     with FakeRewardServer({"clip": _clip}, outputs={"clip": ["clip_score"]}) as srv:
         base = [*_base(demo_set, tmp_path / "out"), "--server", srv.address, "--send-bytes"]
         code, out = _invoke(base)
-        assert code == 1 and "1 sample(s) failed for 1 metric(s) (clip_score 1)" in out and "--allow-failures" in out
+        assert (
+            code == 1
+            and "1 sample(s) failed for 1 metric(s) (clip_score 1)" in out
+            and "--allow-failures" in out
+        )
         assert "report.md" in out
         code, out = _invoke([*base, "--allow-failures"])
         assert code == 0 and "clip_score = 0.25" in out

@@ -39,7 +39,9 @@ def test_misspelt_weights_is_a_usage_error() -> None:
     assert "--weights 'tinyy'" in out and "Did you mean 'tiny'" in out
 
 
-def test_official_weights_not_fetched_is_named_before_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_official_weights_not_fetched_is_named_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OMNINFT_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -43,27 +43,69 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_run_vbench_standard(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
     videos, suite = demo
     out = tmp_path / "out"
-    proc = _cli("run", "vbench", "--videos", str(videos), "--full-info", str(suite), "--server", server.address,
-                "--out", str(out), "--name", "mymodel", "--no-progress")
+    proc = _cli(
+        "run",
+        "vbench",
+        "--videos",
+        str(videos),
+        "--full-info",
+        str(suite),
+        "--server",
+        server.address,
+        "--out",
+        str(out),
+        "--name",
+        "mymodel",
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Total =" in proc.stdout and "subject_consistency = " in proc.stdout
     ev = json.loads((out / "evaluation_results" / "mymodel_eval_results.json").read_text())
     assert len(ev) == 16
-    assert (out / "evaluation_results" / "mymodel_full_info.json").exists() and (out / "store.sqlite").exists()
+    assert (out / "evaluation_results" / "mymodel_full_info.json").exists() and (
+        out / "store.sqlite"
+    ).exists()
     assert (out / "report.html").exists() and (out / "per_video.jsonl").read_text().count("\n") >= 80
 
 
 def test_run_vbench_usage_errors(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
     videos, suite = demo
-    proc = _cli("run", "vbench", "--videos", str(videos), "--mode", "custom_input", "--dimensions",
-                "color,subject_consistency", "--server", server.address, "--out", str(tmp_path / "o"))
+    proc = _cli(
+        "run",
+        "vbench",
+        "--videos",
+        str(videos),
+        "--mode",
+        "custom_input",
+        "--dimensions",
+        "color,subject_consistency",
+        "--server",
+        server.address,
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert proc.returncode == 2 and "custom_input cannot evaluate color" in proc.stderr
-    proc = _cli("run", "vbench", "--videos", str(videos), "--dimensions", "colour", "--server", server.address)
+    proc = _cli(
+        "run", "vbench", "--videos", str(videos), "--dimensions", "colour", "--server", server.address
+    )
     assert proc.returncode == 2 and "unknown VBench dimension(s) colour" in proc.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = _cli("run", "vbench", "--videos", str(empty), "--full-info", str(suite), "--dimensions", "scene",
-                "--server", server.address, "--out", str(tmp_path / "o2"), "--no-progress")
+    proc = _cli(
+        "run",
+        "vbench",
+        "--videos",
+        str(empty),
+        "--full-info",
+        str(suite),
+        "--dimensions",
+        "scene",
+        "--server",
+        server.address,
+        "--out",
+        str(tmp_path / "o2"),
+        "--no-progress",
+    )
     assert proc.returncode == 1 and "scene: no video was scored" in proc.stderr
     assert "5 expected videos are missing" in proc.stderr
 
@@ -71,13 +113,32 @@ def test_run_vbench_usage_errors(demo: tuple[Path, Path], server: Any, tmp_path:
 def test_custom_input_single_file_with_prompt(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
     videos, _ = demo
     one = videos / "a red car-0.mp4"
-    proc = _cli("run", "vbench", "--videos", str(one), "--mode", "custom_input", "--prompt", "a blue car",
-                "--dimensions", "temporal_style,dynamic_degree", "--server", server.address, "--out",
-                str(tmp_path / "o"), "--no-progress")
+    proc = _cli(
+        "run",
+        "vbench",
+        "--videos",
+        str(one),
+        "--mode",
+        "custom_input",
+        "--prompt",
+        "a blue car",
+        "--dimensions",
+        "temporal_style,dynamic_degree",
+        "--server",
+        server.address,
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr
     info = json.loads((tmp_path / "o" / "evaluation_results" / "results_full_info.json").read_text())
-    assert info == [{"prompt_en": "a blue car", "dimension": ["dynamic_degree", "temporal_style"],
-                     "video_list": [str(one)]}]
+    assert info == [
+        {
+            "prompt_en": "a blue car",
+            "dimension": ["dynamic_degree", "temporal_style"],
+            "video_list": [str(one)],
+        }
+    ]
     assert "Total: not computed, needs subject_consistency" in proc.stderr
 
 
@@ -87,8 +148,11 @@ def _clip(path: Path, frames: np.ndarray) -> None:
     from omninft.bench.demo_data import write_mp4
     from omninft.bench.synth import bouncing_disc_clip
 
-    write_mp4(path, replace(bouncing_disc_clip(0, seconds=1.0, height=48, width=64, fps=8.0), frames=frames),
-              mux_audio=False)
+    write_mp4(
+        path,
+        replace(bouncing_disc_clip(0, seconds=1.0, height=48, width=64, fps=8.0), frames=frames),
+        mux_audio=False,
+    )
 
 
 def test_static_filter_cli_layout(tmp_path: Path) -> None:
@@ -106,19 +170,36 @@ def test_static_filter_cli_layout(tmp_path: Path) -> None:
         _clip(cand / f"{prompts[1]}-{i}.mp4", still)
     _clip(cand / "not in the suite-0.mp4", still)
     suite = tmp_path / "full_info.json"
-    suite.write_text(json.dumps([{"prompt_en": p, "dimension": ["temporal_flickering"]} for p in prompts]
-                                + [{"prompt_en": "x", "dimension": ["scene"]}]))
+    suite.write_text(
+        json.dumps(
+            [{"prompt_en": p, "dimension": ["temporal_flickering"]} for p in prompts]
+            + [{"prompt_en": "x", "dimension": ["scene"]}]
+        )
+    )
     out = tmp_path / "filtered"
     with fixture_server() as srv:
-        proc = _cli("vbench", "static-filter", "--videos", str(cand), "--full-info", str(suite), "--server",
-                    srv.address, "--out", str(out))
+        proc = _cli(
+            "vbench",
+            "static-filter",
+            "--videos",
+            str(cand),
+            "--full-info",
+            str(suite),
+            "--server",
+            srv.address,
+            "--out",
+            str(out),
+        )
         tested = sum(c.n_samples for c in srv.calls if c.method == "Embed")
     assert proc.returncode == 0, proc.stderr
     info = json.loads((out / "filtered_static_video.json").read_text())
     assert info[prompts[0]]["static_count"] == 5 and info[prompts[1]]["static_count"] == 2
-    assert [Path(p).name for p in info[prompts[0]]["static_path"]] == [f"{prompts[0]}-{i}.mp4" for i in (1, 2, 4, 5, 6)]
+    assert [Path(p).name for p in info[prompts[0]]["static_path"]] == [
+        f"{prompts[0]}-{i}.mp4" for i in (1, 2, 4, 5, 6)
+    ]
     assert sorted(p.name for p in (out / "filtered_videos").iterdir()) == sorted(
-        [f"{prompts[0]}-{i}.mp4" for i in range(5)] + [f"{prompts[1]}-{i}.mp4" for i in range(2)])
+        [f"{prompts[0]}-{i}.mp4" for i in range(5)] + [f"{prompts[1]}-{i}.mp4" for i in range(2)]
+    )
     assert tested == 9  # prompt 1: 5 then the 2 still needed; prompt 2: both; nothing outside the suite
     assert "1 prompts have fewer than 5 static videos" in proc.stderr
 
@@ -171,8 +252,10 @@ def test_fetch_suite_downloads_verifies_and_keeps(tmp_path: Path) -> None:
         return _Resp(bodies[url.split("/some/", 1)[1]])
 
     got = fetch_official(tmp_path, opener=opener, files=files)
-    assert urls[0] == ("https://raw.githubusercontent.com/Vchitect/VBench/45e79ec14e69a2187202c675d2dbce1a71843d53/"
-                       "some/VBench_full_info.json")
+    assert urls[0] == (
+        "https://raw.githubusercontent.com/Vchitect/VBench/45e79ec14e69a2187202c675d2dbce1a71843d53/"
+        "some/VBench_full_info.json"
+    )
     assert got["prompts_per_category/food.txt"].read_bytes() == b"a cake\n"
     fetch_official(tmp_path, opener=opener, files=files)
     assert len(urls) == 2  # verified files are kept
@@ -204,7 +287,17 @@ def test_sigkill_mid_run_then_rerun_gives_identical_numbers(demo: tuple[Path, Pa
     from tests.helpers.vbench_fixtures import SCORE_FIXTURES, on_the_wire
 
     videos, suite = demo
-    args = ["run", "vbench", "--videos", str(videos), "--full-info", str(suite), "--chunk-size", "2", "--no-progress"]
+    args = [
+        "run",
+        "vbench",
+        "--videos",
+        str(videos),
+        "--full-info",
+        str(suite),
+        "--chunk-size",
+        "2",
+        "--no-progress",
+    ]
     with fixture_server() as srv:
         clean = _cli(*args, "--server", srv.address, "--out", str(tmp_path / "clean"))
     assert clean.returncode == 0, clean.stderr
@@ -218,8 +311,11 @@ def test_sigkill_mid_run_then_rerun_gives_identical_numbers(demo: tuple[Path, Pa
         srv._scorers["vbench_aesthetic_quality"] = slow
         exe = shutil.which("omninft-bench")
         assert exe
-        proc = subprocess.Popen([exe, *args, "--server", srv.address, "--out", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [exe, *args, "--server", srv.address, "--out", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         stored = 0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -252,20 +348,50 @@ def test_static_filter_scope_all_tests_everything(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["a-0.mp4", "a-1.mp4", "a-2.mp4", "b-1.mp4"]  # sorted, *.mp4 only
     assert [p.name for p in candidates(tmp_path, ["b"])] == ["b-1.mp4"]
     res = select_static(paths, None, lambda batch: {p: p.name != "a-1.mp4" for p in batch}, per_prompt=None)
-    assert {k: [p.name for p in v] for k, v in res.prompts.items()} == {"a": ["a-0.mp4", "a-2.mp4"], "b": ["b-1.mp4"]}
+    assert {k: [p.name for p in v] for k, v in res.prompts.items()} == {
+        "a": ["a-0.mp4", "a-2.mp4"],
+        "b": ["b-1.mp4"],
+    }
     write_filtered(res, tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out" / "filtered_videos").iterdir()) == ["a-0.mp4", "a-1.mp4", "b-0.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out" / "filtered_videos").iterdir()) == [
+        "a-0.mp4",
+        "a-1.mp4",
+        "b-0.mp4",
+    ]
     assert (tmp_path / "out" / "filtered_videos" / "a-1.mp4").read_bytes() == b"a-2.mp4"
 
 
 def test_custom_input_default_dimensions(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
     videos, _ = demo
-    proc = _cli("run", "vbench", "--videos", str(videos), "--mode", "custom_input", "--server", server.address,
-                "--out", str(tmp_path / "o"), "--no-progress")
+    proc = _cli(
+        "run",
+        "vbench",
+        "--videos",
+        str(videos),
+        "--mode",
+        "custom_input",
+        "--server",
+        server.address,
+        "--out",
+        str(tmp_path / "o"),
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "not by default: temporal_flickering, object_class, multiple_objects, human_action, color" in proc.stderr
+    assert (
+        "not by default: temporal_flickering, object_class, multiple_objects, human_action, color"
+        in proc.stderr
+    )
     ev = json.loads((tmp_path / "o" / "evaluation_results" / "results_eval_results.json").read_text())
-    assert sorted(ev) == sorted(["subject_consistency", "background_consistency", "motion_smoothness",
-                                 "dynamic_degree", "aesthetic_quality", "imaging_quality", "temporal_style",
-                                 "overall_consistency"])
+    assert sorted(ev) == sorted(
+        [
+            "subject_consistency",
+            "background_consistency",
+            "motion_smoothness",
+            "dynamic_degree",
+            "aesthetic_quality",
+            "imaging_quality",
+            "temporal_style",
+            "overall_consistency",
+        ]
+    )
     assert all(len(v[1]) == 55 for v in ev.values())

@@ -21,9 +21,23 @@ def test_demo_fills_the_quality_dimensions_with_one_decode_per_video(tmp_path: P
     assert exe, "console script not installed"
     out = tmp_path / "out"
     proc = subprocess.run(
-        [exe, "run", "vbench", "--demo", "--demo-seconds", "1.0", "--dimensions", ",".join(QUALITY_LIST),
-         "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=600, env={**_env(), "OMP_NUM_THREADS": "1"},
+        [
+            exe,
+            "run",
+            "vbench",
+            "--demo",
+            "--demo-seconds",
+            "1.0",
+            "--dimensions",
+            ",".join(QUALITY_LIST),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**_env(), "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = [d for d in QUALITY_LIST if DIMENSIONS[d].scorer in registry.available()]
@@ -35,8 +49,12 @@ def test_demo_fills_the_quality_dimensions_with_one_decode_per_video(tmp_path: P
     assert "decodes per video = 1.00" in proc.stdout
     doc = json.loads((out / "results.json").read_text())
     prov = doc["provenance"]
-    assert prov["decodes"]["per_video"] == 1.0 and prov["decodes"]["videos"] == 20  # 4 demo prompts x 5 videos
-    assert prov["tiny_weights"] and {s["name"] for s in prov["scorers"]} == {DIMENSIONS[d].scorer for d in served}
+    assert (
+        prov["decodes"]["per_video"] == 1.0 and prov["decodes"]["videos"] == 20
+    )  # 4 demo prompts x 5 videos
+    assert prov["tiny_weights"] and {s["name"] for s in prov["scorers"]} == {
+        DIMENSIONS[d].scorer for d in served
+    }
     assert all(s["protocol"].startswith("vbench-v1") for s in prov["scorers"])
     ev = json.loads((out / "evaluation_results" / "results_eval_results.json").read_text())
     assert sorted(ev) == sorted(served)

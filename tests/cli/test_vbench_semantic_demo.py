@@ -22,9 +22,23 @@ def test_demo_fills_the_five_semantic_dimensions(tmp_path: Path) -> None:
     assert exe, "console script not installed"
     out = tmp_path / "out"
     proc = subprocess.run(
-        [exe, "run", "vbench", "--demo", "--demo-seconds", "1.0", "--dimensions", ",".join(MINE), "--out", str(out),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            exe,
+            "run",
+            "vbench",
+            "--demo",
+            "--demo-seconds",
+            "1.0",
+            "--dimensions",
+            ",".join(MINE),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for d in MINE:
@@ -34,11 +48,18 @@ def test_demo_fills_the_five_semantic_dimensions(tmp_path: Path) -> None:
     assert "decodes per video = 1.00" in proc.stdout
     doc = json.loads((out / "results.json").read_text())
     prov = doc["provenance"]
-    assert prov["decodes"]["per_video"] == 1.0 and prov["decodes"]["videos"] == 25  # 5 demo prompts x 5 videos
-    assert prov["tiny_weights"] and {s["name"] for s in prov["scorers"]} == {DIMENSIONS[d].scorer for d in MINE}
+    assert (
+        prov["decodes"]["per_video"] == 1.0 and prov["decodes"]["videos"] == 25
+    )  # 5 demo prompts x 5 videos
+    assert prov["tiny_weights"] and {s["name"] for s in prov["scorers"]} == {
+        DIMENSIONS[d].scorer for d in MINE
+    }
     ev = json.loads((out / "evaluation_results" / "results_eval_results.json").read_text())
     assert sorted(ev) == sorted(MINE)
     assert {"success_frame_count", "frame_count"} <= set(ev["scene"][1][0])
-    assert isinstance(ev["human_action"][1][0]["video_results"], bool) and "cor_num_per_video" in ev["human_action"][1][0]
+    assert (
+        isinstance(ev["human_action"][1][0]["video_results"], bool)
+        and "cor_num_per_video" in ev["human_action"][1][0]
+    )
     style = ev["appearance_style"][1][0]
     assert len(style["frame_results"]) == 8 and style["cur_sim"] == style["frame_results"][-1]  # 1 s at 8 fps

@@ -116,8 +116,11 @@ def summary(out: ScorerOutput) -> dict[str, Any]:
     return {
         "scores": {k: float(v) for k, v in sorted(out.scores.items())},
         "embeddings": {
-            k: {"dim": int(np.asarray(v).size), "l2": float(np.linalg.norm(v)),
-                "head": [float(x) for x in np.asarray(v, dtype=np.float64).ravel()[:6]]}
+            k: {
+                "dim": int(np.asarray(v).size),
+                "l2": float(np.linalg.norm(v)),
+                "head": [float(x) for x in np.asarray(v, dtype=np.float64).ravel()[:6]],
+            }
             for k, v in sorted(out.embeddings.items())
         },
     }
@@ -131,10 +134,12 @@ _GRIT_NAMES = (
     "l whitek [unused9] [unused13]k [unused13]k [unused9]k [unused17] e pink e",
     "mkk [unused13]k [unused13]k [unused13]k dog mk s",
 )
-CONDITION_PROMPTS.update({
-    "vbench_object_class": _GRIT_NAMES[0],
-    "vbench_multiple_objects": f"{_GRIT_NAMES[0]} and {_GRIT_NAMES[1]}",
-    "vbench_spatial_relationship": f'{{"object_a": "{_GRIT_NAMES[0]}", "object_b": "{_GRIT_NAMES[1]}", '
-                                   '"relationship": "on the left of"}',
-    "vbench_color": f'{{"color": "white", "object": "{_GRIT_NAMES[2]}"}}',
-})
+CONDITION_PROMPTS.update(
+    {
+        "vbench_object_class": _GRIT_NAMES[0],
+        "vbench_multiple_objects": f"{_GRIT_NAMES[0]} and {_GRIT_NAMES[1]}",
+        "vbench_spatial_relationship": f'{{"object_a": "{_GRIT_NAMES[0]}", "object_b": "{_GRIT_NAMES[1]}", '
+        '"relationship": "on the left of"}',
+        "vbench_color": f'{{"color": "white", "object": "{_GRIT_NAMES[2]}"}}',
+    }
+)

@@ -47,7 +47,9 @@ class Runs:
 
 def _wire(s: DecodedSample) -> Sample:
     return Sample(
-        id=s.id, prompt=s.prompt, audio_prompt=s.audio_prompt,
+        id=s.id,
+        prompt=s.prompt,
+        audio_prompt=s.audio_prompt,
         video=None if s.video is None else media.video_frames(s.video.frames, s.video.fps),
         audio=None if s.audio is None else media.audio_pcm(s.audio.pcm, s.audio.sample_rate),
     )
@@ -67,12 +69,18 @@ MODALITIES = ("video", "audio", "prompt", "audio_prompt")
 
 
 async def _serve(scorers: dict[str, Scorer], clips: list[DecodedSample]) -> tuple[dict, dict]:
-    cfg = ServerConfig(port=0, metrics_port=-1, warmup=False, max_samples_per_request=64,
-                       scorers={n: H.config() for n in scorers})
+    cfg = ServerConfig(
+        port=0,
+        metrics_port=-1,
+        warmup=False,
+        max_samples_per_request=64,
+        scorers={n: H.config() for n in scorers},
+    )
     server = create_server(cfg, scorers)
     await server.start()
-    served: dict[str, dict[str, dict[str, Any]]] = {n: {c.id: {"scores": {}, "embeddings": {}} for c in clips}
-                                                     for n in scorers}
+    served: dict[str, dict[str, dict[str, Any]]] = {
+        n: {c.id: {"scores": {}, "embeddings": {}} for c in clips} for n in scorers
+    }
     missing: dict[str, dict[str, str]] = {n: {} for n in scorers}
     try:
         await server.wait_serving(120)
@@ -87,7 +95,9 @@ async def _serve(scorers: dict[str, Scorer], clips: list[DecodedSample]) -> tupl
             lacking = [_drop(sent[0], m) for m in MODALITIES]
             async with AsyncRewardClient(server.address, timeout_s=600) as client:
                 scored = await client.score([_wire(c) for c in sent + lacking], scoring) if scoring else []
-                embedded = await client.embed([_wire(c) for c in sent + lacking], embedding) if embedding else []
+                embedded = (
+                    await client.embed([_wire(c) for c in sent + lacking], embedding) if embedding else []
+                )
             for r in scored[: len(clips)]:
                 for key, value in r.scores.items():
                     served[r.output_owners[key]][r.id]["scores"][key] = value
@@ -96,7 +106,7 @@ async def _serve(scorers: dict[str, Scorer], clips: list[DecodedSample]) -> tupl
                     owner, emb = key.split(".", 1)
                     served[owner][r.id]["embeddings"][emb] = value
             for n in group:
-                answers = scored[len(clips):] if n in scoring else embedded[len(clips):]
+                answers = scored[len(clips) :] if n in scoring else embedded[len(clips) :]
                 for m, r in zip(MODALITIES, answers, strict=True):
                     err = r.scorer_errors.get(n)
                     missing[n][m] = "" if err is None else str(err)
@@ -208,7 +218,8 @@ def test_golden_values(runs: Runs, name: str) -> None:
     scorer = runs.scorers[name]
     assert golden["media"] == H.MEDIA_VERSION
     assert (golden["protocol"], golden["version"]) == (scorer.info.protocol, scorer.info.version), (
-        "protocol or version changed: regenerate the golden file and review the change")
+        "protocol or version changed: regenerate the golden file and review the change"
+    )
     rtol, atol = golden["rtol"], golden["atol"]
     for clip, out in zip(runs.clips, runs.alone[name], strict=True):
         want = golden["samples"][clip.id]

@@ -36,14 +36,22 @@ def make_graphs() -> dict[str, GraphSpec]:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     cfg = ClapTextConfig(
-        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        max_position_embeddings=64, projection_dim=16,
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        projection_dim=16,
     )
     ids = rng.integers(3, 99, size=(2, 9)).astype(np.int64)
     mask = np.ones_like(ids)
     mask[1, 6:] = 0
     frames = torch.nn.Sequential(
-        torch.nn.Conv1d(4, 8, 3, padding=1), torch.nn.GELU(), torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(),
+        torch.nn.Conv1d(4, 8, 3, padding=1),
+        torch.nn.GELU(),
+        torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(),
         torch.nn.Linear(8, 5),
     )
     return {
@@ -109,7 +117,12 @@ def test_ort_tensorrt_ep_matches_torch(tmp_path: Path) -> None:
         pytest.skip("onnxruntime has no TensorRT EP")
     graphs = make_graphs()
     backend = OrtBackend.from_graphs(
-        graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k", prefer_tensorrt_ep=True, max_batch_size=8
+        graphs,
+        device="cuda:0",
+        onnx_dir=str(tmp_path),
+        cache_key="k",
+        prefer_tensorrt_ep=True,
+        max_batch_size=8,
     )
     assert backend.providers("frames")[0] == "TensorrtExecutionProvider"
     assert_close(backend, graphs, FP16_TOL)  # the EP builds fp16 engines
@@ -138,14 +151,20 @@ def test_tensorrt_engine_cache_is_reused(tmp_path: Path, monkeypatch: pytest.Mon
     from omninft.reward_servers.backends import tensorrt_backend
 
     graphs = make_graphs()
-    tensorrt_backend.TensorRTBackend.from_graphs(graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k")
+    tensorrt_backend.TensorRTBackend.from_graphs(
+        graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k"
+    )
     plans = sorted((tmp_path / "k").glob("*.plan"))
     assert len(plans) == 2
     mtimes = [p.stat().st_mtime_ns for p in plans]
     builds: list[Path] = []
     real = tensorrt_backend.build_engine
-    monkeypatch.setattr(tensorrt_backend, "build_engine", lambda *a, **k: builds.append(a[1]) or real(*a, **k))
-    again = tensorrt_backend.TensorRTBackend.from_graphs(graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k")
+    monkeypatch.setattr(
+        tensorrt_backend, "build_engine", lambda *a, **k: builds.append(a[1]) or real(*a, **k)
+    )
+    again = tensorrt_backend.TensorRTBackend.from_graphs(
+        graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k"
+    )
     assert builds == [] and [p.stat().st_mtime_ns for p in plans] == mtimes
     assert_close(again, graphs, FP32_TOL)
     # Another profile (max batch) is another engine.
@@ -160,7 +179,9 @@ def test_tensorrt_rejects_bad_inputs(tmp_path: Path) -> None:
     from omninft.reward_servers.backends.tensorrt_backend import TensorRTBackend
 
     graphs = make_graphs()
-    backend = TensorRTBackend.from_graphs(graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k", max_batch_size=4)
+    backend = TensorRTBackend.from_graphs(
+        graphs, device="cuda:0", onnx_dir=str(tmp_path), cache_key="k", max_batch_size=4
+    )
     with pytest.raises(ValueError, match="outside the engine's optimisation profile"):
         backend.run("frames", {"input": np.zeros((5, 4, 16), np.float32)})
     with pytest.raises(TypeError, match="must be float32"):

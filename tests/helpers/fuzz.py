@@ -71,19 +71,25 @@ def _tensor(rng: np.random.Generator, data: bytes, dtype: str, shape: list[int])
     if rng.random() < 0.3:
         dtype = _DTYPES[int(rng.integers(len(_DTYPES)))]
     if rng.random() < 0.3:
-        shape = [int(x) for x in rng.choice([0, 1, 3, 6, 32, 48, -1, 2**31, 2**40], size=int(rng.integers(0, 6)))]
+        shape = [
+            int(x) for x in rng.choice([0, 1, 3, 6, 32, 48, -1, 2**31, 2**40], size=int(rng.integers(0, 6)))
+        ]
     if rng.random() < 0.5:
         data = mutate(data, rng)
     if rng.random() < 0.2:
         # Non-finite or absurd floats planted in PCM-sized data.
         arr = np.frombuffer(data[: len(data) // 4 * 4], np.float32).copy()
         if arr.size:
-            arr[int(rng.integers(arr.size))] = [np.nan, np.inf, -np.inf, 1e30, 65.0, -1e-45][int(rng.integers(6))]
+            arr[int(rng.integers(arr.size))] = [np.nan, np.inf, -np.inf, 1e30, 65.0, -1e-45][
+                int(rng.integers(6))
+            ]
         data = arr.tobytes()
     return reward_pb2.Tensor(dtype=dtype, shape=shape, data=data)
 
 
-def mutated_sample(index: int, rng: np.random.Generator, base: dict[str, bytes], uri_dir: Path) -> reward_pb2.Sample:
+def mutated_sample(
+    index: int, rng: np.random.Generator, base: dict[str, bytes], uri_dir: Path
+) -> reward_pb2.Sample:
     """A sample with a mutated video and/or audio source of a random kind."""
     s = reward_pb2.Sample(id=f"f{index}", prompt=["a ball", "", "ü" * 3, "x" * 300][int(rng.integers(4))])
     kind = int(rng.integers(6))
@@ -102,15 +108,21 @@ def mutated_sample(index: int, rng: np.random.Generator, base: dict[str, bytes],
         s.audio.sample_rate = int(rng.choice([16000, 0, -5, 1, 2**31 - 1, 384_001]))
     else:
         name = ["a.wav", "%ff%fe.wav", "caf%E9.wav", "..%2f..%2fetc%2fpasswd", "a%00b", "%", "x" * 5000][
-            int(rng.integers(7))]
+            int(rng.integers(7))
+        ]
         scheme = ["file://", "file://localhost", "http://", "file:", "FILE://", ""][int(rng.integers(6))]
         target = s.audio if rng.random() < 0.5 else s.video
-        target.uri = f"{scheme}{uri_dir}/{name}" if rng.random() < 0.8 else mutate(f"file://{uri_dir}/a.wav".encode(),
-                                                                                    rng).decode("utf-8", "replace")
+        target.uri = (
+            f"{scheme}{uri_dir}/{name}"
+            if rng.random() < 0.8
+            else mutate(f"file://{uri_dir}/a.wav".encode(), rng).decode("utf-8", "replace")
+        )
     return s
 
 
-def corpus(seed: int, base: dict[str, bytes], uri_dir: Path, *, per_request: int = 4) -> Iterator[reward_pb2.ScoreRequest]:
+def corpus(
+    seed: int, base: dict[str, bytes], uri_dir: Path, *, per_request: int = 4
+) -> Iterator[reward_pb2.ScoreRequest]:
     """Endless seeded ScoreRequests of mutated samples (every hosted scorer)."""
     rng = np.random.default_rng(seed)
     index = 0

@@ -22,16 +22,30 @@ def gradient_frames(t: int = 16, h: int = 32, w: int = 48, *, level: int | None 
     return frames
 
 
-def sine(seconds: float = 0.5, sample_rate: int = 16000, *, freq: float = 440.0, amp: float = 0.5,
-         channels: int = 1) -> np.ndarray:
+def sine(
+    seconds: float = 0.5,
+    sample_rate: int = 16000,
+    *,
+    freq: float = 440.0,
+    amp: float = 0.5,
+    channels: int = 1,
+) -> np.ndarray:
     """float32 C x N sine wave."""
     n = int(seconds * sample_rate)
     x = (amp * np.sin(2 * np.pi * freq * np.arange(n) / sample_rate)).astype(np.float32)
     return np.repeat(x[None, :], channels, axis=0)
 
 
-def encode_video(frames: np.ndarray, fps: int = 24, *, codec: str = "mpeg4", fmt: str = "mp4",
-                 audio: np.ndarray | None = None, sample_rate: int = 16000, faststart: bool = False) -> bytes:
+def encode_video(
+    frames: np.ndarray,
+    fps: int = 24,
+    *,
+    codec: str = "mpeg4",
+    fmt: str = "mp4",
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    faststart: bool = False,
+) -> bytes:
     """Encode RGB frames (and optional mono/stereo PCM as AAC) into a container's bytes."""
     options = {"movflags": "faststart"} if faststart else {}
     # faststart rewrites the file in a second pass, which needs a seekable real file.
@@ -51,8 +65,9 @@ def encode_video(frames: np.ndarray, fps: int = 24, *, codec: str = "mpeg4", fmt
             for p in vs.encode():
                 c.mux(p)
             if as_ is not None and audio is not None:
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio, dtype=np.float32), format="fltp",
-                                                layout=as_.layout.name)
+                af = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(audio, dtype=np.float32), format="fltp", layout=as_.layout.name
+                )
                 af.sample_rate = sample_rate
                 for p in as_.encode(af):
                     c.mux(p)
@@ -64,7 +79,9 @@ def encode_video(frames: np.ndarray, fps: int = 24, *, codec: str = "mpeg4", fmt
         os.remove(path)
 
 
-def encode_audio(pcm: np.ndarray, sample_rate: int = 16000, fmt: str = "WAV", subtype: str | None = None) -> bytes:
+def encode_audio(
+    pcm: np.ndarray, sample_rate: int = 16000, fmt: str = "WAV", subtype: str | None = None
+) -> bytes:
     """Encode float32 C x N PCM with soundfile (WAV, FLAC, OGG)."""
     buf = io.BytesIO()
     sf.write(buf, pcm.T, sample_rate, format=fmt, subtype=subtype)

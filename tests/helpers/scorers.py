@@ -103,9 +103,20 @@ class TestScorer:
     graph = ""
     output_names: tuple[str, ...] = ()
 
-    def __init__(self, name: str, cfg: ScorerConfig, module: torch.nn.Module, *, family: str,
-                 outputs: tuple[str, ...], embeddings: tuple[str, ...], spec: InputSpec, weights: WeightsInfo,
-                 input_name: str, example: np.ndarray) -> None:
+    def __init__(
+        self,
+        name: str,
+        cfg: ScorerConfig,
+        module: torch.nn.Module,
+        *,
+        family: str,
+        outputs: tuple[str, ...],
+        embeddings: tuple[str, ...],
+        spec: InputSpec,
+        weights: WeightsInfo,
+        input_name: str,
+        example: np.ndarray,
+    ) -> None:
         self.cfg = cfg
         self.forward_delay_s = float(cfg.options.get("forward_delay_s", 0.0))
         self.die_after = cfg.options.get("die_after")
@@ -158,10 +169,16 @@ class BrightnessScorer(TestScorer):
         module = _LumaNet()
         self.explode_above = cfg.options.get("explode_above")
         super().__init__(
-            name, cfg, module, family="test-luma", outputs=("brightness",), embeddings=("frame_luma",),
+            name,
+            cfg,
+            module,
+            family="test-luma",
+            outputs=("brightness",),
+            embeddings=("frame_luma",),
             spec=InputSpec(modalities=("video",), video_frames=N_FRAMES, image_size=SIDE),
             weights=WeightsInfo(weights_id="builtin:bt601-luma", sha256=_sha256_of(module), tiny=False),
-            input_name="frames", example=np.zeros((1, N_FRAMES, SIDE, SIDE, 3), np.float32),
+            input_name="frames",
+            example=np.zeros((1, N_FRAMES, SIDE, SIDE, 3), np.float32),
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
@@ -186,11 +203,15 @@ class BrightnessScorer(TestScorer):
     def postprocess(self, output: Any) -> ScorerOutput:
         """Score and per-frame embedding."""
         score, per_frame = output
-        return ScorerOutput(scores={"brightness": float(score)}, embeddings={"frame_luma": per_frame.astype(np.float32)})
+        return ScorerOutput(
+            scores={"brightness": float(score)}, embeddings={"frame_luma": per_frame.astype(np.float32)}
+        )
 
     def warmup_sample(self) -> DecodedSample:
         """A mid-grey 8-frame clip."""
-        return DecodedSample(id="warmup", video=DecodedVideo(np.full((N_FRAMES, SIDE, SIDE, 3), 128, np.uint8), 24.0))
+        return DecodedSample(
+            id="warmup", video=DecodedVideo(np.full((N_FRAMES, SIDE, SIDE, 3), 128, np.uint8), 24.0)
+        )
 
 
 class LoudnessScorer(TestScorer):
@@ -202,10 +223,16 @@ class LoudnessScorer(TestScorer):
     def __init__(self, name: str, cfg: ScorerConfig) -> None:
         module = _RmsNet()
         super().__init__(
-            name, cfg, module, family="test-rms", outputs=("loudness_db",), embeddings=("rms",),
+            name,
+            cfg,
+            module,
+            family="test-rms",
+            outputs=("loudness_db",),
+            embeddings=("rms",),
             spec=InputSpec(modalities=("audio",), audio_sample_rate=SAMPLE_RATE, max_audio_seconds=1.0),
             weights=WeightsInfo(weights_id="builtin:rms", sha256=_sha256_of(module), tiny=False),
-            input_name="pcm", example=np.zeros((1, SAMPLE_RATE), np.float32),
+            input_name="pcm",
+            example=np.zeros((1, SAMPLE_RATE), np.float32),
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
@@ -227,7 +254,9 @@ class LoudnessScorer(TestScorer):
     def postprocess(self, output: Any) -> ScorerOutput:
         """Level in dB and RMS as a 1-vector embedding."""
         db, rms = output
-        return ScorerOutput(scores={"loudness_db": float(db)}, embeddings={"rms": np.asarray([rms], np.float32)})
+        return ScorerOutput(
+            scores={"loudness_db": float(db)}, embeddings={"rms": np.asarray([rms], np.float32)}
+        )
 
     def warmup_sample(self) -> DecodedSample:
         """0.1 s of a 440 Hz tone."""
@@ -247,10 +276,18 @@ class CaptionScorer(TestScorer):
     def __init__(self, name: str, cfg: ScorerConfig) -> None:
         module = _CaptionNet(cfg.seed)
         super().__init__(
-            name, cfg, module, family="test-caption", outputs=("caption_score",), embeddings=("text",),
+            name,
+            cfg,
+            module,
+            family="test-caption",
+            outputs=("caption_score",),
+            embeddings=("text",),
             spec=InputSpec(modalities=("prompt",)),
-            weights=WeightsInfo(weights_id=f"tiny-random(seed={cfg.seed})", sha256=_sha256_of(module), tiny=True),
-            input_name="hist", example=np.zeros((1, 256), np.float32),
+            weights=WeightsInfo(
+                weights_id=f"tiny-random(seed={cfg.seed})", sha256=_sha256_of(module), tiny=True
+            ),
+            input_name="hist",
+            example=np.zeros((1, 256), np.float32),
         )
 
     def preprocess(self, sample: DecodedSample) -> np.ndarray:
@@ -268,7 +305,9 @@ class CaptionScorer(TestScorer):
     def postprocess(self, output: Any) -> ScorerOutput:
         """Score and text embedding."""
         score, emb = output
-        return ScorerOutput(scores={"caption_score": float(score)}, embeddings={"text": emb.astype(np.float32)})
+        return ScorerOutput(
+            scores={"caption_score": float(score)}, embeddings={"text": emb.astype(np.float32)}
+        )
 
     def warmup_sample(self) -> DecodedSample:
         """A short caption."""
@@ -301,12 +340,22 @@ class EmbedScorer(TestScorer):
         self.embedding = str(cfg.options.get("embedding", default_embedding))
         dim = int(cfg.options.get("dim", 16))
         module = _ProjectionNet(self.n_in, dim, 1234 + cfg.seed)
-        spec = InputSpec(modalities=(self.modality,), video_frames=N_FRAMES if self.modality == "video" else 0,
-                         audio_sample_rate=SAMPLE_RATE if self.modality == "audio" else 0)
+        spec = InputSpec(
+            modalities=(self.modality,),
+            video_frames=N_FRAMES if self.modality == "video" else 0,
+            audio_sample_rate=SAMPLE_RATE if self.modality == "audio" else 0,
+        )
         super().__init__(
-            name, cfg, module, family=f"test-{self.modality}-embed", outputs=(), embeddings=(self.embedding,),
-            spec=spec, weights=WeightsInfo(weights_id=f"builtin:proj{dim}", sha256=_sha256_of(module), tiny=False),
-            input_name="x", example=np.zeros((1, self.n_in), np.float32),
+            name,
+            cfg,
+            module,
+            family=f"test-{self.modality}-embed",
+            outputs=(),
+            embeddings=(self.embedding,),
+            spec=spec,
+            weights=WeightsInfo(weights_id=f"builtin:proj{dim}", sha256=_sha256_of(module), tiny=False),
+            input_name="x",
+            example=np.zeros((1, self.n_in), np.float32),
         )
 
     def forward(self, items: Sequence[np.ndarray]) -> list[Any]:
@@ -333,7 +382,9 @@ class VideoEmbedScorer(EmbedScorer):
 
     def warmup_sample(self) -> DecodedSample:
         """A mid-grey clip."""
-        return DecodedSample(id="warmup", video=DecodedVideo(np.full((N_FRAMES, SIDE, SIDE, 3), 128, np.uint8), 24.0))
+        return DecodedSample(
+            id="warmup", video=DecodedVideo(np.full((N_FRAMES, SIDE, SIDE, 3), 128, np.uint8), 24.0)
+        )
 
 
 class AudioEmbedScorer(EmbedScorer):

@@ -105,7 +105,9 @@ def fixture_bright_frames(s: FakeSample) -> dict[str, float]:
 
 def fixture_action(s: FakeSample) -> dict[str, float]:
     """Correct iff the parsed label is 'juggling balls' and the video moves."""
-    return {"video_results": float(s.prompt == "juggling balls" and fixture_dynamic(s)["video_results"] == 1.0)}
+    return {
+        "video_results": float(s.prompt == "juggling balls" and fixture_dynamic(s)["video_results"] == 1.0)
+    }
 
 
 def fixture_color(s: FakeSample) -> dict[str, float]:
@@ -174,7 +176,9 @@ EMBED_FIXTURES: dict[str, Callable[[FakeSample], Mapping[str, np.ndarray]]] = {
 }
 
 
-def on_the_wire(scorer: str, fn: Callable[[FakeSample], Mapping[str, float]]) -> Callable[[FakeSample], dict[str, float]]:
+def on_the_wire(
+    scorer: str, fn: Callable[[FakeSample], Mapping[str, float]]
+) -> Callable[[FakeSample], dict[str, float]]:
     """A fixture whose output names carry the dimension prefix of the contract ("<dimension>_<field>")."""
     prefix = scorer.removeprefix("vbench_") + "_"
 
@@ -192,4 +196,6 @@ def fixture_server(**kw: Any) -> FakeRewardServer:
     names = {d.scorer: d.wire_outputs for d in DIMENSIONS.values() if d.rpc == "embed"}
     names["vbench_static_filter"] = ("pair_scores", "frame_shape")
     scorers = {k: on_the_wire(k, fn) for k, fn in SCORE_FIXTURES.items()}
-    return FakeRewardServer(scorers, embedders=dict(EMBED_FIXTURES), outputs=outputs, embedding_names=names, **kw)
+    return FakeRewardServer(
+        scorers, embedders=dict(EMBED_FIXTURES), outputs=outputs, embedding_names=names, **kw
+    )

@@ -34,23 +34,35 @@ class ContractScorer:
         self.embed = name in EMBED_FIXTURES
         if self.embed:
             self.fn: Any = EMBED_FIXTURES[name]
-            names = ("pair_scores", "frame_shape") if name == "vbench_static_filter" else \
-                DIMENSIONS[name.removeprefix("vbench_")].wire_outputs
+            names = (
+                ("pair_scores", "frame_shape")
+                if name == "vbench_static_filter"
+                else DIMENSIONS[name.removeprefix("vbench_")].wire_outputs
+            )
             outputs: tuple[str, ...] = ()
         else:
             self.fn = on_the_wire(name, SCORE_FIXTURES[name])
             outputs, names = DIMENSIONS[name.removeprefix("vbench_")].wire_outputs, ()
         self.info = ScorerInfo(
-            name=name, model_family="test-vbench-contract", version="1", outputs=outputs, embeddings=names,
-            input_spec=InputSpec(modalities=("video",)), protocol=cfg.protocol or "test-v1",
+            name=name,
+            model_family="test-vbench-contract",
+            version="1",
+            outputs=outputs,
+            embeddings=names,
+            input_spec=InputSpec(modalities=("video",)),
+            protocol=cfg.protocol or "test-v1",
             weights=WeightsInfo("builtin:fixture", hashlib.sha256(name.encode()).hexdigest(), tiny=True),
-            backend="numpy", device=cfg.device, max_batch_size=cfg.max_batch_size,
+            backend="numpy",
+            device=cfg.device,
+            max_batch_size=cfg.max_batch_size,
         )
 
     def preprocess(self, sample: DecodedSample) -> Any:
         """The whole fixture computation (CPU); a video it cannot use is an InvalidSample."""
         assert sample.video is not None
-        fake = FakeSample(id=sample.id, prompt=sample.prompt, frames=sample.video.frames, fps=sample.video.fps)
+        fake = FakeSample(
+            id=sample.id, prompt=sample.prompt, frames=sample.video.frames, fps=sample.video.fps
+        )
         try:
             return self.fn(fake)
         except ValueError as err:
@@ -70,7 +82,9 @@ class ContractScorer:
         """An 8-frame grey clip whose prompt every fixture can read."""
         frames = np.full((8, 16, 16, 3), 128, np.uint8)
         frames[::2, :8] = 250
-        return DecodedSample(id="warmup", prompt='{"color": "red", "object": "car"}', video=DecodedVideo(frames, 8.0))
+        return DecodedSample(
+            id="warmup", prompt='{"color": "red", "object": "car"}', video=DecodedVideo(frames, 8.0)
+        )
 
 
 def build(name: str, cfg: ScorerConfig) -> ContractScorer:

@@ -25,20 +25,28 @@ def scorer():
 
 def _clips() -> list:
     # a 16 kHz and a 48 kHz clip (the latter goes through the reference's non-16 kHz read path)
-    return [bouncing_disc_clip(0, seconds=1.5, height=32, width=32, fps=8.0),
-            bouncing_disc_clip(1, seconds=2.0, height=32, width=32, fps=8.0, sample_rate=48_000)]
+    return [
+        bouncing_disc_clip(0, seconds=1.5, height=32, width=32, fps=8.0),
+        bouncing_disc_clip(1, seconds=2.0, height=32, width=32, fps=8.0, sample_rate=48_000),
+    ]
 
 
 async def test_served_scores_match_in_process_and_a_bad_sample_fails_alone(scorer) -> None:
-    cfg = ServerConfig(port=0, metrics_port=-1, scorers={NAME: ScorerConfig(max_batch_size=4, max_queue_delay_ms=20)})
+    cfg = ServerConfig(
+        port=0, metrics_port=-1, scorers={NAME: ScorerConfig(max_batch_size=4, max_queue_delay_ms=20)}
+    )
     server = create_server(cfg, {NAME: scorer})
     await server.start()
     try:
         await server.wait_serving(60)
         clips = _clips()
-        wire = [Sample(id=f"s{i}", prompt=c.prompt, audio=media.audio_pcm(c.pcm, c.sample_rate))
-                for i, c in enumerate(clips)]
-        bad = Sample(id="bad", prompt="x", video=media.video_frames(clips[0].frames, clips[0].fps))  # no audio
+        wire = [
+            Sample(id=f"s{i}", prompt=c.prompt, audio=media.audio_pcm(c.pcm, c.sample_rate))
+            for i, c in enumerate(clips)
+        ]
+        bad = Sample(
+            id="bad", prompt="x", video=media.video_frames(clips[0].frames, clips[0].fps)
+        )  # no audio
         async with AsyncRewardClient(server.address, timeout_s=120) as client:
             desc = await client.list_scorers()
             together = await client.score([wire[0], bad, wire[1]], [NAME])
@@ -55,6 +63,8 @@ async def test_served_scores_match_in_process_and_a_bad_sample_fails_alone(score
             for key, value in ref.items():
                 assert t.scores[key] == pytest.approx(value, abs=1e-5), key
                 assert a.scores[key] == pytest.approx(value, abs=1e-5), key
-            assert t.scores["audio_quality"] == pytest.approx(np.mean([t.scores[k] for k in ("ce", "cu", "pc", "pq")]))
+            assert t.scores["audio_quality"] == pytest.approx(
+                np.mean([t.scores[k] for k in ("ce", "cu", "pc", "pq")])
+            )
     finally:
         await server.stop(1)

@@ -60,8 +60,17 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
 
 def _cfg(dataset: tuple[Path, Path, Path], out: Path, **kw: Any) -> JavisBenchConfig:
     folder, csv_path, ref = dataset
-    base = JavisBenchConfig(samples=folder, prompts=csv_path, out=out, reference_cache=ref, progress=False,
-                            chunk_size=2, timeout_s=60.0, embedded_config=_embedded_config(), verbose=True)
+    base = JavisBenchConfig(
+        samples=folder,
+        prompts=csv_path,
+        out=out,
+        reference_cache=ref,
+        progress=False,
+        chunk_size=2,
+        timeout_s=60.0,
+        embedded_config=_embedded_config(),
+        verbose=True,
+    )
     return replace(base, **kw)
 
 
@@ -93,7 +102,10 @@ def test_set_level_metrics_exclude_bad_samples(resumed: dict[str, Any]) -> None:
     assert resumed["counts"]["fad"] == {"total": N, "scored": N - 1, "failed": 1}
     assert res["loudness_db"]["all"][5] is None and res["brightness"]["all"][5] is not None
     errs = {(e["sample"], e["metric"]): e["code"] for e in resumed["errors"]}
-    assert errs == {("sample_0005", "fad"): "INVALID_ARGUMENT", ("sample_0005", "loudness_db"): "INVALID_ARGUMENT"}
+    assert errs == {
+        ("sample_0005", "fad"): "INVALID_ARGUMENT",
+        ("sample_0005", "loudness_db"): "INVALID_ARGUMENT",
+    }
     assert len(res["fvd"]["0"]) == 5 and "all" not in res["fvd"]  # per-category FD, official layout
     assert res["loudness_db"]["all"][3] is not None  # read from the mp4's audio track
 
@@ -109,15 +121,19 @@ def _server(scorers: list[str]) -> EmbeddedServer:
     return EmbeddedServer(EmbeddedServerSpec(scorers=tuple(scorers)), raw_config=raw)
 
 
-def test_routes_yaml_with_two_servers(dataset: tuple[Path, Path, Path], resumed: dict[str, Any], tmp_path: Path) -> None:
+def test_routes_yaml_with_two_servers(
+    dataset: tuple[Path, Path, Path], resumed: dict[str, Any], tmp_path: Path
+) -> None:
     """An uninterrupted run on two remote servers gives the resumed run's numbers exactly."""
     a, b = _server(["brightness", "vemb", "aemb"]), _server(["brightness", "loudness", "vemb", "aemb"])
     with ThreadPoolExecutor(2) as pool:  # both start at once
         list(pool.map(EmbeddedServer.start, (a, b)))
     with a, b:
         routes = tmp_path / "routes.yaml"
-        routes.write_text(f"brightness: [{a.address}, {b.address}]\nvemb: [{a.address}, {b.address}]\n"
-                          f"aemb: {b.address}\nloudness: {b.address}\n")
+        routes.write_text(
+            f"brightness: [{a.address}, {b.address}]\nvemb: [{a.address}, {b.address}]\n"
+            f"aemb: {b.address}\nloudness: {b.address}\n"
+        )
         cfg = _cfg(dataset, tmp_path / "out", servers_file=routes, embedded_config={})
         run_javisbench(cfg, ROUTES)  # remote servers: media sent as bytes
         doc = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -130,17 +146,23 @@ def test_routes_yaml_with_two_servers(dataset: tuple[Path, Path, Path], resumed:
             run_javisbench(replace(cfg, out=tmp_path / "out2", server=b.address), ROUTES)
 
 
-def test_routes_yaml_with_a_kserve_pool(dataset: tuple[Path, Path, Path], resumed: dict[str, Any], tmp_path: Path) -> None:
+def test_routes_yaml_with_a_kserve_pool(
+    dataset: tuple[Path, Path, Path], resumed: dict[str, Any], tmp_path: Path
+) -> None:
     """Scores routed to a server's KServe v2 front (`protocol: kserve`) give the same numbers and errors."""
     with _server(["brightness", "loudness", "vemb", "aemb"]) as b:
         routes = tmp_path / "routes.yaml"
-        routes.write_text(f"brightness: {{address: {b.address}, protocol: kserve}}\n"
-                          f"loudness: {{address: [{b.address}], protocol: kserve}}\n"
-                          f"vemb: {b.address}\naemb: {{address: {b.address}}}\n")
+        routes.write_text(
+            f"brightness: {{address: {b.address}, protocol: kserve}}\n"
+            f"loudness: {{address: [{b.address}], protocol: kserve}}\n"
+            f"vemb: {b.address}\naemb: {{address: {b.address}}}\n"
+        )
         cfg = _cfg(dataset, tmp_path / "out", servers_file=routes, embedded_config={})
         run_javisbench(cfg, ROUTES)
         doc = json.loads((tmp_path / "out" / "results.json").read_text())
     _same_numbers(doc, resumed)
     servers = doc["provenance"]["servers"]
     assert {k: sorted(v) for k, v in servers.items()} == {
-        f"{b.address} (kserve)": ["brightness", "loudness"], b.address: ["aemb", "vemb"]}
+        f"{b.address} (kserve)": ["brightness", "loudness"],
+        b.address: ["aemb", "vemb"],
+    }

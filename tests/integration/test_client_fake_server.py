@@ -138,7 +138,9 @@ def test_chunking_by_server_limits_keeps_order(make_client: Callable[..., Any]) 
         assert sum(c.method == "ListScorers" for c in srv.calls) == 1  # limits fetched once, cached
 
 
-def test_explicit_chunk_size_skips_list_scorers(server: FakeRewardServer, make_client: Callable[..., Any]) -> None:
+def test_explicit_chunk_size_skips_list_scorers(
+    server: FakeRewardServer, make_client: Callable[..., Any]
+) -> None:
     client = make_client(server.address, max_samples_per_request=4)
     client.score(_samples(10))
     assert sorted(c.n_samples for c in server.score_calls()) == [2, 4, 4]
@@ -191,7 +193,9 @@ def test_no_retry_on_invalid_argument(server: FakeRewardServer, make_client: Cal
     assert ei.value.request_id == calls[0].request_id
 
 
-def test_resource_exhausted_retried_then_raised(server: FakeRewardServer, make_client: Callable[..., Any]) -> None:
+def test_resource_exhausted_retried_then_raised(
+    server: FakeRewardServer, make_client: Callable[..., Any]
+) -> None:
     retry = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02)
     client = make_client(server.address, max_samples_per_request=8, retry=retry)
     server.fail_next(10, grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", method="Score")
@@ -238,8 +242,11 @@ def test_unavailable_server_fails_after_retries(make_client: Callable[..., Any])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = make_client(f"127.0.0.1:{port}", max_samples_per_request=2,
-                         retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01))
+    client = make_client(
+        f"127.0.0.1:{port}",
+        max_samples_per_request=2,
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
+    )
     with pytest.raises(UnavailableError):
         client.score(_samples(1), timeout_s=5.0)
     with pytest.raises(DeadlineExceededError):
@@ -390,12 +397,55 @@ def _make_certs(tmp: Path) -> dict[str, bytes]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True, timeout=30)
 
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test-ca",
-        "-config", "ca.cnf", "-extensions", "v3_ca")
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test-ca",
+        "-config",
+        "ca.cnf",
+        "-extensions",
+        "v3_ca",
+    )
     for name in ("server", "client"):
-        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", "-config", "ca.cnf")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.pem", "-days", "1", "-extfile", "ca.cnf", "-extensions", "leaf")
+        run(
+            "req",
+            *ec,
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+            "-config",
+            "ca.cnf",
+        )
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ca.cnf",
+            "-extensions",
+            "leaf",
+        )
     return {p.name: p.read_bytes() for p in tmp.iterdir() if p.suffix in (".pem", ".key")}
 
 
@@ -405,12 +455,19 @@ def test_mutual_tls(tmp_path: Path, make_client: Callable[..., Any]) -> None:
     except (FileNotFoundError, subprocess.CalledProcessError) as e:
         pytest.skip(f"openssl unavailable: {e}")
     creds = grpc.ssl_server_credentials(
-        [(certs["server.key"], certs["server.pem"])], root_certificates=certs["ca.pem"], require_client_auth=True
+        [(certs["server.key"], certs["server.pem"])],
+        root_certificates=certs["ca.pem"],
+        require_client_auth=True,
     )
     with FakeRewardServer(server_credentials=creds) as srv:
         target = f"localhost:{srv.port}"
-        client = make_client(target, root_certificates=certs["ca.pem"], certificate_chain=certs["client.pem"],
-                             private_key=certs["client.key"], token="t")
+        client = make_client(
+            target,
+            root_certificates=certs["ca.pem"],
+            certificate_chain=certs["client.pem"],
+            private_key=certs["client.key"],
+            token="t",
+        )
         assert all(r.ok for r in client.score(_samples(2)))
         no_cert = make_client(target, root_certificates=certs["ca.pem"], retry=RetryPolicy(max_attempts=1))
         with pytest.raises(UnavailableError):

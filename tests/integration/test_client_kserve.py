@@ -77,7 +77,9 @@ async def test_async_kserve_client_subset_of_scorers_and_unknown_model() -> None
     # Scorer batches capped at 2: the test caption core is not bit-identical across forward batch sizes, and
     # KServe's per-model requests reach the micro-batcher in other groupings than one Score request does.
     async with running_server(default_scorers(max_batch_size=2)) as r:
-        async with AsyncRewardClient(r.server.address, protocol="kserve", max_samples_per_request=2) as client:
+        async with AsyncRewardClient(
+            r.server.address, protocol="kserve", max_samples_per_request=2
+        ) as client:
             results = await client.score(_samples(), ["caption", "brightness"])
             with pytest.raises(InvalidArgumentError, match="nope"):
                 await client.score(_samples(), "nope")
@@ -125,8 +127,10 @@ async def test_unavailable_is_retried_until_the_server_serves_again() -> None:
         sample = [Sample(id="a", prompt="a cat")]
         once = RetryPolicy(max_attempts=1)
         patient = RetryPolicy(max_attempts=20, initial_backoff_s=0.05, max_backoff_s=0.2)
-        async with AsyncRewardClient(r.server.address, protocol="kserve", retry=once) as strict, \
-                AsyncRewardClient(r.server.address, protocol="kserve", retry=patient) as client:
+        async with (
+            AsyncRewardClient(r.server.address, protocol="kserve", retry=once) as strict,
+            AsyncRewardClient(r.server.address, protocol="kserve", retry=patient) as client,
+        ):
             await strict.wait_ready(10)
             await client.wait_ready(10)
             r.server.servicer.draining = True
@@ -149,8 +153,12 @@ def test_protocol_is_checked_and_frames_are_refused() -> None:
     from omninft_client import _kserve
     from omninft_client.results import ScorerDescription, ScorerInputSpec
 
-    model = ScorerDescription(name="brightness", outputs=("brightness",), max_batch_size=4,
-                              input_spec=ScorerInputSpec(modalities=("video",)))
+    model = ScorerDescription(
+        name="brightness",
+        outputs=("brightness",),
+        max_batch_size=4,
+        input_spec=ScorerInputSpec(modalities=("video",)),
+    )
     frames = Sample(id="f", video=video_frames(np.zeros((2, 4, 4, 3), np.uint8), fps=8))
     with pytest.raises(ValueError, match="container bytes or a file:// uri"):
         _kserve.build_infer_request([frames], model, "rid")

@@ -29,14 +29,21 @@ def _clips() -> list:
 
 
 def _wire(clip, i: int, *, audio: bool = True) -> Sample:
-    return Sample(id=f"s{i}", prompt=clip.prompt,
-                  video=media.video_frames(clip.frames, clip.fps),
-                  audio=media.audio_pcm(clip.pcm, clip.sample_rate) if audio else None)
+    return Sample(
+        id=f"s{i}",
+        prompt=clip.prompt,
+        video=media.video_frames(clip.frames, clip.fps),
+        audio=media.audio_pcm(clip.pcm, clip.sample_rate) if audio else None,
+    )
 
 
 def _in_process(scorer, clip) -> float:
-    s = DecodedSample("x", clip.prompt, video=DecodedVideo(clip.frames, clip.fps),
-                      audio=DecodedAudio(clip.pcm, clip.sample_rate))
+    s = DecodedSample(
+        "x",
+        clip.prompt,
+        video=DecodedVideo(clip.frames, clip.fps),
+        audio=DecodedAudio(clip.pcm, clip.sample_rate),
+    )
     return scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0]).scores["desync"]
 
 
@@ -55,7 +62,11 @@ async def test_desync_served_matches_in_process_and_bad_sample_fails_alone(score
             good0, bad, good1 = await client.score(batch, ["desync"])
             (alone,) = await client.score([_wire(clips[0], 0)], ["desync"])
         assert good0.ok and good1.ok and alone.ok
-        assert not bad.ok and set(bad.scorer_errors) == {"desync"} and "audio" in bad.scorer_errors["desync"].message
+        assert (
+            not bad.ok
+            and set(bad.scorer_errors) == {"desync"}
+            and "audio" in bad.scorer_errors["desync"].message
+        )
         for result, clip in ((good0, clips[0]), (good1, clips[1])):
             ref = _in_process(scorer, clip)
             assert set(result.scores) == {"desync"}

@@ -33,7 +33,9 @@ def scorers() -> dict:
 
 
 def _in_process(scorer, clip) -> dict[str, np.ndarray]:
-    s = DecodedSample("x", video=DecodedVideo(clip.frames, clip.fps), audio=DecodedAudio(clip.pcm, clip.sample_rate))
+    s = DecodedSample(
+        "x", video=DecodedVideo(clip.frames, clip.fps), audio=DecodedAudio(clip.pcm, clip.sample_rate)
+    )
     return scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0]).embeddings
 
 
@@ -44,15 +46,23 @@ async def test_embed_three_clips_and_one_bad_sample(scorers: dict) -> None:
     try:
         await server.wait_serving(120)
         clips = [bouncing_disc_clip(i, seconds=0.5, height=36, width=64, fps=16.0) for i in range(3)]
-        wire = [Sample(id=f"s{i}", video=media.video_frames(c.frames, c.fps), audio=media.audio_pcm(c.pcm, c.sample_rate))
-                for i, c in enumerate(clips)]
+        wire = [
+            Sample(
+                id=f"s{i}",
+                video=media.video_frames(c.frames, c.fps),
+                audio=media.audio_pcm(c.pcm, c.sample_rate),
+            )
+            for i, c in enumerate(clips)
+        ]
         # 1 x 300 frames cannot be letterboxed (i3d rejects it) and there is no audio (audioclip needs it)
         bad = Sample(id="bad", video=media.video_frames(np.zeros((4, 1, 300, 3), np.uint8), 16.0))
 
         def call() -> tuple:
             with RewardClient(server.address, timeout_s=300) as client:
-                names = {s.name: (tuple(s.embeddings), s.tiny_weights, tuple(s.outputs))
-                         for s in client.list_scorers().scorers}
+                names = {
+                    s.name: (tuple(s.embeddings), s.tiny_weights, tuple(s.outputs))
+                    for s in client.list_scorers().scorers
+                }
                 return names, client.embed([wire[0], bad, wire[1], wire[2]], NAMES)
 
         described, results = await asyncio.to_thread(call)
@@ -64,7 +74,9 @@ async def test_embed_three_clips_and_one_bad_sample(scorers: dict) -> None:
     for clip, r in zip(clips, good, strict=True):
         assert r.ok, (r.error, r.scorer_errors)
         assert set(r.embeddings) == {"i3d.i3d", "audioclip.audioclip"}
-        assert r.embeddings["i3d.i3d"].shape == (400,) and r.embeddings["audioclip.audioclip"].shape == (1024,)
+        assert r.embeddings["i3d.i3d"].shape == (400,) and r.embeddings["audioclip.audioclip"].shape == (
+            1024,
+        )
         assert r.embeddings["i3d.i3d"].dtype == np.float32
         for name in NAMES:
             ref = _in_process(scorers[name], clip)[name]

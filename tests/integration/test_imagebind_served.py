@@ -25,20 +25,32 @@ def scorers() -> dict:
 
 
 def _wire(clip, sid: str, pcm: np.ndarray | None = None) -> Sample:
-    return Sample(id=sid, prompt=clip.prompt, audio_prompt=clip.audio_prompt,
-                  video=media.video_frames(clip.frames, clip.fps),
-                  audio=media.audio_pcm(clip.pcm if pcm is None else pcm, clip.sample_rate))
+    return Sample(
+        id=sid,
+        prompt=clip.prompt,
+        audio_prompt=clip.audio_prompt,
+        video=media.video_frames(clip.frames, clip.fps),
+        audio=media.audio_pcm(clip.pcm if pcm is None else pcm, clip.sample_rate),
+    )
 
 
 def _in_process(scorer, clip) -> dict[str, float]:
-    s = DecodedSample("x", clip.prompt, clip.audio_prompt, DecodedVideo(clip.frames, clip.fps),
-                      DecodedAudio(clip.pcm, clip.sample_rate))
+    s = DecodedSample(
+        "x",
+        clip.prompt,
+        clip.audio_prompt,
+        DecodedVideo(clip.frames, clip.fps),
+        DecodedAudio(clip.pcm, clip.sample_rate),
+    )
     return scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0]).scores
 
 
 async def test_imagebind_scores_served_and_a_bad_sample_fails_alone(scorers: dict) -> None:
-    cfg = ServerConfig(port=0, metrics_port=-1,
-                       scorers={n: ScorerConfig(weights="tiny", max_batch_size=4, max_queue_delay_ms=20) for n in NAMES})
+    cfg = ServerConfig(
+        port=0,
+        metrics_port=-1,
+        scorers={n: ScorerConfig(weights="tiny", max_batch_size=4, max_queue_delay_ms=20) for n in NAMES},
+    )
     server = create_server(cfg, scorers)
     await server.start()
     try:
@@ -49,8 +61,9 @@ async def test_imagebind_scores_served_and_a_bad_sample_fails_alone(scorers: dic
             desc = await client.list_scorers()
             listed = {s.name: s for s in desc.scorers}
             assert listed["imagebind"].tiny_weights and listed["imagebind_avh"].tiny_weights
-            results = await client.score([_wire(clips[0], "a"), _wire(clips[0], "bad", bad_pcm),
-                                          _wire(clips[1], "b")], NAMES)
+            results = await client.score(
+                [_wire(clips[0], "a"), _wire(clips[0], "bad", bad_pcm), _wire(clips[1], "b")], NAMES
+            )
         good = [results[0], results[2]]
         for clip, res in zip(clips, good, strict=True):
             assert res.error is None and not res.scorer_errors

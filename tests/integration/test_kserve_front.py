@@ -59,7 +59,10 @@ async def test_health_metadata_and_config_answer_tritonclient() -> None:
                 r.server.batchers["brightness"].max_queue_delay_ms * 1000
             )
             assert [i.name for i in cfg.input] == ["video"]
-            assert cfg.parameters["weights_sha256"].string_value == r.server.scorers["brightness"].info.weights.sha256
+            assert (
+                cfg.parameters["weights_sha256"].string_value
+                == r.server.scorers["brightness"].info.weights.sha256
+            )
         finally:
             await client.close()
 
@@ -68,8 +71,10 @@ async def test_batched_infer_matches_reward_service_and_keeps_good_samples() -> 
     async with running_server() as r:
         ref = await r.stub.Score(
             reward_pb2.ScoreRequest(
-                samples=[sample("a", video=reward_pb2.Video(container=CLIP_A)),
-                         sample("b", video=reward_pb2.Video(container=CLIP_B))],
+                samples=[
+                    sample("a", video=reward_pb2.Video(container=CLIP_A)),
+                    sample("b", video=reward_pb2.Video(container=CLIP_B)),
+                ],
                 scorers=["brightness"],
             ),
             timeout=20,
@@ -131,8 +136,18 @@ async def test_bad_requests_are_kserve_errors_and_the_server_keeps_serving() -> 
             ("brightness", [wrong_type], "INVALID_ARGUMENT", "expects BYTES"),
             ("brightness", [wrong_shape], "INVALID_ARGUMENT", "expected [batch, 1]"),
             ("brightness", [], "INVALID_ARGUMENT", "requires input(s) video"),
-            ("brightness", [good, _bytes_input("prompt", [b"x"])], "INVALID_ARGUMENT", "unexpected input 'prompt'"),
-            ("brightness", [_bytes_input("video", [CLIP_A] * (max_batch + 1))], "INVALID_ARGUMENT", "max_batch_size"),
+            (
+                "brightness",
+                [good, _bytes_input("prompt", [b"x"])],
+                "INVALID_ARGUMENT",
+                "unexpected input 'prompt'",
+            ),
+            (
+                "brightness",
+                [_bytes_input("video", [CLIP_A] * (max_batch + 1))],
+                "INVALID_ARGUMENT",
+                "max_batch_size",
+            ),
         ]
         try:
             for model, inputs, code, text in cases:
@@ -180,7 +195,9 @@ async def test_bearer_token_is_required() -> None:
                 await client.infer("brightness", [_bytes_input("video", [CLIP_A])])
             assert _status(err.value) == "StatusCode.UNAUTHENTICATED"
             res = await client.infer(
-                "brightness", [_bytes_input("video", [CLIP_A])], headers={"authorization": "Bearer kserve-token"}
+                "brightness",
+                [_bytes_input("video", [CLIP_A])],
+                headers={"authorization": "Bearer kserve-token"},
             )
             assert np.isfinite(res.as_numpy("brightness")[0, 0])
         finally:
@@ -236,4 +253,6 @@ async def test_reflection_and_health_name_the_inference_service() -> None:
     async with running_server() as r:
         db = ProtoReflectionDescriptorDatabase(grpc.insecure_channel(r.server.address))
         assert "inference.GRPCInferenceService" in await asyncio.to_thread(db.get_services)
-        assert await r.health_status("inference.GRPCInferenceService") == health_pb2.HealthCheckResponse.SERVING
+        assert (
+            await r.health_status("inference.GRPCInferenceService") == health_pb2.HealthCheckResponse.SERVING
+        )

@@ -30,14 +30,20 @@ def _in_process(scorer, frames: np.ndarray, fps: float, prompt: str) -> dict[str
 
 
 async def test_served_scores_equal_in_process_and_a_bad_sample_fails_alone(scorers: dict) -> None:
-    cfg = ServerConfig(port=0, metrics_port=-1,
-                       scorers={n: ScorerConfig(max_batch_size=4, max_queue_delay_ms=20) for n in NAMES})
+    cfg = ServerConfig(
+        port=0,
+        metrics_port=-1,
+        scorers={n: ScorerConfig(max_batch_size=4, max_queue_delay_ms=20) for n in NAMES},
+    )
     server = create_server(cfg, scorers)
     await server.start()
     try:
         await server.wait_serving(120)
         clips = [bouncing_disc_clip(i, seconds=1.0, height=48, width=64, fps=8.0) for i in range(2)]
-        wire = [Sample(id=f"s{i}", prompt=c.prompt, video=media.video_frames(c.frames, c.fps)) for i, c in enumerate(clips)]
+        wire = [
+            Sample(id=f"s{i}", prompt=c.prompt, video=media.video_frames(c.frames, c.fps))
+            for i, c in enumerate(clips)
+        ]
         wire.insert(1, Sample(id="bad", prompt="", video=media.video_frames(clips[0].frames, clips[0].fps)))
         async with AsyncRewardClient(server.address, timeout_s=300) as client:
             desc = await client.list_scorers()
@@ -51,7 +57,11 @@ async def test_served_scores_equal_in_process_and_a_bad_sample_fails_alone(score
         good = [results[0], results[2]]
         for clip, res in zip(clips, good, strict=True):
             assert res.ok, res
-            ref = {k: v for n in NAMES for k, v in _in_process(scorers[n], clip.frames, clip.fps, clip.prompt).items()}
+            ref = {
+                k: v
+                for n in NAMES
+                for k, v in _in_process(scorers[n], clip.frames, clip.fps, clip.prompt).items()
+            }
             assert set(res.scores) == set(ref)
             for key, value in ref.items():
                 assert res.scores[key] == pytest.approx(value, abs=1e-4), key

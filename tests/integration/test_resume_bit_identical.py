@@ -72,8 +72,17 @@ def threaded_server(scorers: dict[str, Scorer]) -> Iterator[RewardServer]:
 
 def _run(folder: Path, csv_path: Path, out: Path, scorers: dict[str, Scorer], **kw: Any) -> dict[str, Any]:
     with threaded_server(scorers) as server:
-        cfg = JavisBenchConfig(samples=folder, prompts=csv_path, out=out, metrics=METRICS, server=server.address,
-                               progress=False, chunk_size=N, timeout_s=120.0, **kw)
+        cfg = JavisBenchConfig(
+            samples=folder,
+            prompts=csv_path,
+            out=out,
+            metrics=METRICS,
+            server=server.address,
+            progress=False,
+            chunk_size=N,
+            timeout_s=120.0,
+            **kw,
+        )
         run_javisbench(cfg)
     doc: dict[str, Any] = json.loads((out / "results.json").read_text())
     return doc
@@ -98,9 +107,13 @@ def test_outputs_do_not_depend_on_batch_make_up(name: str) -> None:
     rng = np.random.default_rng(1)
     prompts = ["a dog barks", "a very long caption " * 6, "rain"]
     samples = [
-        DecodedSample(id=str(i), prompt=p, audio_prompt=prompts[(i + 1) % 3],
-                      video=DecodedVideo(rng.integers(0, 256, (12, 48, 64, 3), dtype=np.uint8), 6.0),
-                      audio=DecodedAudio((0.1 * rng.standard_normal((1, 16000))).astype(np.float32), 16000))
+        DecodedSample(
+            id=str(i),
+            prompt=p,
+            audio_prompt=prompts[(i + 1) % 3],
+            video=DecodedVideo(rng.integers(0, 256, (12, 48, 64, 3), dtype=np.uint8), 6.0),
+            audio=DecodedAudio((0.1 * rng.standard_normal((1, 16000))).astype(np.float32), 16000),
+        )
         for i, p in enumerate(prompts)
     ]
     items = [scorer.preprocess(s) for s in samples]
@@ -108,8 +121,10 @@ def test_outputs_do_not_depend_on_batch_make_up(name: str) -> None:
     def scores(order: list[int]) -> dict[int, dict[str, float]]:
         if hasattr(scorer, "text_cache"):
             scorer.text_cache.clear()
-        return {i: scorer.postprocess(raw).scores for i, raw in zip(order, scorer.forward([items[i] for i in order]),
-                                                                    strict=True)}
+        return {
+            i: scorer.postprocess(raw).scores
+            for i, raw in zip(order, scorer.forward([items[i] for i in order]), strict=True)
+        }
 
     alone = {i: scores([i])[i] for i in range(len(items))}
     assert scores([2, 0, 1]) == alone

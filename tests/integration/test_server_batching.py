@@ -108,11 +108,13 @@ async def test_a_crashing_sample_fails_alone_with_internal_and_request_id() -> N
     scorer = make("brightness", explode_above=0.8, max_batch_size=8)
     cfg = {"scorers": {"brightness": ScorerConfig(max_batch_size=8, max_queue_delay_ms=10)}}
     async with running_server({"brightness": scorer}, **cfg) as r:
-        req = reward_pb2.ScoreRequest(samples=[
-            sample("a", video=frames_video(gradient_frames(8, 16, 16, level=50))),
-            sample("white", video=frames_video(gradient_frames(8, 16, 16, level=255))),
-            sample("b", video=frames_video(gradient_frames(8, 16, 16, level=100))),
-        ])
+        req = reward_pb2.ScoreRequest(
+            samples=[
+                sample("a", video=frames_video(gradient_frames(8, 16, 16, level=50))),
+                sample("white", video=frames_video(gradient_frames(8, 16, 16, level=255))),
+                sample("b", video=frames_video(gradient_frames(8, 16, 16, level=100))),
+            ]
+        )
         call = r.stub.Score(req, metadata=(("x-request-id", "crash-1"),), timeout=30)
         resp = await call
         a, white, b = resp.results

@@ -12,12 +12,16 @@ from omninft_client.v1 import reward_pb2
 from tests.helpers.media import gradient_frames
 from tests.helpers.server import frames_video, running_server, sample
 
-REQ = reward_pb2.ScoreRequest(samples=[sample("a", prompt="p", video=frames_video(gradient_frames(8, 16, 16)))])
+REQ = reward_pb2.ScoreRequest(
+    samples=[sample("a", prompt="p", video=frames_video(gradient_frames(8, 16, 16)))]
+)
 
 
 async def test_non_finite_score_is_a_per_scorer_internal_error() -> None:
     async with running_server() as r:
-        r.server.scorers["brightness"].postprocess = lambda out: ScorerOutput(scores={"brightness": float("nan")})
+        r.server.scorers["brightness"].postprocess = lambda out: ScorerOutput(
+            scores={"brightness": float("nan")}
+        )
         resp = await r.stub.Score(REQ, metadata=(("x-request-id", "nan-1"),), timeout=10)
         result = resp.results[0]
         assert "brightness" not in result.scores and "caption_score" in result.scores
@@ -31,7 +35,9 @@ async def test_wrong_output_count_fails_that_scorer_for_every_sample() -> None:
         scorer = r.server.scorers["brightness"]
         real = scorer.forward
         scorer.forward = lambda items: real(items)[:-1]
-        req = reward_pb2.ScoreRequest(samples=[REQ.samples[0], REQ.samples[0]], scorers=["brightness", "caption"])
+        req = reward_pb2.ScoreRequest(
+            samples=[REQ.samples[0], REQ.samples[0]], scorers=["brightness", "caption"]
+        )
         resp = await r.stub.Score(req, timeout=10)
         for result in resp.results:
             assert "returned 1 outputs for 2 items" in result.scorer_errors["brightness"].message

@@ -36,14 +36,18 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.exc_info is not None]
 
 
-async def _raw_call(channel: grpc.aio.Channel, method: str, body: bytes, **kw: object) -> grpc.aio.AioRpcError:
+async def _raw_call(
+    channel: grpc.aio.Channel, method: str, body: bytes, **kw: object
+) -> grpc.aio.AioRpcError:
     call = channel.unary_unary(method)  # no serializers: the body goes out as given
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call(body, timeout=10, **kw)
     return err.value
 
 
-async def test_malformed_bodies_are_invalid_argument_with_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
+async def test_malformed_bodies_are_invalid_argument_with_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO)
     async with running_server() as r:
         for body in GARBAGE:
@@ -72,7 +76,9 @@ async def test_token_is_checked_before_the_body_is_parsed(caplog: pytest.LogCapt
         err = await _raw_call(r.channel, "/omninft.v1.RewardService/NoSuchMethod", b"")
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
         # With the token, garbage is a parse error, not UNKNOWN.
-        err = await _raw_call(r.channel, SCORE, GARBAGE[0], metadata=(("authorization", "Bearer s3cret-token"),))
+        err = await _raw_call(
+            r.channel, SCORE, GARBAGE[0], metadata=(("authorization", "Bearer s3cret-token"),)
+        )
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         # Health stays open without a token.
         assert await r.health_status() == health_pb2.HealthCheckResponse.SERVING
@@ -82,7 +88,9 @@ async def test_token_is_checked_before_the_body_is_parsed(caplog: pytest.LogCapt
 async def test_unknown_scorer_names_are_echoed_bounded() -> None:
     names = [f"{i:04d}" + "x" * 10_000 for i in range(2000)]
     async with running_server() as r:
-        req = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(4, 16, 16)))], scorers=names)
+        req = reward_pb2.ScoreRequest(
+            samples=[sample(video=frames_video(gradient_frames(4, 16, 16)))], scorers=names
+        )
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await r.stub.Score(req, timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -117,7 +125,9 @@ def _latin1_titled_mp4(tmp_path: Path) -> bytes:
 async def test_non_utf8_container_metadata_is_scored(tmp_path: Path) -> None:
     data = _latin1_titled_mp4(tmp_path)
     async with running_server() as r:
-        req = reward_pb2.ScoreRequest(samples=[sample(video=reward_pb2.Video(container=data))], scorers=["brightness"])
+        req = reward_pb2.ScoreRequest(
+            samples=[sample(video=reward_pb2.Video(container=data))], scorers=["brightness"]
+        )
         resp = await r.stub.Score(req, timeout=30)
     res = resp.results[0]
     assert not res.HasField("error"), res.error.message
@@ -136,7 +146,8 @@ def _wav_with_format_tag(tag: int) -> bytes:
 async def test_audio_stream_without_codec_is_invalid_argument() -> None:
     async with running_server() as r:
         req = reward_pb2.ScoreRequest(
-            samples=[sample(audio=reward_pb2.Audio(container=_wav_with_format_tag(0x0100)))], scorers=["loudness"]
+            samples=[sample(audio=reward_pb2.Audio(container=_wav_with_format_tag(0x0100)))],
+            scorers=["loudness"],
         )
         resp = await r.stub.Score(req, timeout=30)
     err = resp.results[0].error
@@ -154,8 +165,11 @@ async def test_file_uris_with_bad_percent_encoding_or_non_utf8_names(tmp_path: P
     bad = "file://" + quote_from_bytes(os.fsencode(tmp_path)) + "/%ff%fe.wav"
     async with running_server(allowed_uri_roots=[str(tmp_path)]) as r:
         req = reward_pb2.ScoreRequest(
-            samples=[sample("good", audio=reward_pb2.Audio(uri=good)), sample("bad", audio=reward_pb2.Audio(uri=bad)),
-                     sample("host", audio=reward_pb2.Audio(uri="file://[::1/x.wav"))],
+            samples=[
+                sample("good", audio=reward_pb2.Audio(uri=good)),
+                sample("bad", audio=reward_pb2.Audio(uri=bad)),
+                sample("host", audio=reward_pb2.Audio(uri="file://[::1/x.wav")),
+            ],
             scorers=["loudness"],
         )
         resp = await r.stub.Score(req, timeout=30)
@@ -183,8 +197,9 @@ async def test_absurd_amplitudes_in_float_wav_are_refused() -> None:
     buf = io.BytesIO()
     sf.write(buf, np.full(1600, 1e30, np.float32), 16000, subtype="FLOAT", format="WAV")
     async with running_server() as r:
-        req = reward_pb2.ScoreRequest(samples=[sample(audio=reward_pb2.Audio(container=buf.getvalue()))],
-                                      scorers=["loudness"])
+        req = reward_pb2.ScoreRequest(
+            samples=[sample(audio=reward_pb2.Audio(container=buf.getvalue()))], scorers=["loudness"]
+        )
         resp = await r.stub.Score(req, timeout=30)
     err = resp.results[0].error
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], (err.message, resp.results[0].scores)

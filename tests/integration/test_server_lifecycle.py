@@ -29,8 +29,9 @@ async def test_not_serving_until_scorers_are_loaded_and_warmed_up() -> None:
         assert await r.health_status("") == NOT_SERVING
         assert await r.health_status() == NOT_SERVING
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await r.stub.Score(reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames()))]),
-                               timeout=5)
+            await r.stub.Score(
+                reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames()))]), timeout=5
+            )
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "loading" in (err.value.details() or "")
         await r.server.wait_serving(10)
@@ -38,13 +39,17 @@ async def test_not_serving_until_scorers_are_loaded_and_warmed_up() -> None:
         assert await r.health_status() == SERVING
         # Warm-up ran one sample through the full path before SERVING.
         assert r.server.scorers["slow"].items_seen == 1
-        resp = await r.stub.Score(reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames()))]),
-                                  timeout=10)
+        resp = await r.stub.Score(
+            reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames()))]), timeout=10
+        )
         assert "brightness" in resp.results[0].scores
 
 
 async def test_failed_load_stays_not_serving() -> None:
-    cfg = {"plugins": {"broken": PLUGIN}, "scorers": {"broken": ScorerConfig(options={"kind": "no-such-kind"})}}
+    cfg = {
+        "plugins": {"broken": PLUGIN},
+        "scorers": {"broken": ScorerConfig(options={"kind": "no-such-kind"})},
+    }
     async with running_server(wait=False, **cfg) as r:
         with pytest.raises(RuntimeError, match="no-such-kind"):
             await r.server.wait_serving(10)
@@ -82,7 +87,8 @@ async def test_a_request_longer_than_the_connection_age_still_completes() -> Non
     # GOAWAY after 0.5 s; the 2 s forward must still finish within the (default) grace period.
     slow = {"brightness": make("brightness", forward_delay_s=2.0)}
     async with running_server(slow, max_connection_age_s=0.5, scorers={"brightness": ScorerConfig()}) as r:
-        req = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))],
-                                      scorers=["brightness"])
+        req = reward_pb2.ScoreRequest(
+            samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))], scorers=["brightness"]
+        )
         resp = await r.stub.Score(req, timeout=30)
         assert "brightness" in resp.results[0].scores

@@ -40,8 +40,9 @@ def test_trim_heap_returns_freed_small_allocations() -> None:
 async def test_server_trims_once_idle_after_a_burst(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     monkeypatch.setattr(memory, "trim_heap", lambda: calls.append(1) or True)
-    req = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(4, 16, 16)))],
-                                  scorers=["brightness"])
+    req = reward_pb2.ScoreRequest(
+        samples=[sample(video=frames_video(gradient_frames(4, 16, 16)))], scorers=["brightness"]
+    )
     async with running_server() as r:
         await asyncio.sleep(1.5)
         assert calls == []  # no traffic, nothing to give back

@@ -37,24 +37,35 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def srv(media_root: Path) -> AsyncIterator[Running]:
-    async with running_server(allowed_uri_roots=[str(media_root)], max_prompt_chars=MAX_PROMPT,
-                              max_samples_per_request=8) as r:
+    async with running_server(
+        allowed_uri_roots=[str(media_root)], max_prompt_chars=MAX_PROMPT, max_samples_per_request=8
+    ) as r:
         yield r
 
 
 def good(sample_id: str = "good") -> reward_pb2.Sample:
-    return sample(sample_id, prompt="a red car", video=reward_pb2.Video(container=CLIP),
-                  audio=reward_pb2.Audio(container=CLIP))
+    return sample(
+        sample_id,
+        prompt="a red car",
+        video=reward_pb2.Video(container=CLIP),
+        audio=reward_pb2.Audio(container=CLIP),
+    )
 
 
 async def test_scores_from_containers_frames_pcm_and_uris(srv: Running, media_root: Path) -> None:
-    req = reward_pb2.ScoreRequest(samples=[
-        good("container"),
-        sample("raw", prompt="x", video=frames_video(FRAMES), audio=pcm_audio(sine())),
-        sample("uri", prompt="y", video=reward_pb2.Video(uri=(media_root / "clip.mp4").as_uri()),
-               audio=reward_pb2.Audio(uri=(media_root / "tone.wav").as_uri())),
-        sample("wav", prompt="z", video=frames_video(FRAMES), audio=reward_pb2.Audio(container=WAV)),
-    ])
+    req = reward_pb2.ScoreRequest(
+        samples=[
+            good("container"),
+            sample("raw", prompt="x", video=frames_video(FRAMES), audio=pcm_audio(sine())),
+            sample(
+                "uri",
+                prompt="y",
+                video=reward_pb2.Video(uri=(media_root / "clip.mp4").as_uri()),
+                audio=reward_pb2.Audio(uri=(media_root / "tone.wav").as_uri()),
+            ),
+            sample("wav", prompt="z", video=frames_video(FRAMES), audio=reward_pb2.Audio(container=WAV)),
+        ]
+    )
     call = srv.stub.Score(req, metadata=(("x-request-id", "req-123"),), timeout=30)
     resp = await call
     assert resp.request_id == "req-123"
@@ -65,13 +76,17 @@ async def test_scores_from_containers_frames_pcm_and_uris(srv: Running, media_ro
         assert not r.HasField("error") and not r.scorer_errors, r
         assert set(r.scores) == {"brightness", "loudness_db", "caption_score"}
     # Decoded container frames and raw frames describe the same clip (lossy codec: close, not equal).
-    assert resp.results[0].scores["brightness"] == pytest.approx(resp.results[1].scores["brightness"], abs=0.02)
+    assert resp.results[0].scores["brightness"] == pytest.approx(
+        resp.results[1].scores["brightness"], abs=0.02
+    )
     # 0.5 s of a 0.5-amplitude sine zero-padded to the scorer's 1 s window: RMS 0.5/sqrt(2)/sqrt(2) = 0.25.
     assert resp.results[1].scores["loudness_db"] == pytest.approx(20 * np.log10(0.25), abs=0.05)
 
 
 async def test_selected_scorers_only(srv: Running) -> None:
-    resp = await srv.stub.Score(reward_pb2.ScoreRequest(samples=[good()], scorers=["loudness", "loudness"]), timeout=30)
+    resp = await srv.stub.Score(
+        reward_pb2.ScoreRequest(samples=[good()], scorers=["loudness", "loudness"]), timeout=30
+    )
     assert [s.name for s in resp.scorers] == ["loudness"]
     assert set(resp.results[0].scores) == {"loudness_db"}
 
@@ -123,59 +138,100 @@ def _tensor_audio(dtype: str, shape: list[int], data: bytes) -> reward_pb2.Audio
 BAD_SAMPLES: dict[str, tuple[Callable[[Path], reward_pb2.Sample], str, str]] = {
     "corrupt container": (
         lambda root: sample(video=reward_pb2.Video(container=b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500)),
-        "video.container", "not a readable media container"),
+        "video.container",
+        "not a readable media container",
+    ),
     "truncated container": (
         lambda root: sample(video=reward_pb2.Video(container=FASTSTART[: len(FASTSTART) * 2 // 3])),
-        "video.container", "truncated"),
+        "video.container",
+        "truncated",
+    ),
     "nan pcm": (lambda root: sample(audio=_nan_pcm()), "audio.pcm", "NaN or Inf"),
     "inf pcm": (lambda root: sample(audio=_inf_pcm()), "audio.pcm", "NaN or Inf"),
     "shape x dtype mismatch": (
         lambda root: sample(video=_tensor_video("uint8", [16, 32, 48, 3], FRAMES.tobytes()[:-7])),
-        "video.frames", "bytes were sent"),
+        "video.frames",
+        "bytes were sent",
+    ),
     "wrong frames dtype": (
         lambda root: sample(video=_tensor_video("float32", [1, 2, 2, 3], b"\x00" * 48)),
-        "video.frames", "dtype uint8"),
+        "video.frames",
+        "dtype uint8",
+    ),
     "absurd video shape": (
         lambda root: sample(video=_tensor_video("uint8", [10**6, 10**4, 10**4, 3], b"\x00" * 12)),
-        "video.frames", "server limit"),
+        "video.frames",
+        "server limit",
+    ),
     "absurd channel count": (
         lambda root: sample(audio=_tensor_audio("float32", [1000, 1], b"\x00" * 4000)),
-        "audio.pcm", "channels"),
+        "audio.pcm",
+        "channels",
+    ),
     "negative dimension": (
         lambda root: sample(audio=_tensor_audio("float32", [1, -4], b"")),
-        "audio.pcm", "negative"),
-    "zero-length container": (lambda root: sample(video=reward_pb2.Video(container=b"")),
-                              "video.container", "zero-length"),
-    "zero-length pcm": (lambda root: sample(audio=_tensor_audio("float32", [1, 0], b"")), "audio.pcm", "empty"),
+        "audio.pcm",
+        "negative",
+    ),
+    "zero-length container": (
+        lambda root: sample(video=reward_pb2.Video(container=b"")),
+        "video.container",
+        "zero-length",
+    ),
+    "zero-length pcm": (
+        lambda root: sample(audio=_tensor_audio("float32", [1, 0], b"")),
+        "audio.pcm",
+        "empty",
+    ),
     "huge prompt": (lambda root: sample(prompt="x" * (MAX_PROMPT + 1)), "prompt", "limit is 256"),
     "uri outside roots": (
         lambda root: sample(video=reward_pb2.Video(uri=(root.parent / "outside0" / "secret.mp4").as_uri())),
-        "video.uri", "outside the server's allowed roots"),
+        "video.uri",
+        "outside the server's allowed roots",
+    ),
     "uri to a missing file": (
-        lambda root: sample(video=reward_pb2.Video(uri=(root / "nope.mp4").as_uri())), "video.uri", "does not exist"),
+        lambda root: sample(video=reward_pb2.Video(uri=(root / "nope.mp4").as_uri())),
+        "video.uri",
+        "does not exist",
+    ),
     "uri symlink escaping the root": (
         lambda root: sample(video=reward_pb2.Video(uri=(root / "link.mp4").as_uri())),
-        "video.uri", "outside the server's allowed roots"),
+        "video.uri",
+        "outside the server's allowed roots",
+    ),
     "uri with dot-dot": (
         lambda root: sample(video=reward_pb2.Video(uri=f"file://{root}/../outside0/secret.mp4")),
-        "video.uri", "'..'"),
+        "video.uri",
+        "'..'",
+    ),
     "uri with encoded dot-dot": (
         lambda root: sample(video=reward_pb2.Video(uri=f"file://{root}/%2e%2e/outside0/secret.mp4")),
-        "video.uri", "'..'"),
+        "video.uri",
+        "'..'",
+    ),
     "non-file uri scheme": (
         lambda root: sample(video=reward_pb2.Video(uri="http://127.0.0.1:1/clip.mp4")),
-        "video.uri", "only file://"),
+        "video.uri",
+        "only file://",
+    ),
     "audio from a container without audio": (
-        lambda root: sample(audio=reward_pb2.Audio(container=FASTSTART)), "audio.container", "no audio stream"),
+        lambda root: sample(audio=reward_pb2.Audio(container=FASTSTART)),
+        "audio.container",
+        "no audio stream",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SAMPLES))
-async def test_bad_sample_fails_alone_with_invalid_argument(srv: Running, media_root: Path, case: str) -> None:
+async def test_bad_sample_fails_alone_with_invalid_argument(
+    srv: Running, media_root: Path, case: str
+) -> None:
     build, field, fragment = BAD_SAMPLES[case]
     bad = build(media_root)
     bad.id = "bad"
-    resp = await srv.stub.Score(reward_pb2.ScoreRequest(samples=[good("before"), bad, good("after")]), timeout=30)
+    resp = await srv.stub.Score(
+        reward_pb2.ScoreRequest(samples=[good("before"), bad, good("after")]), timeout=30
+    )
     before, result, after = resp.results
     for ok in (before, after):
         assert set(ok.scores) == {"brightness", "loudness_db", "caption_score"}, ok
@@ -205,10 +261,12 @@ async def test_bad_sample_fails_alone_with_invalid_argument(srv: Running, media_
 
 
 async def test_missing_modality_and_empty_prompt_fail_only_that_scorer(srv: Running) -> None:
-    req = reward_pb2.ScoreRequest(samples=[
-        sample("video-only", prompt="", video=frames_video(FRAMES)),
-        sample("silent", prompt="quiet", audio=pcm_audio(np.zeros((1, 8000), np.float32))),
-    ])
+    req = reward_pb2.ScoreRequest(
+        samples=[
+            sample("video-only", prompt="", video=frames_video(FRAMES)),
+            sample("silent", prompt="quiet", audio=pcm_audio(np.zeros((1, 8000), np.float32))),
+        ]
+    )
     resp = await srv.stub.Score(req, timeout=30)
     video_only, silent = resp.results
     assert set(video_only.scores) == {"brightness"}
@@ -222,8 +280,9 @@ async def test_missing_modality_and_empty_prompt_fail_only_that_scorer(srv: Runn
 
 async def test_undecoded_modalities_are_not_needed(srv: Running) -> None:
     # Only the caption scorer is asked for, so a corrupt video is never decoded and does not matter.
-    req = reward_pb2.ScoreRequest(samples=[sample(prompt="hi", video=reward_pb2.Video(container=b"junk"))],
-                                  scorers=["caption"])
+    req = reward_pb2.ScoreRequest(
+        samples=[sample(prompt="hi", video=reward_pb2.Video(container=b"junk"))], scorers=["caption"]
+    )
     resp = await srv.stub.Score(req, timeout=30)
     assert set(resp.results[0].scores) == {"caption_score"}
 
@@ -237,8 +296,9 @@ async def test_undecoded_modalities_are_not_needed(srv: Running) -> None:
     ],
     ids=["unknown-scorer", "no-samples", "too-many-samples"],
 )
-async def test_malformed_request_is_invalid_argument(srv: Running, request_: reward_pb2.ScoreRequest,
-                                                      fragment: str) -> None:
+async def test_malformed_request_is_invalid_argument(
+    srv: Running, request_: reward_pb2.ScoreRequest, fragment: str
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await srv.stub.Score(request_, timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -19,7 +19,9 @@ from omninft_client.v1 import reward_pb2, reward_pb2_grpc
 from tests.helpers.media import gradient_frames
 from tests.helpers.server import frames_video, running_server, sample
 
-REQ = reward_pb2.ScoreRequest(samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))], scorers=["brightness"])
+REQ = reward_pb2.ScoreRequest(
+    samples=[sample(video=frames_video(gradient_frames(8, 16, 16)))], scorers=["brightness"]
+)
 
 
 async def test_bearer_token_is_required_except_for_health() -> None:
@@ -28,7 +30,7 @@ async def test_bearer_token_is_required_except_for_health() -> None:
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await r.stub.Score(REQ, metadata=metadata, timeout=10)
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            assert ("x-request-id" in dict(err.value.trailing_metadata() or ()))
+            assert "x-request-id" in dict(err.value.trailing_metadata() or ())
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await r.stub.ListScorers(reward_pb2.ListScorersRequest(), timeout=10)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -55,8 +57,14 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey,
-          *, ca: bool) -> x509.Certificate:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -70,15 +78,18 @@ def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key
     )
     if not ca:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +101,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files = {"ca": ca.public_bytes(serialization.Encoding.PEM)}
     for who in ("server", "client"):
         key = ec.generate_private_key(ec.SECP256R1())
-        files[f"{who}_cert"] = _cert(who, key, "test-ca", ca_key, ca=False).public_bytes(serialization.Encoding.PEM)
+        files[f"{who}_cert"] = _cert(who, key, "test-ca", ca_key, ca=False).public_bytes(
+            serialization.Encoding.PEM
+        )
         files[f"{who}_key"] = _pem_key(key)
     paths = {}
     for name, data in files.items():
@@ -113,8 +126,12 @@ async def test_tls(pki: dict[str, Path]) -> None:
 
 
 async def test_mutual_tls_requires_a_client_certificate(pki: dict[str, Path]) -> None:
-    tls = TLSConfig(cert_file=str(pki["server_cert"]), key_file=str(pki["server_key"]),
-                    client_ca_file=str(pki["ca"]), require_client_auth=True)
+    tls = TLSConfig(
+        cert_file=str(pki["server_cert"]),
+        key_file=str(pki["server_key"]),
+        client_ca_file=str(pki["ca"]),
+        require_client_auth=True,
+    )
     async with running_server(tls=tls) as r:
         anonymous = grpc.ssl_channel_credentials(root_certificates=pki["ca"].read_bytes())
         async with grpc.aio.secure_channel(r.server.address, anonymous) as ch:

@@ -39,9 +39,16 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _cfg(out: Path, base: Path, **sections: Any) -> TrainConfig:
     data: dict[str, Any] = {
-        "out_dir": str(out), "epochs": 2, "seed": 3, "threads": 1,
-        "policy": {"base_checkpoint": str(base / "base.pt"), "pretrain_steps": 20, "pretrain_batch": 16,
-                   "options": {"model": {"blocks": 2, "video_dim": 32, "audio_dim": 16, "cond_dim": 32}}},
+        "out_dir": str(out),
+        "epochs": 2,
+        "seed": 3,
+        "threads": 1,
+        "policy": {
+            "base_checkpoint": str(base / "base.pt"),
+            "pretrain_steps": 20,
+            "pretrain_batch": 16,
+            "options": {"model": {"blocks": 2, "video_dim": 32, "audio_dim": 16, "cond_dim": 32}},
+        },
         "data": {"groups_per_epoch": 4, "group_size": 4, "rollout_batch": 8},
         "sampler": {"steps": 6},
         "train": {"micro_batch": 8, "sigma_frac": 0.5, "lr": 1e-3},
@@ -58,7 +65,9 @@ def _params(tr: Trainer) -> list[torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def straight(server: str, base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Trainer, list[dict[str, Any]]]:
+def straight(
+    server: str, base_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Trainer, list[dict[str, Any]]]:
     tr = Trainer(_cfg(tmp_path_factory.mktemp("straight"), base_dir), reward_addresses={"local": server})
     return tr, tr.run()
 
@@ -78,14 +87,17 @@ def test_two_epochs_against_real_server(straight: tuple[Trainer, list[dict[str, 
     lines = (tr.out_dir / "log.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["step"] == 2
     prov = json.loads((tr.out_dir / "provenance.json").read_text())
-    assert prov["adapter"]["adapter"] == "toy" and any("toy_sync" in v for v in prov["reward_servers"].values())
+    assert prov["adapter"]["adapter"] == "toy" and any(
+        "toy_sync" in v for v in prov["reward_servers"].values()
+    )
     base = torch.load(tr.cfg.policy.base_checkpoint, weights_only=True)["state"]
     moved = any(not torch.equal(p, base[k]) for k, p in tr.adapter.train_model.state_dict().items())
     assert moved
 
 
-def test_resume_is_bit_identical(straight: tuple[Trainer, list[dict[str, Any]]], server: str, base_dir: Path,
-                                 tmp_path: Path) -> None:
+def test_resume_is_bit_identical(
+    straight: tuple[Trainer, list[dict[str, Any]]], server: str, base_dir: Path, tmp_path: Path
+) -> None:
     ref, ref_recs = straight
     first = Trainer(_cfg(tmp_path, base_dir, epochs=1), reward_addresses={"local": server})
     first.run()
@@ -99,10 +111,13 @@ def test_resume_is_bit_identical(straight: tuple[Trainer, list[dict[str, Any]]],
     assert recs[0]["reward/toy_video"] == ref_recs[1]["reward/toy_video"]
 
 
-def test_sequential_rewards_match_async(straight: tuple[Trainer, list[dict[str, Any]]], server: str,
-                                        base_dir: Path, tmp_path: Path) -> None:
+def test_sequential_rewards_match_async(
+    straight: tuple[Trainer, list[dict[str, Any]]], server: str, base_dir: Path, tmp_path: Path
+) -> None:
     _, ref_recs = straight
-    tr = Trainer(_cfg(tmp_path, base_dir, epochs=1, reward={"async": False}), reward_addresses={"local": server})
+    tr = Trainer(
+        _cfg(tmp_path, base_dir, epochs=1, reward={"async": False}), reward_addresses={"local": server}
+    )
     rec = tr.run()[0]
     for name in ("toy_video", "toy_audio", "toy_sync"):
         assert rec[f"reward/{name}"] == ref_recs[0][f"reward/{name}"]

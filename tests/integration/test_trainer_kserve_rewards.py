@@ -18,11 +18,18 @@ from tests.helpers.server import default_scorers, running_server
 def _rollouts(n: int) -> tuple[list[str], list[Media], list[PromptRecord]]:
     rng = np.random.default_rng(3)
     media = [
-        Media(frames=rng.integers(0, 256, (6, 16, 20, 3), dtype=np.uint8), fps=12.0,
-              audio=(0.3 * rng.standard_normal((1, 8000))).astype(np.float32), sample_rate=16000)
+        Media(
+            frames=rng.integers(0, 256, (6, 16, 20, 3), dtype=np.uint8),
+            fps=12.0,
+            audio=(0.3 * rng.standard_normal((1, 8000))).astype(np.float32),
+            sample_rate=16000,
+        )
         for _ in range(n)
     ]
-    prompts = [PromptRecord(id=f"p{i}", prompt_av=f"a cat {i}", prompt_v=f"a cat {i}", prompt_a=f"meow {i}") for i in range(n)]
+    prompts = [
+        PromptRecord(id=f"p{i}", prompt_av=f"a cat {i}", prompt_v=f"a cat {i}", prompt_a=f"meow {i}")
+        for i in range(n)
+    ]
     return [f"r{i}" for i in range(n)], media, prompts
 
 

@@ -29,20 +29,30 @@ def _one_thread() -> Iterator[None]:
 
 def test_tiny_ltx2_two_epochs_with_embedded_server(tmp_path: Path) -> None:
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text(json.dumps({"id": "a", "prompt_av": "a dog barks"}) + "\n"
-                       + json.dumps({"id": "b", "prompt_av": "rain on a roof"}) + "\n")
-    cfg = load_config({
-        "out_dir": str(tmp_path / "run"), "epochs": 2, "threads": 1,
-        "policy": {"kind": "ltx2", "options": {"weights": "tiny"}},
-        "data": {"prompts": str(prompts), "groups_per_epoch": 2, "group_size": 2, "rollout_batch": 2},
-        "sampler": {"steps": 4},
-        "rewards": [{"name": "video_mean_luma", "scorer": "video_stats", "route": "video"},
-                    {"name": "audio_rms_dbfs", "scorer": "audio_stats", "route": "audio"}],
-        "servers": {"local": "embedded"},
-        "train": {"micro_batch": 2, "sigma_frac": 0.5},
-        "regions": {"warmup_steps": 0},
-        "log": {"checkpoint_every": 1},
-    })
+    prompts.write_text(
+        json.dumps({"id": "a", "prompt_av": "a dog barks"})
+        + "\n"
+        + json.dumps({"id": "b", "prompt_av": "rain on a roof"})
+        + "\n"
+    )
+    cfg = load_config(
+        {
+            "out_dir": str(tmp_path / "run"),
+            "epochs": 2,
+            "threads": 1,
+            "policy": {"kind": "ltx2", "options": {"weights": "tiny"}},
+            "data": {"prompts": str(prompts), "groups_per_epoch": 2, "group_size": 2, "rollout_batch": 2},
+            "sampler": {"steps": 4},
+            "rewards": [
+                {"name": "video_mean_luma", "scorer": "video_stats", "route": "video"},
+                {"name": "audio_rms_dbfs", "scorer": "audio_stats", "route": "audio"},
+            ],
+            "servers": {"local": "embedded"},
+            "train": {"micro_batch": 2, "sigma_frac": 0.5},
+            "regions": {"warmup_steps": 0},
+            "log": {"checkpoint_every": 1},
+        }
+    )
     trainer = Trainer(cfg)
     recs = trainer.run()
     assert trainer.step == 2 and len(recs) == 2

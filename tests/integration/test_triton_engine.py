@@ -45,10 +45,15 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonProcess]:
     except (subprocess.CalledProcessError, OSError) as exc:
         pytest.skip(f"cannot unpack nvidia-pytriton (pip unreachable?): {exc}")
     repo = tmp_path_factory.mktemp("triton-repo")
-    cfg = ServerConfig.from_dict({
-        "plugins": PLUGINS,
-        "scorers": {"brightness": {"maxBatchSize": 4, "maxQueueDelayMs": 20}, "caption": {"maxBatchSize": 4}},
-    })
+    cfg = ServerConfig.from_dict(
+        {
+            "plugins": PLUGINS,
+            "scorers": {
+                "brightness": {"maxBatchSize": 4, "maxQueueDelayMs": 20},
+                "caption": {"maxBatchSize": 4},
+            },
+        }
+    )
     export_repository(repo, cfg)
     with run_triton(inst, repo, repo.parent / "triton.log") as proc:
         yield proc
@@ -76,17 +81,25 @@ async def test_triton_and_omninft_serve_return_identical_scores(triton: TritonPr
         ]:
             mine = await asyncio.to_thread(_infer, ours.server.address, model, name, items)
             theirs = await asyncio.to_thread(_infer, triton.address, model, name, items)
-            assert _same(mine.as_numpy(model if model == "brightness" else "caption_score"),
-                         theirs.as_numpy(model if model == "brightness" else "caption_score")), model
+            assert _same(
+                mine.as_numpy(model if model == "brightness" else "caption_score"),
+                theirs.as_numpy(model if model == "brightness" else "caption_score"),
+            ), model
             assert list(mine.as_numpy("error").ravel()) == list(theirs.as_numpy("error").ravel())
-        errors = (await asyncio.to_thread(_infer, triton.address, "brightness", "video", [b"not media"])).as_numpy("error")
+        errors = (
+            await asyncio.to_thread(_infer, triton.address, "brightness", "video", [b"not media"])
+        ).as_numpy("error")
         assert errors[0, 0].startswith(b"INVALID_ARGUMENT: ")
 
 
 def test_dynamic_batching_keeps_each_sample_its_own_score(triton: TritonProcess) -> None:
-    alone = [float(_infer(triton.address, "brightness", "video", [c]).as_numpy("brightness")[0, 0]) for c in CLIPS]
+    alone = [
+        float(_infer(triton.address, "brightness", "video", [c]).as_numpy("brightness")[0, 0]) for c in CLIPS
+    ]
     with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(_infer, triton.address, "brightness", "video", [CLIPS[i % 4]]) for i in range(16)]
+        futures = [
+            pool.submit(_infer, triton.address, "brightness", "video", [CLIPS[i % 4]]) for i in range(16)
+        ]
         together = [float(f.result().as_numpy("brightness")[0, 0]) for f in futures]
     assert together == [alone[i % 4] for i in range(16)]
     with tgrpc.InferenceServerClient(triton.address) as client:
@@ -102,22 +115,33 @@ async def test_omninft_client_scores_through_real_triton(triton: TritonProcess) 
     from omninft_client import RewardClient, Sample
     from omninft_client.media import video_bytes
 
-    samples = [Sample(id=f"s{i}", video=video_bytes(c), prompt=p.decode())
-               for i, (c, p) in enumerate(zip([CLIPS[0], b"not media", CLIPS[1], CLIPS[2]], PROMPTS, strict=True))]
+    samples = [
+        Sample(id=f"s{i}", video=video_bytes(c), prompt=p.decode())
+        for i, (c, p) in enumerate(zip([CLIPS[0], b"not media", CLIPS[1], CLIPS[2]], PROMPTS, strict=True))
+    ]
     async with running_server() as ours:
         address = ours.server.address
 
         def both() -> tuple[list, list, object]:
-            with RewardClient(address, max_samples_per_request=4) as plain, \
-                    RewardClient(triton.address, protocol="kserve") as kserve:
+            with (
+                RewardClient(address, max_samples_per_request=4) as plain,
+                RewardClient(triton.address, protocol="kserve") as kserve,
+            ):
                 desc = kserve.wait_ready(30)
-                return (plain.score(samples, ["brightness", "caption"]),
-                        kserve.score(samples, ["brightness", "caption"]), desc)
+                return (
+                    plain.score(samples, ["brightness", "caption"]),
+                    kserve.score(samples, ["brightness", "caption"]),
+                    desc,
+                )
 
         want, got, desc = await asyncio.to_thread(both)
     assert {s.name for s in desc.scorers} == {"brightness", "caption"}  # type: ignore[attr-defined]
     assert desc.scorer("brightness").max_batch_size == 4  # type: ignore[attr-defined]
     for g, w in zip(got, want, strict=True):
         assert g.id == w.id and g.scores == w.scores
-        assert {k: e.code for k, e in g.scorer_errors.items()} == {k: e.code for k, e in w.scorer_errors.items()}
-    assert got[1].scorer_errors["brightness"].code == "INVALID_ARGUMENT" and "caption_score" not in got[1].scores
+        assert {k: e.code for k, e in g.scorer_errors.items()} == {
+            k: e.code for k, e in w.scorer_errors.items()
+        }
+    assert (
+        got[1].scorer_errors["brightness"].code == "INVALID_ARGUMENT" and "caption_score" not in got[1].scores
+    )

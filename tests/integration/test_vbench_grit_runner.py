@@ -28,13 +28,23 @@ SPATIAL = {"object_a": "dog", "object_b": "cat", "relationship": "on the left of
 TINY_FIRST_NAME = "lk [unused9] [unused13] red [unused16] [unused5] p [unused5] i [unused5] i [unused5]"
 SUITE = [
     # one video, three GRiT dimensions (the reference would run GRiT on it three times; the server once)
-    {"prompt_en": "a dog on the left of a cat", "dimension": ["object_class", "multiple_objects", "spatial_relationship"],
-     "auxiliary_info": {"object_class": {"object": "dog"}, "multiple_objects": {"object": "dog and cat"},
-                        "spatial_relationship": {"spatial_relationship": SPATIAL}}},
+    {
+        "prompt_en": "a dog on the left of a cat",
+        "dimension": ["object_class", "multiple_objects", "spatial_relationship"],
+        "auxiliary_info": {
+            "object_class": {"object": "dog"},
+            "multiple_objects": {"object": "dog and cat"},
+            "spatial_relationship": {"spatial_relationship": SPATIAL},
+        },
+    },
     {"prompt_en": "a red car", "dimension": ["color"], "auxiliary_info": {"color": {"color": "red"}}},
     # the same clip as "a red car", its object named as tiny GRiT names this clip's first detection, so the color
     # video is kept (random weights never say "car")
-    {"prompt_en": f"a white {TINY_FIRST_NAME}", "dimension": ["color"], "auxiliary_info": {"color": {"color": "white"}}},
+    {
+        "prompt_en": f"a white {TINY_FIRST_NAME}",
+        "dimension": ["color"],
+        "auxiliary_info": {"color": {"color": "white"}},
+    },
 ]
 DIMS = ("object_class", "multiple_objects", "color", "spatial_relationship")
 
@@ -66,9 +76,24 @@ def test_run_vbench_fills_the_grit_dimensions_as_the_reference_computes_them(tmp
     videos, suite = _write(tmp_path)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [exe, "run", "vbench", "--videos", str(videos), "--full-info", str(suite), "--dimensions", ",".join(DIMS),
-         "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            exe,
+            "run",
+            "vbench",
+            "--videos",
+            str(videos),
+            "--full-info",
+            str(suite),
+            "--dimensions",
+            ",".join(DIMS),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0 and "TINY RANDOM WEIGHTS" in proc.stderr, proc.stderr[-3000:]
     ev = json.loads((out / "evaluation_results" / "results_eval_results.json").read_text())
@@ -78,7 +103,12 @@ def test_run_vbench_fills_the_grit_dimensions_as_the_reference_computes_them(tmp
 
     value, (rec,) = ev["object_class"]
     ok = rules.object_class_successes(names, "dog")
-    assert rec == {"video_path": str(shared), "video_results": ok / 16, "success_frame_count": ok, "frame_count": 16}
+    assert rec == {
+        "video_path": str(shared),
+        "video_results": ok / 16,
+        "success_frame_count": ok,
+        "frame_count": 16,
+    }
     assert value == ok / 16
 
     value, (rec,) = ev["multiple_objects"]
@@ -86,8 +116,10 @@ def test_run_vbench_fills_the_grit_dimensions_as_the_reference_computes_them(tmp
     assert (rec["success_frame_count"], rec["frame_count"], value) == (ok, 16, ok / 16)
 
     value, (rec,) = ev["spatial_relationship"]
-    frames = [rules.spatial_frame_score(d.object_names, d.boxes.tolist(), "dog", "cat", SPATIAL["relationship"])
-              for d in dets]
+    frames = [
+        rules.spatial_frame_score(d.object_names, d.boxes.tolist(), "dog", "cat", SPATIAL["relationship"])
+        for d in dets
+    ]
     assert rec["frame_results"] == frames and rec["video_results"] == float(np.mean(frames))
     assert value == rules.spatial_aggregate([frames])
 

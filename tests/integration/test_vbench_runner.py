@@ -57,21 +57,28 @@ def server() -> Any:
         yield srv
 
 
-def _run(videos: Path, out: Path, plan: Any, dims: list[Any], address: str, **kw: Any) -> tuple[VBenchRun, dict[str, Any]]:
-    cfg = VBenchConfig(videos=videos, out=out, server=address, progress=False, chunk_size=4, timeout_s=60.0, **kw)
+def _run(
+    videos: Path, out: Path, plan: Any, dims: list[Any], address: str, **kw: Any
+) -> tuple[VBenchRun, dict[str, Any]]:
+    cfg = VBenchConfig(
+        videos=videos, out=out, server=address, progress=False, chunk_size=4, timeout_s=60.0, **kw
+    )
     run = run_plan(cfg, plan, dims)
     doc = write_all(run, out, cfg.name, provenance(cfg, run), {})
     return run, doc
 
 
-def _standard(videos: Path, suite: Path, out: Path, address: str, dims: list[str] | None = None,
-              **kw: Any) -> tuple[VBenchRun, dict[str, Any]]:
+def _standard(
+    videos: Path, suite: Path, out: Path, address: str, dims: list[str] | None = None, **kw: Any
+) -> tuple[VBenchRun, dict[str, Any]]:
     d = resolve_dimensions(dims)
     return _run(videos, out, plan_standard(load_full_info(suite), videos, d), d, address, **kw)
 
 
 @pytest.fixture(scope="module")
-def full(demo: tuple[Path, Path], server: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[VBenchRun, Path]:
+def full(
+    demo: tuple[Path, Path], server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[VBenchRun, Path]:
     out = tmp_path_factory.mktemp("full")
     run, _ = _standard(*demo, out, server.address)
     return run, out
@@ -86,7 +93,9 @@ def test_all_16_dimensions_through_a_server(full: tuple[VBenchRun, Path]) -> Non
     assert not run.plan.missing and not any(d.errors for d in run.dimensions)
     doc = json.loads((out / "results.json").read_text())
     scores = doc["vbench"]["scores"]
-    assert scores["missing"] == {} and scores["total"] == pytest.approx((4 * scores["quality"] + scores["semantic"]) / 5)
+    assert scores["missing"] == {} and scores["total"] == pytest.approx(
+        (4 * scores["quality"] + scores["semantic"]) / 5
+    )
     assert doc["counts"]["subject_consistency"] == {"total": 5, "scored": 5, "failed": 0, "dropped": 0}
 
 
@@ -105,9 +114,15 @@ def test_reference_eval_results_format(full: tuple[VBenchRun, Path]) -> None:
     doc = json.loads((out / "results.json").read_text())
     assert ours.total == doc["vbench"]["scores"]["total"]
     info = json.loads((out / REFERENCE_DIR / "results_full_info.json").read_text())
-    assert len(info) == 11 and all(len(e["video_list"]) == 5 and "prompt_en" in e and "dimension" in e for e in info)
+    assert len(info) == 11 and all(
+        len(e["video_list"]) == 5 and "prompt_en" in e and "dimension" in e for e in info
+    )
     page = (out / "report.html").read_text()
-    assert page.count("<svg") >= 2 and page.count("<details>") == 16 and "## VBench scores" in (out / "report.md").read_text()
+    assert (
+        page.count("<svg") >= 2
+        and page.count("<details>") == 16
+        and "## VBench scores" in (out / "report.md").read_text()
+    )
 
 
 def test_weighted_aggregates_from_per_video_lines(full: tuple[VBenchRun, Path]) -> None:
@@ -115,7 +130,9 @@ def test_weighted_aggregates_from_per_video_lines(full: tuple[VBenchRun, Path]) 
     lines = [json.loads(x) for x in (out / "per_video.jsonl").read_text().splitlines()]
     bg = [x for x in lines if x["dimension"] == "background_consistency"]
     ev = json.loads((out / REFERENCE_DIR / "results_eval_results.json").read_text())
-    assert ev["background_consistency"][0] == pytest.approx(sum(x["video_sim"] for x in bg) / sum(x["cnt_per_video"] for x in bg))
+    assert ev["background_consistency"][0] == pytest.approx(
+        sum(x["video_sim"] for x in bg) / sum(x["cnt_per_video"] for x in bg)
+    )
     sp = [f for x in lines if x["dimension"] == "spatial_relationship" for f in x["frame_results"]]
     assert ev["spatial_relationship"][0] == pytest.approx(float(np.mean(sp)))
 
@@ -125,7 +142,9 @@ def _write(path: Path, frames: int, seed: int = 3) -> None:
     write_mp4(path, replace(clip, frames=clip.frames[:frames]), mux_audio=False)
 
 
-def test_missing_and_bad_videos_are_listed_and_excluded(demo: tuple[Path, Path], server: Any, tmp_path: Path) -> None:
+def test_missing_and_bad_videos_are_listed_and_excluded(
+    demo: tuple[Path, Path], server: Any, tmp_path: Path
+) -> None:
     src, suite = demo
     videos = tmp_path / "videos"
     shutil.copytree(src, videos)
@@ -149,7 +168,10 @@ def test_missing_and_bad_videos_are_listed_and_excluded(demo: tuple[Path, Path],
     reasons = {Path(e.video_path).name: e.message for e in by["subject_consistency"].errors}
     assert "cannot decode" in reasons[f"{p}-3.mp4"] and reasons[f"{p}-2.mp4"] == "empty file (0 bytes)"
     assert "no frame pair" in reasons[f"{p}-1.mp4"] and len(by["subject_consistency"].videos) == 1
-    assert "too short" in {Path(e.video_path).name: e.message for e in by["motion_smoothness"].errors}[f"{p}-0.mp4"]
+    assert (
+        "too short"
+        in {Path(e.video_path).name: e.message for e in by["motion_smoothness"].errors}[f"{p}-0.mp4"]
+    )
     assert by["subject_consistency"].value is not None  # the run finished with what was valid
     assert len(by["scene"].videos) == 5 and any("mixed extensions" in w for w in run.plan.warnings)
     assert len(by["object_class"].videos) == 4  # "a person-0" is ambiguous: neither file is used
@@ -160,8 +182,9 @@ def test_missing_and_bad_videos_are_listed_and_excluded(demo: tuple[Path, Path],
     assert "## Missing videos (1)" in md and f"| {p} | 4 |" in md and "empty file" in md
 
 
-def test_resume_after_a_failure_gives_identical_numbers(demo: tuple[Path, Path], full: tuple[VBenchRun, Path],
-                                                        tmp_path: Path) -> None:
+def test_resume_after_a_failure_gives_identical_numbers(
+    demo: tuple[Path, Path], full: tuple[VBenchRun, Path], tmp_path: Path
+) -> None:
     videos, suite = demo
     out = tmp_path / "out"
     calls = {"n": 0}
@@ -185,20 +208,24 @@ def test_resume_after_a_failure_gives_identical_numbers(demo: tuple[Path, Path],
     assert store["outcomes_reused"] > 0 and store["outcomes_computed"] > 0
     ref_run, ref_out = full
     assert [d.value for d in run.dimensions] == [d.value for d in ref_run.dimensions]
-    assert [[v.record for v in d.videos] for d in run.dimensions] == [[v.record for v in d.videos]
-                                                                      for d in ref_run.dimensions]
+    assert [[v.record for v in d.videos] for d in run.dimensions] == [
+        [v.record for v in d.videos] for d in ref_run.dimensions
+    ]
     with fixture_server() as srv:  # a third run computes nothing
         _, doc = _standard(videos, suite, out, srv.address)
         assert doc["provenance"]["store"]["outcomes_computed"] == 0 and not srv.calls[1:]
 
 
-def test_custom_input_refuses_auxiliary_dimensions_and_scores_the_rest(demo: tuple[Path, Path], server: Any,
-                                                                       tmp_path: Path) -> None:
+def test_custom_input_refuses_auxiliary_dimensions_and_scores_the_rest(
+    demo: tuple[Path, Path], server: Any, tmp_path: Path
+) -> None:
     videos, _ = demo
     with pytest.raises(ValueError, match="custom_input cannot evaluate object_class, color"):
         plan_custom(videos, resolve_dimensions(["object_class,color,subject_consistency"]))
     prompts = tmp_path / "prompts.json"
-    prompts.write_text(json.dumps({"a person-0.mp4": "a person waving", str(videos / "a person-1.mp4"): "someone"}))
+    prompts.write_text(
+        json.dumps({"a person-0.mp4": "a person waving", str(videos / "a person-1.mp4"): "someone"})
+    )
     dims = resolve_dimensions(["subject_consistency,overall_consistency"])
     plan = plan_custom(videos, dims, prompt_file=prompts)
     assert [v.prompt for v in plan.videos["subject_consistency"]] == ["a person waving", "someone"]
@@ -236,8 +263,9 @@ def test_empty_dimension_is_an_explicit_error(demo: tuple[Path, Path], server: A
     assert [m.index for m in run.plan.missing] == [0, 1, 2, 3, 4]
 
 
-def test_through_omninft_serve_one_decode_per_video(demo: tuple[Path, Path], full: tuple[VBenchRun, Path],
-                                                    tmp_path: Path) -> None:
+def test_through_omninft_serve_one_decode_per_video(
+    demo: tuple[Path, Path], full: tuple[VBenchRun, Path], tmp_path: Path
+) -> None:
     """The real server (embedded; the project's own VBench scorers with tiny weights where they exist, the
     contract's fixture scorers as plugins for the others): the fixture dimensions give the same numbers as over
     the fake server, every dimension is filled, and each video is decoded once for all the dimensions that read
@@ -250,19 +278,33 @@ def test_through_omninft_serve_one_decode_per_video(demo: tuple[Path, Path], ful
     # Fixture plugins for the dimensions without a built-in scorer, and (explicitly replacing the built-ins) for
     # the GRiT ones: tiny GRiT describes ~50 detections a frame (minutes for these 55 videos) and its random names
     # would drop every color video; tests/integration/test_vbench_grit_runner.py runs the real GRiT scorers.
-    grit_dims = ("vbench_object_class", "vbench_multiple_objects", "vbench_spatial_relationship", "vbench_color")
+    grit_dims = (
+        "vbench_object_class",
+        "vbench_multiple_objects",
+        "vbench_spatial_relationship",
+        "vbench_color",
+    )
     plugged = [n for n in names if n not in registry.available() or n in grit_dims]
     port = free_port()
     extra = {"plugins": {n: "tests.helpers.vbench_plugin:build" for n in plugged}, "metricsPort": port}
-    cfg = VBenchConfig(videos=videos, out=tmp_path / "out", progress=False, chunk_size=4, timeout_s=120.0,
-                       embedded_config=extra)
+    cfg = VBenchConfig(
+        videos=videos,
+        out=tmp_path / "out",
+        progress=False,
+        chunk_size=4,
+        timeout_s=120.0,
+        embedded_config=extra,
+    )
     dims = resolve_dimensions(None)
     plan = plan_standard(load_full_info(suite), videos, dims)
     with open_session(cfg.session_config(), tuple(sorted(names))) as session:
         run = run_plan(cfg, plan, dims, session=session)
         metrics = scrape(port)
-    decodes = sum(v for (name, labels), v in metrics.items()
-                  if name == "omninft_decodes_total" and ("modality", "video") in labels)
+    decodes = sum(
+        v
+        for (name, labels), v in metrics.items()
+        if name == "omninft_decodes_total" and ("modality", "video") in labels
+    )
     n_videos = len({v.path for vs in plan.videos.values() for v in vs})
     n_requests = len({(str(v.path), d) for d, vs in plan.videos.items() for v in vs})
     assert n_videos == 55 and n_requests == 80  # 80 (video, dimension) pairs, 55 distinct videos
@@ -270,14 +312,18 @@ def test_through_omninft_serve_one_decode_per_video(demo: tuple[Path, Path], ful
     ref_run, _ = full
     fixture = [i for i, d in enumerate(run.dimensions) if f"vbench_{d.name}" in plugged]
     assert [[v.record for v in run.dimensions[i].videos] for i in fixture] == [
-        [v.record for v in ref_run.dimensions[i].videos] for i in fixture]
+        [v.record for v in ref_run.dimensions[i].videos] for i in fixture
+    ]
     assert [run.dimensions[i].value for i in fixture] == [ref_run.dimensions[i].value for i in fixture]
-    assert all(d.value is not None and not d.errors and len(d.videos) + len(d.dropped) == d.total
-               for d in run.dimensions)
+    assert all(
+        d.value is not None and not d.errors and len(d.videos) + len(d.dropped) == d.total
+        for d in run.dimensions
+    )
 
 
-def test_routes_split_dimensions_across_servers(demo: tuple[Path, Path], full: tuple[VBenchRun, Path],
-                                                tmp_path: Path) -> None:
+def test_routes_split_dimensions_across_servers(
+    demo: tuple[Path, Path], full: tuple[VBenchRun, Path], tmp_path: Path
+) -> None:
     videos, suite = demo
     with fixture_server() as a, fixture_server() as b:
         routes = tmp_path / "routes.yaml"

@@ -28,7 +28,9 @@ GOLDEN = Path(__file__).parents[1] / "golden" / "amt_s_random_seed0.json"
 
 
 def _manifest(sd: dict) -> str:
-    return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
+    return hashlib.sha256(
+        "".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()
+    ).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +108,9 @@ def test_batch_make_up_is_bounded(tiny):
 def test_vbench_protocol_end_to_end_on_a_tiny_model(tiny):
     """The motion_smoothness recipe on 5 generated frames: interpolate 0-2 and 2-4, score against 1 and 3."""
     base = _texture(128, 144)
-    frames = np.stack([torch.roll(base, shifts=(0, 2 * t), dims=(2, 3))[0].permute(1, 2, 0).numpy()
-                       for t in range(5)]).astype(np.uint8)
+    frames = np.stack(
+        [torch.roll(base, shifts=(0, 2 * t), dims=(2, 3))[0].permute(1, 2, 0).numpy() for t in range(5)]
+    ).astype(np.uint8)
     plan = interpolation_plan(len(frames))
     diffs = []
     for (i, j), target in zip(plan.pairs, plan.targets, strict=True):
@@ -149,6 +152,8 @@ def test_full_size_golden_at_the_memory_rule_scale(full):
     pad = centred_padding(250, 260, 32)  # int(16 / scale)
     assert list(pad) == gold["padding"]
     with torch.no_grad():
-        out = model(pad_replicate(a, pad), pad_replicate(b, pad), torch.tensor(0.5).view(1, 1, 1, 1), scale_factor=0.5)
+        out = model(
+            pad_replicate(a, pad), pad_replicate(b, pad), torch.tensor(0.5).view(1, 1, 1, 1), scale_factor=0.5
+        )
     assert list(out.shape) == gold["shape"]
     _check(out, gold)

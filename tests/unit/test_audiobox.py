@@ -49,8 +49,12 @@ def _scorer(model, **options) -> scorer_mod.AudioboxScorer:
     protocol = options.pop("protocol", "")
     cfg = ScorerConfig(max_batch_size=2, protocol=protocol, options=options)
     return scorer_mod.AudioboxScorer(
-        "audiobox_aesthetics", cfg, backend=TorchBackend(scorer_mod.make_graphs(model)),
-        weights=WeightsInfo("tiny", "0" * 64, True), target_transform=model.config.target_transform)
+        "audiobox_aesthetics",
+        cfg,
+        backend=TorchBackend(scorer_mod.make_graphs(model)),
+        weights=WeightsInfo("tiny", "0" * 64, True),
+        target_transform=model.config.target_transform,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,10 @@ def test_full_size_key_layout_equals_the_official_manifest():
     sd = ab.local_to_official(model.state_dict())
     assert len(sd) == 260 and sum(v.numel() for v in sd.values()) == 94_385_064
     assert tuple(sd["wavlm_model.encoder.pos_conv.0.weight_g"].shape) == (1, 1, 128)
-    assert tuple(sd["wavlm_model.encoder.layers.0.self_attn.relative_attention_bias.weight"].shape) == (320, 12)
+    assert tuple(sd["wavlm_model.encoder.layers.0.self_attn.relative_attention_bias.weight"].shape) == (
+        320,
+        12,
+    )
     assert tuple(sd["wavlm_model.encoder.layers.3.self_attn.grep_a"].shape) == (1, 12, 1, 1)
     assert _layout_sha(sd) == OFFICIAL_LAYOUT_SHA256
 
@@ -93,16 +100,22 @@ def test_tiny_keeps_the_input_contract_and_round_trips_the_official_names(loaded
     assert ab.load("tiny", seed=0)[1].sha256 == ident.sha256 != ab.load("tiny", seed=1)[1].sha256
     sd = model.state_dict()
     official = ab.local_to_official(sd)
-    assert {"wavlm_model.mask_emb", "wavlm_model.feature_extractor.conv_layers.0.2.weight",
-            "wavlm_model.encoder.layers.1.self_attn.grep_linear.weight", "proj_layer.PQ.0.bias",
-            "layer_weights.CE"} <= set(official)
+    assert {
+        "wavlm_model.mask_emb",
+        "wavlm_model.feature_extractor.conv_layers.0.2.weight",
+        "wavlm_model.encoder.layers.1.self_attn.grep_linear.weight",
+        "proj_layer.PQ.0.bias",
+        "layer_weights.CE",
+    } <= set(official)
     back = ab.official_to_local(official)
     assert back.keys() == sd.keys() and all(back[k] is sd[k] for k in sd)
     with pytest.raises(KeyError, match="no mapping"):
         ab.official_to_local({**official, "wavlm_model.encoder.extra.weight": torch.zeros(1)})
 
 
-def test_hf_layout_loads_strictly_and_official_resolves_from_weights_dir(loaded, saved_hf, tmp_path, monkeypatch):
+def test_hf_layout_loads_strictly_and_official_resolves_from_weights_dir(
+    loaded, saved_hf, tmp_path, monkeypatch
+):
     import shutil
 
     model, _ = loaded
@@ -184,8 +197,12 @@ def test_chunking_weights_and_denormalisation_by_hand():
     assert ch.wavs[1, 0] == 160_000 and ch.wavs[2, 0] == 320_000
     one = ab.make_chunks(np.ones(64_000, dtype=np.float32))
     assert one.weights.tolist() == [0.4] and one.masks.sum() == 64_000
-    tt = {"CE": {"mean": 5, "std": 2}, "CU": {"mean": 1, "std": 1}, "PC": {"mean": 0, "std": 3},
-          "PQ": {"mean": -1, "std": 0.5}}
+    tt = {
+        "CE": {"mean": 5, "std": 2},
+        "CU": {"mean": 1, "std": 1},
+        "PC": {"mean": 0, "std": 3},
+        "PQ": {"mean": -1, "std": 0.5},
+    }
     preds = np.array([[1.0, 0.0, 1.0, 2.0], [0.0, 2.0, -1.0, 4.0], [3.0, 1.0, 1.0, 0.0]])
     got = ab.aggregate(preds, [1.0, 1.0, 0.5], tt)
     # CE: denorm 7, 5, 11 -> (7 + 5 + 0.5 * 11) / 2.5 ; PQ: 0, 1, -1 -> (0 + 1 - 0.5) / 2.5
@@ -291,7 +308,9 @@ def test_protocols_for_non_16k_audio(loaded, scorer):
     clip48 = _noise(2.0, sr=48_000, seed=4)
     quirk = scorer.postprocess(scorer.forward([scorer.preprocess(_sample("a", clip48, 48_000))])[0]).scores
     # the reference reads 48 kHz samples as 16 kHz ones, scaled by 0.33, and then keeps the first 4 s
-    as16k = scorer.postprocess(scorer.forward([scorer.preprocess(_sample("b", clip48 * np.float32(0.33)))])[0]).scores
+    as16k = scorer.postprocess(
+        scorer.forward([scorer.preprocess(_sample("b", clip48 * np.float32(0.33)))])[0]
+    ).scores
     assert quirk == pytest.approx(as16k, abs=1e-6)
     resampled = _scorer(model, protocol="javisbench-v1-resampled")
     item = resampled.preprocess(_sample("c", clip48, 48_000))
@@ -314,12 +333,18 @@ def test_invalid_samples_fail_alone(scorer):
     bad[0, 5] = np.nan
     with pytest.raises(InvalidSample, match="NaN"):
         scorer.preprocess(_sample("n", bad))
-    silent = scorer.postprocess(scorer.forward([scorer.preprocess(_sample("s", np.zeros((1, SR), np.float32)))])[0])
+    silent = scorer.postprocess(
+        scorer.forward([scorer.preprocess(_sample("s", np.zeros((1, SR), np.float32)))])[0]
+    )
     assert all(np.isfinite(v) for v in silent.scores.values())
 
 
 def test_registry_builds_the_scorer():
     s = registry.build("audiobox_aesthetics", ScorerConfig(weights="tiny", max_batch_size=2))
-    assert s.info.weights.tiny and s.info.protocol == "javisbench-v1" and s.info.input_spec.max_audio_seconds == 4.0
+    assert (
+        s.info.weights.tiny
+        and s.info.protocol == "javisbench-v1"
+        and s.info.input_spec.max_audio_seconds == 4.0
+    )
     out = s.postprocess(s.forward([s.preprocess(s.warmup_sample())])[0]).scores
     assert set(out) == set(scorer_mod.OUTPUTS)

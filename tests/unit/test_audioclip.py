@@ -56,8 +56,12 @@ def loaded():
 def embedder(loaded):
     model, ident = loaded
     cfg = ScorerConfig(max_batch_size=2)
-    return ac_scorer.AudioClipEmbedder("audioclip", cfg, backend=TorchBackend(ac_scorer.make_graphs(model, 64_000)),
-                                       weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny))
+    return ac_scorer.AudioClipEmbedder(
+        "audioclip",
+        cfg,
+        backend=TorchBackend(ac_scorer.make_graphs(model, 64_000)),
+        weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny),
+    )
 
 
 # ------------------------------------------------------------------------------------------ front end
@@ -75,8 +79,9 @@ def test_fit_length_pads_and_trims():
 def test_window_is_scipy_periodic_blackmanharris():
     from scipy.signal import get_window
 
-    np.testing.assert_allclose(blackmanharris_window(1654), get_window("blackmanharris", 1654, fftbins=True),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        blackmanharris_window(1654), get_window("blackmanharris", 1654, fftbins=True), atol=1e-12
+    )
 
 
 def test_int16_range_mapping():
@@ -133,10 +138,19 @@ def test_full_size_layout_matches_official_manifest():
 def _full_checkpoint(model: torch.nn.Module) -> dict:
     """A full-AudioCLIP-like state dict: the audio branch under `audio.` plus (small) CLIP and scale keys."""
     sd = {f"audio.{k}": v.clone() for k, v in model.state_dict().items()}
-    sd.update({"visual.conv1.weight": torch.zeros(2, 3, 3, 3), "transformer.resblocks.0.ln_1.weight": torch.ones(4),
-               "token_embedding.weight": torch.zeros(3, 4), "positional_embedding": torch.zeros(3, 4),
-               "ln_final.weight": torch.ones(4), "text_projection": torch.zeros(4, 4), "logit_scale": torch.ones(()),
-               "logit_scale_ai": torch.ones(()), "logit_scale_at": torch.ones(())})
+    sd.update(
+        {
+            "visual.conv1.weight": torch.zeros(2, 3, 3, 3),
+            "transformer.resblocks.0.ln_1.weight": torch.ones(4),
+            "token_embedding.weight": torch.zeros(3, 4),
+            "positional_embedding": torch.zeros(3, 4),
+            "ln_final.weight": torch.ones(4),
+            "text_projection": torch.zeros(4, 4),
+            "logit_scale": torch.ones(()),
+            "logit_scale_ai": torch.ones(()),
+            "logit_scale_at": torch.ones(()),
+        }
+    )
     return sd
 
 
@@ -209,8 +223,9 @@ def test_preprocess_mono_resample_pad_trim(embedder):
     long = _tone(5.0)
     np.testing.assert_array_equal(embedder.preprocess(_sample("l", long)), long[0, :64_000])
     stereo = _tone(1.0, channels=2)
-    np.testing.assert_allclose(embedder.preprocess(_sample("st", stereo)),
-                               fit_length(stereo.mean(axis=0), 64_000), atol=1e-7)
+    np.testing.assert_allclose(
+        embedder.preprocess(_sample("st", stereo)), fit_length(stereo.mean(axis=0), 64_000), atol=1e-7
+    )
     at44 = embedder.preprocess(_sample("r", _tone(2.0, sr=44_100), sr=44_100))
     assert np.all(at44[32_000 + 10 :] == 0) and np.abs(at44[: 32_000 - 10]).min() >= 0
 
@@ -223,16 +238,24 @@ def test_resampling_is_librosa_0_9_kaiser_best_and_soxr_a_variant(embedder):
     got = embedder.preprocess(_sample("r", tone, sr=22_050))
     want = kaiser_resample(tone[0], 22_050, 16_000)
     np.testing.assert_array_equal(got[: want.shape[0]], want)
-    variant = ac_scorer.AudioClipEmbedder("audioclip", ScorerConfig(protocol="javisbench-v1-soxr"),
-                                            backend=embedder.backend, weights=embedder.info.weights)
+    variant = ac_scorer.AudioClipEmbedder(
+        "audioclip",
+        ScorerConfig(protocol="javisbench-v1-soxr"),
+        backend=embedder.backend,
+        weights=embedder.info.weights,
+    )
     assert variant.info.protocol == "javisbench-v1-soxr"
-    np.testing.assert_array_equal(variant.preprocess(_sample("r", tone, sr=22_050)),
-                                  fit_length(resample(tone[0], 22_050, 16_000), 64_000))
+    np.testing.assert_array_equal(
+        variant.preprocess(_sample("r", tone, sr=22_050)),
+        fit_length(resample(tone[0], 22_050, 16_000), 64_000),
+    )
 
 
 def test_embedding_shape_raw_determinism_and_batching(embedder):
-    items = [embedder.preprocess(_sample(str(i), _tone(s, freq=f, seed=i)))
-             for i, (s, f) in enumerate([(1.0, 440.0), (4.5, 880.0)])]
+    items = [
+        embedder.preprocess(_sample(str(i), _tone(s, freq=f, seed=i)))
+        for i, (s, f) in enumerate([(1.0, 440.0), (4.5, 880.0)])
+    ]
     together = [embedder.postprocess(o).embeddings["audioclip"] for o in embedder.forward(items)]  # one batch
     alone = [embedder.postprocess(embedder.forward([it])[0]).embeddings["audioclip"] for it in items]
     for a, b in zip(together, alone, strict=True):

@@ -21,12 +21,23 @@ from omninft.reward_servers.scorers.base import ScorerConfig
 def test_onnxruntime_is_close_to_torch_at_another_batch_size(tmp_path: Path) -> None:
     opts = {"max_audio_len_s": 1.0}
     ref = registry.build("audioclip", ScorerConfig(weights="tiny", max_batch_size=4, options=opts))
-    ort = registry.build("audioclip", ScorerConfig(weights="tiny", backend="onnxruntime", onnx_dir=str(tmp_path),
-                                                   max_batch_size=4, options=opts))
+    ort = registry.build(
+        "audioclip",
+        ScorerConfig(
+            weights="tiny", backend="onnxruntime", onnx_dir=str(tmp_path), max_batch_size=4, options=opts
+        ),
+    )
     assert ort.info.backend == "onnxruntime"
     rng = np.random.default_rng(0)
-    items = [ref.preprocess(DecodedSample(str(i), audio=DecodedAudio(
-        (rng.standard_normal((1, 16_000)) * 0.2).astype(np.float32), 16_000))) for i in range(3)]
+    items = [
+        ref.preprocess(
+            DecodedSample(
+                str(i),
+                audio=DecodedAudio((rng.standard_normal((1, 16_000)) * 0.2).astype(np.float32), 16_000),
+            )
+        )
+        for i in range(3)
+    ]
     a, b = np.stack(ref.forward(items)), np.stack(ort.forward(items))
     assert b.shape == (3, 1024)
     scale = np.abs(a).max()

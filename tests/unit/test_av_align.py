@@ -32,8 +32,9 @@ def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ audio onsets
 
 
-@pytest.mark.parametrize(("sr", "starts"), [(16_000, [0.3, 1.1, 1.2, 2.5]), (44_100, [0.5, 0.9]),
-                                            (22_050, [0.05, 1.5, 1.6, 1.7])])
+@pytest.mark.parametrize(
+    ("sr", "starts"), [(16_000, [0.3, 1.1, 1.2, 2.5]), (44_100, [0.5, 0.9]), (22_050, [0.05, 1.5, 1.6, 1.7])]
+)
 def test_onsets_match_librosa_onset_detect(sr, starts):
     librosa = pytest.importorskip("librosa")
     y = _bursts(sr, 3.0, starts, seed=sr)
@@ -50,8 +51,9 @@ def test_peak_pick_matches_librosa_on_random_envelopes():
     rng = np.random.default_rng(1)
     for pre_max, post_max, pre_avg, post_avg, wait in ((0, 1, 3, 4, 0), (1, 1, 3, 4, 1), (2, 3, 5, 6, 2)):
         x = rng.random(200).astype(np.float32)
-        ref = librosa.util.peak_pick(x, pre_max=pre_max, post_max=post_max, pre_avg=pre_avg, post_avg=post_avg,
-                                     delta=0.07, wait=wait)
+        ref = librosa.util.peak_pick(
+            x, pre_max=pre_max, post_max=post_max, pre_avg=pre_avg, post_avg=post_avg, delta=0.07, wait=wait
+        )
         np.testing.assert_array_equal(av.peak_pick(x, pre_max, post_max, pre_avg, post_avg, 0.07, wait), ref)
 
 
@@ -94,7 +96,9 @@ def test_farneback_pieces():
     a, b, c, d, e = 0.01, -0.02, 0.015, 0.3, -0.5
     r = fb.poly_expansion((a * xx**2 + b * yy**2 + c * xx * yy + d * xx + e * yy + 50).astype(np.float32))
     x0, y0 = 25, 20
-    np.testing.assert_allclose(r[y0, x0], [2 * b * y0 + c * x0 + e, 2 * a * x0 + c * y0 + d, b, a, c], atol=2e-5)
+    np.testing.assert_allclose(
+        r[y0, x0], [2 * b * y0 + c * x0 + e, 2 * a * x0 + c * y0 + d, b, a, c], atol=2e-5
+    )
 
 
 @pytest.mark.parametrize(("dx", "dy"), [(2, 1), (-3, 0)])
@@ -148,20 +152,31 @@ def _clip(seconds: float = 2.0, fps: float = 8.0, sr: int = 16_000) -> DecodedSa
 
 def test_scorer_end_to_end_and_invalid_samples():
     s = registry.build("av_align", ScorerConfig(max_batch_size=4))
-    assert isinstance(s, Scorer) and s.info.outputs == ("av_align",) and s.info.input_spec.modalities == ("video", "audio")
+    assert (
+        isinstance(s, Scorer)
+        and s.info.outputs == ("av_align",)
+        and s.info.input_spec.modalities == ("video", "audio")
+    )
     sample = _clip()
     out = s.postprocess(s.forward([s.preprocess(sample)])[0]).scores
-    ref = av.av_align_iou(av.audio_peak_times(sample.audio.pcm[0], 16_000),
-                          av.local_maxima_times(av.flow_trajectory(av.rgb_to_gray(sample.video.frames)), 8.0), 8.0)
+    ref = av.av_align_iou(
+        av.audio_peak_times(sample.audio.pcm[0], 16_000),
+        av.local_maxima_times(av.flow_trajectory(av.rgb_to_gray(sample.video.frames)), 8.0),
+        8.0,
+    )
     assert out == {"av_align": pytest.approx(ref)} and 0.3 < out["av_align"] <= 1.0
     short = scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"max_length_s": 1.0}))
     assert short.preprocess(sample) == pytest.approx(
-        scorer_mod.av_align_score(DecodedVideo(sample.video.frames[:8], 8.0),
-                                  DecodedAudio(sample.audio.pcm[:, :16_000], 16_000)))
+        scorer_mod.av_align_score(
+            DecodedVideo(sample.video.frames[:8], 8.0), DecodedAudio(sample.audio.pcm[:, :16_000], 16_000)
+        )
+    )
     with pytest.raises(InvalidSample, match="video and an audio"):
         s.preprocess(DecodedSample(id="x", audio=sample.audio))
     with pytest.raises(InvalidSample, match="at least 2 video frames"):
-        s.preprocess(DecodedSample(id="x", video=DecodedVideo(sample.video.frames[:1], 8.0), audio=sample.audio))
+        s.preprocess(
+            DecodedSample(id="x", video=DecodedVideo(sample.video.frames[:1], 8.0), audio=sample.audio)
+        )
     warm = s.postprocess(s.forward([s.preprocess(s.warmup_sample())])[0]).scores
     assert np.isfinite(warm["av_align"])
 

@@ -127,7 +127,9 @@ async def test_full_queue_rejects_at_once(executor: ThreadPoolExecutor) -> None:
     await b.aclose()
 
 
-async def test_reservations_count_against_the_queue_until_submitted_or_released(executor: ThreadPoolExecutor) -> None:
+async def test_reservations_count_against_the_queue_until_submitted_or_released(
+    executor: ThreadPoolExecutor,
+) -> None:
     b = _batcher(GatedScorer(), executor, max_queue_size=4)
     b.reserve(3)  # a request holding room while its samples decode
     with pytest.raises(QueueFullError, match="3 reserved"):

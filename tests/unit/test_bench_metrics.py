@@ -23,8 +23,11 @@ def _direct_mmd(x: np.ndarray, y: np.ndarray) -> float:
     k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )
 
 
 @pytest.mark.parametrize(("n", "d"), [(200, 16), (64, 40)])
@@ -40,7 +43,9 @@ def test_frechet_rank_deficient_sets_match_scipy() -> None:
     # Fewer samples than dims (JavisBench-mini categories): singular covariances, tiny singular values left unrooted.
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((12, 30)), rng.standard_normal((15, 30)) + 0.2
-    assert frechet_distance(FeatureStats.of(x), FeatureStats.of(y)) == pytest.approx(_scipy_fd(x, y), rel=1e-5)
+    assert frechet_distance(FeatureStats.of(x), FeatureStats.of(y)) == pytest.approx(
+        _scipy_fd(x, y), rel=1e-5
+    )
 
 
 def test_frechet_of_a_set_with_itself_is_zero_and_symmetric() -> None:

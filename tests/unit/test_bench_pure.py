@@ -39,7 +39,9 @@ def test_empty_level_is_nan_not_zero_latency() -> None:
     assert math.isnan(latency_summary([])["p50"])
 
 
-@pytest.mark.parametrize(("text", "levels"), [("1,4,16", (1, 4, 16)), ("1:16:x2", (1, 2, 4, 8, 16)), ("2:10:+4", (2, 6, 10))])
+@pytest.mark.parametrize(
+    ("text", "levels"), [("1,4,16", (1, 4, 16)), ("1:16:x2", (1, 2, 4, 8, 16)), ("2:10:+4", (2, 6, 10))]
+)
 def test_parse_concurrency(text: str, levels: tuple[int, ...]) -> None:
     assert parse_concurrency(text) == levels
 
@@ -59,9 +61,11 @@ def test_category_means_official_layout() -> None:
 
 def test_prompt_csv_and_layout(tmp_path: Path) -> None:
     csv_path = tmp_path / "p.csv"
-    csv_path.write_text('text,audio_text,cat0_ind,cat1_ind,cat2_ind,cat3_ind,cat4_ind\n'
-                        'a dog barks,,"0,2",1,1,0,2\n'
-                        'rain on a roof,heavy rain,4,0,0,1,0\n')
+    csv_path.write_text(
+        "text,audio_text,cat0_ind,cat1_ind,cat2_ind,cat3_ind,cat4_ind\n"
+        'a dog barks,,"0,2",1,1,0,2\n'
+        "rain on a roof,heavy rain,4,0,0,1,0\n"
+    )
     rows = load_prompts(csv_path)
     assert rows[0].audio_text == "a dog barks"  # falls back to text
     assert rows[1].audio_text == "heavy rain"
@@ -97,16 +101,36 @@ def test_metric_resolution_covers_the_15_official_keys() -> None:
 def _result() -> BenchResult:
     cats = [((0,), (1,), (2,), (0,), (0,)), ((4,), (0,), (2,), (1,), (2,))]
     return BenchResult(
-        suite="javisbench", protocol="javisbench-v1", results={"fvd": 12.5, "clip_score": 0.3},
-        per_sample={"clip_score": [0.2, 0.4]}, counts={"fvd": {"total": 2, "scored": 2, "failed": 0},
-                                                       "clip_score": {"total": 2, "scored": 2, "failed": 0}},
+        suite="javisbench",
+        protocol="javisbench-v1",
+        results={"fvd": 12.5, "clip_score": 0.3},
+        per_sample={"clip_score": [0.2, 0.4]},
+        counts={
+            "fvd": {"total": 2, "scored": 2, "failed": 0},
+            "clip_score": {"total": 2, "scored": 2, "failed": 0},
+        },
         errors=[SampleError(1, "sample_0001", "desync", "INVALID_ARGUMENT", "audio is <silent>")],
-        provenance={"scorers": [{"name": "clip", "version": "1", "weights_id": "tiny", "weights_sha256": "0" * 64,
-                                 "tiny_weights": True, "backend": "torch", "protocol": "javisbench-v1"}]},
-        tiny_weights=True, set_metrics=("fvd",),
-        categories={"fvd": {"0": [None, None, None, None, None]},
-                    "clip_score": category_means([0.2, 0.4], cats, (5, 3, 5, 3, 3))},
-        skipped={"desync": "not available"}, higher_is_better={"fvd": False, "clip_score": True},
+        provenance={
+            "scorers": [
+                {
+                    "name": "clip",
+                    "version": "1",
+                    "weights_id": "tiny",
+                    "weights_sha256": "0" * 64,
+                    "tiny_weights": True,
+                    "backend": "torch",
+                    "protocol": "javisbench-v1",
+                }
+            ]
+        },
+        tiny_weights=True,
+        set_metrics=("fvd",),
+        categories={
+            "fvd": {"0": [None, None, None, None, None]},
+            "clip_score": category_means([0.2, 0.4], cats, (5, 3, 5, 3, 3)),
+        },
+        skipped={"desync": "not available"},
+        higher_is_better={"fvd": False, "clip_score": True},
     )
 
 
@@ -117,13 +141,18 @@ def test_verbose_json_uses_the_official_structure() -> None:
     assert clip["0"] == [pytest.approx(0.2), None, None, None, pytest.approx(0.4)]
     assert set(doc["results"]["fvd"]) == {"overall", "0"}  # set-level: no per-sample list
     flat = _result().to_json()
-    assert flat["results"] == {"fvd": 12.5, "clip_score": 0.3} and flat["skipped"] == {"desync": "not available"}
+    assert flat["results"] == {"fvd": 12.5, "clip_score": 0.3} and flat["skipped"] == {
+        "desync": "not available"
+    }
 
 
 def test_html_report_is_self_contained_with_svg_bars() -> None:
     html = to_html(_result())
-    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http" not in html.replace(
-        "http://www.w3.org/2000/svg", "")
+    assert (
+        html.startswith("<!DOCTYPE html>")
+        and "<script" not in html
+        and "http" not in html.replace("http://www.w3.org/2000/svg", "")
+    )
     assert html.count("<svg") == 5  # clip_score: 5 aspects; fvd has no category value, so no plot
     assert "TINY RANDOM WEIGHTS" in html and "audio is &lt;silent&gt;" in html
     md = to_markdown(_result())

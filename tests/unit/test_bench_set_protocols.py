@@ -62,8 +62,12 @@ def test_float32_and_float64_fd_differ_at_float32_resolution_on_a_small_set():
 
 
 def test_protocols_select_the_arithmetic():
-    assert set(SET_PROTOCOLS) == {"javisbench-v1", "javisbench-v1-fd64", "javisbench-v1-rawkvd",
-                                  "javisbench-v1-corrected"}
+    assert set(SET_PROTOCOLS) == {
+        "javisbench-v1",
+        "javisbench-v1-fd64",
+        "javisbench-v1-rawkvd",
+        "javisbench-v1-corrected",
+    }
     fvd, kvd = SET_ROUTES["fvd"], SET_ROUTES["kvd"]
     assert _set_metric(kvd, FAKE, REAL) == pytest.approx(-1.75, abs=1e-7)  # default: the reference
     assert _set_metric(kvd, FAKE, REAL, "javisbench-v1-fd64") == pytest.approx(-1.75, abs=1e-7)
@@ -72,6 +76,8 @@ def test_protocols_select_the_arithmetic():
     rng = np.random.default_rng(4)
     a, b = rng.standard_normal((8, 16)), rng.standard_normal((8, 16))
     assert _set_metric(fvd, a, b) == frechet_distance_float32(a, b)
-    assert _set_metric(fvd, a, b, "javisbench-v1-corrected") == frechet_distance(FeatureStats.of(a), FeatureStats.of(b))
+    assert _set_metric(fvd, a, b, "javisbench-v1-corrected") == frechet_distance(
+        FeatureStats.of(a), FeatureStats.of(b)
+    )
     with pytest.raises(ValueError, match="unknown JavisBench protocol"):
         set_math("javisbench-v2")

@@ -19,8 +19,14 @@ KEY = ScorerKey("clip", "1", "ab" * 32, "javisbench-v1")
 def test_scores_errors_and_embeddings_round_trip(tmp_path: Path) -> None:
     emb = np.arange(6, dtype=np.float32).reshape(2, 3)
     with ResultStore(tmp_path / "s.sqlite") as store:
-        store.put(KEY, "score", {"a": Outcome(scores={"clip_score": 0.25}),
-                                 "b": Outcome(error_code="INVALID_ARGUMENT", error_message="audio is silent")})
+        store.put(
+            KEY,
+            "score",
+            {
+                "a": Outcome(scores={"clip_score": 0.25}),
+                "b": Outcome(error_code="INVALID_ARGUMENT", error_message="audio is silent"),
+            },
+        )
         store.put(KEY, "embed", {"a": Outcome(embeddings={"i3d": emb})})
     with ResultStore(tmp_path / "s.sqlite") as store:  # reopened: everything was committed
         got = store.get(["a", "b", "c"], KEY, "score")
@@ -56,9 +62,14 @@ def test_sample_key_follows_prompt_and_file_changes(tmp_path: Path) -> None:
 
 def test_official_torch_cache_and_npz_load(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    video, audio = rng.standard_normal((5, 400)).astype(np.float32), rng.standard_normal((5, 1024)).astype(np.float32)
+    video, audio = (
+        rng.standard_normal((5, 400)).astype(np.float32),
+        rng.standard_normal((5, 1024)).astype(np.float32),
+    )
     official = tmp_path / "JavisBench-mini-vanilla-max4s.pt"
-    torch.save({"video": torch.from_numpy(video), "audio": torch.from_numpy(audio)}, official)  # official layout
+    torch.save(
+        {"video": torch.from_numpy(video), "audio": torch.from_numpy(audio)}, official
+    )  # official layout
     ref = load_reference(official)
     assert ref.rows("video") == 5 and ref.features["audio"].shape == (5, 1024) and len(ref.sha256) == 64
     np.testing.assert_array_equal(ref.take("video", [4, 0]), video[[4, 0]])
@@ -84,7 +95,9 @@ def test_bad_reference_files_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_routes_group_scorers_by_address_list() -> None:
-    routes = parse_routes({"scorers": {"clip": "h1:1", "imagebind": ["h2:1", "h3:1"], "imagebind_avh": ["h2:1", "h3:1"]}})
+    routes = parse_routes(
+        {"scorers": {"clip": "h1:1", "imagebind": ["h2:1", "h3:1"], "imagebind_avh": ["h2:1", "h3:1"]}}
+    )
     groups = plan_groups(("clap", "clip", "imagebind", "imagebind_avh"), routes, default="")
     by = {g.addresses: g.scorers for g in groups}
     assert by == {("h1:1",): ("clip",), ("h2:1", "h3:1"): ("imagebind", "imagebind_avh"), (): ("clap",)}
@@ -95,15 +108,24 @@ def test_routes_group_scorers_by_address_list() -> None:
 
 
 def test_routes_may_name_the_kserve_protocol() -> None:
-    data = {"hpsv3": {"address": "triton:8001", "protocol": "kserve"}, "clip": {"address": ["h1:1"]}, "clap": "h1:1"}
+    data = {
+        "hpsv3": {"address": "triton:8001", "protocol": "kserve"},
+        "clip": {"address": ["h1:1"]},
+        "clap": "h1:1",
+    }
     routes, protocols = parse_routes(data), parse_route_protocols(data)
     assert routes == {"hpsv3": ("triton:8001",), "clip": ("h1:1",), "clap": ("h1:1",)}
     assert protocols == {"hpsv3": "kserve", "clip": "omninft", "clap": "omninft"}
-    groups = plan_groups(("hpsv3", "clip", "clap", "vbench_x"), routes, default="triton:8001", protocols=protocols)
+    groups = plan_groups(
+        ("hpsv3", "clip", "clap", "vbench_x"), routes, default="triton:8001", protocols=protocols
+    )
     by = {(g.addresses, g.protocol): g.scorers for g in groups}
     # The default server speaks RewardService even when a routed pool at the same address speaks KServe.
-    assert by == {(("triton:8001",), "kserve"): ("hpsv3",), (("h1:1",), "omninft"): ("clip", "clap"),
-                  (("triton:8001",), "omninft"): ("vbench_x",)}
+    assert by == {
+        (("triton:8001",), "kserve"): ("hpsv3",),
+        (("h1:1",), "omninft"): ("clip", "clap"),
+        (("triton:8001",), "omninft"): ("vbench_x",),
+    }
     assert [g.label for g in groups] == ["triton:8001 (kserve)", "h1:1", "triton:8001"]
     with pytest.raises(ValueError, match="protocol must be one of"):
         parse_routes({"clip": {"address": "h:1", "protocol": "http"}})

@@ -76,7 +76,10 @@ def test_tiny_tokenizer_layout_and_round_trip():
     assert ids[0] == 0 and ids[-1] == 2
     assert tok.decode(ids, skip_special_tokens=True) == text  # byte-level: lossless, case kept
     batch = tok(["a dog", "rain on a tin roof at night"], padding=True, return_tensors="np")
-    assert batch["input_ids"].shape[0] == 2 and (batch["input_ids"][0][batch["attention_mask"][0] == 0] == 1).all()
+    assert (
+        batch["input_ids"].shape[0] == 2
+        and (batch["input_ids"][0][batch["attention_mask"][0] == 0] == 1).all()
+    )
     assert tiny_roberta_tokenizer().get_vocab() == tok.get_vocab()  # deterministic training
 
 
@@ -148,7 +151,9 @@ def test_unsupported_front_end_is_refused(saved_tiny, tmp_path):
 # ------------------------------------------------------------------------------------------ scorer
 
 
-def _hf_reference_score(model, tokenizer, wave_48k: np.ndarray, text: str, padding: str = "max_length") -> float:
+def _hf_reference_score(
+    model, tokenizer, wave_48k: np.ndarray, text: str, padding: str = "max_length"
+) -> float:
     """JavisBench calc_clap_score with transformers 5 (`audio=` keyword), on an unambiguous <= 10 s clip.
 
     transformers 4.49 forwarded the reference's padding=True to the extractor, which then zero-pads; transformers
@@ -156,7 +161,9 @@ def _hf_reference_score(model, tokenizer, wave_48k: np.ndarray, text: str, paddi
     """
     from transformers import ClapFeatureExtractor
 
-    fe = ClapFeatureExtractor(frequency_min=50, frequency_max=14_000, truncation="rand_trunc", padding="repeatpad")
+    fe = ClapFeatureExtractor(
+        frequency_min=50, frequency_max=14_000, truncation="rand_trunc", padding="repeatpad"
+    )
     feats = fe(wave_48k, sampling_rate=SR, return_tensors="pt", padding=padding)
     enc = tokenizer(text, padding=True, return_tensors="pt")
     with torch.inference_mode():
@@ -169,7 +176,10 @@ def test_registry_builds_a_scorer():
     assert isinstance(s, Scorer)
     assert s.info.outputs == ("clap_score",) and s.info.embeddings == ("audio", "text")
     assert s.info.protocol == "javisbench-v1" and s.info.weights.tiny
-    assert s.info.input_spec.audio_sample_rate == 48_000 and s.info.input_spec.modalities == ("audio", "audio_prompt")
+    assert s.info.input_spec.audio_sample_rate == 48_000 and s.info.input_spec.modalities == (
+        "audio",
+        "audio_prompt",
+    )
     out = s.postprocess(s.forward([s.preprocess(s.warmup_sample())])[0])
     assert -1.0 <= out.scores["clap_score"] <= 1.0
 
@@ -178,7 +188,9 @@ def test_registry_builds_a_scorer():
 def test_score_matches_transformers_reference(scorer, loaded, seconds):
     model, tokenizer, _ = loaded
     pcm = _noise(seconds, seed=int(seconds * 10))
-    out = scorer.postprocess(scorer.forward([scorer.preprocess(_sample("s", pcm, prompt="rain on a roof"))])[0])
+    out = scorer.postprocess(
+        scorer.forward([scorer.preprocess(_sample("s", pcm, prompt="rain on a roof"))])[0]
+    )
     ref = _hf_reference_score(model, tokenizer, pcm[0], "rain on a roof")
     assert out.scores["clap_score"] == pytest.approx(ref, abs=1e-5)
     assert -1.0 <= out.scores["clap_score"] <= 1.0
@@ -190,9 +202,13 @@ def _variant(loaded, protocol):
 
     model, tokenizer, ident = loaded
     return clap_scorer.ClapScorer(
-        "clap", ScorerConfig(max_batch_size=4, protocol=protocol),
-        backend=TorchBackend(clap_scorer.make_graphs(model, tokenizer)), tokenizer=tokenizer,
-        weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny), text_max_len=512)
+        "clap",
+        ScorerConfig(max_batch_size=4, protocol=protocol),
+        backend=TorchBackend(clap_scorer.make_graphs(model, tokenizer)),
+        tokenizer=tokenizer,
+        weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny),
+        text_max_len=512,
+    )
 
 
 def test_repeatpad_variant_matches_the_checkpoint_default(loaded):
@@ -276,7 +292,9 @@ def test_caption_falls_back_to_prompt(scorer):
 
 
 def test_silent_audio_is_scored(scorer):
-    out = scorer.postprocess(scorer.forward([scorer.preprocess(_sample("z", np.zeros((2, SR), np.float32)))])[0])
+    out = scorer.postprocess(
+        scorer.forward([scorer.preprocess(_sample("z", np.zeros((2, SR), np.float32)))])[0]
+    )
     assert np.isfinite(out.scores["clap_score"]) and -1.0 <= out.scores["clap_score"] <= 1.0
 
 

@@ -86,7 +86,9 @@ def test_tensor_from_proto_too_many_dims() -> None:
 
 
 @pytest.mark.parametrize(
-    "shape", [[2**40, 2**40, 3], [2**62, 2**62], [10**6, 10**6, 10**6, 8]], ids=["huge", "overflow-int64", "4d"]
+    "shape",
+    [[2**40, 2**40, 3], [2**62, 2**62], [10**6, 10**6, 10**6, 8]],
+    ids=["huge", "overflow-int64", "4d"],
 )
 def test_tensor_from_proto_absurd_shape_fails_without_allocating(shape: list[int]) -> None:
     t = reward_pb2.Tensor(dtype="float64", shape=shape, data=b"\0" * 16)
@@ -111,7 +113,13 @@ def test_tensor_from_proto_respects_max_bytes_even_when_consistent() -> None:
 
 def test_sample_to_proto_all_sources() -> None:
     frames = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
-    s = Sample("a", prompt="p", audio_prompt="ap", video=video_frames(frames, 24.0), audio=audio_pcm(np.zeros(8), 16000))
+    s = Sample(
+        "a",
+        prompt="p",
+        audio_prompt="ap",
+        video=video_frames(frames, 24.0),
+        audio=audio_pcm(np.zeros(8), 16000),
+    )
     msg = _base.sample_to_proto(s)
     assert (msg.id, msg.prompt, msg.audio_prompt) == ("a", "p", "ap")
     assert msg.video.WhichOneof("source") == "frames" and msg.video.fps == 24.0
@@ -168,7 +176,9 @@ def _status(code: grpc.StatusCode, msg: str) -> status_pb2.Status:
     return status_pb2.Status(code=code.value[0], message=msg)
 
 
-def _info(name: str, outputs: tuple[str, ...] = (), embeddings: tuple[str, ...] = (), mbs: int = 0) -> reward_pb2.ScorerInfo:
+def _info(
+    name: str, outputs: tuple[str, ...] = (), embeddings: tuple[str, ...] = (), mbs: int = 0
+) -> reward_pb2.ScorerInfo:
     return reward_pb2.ScorerInfo(name=name, outputs=outputs, embeddings=embeddings, max_batch_size=mbs)
 
 
@@ -229,7 +239,9 @@ def test_parse_embed_response() -> None:
 
 def test_parse_embed_response_malformed_tensor() -> None:
     resp = reward_pb2.EmbedResponse()
-    resp.results.add(id="a").embeddings["x.y"].CopyFrom(reward_pb2.Tensor(dtype="float32", shape=[3], data=b"12"))
+    resp.results.add(id="a").embeddings["x.y"].CopyFrom(
+        reward_pb2.Tensor(dtype="float32", shape=[3], data=b"12")
+    )
     with pytest.raises(InternalError, match="malformed embedding"):
         _base.parse_embed_response(resp)
 
@@ -252,15 +264,18 @@ def test_parse_list_scorers_and_chunk_size() -> None:
     info.input_spec.max_audio_seconds = 10.0
     resp = reward_pb2.ListScorersResponse(
         scorers=[info, _info("i3d", (), ("logits",), mbs=4), _info("av", ("av_align",), mbs=8)],
-        server=reward_pb2.ServerInfo(package_version="1.2", git_hash="abc", max_samples_per_request=32,
-                                     max_message_bytes=1 << 29),
+        server=reward_pb2.ServerInfo(
+            package_version="1.2", git_hash="abc", max_samples_per_request=32, max_message_bytes=1 << 29
+        ),
     )
     desc = _base.parse_list_scorers(resp)
     assert desc.names == ("clap", "i3d", "av")
     assert (desc.package_version, desc.git_hash, desc.max_samples_per_request) == ("1.2", "abc", 32)
     clap = desc.scorer("clap")
     assert clap.tiny_weights and clap.weights_sha256 == "f" * 64 and clap.embeddings == ("audio", "text")
-    assert clap.input_spec.modalities == ("audio", "audio_prompt") and clap.input_spec.audio_sample_rate == 48000
+    assert (
+        clap.input_spec.modalities == ("audio", "audio_prompt") and clap.input_spec.audio_sample_rate == 48000
+    )
     with pytest.raises(KeyError, match="hosts"):
         desc.scorer("nope")
 
@@ -316,8 +331,13 @@ def test_retry_next_delay_respects_deadline() -> None:
 
 @pytest.mark.parametrize(
     "kw",
-    [{"max_attempts": 0}, {"initial_backoff_s": 3.0}, {"multiplier": 0.5}, {"jitter": 1.5},
-     {"per_attempt_timeout_s": 0.0}],
+    [
+        {"max_attempts": 0},
+        {"initial_backoff_s": 3.0},
+        {"multiplier": 0.5},
+        {"jitter": 1.5},
+        {"per_attempt_timeout_s": 0.0},
+    ],
 )
 def test_retry_policy_validation(kw: dict) -> None:
     with pytest.raises(ValueError):
@@ -348,7 +368,9 @@ def test_channel_plan_ip_lists_share_one_balanced_channel() -> None:
     plan = _base.channel_target_and_options(["10.0.0.1:1", "10.0.0.2:2"], max_message_bytes=10)
     assert plan.targets == ("ipv4:10.0.0.1:1,10.0.0.2:2",) and not plan.rotate
     assert _service_config(plan) == {"loadBalancingConfig": [{"round_robin": {}}]}
-    plan = _base.channel_target_and_options(["[::1]:1", "[fe80::2]:2"], max_message_bytes=10, lb_policy="pick_first")
+    plan = _base.channel_target_and_options(
+        ["[::1]:1", "[fe80::2]:2"], max_message_bytes=10, lb_policy="pick_first"
+    )
     assert plan.targets == ("ipv6:[::1]:1,[fe80::2]:2",)
     assert _service_config(plan) == {"loadBalancingConfig": [{"pick_first": {}}]}
 
@@ -364,8 +386,15 @@ def test_channel_plan_hostnames_rotate() -> None:
 
 
 def test_client_config_validation() -> None:
-    common = dict(timeout_s=1.0, retry=None, max_message_bytes=1 << 20, root_certificates=None,
-                  max_samples_per_request=None, tls=None, lb_policy="round_robin")
+    common = dict(
+        timeout_s=1.0,
+        retry=None,
+        max_message_bytes=1 << 20,
+        root_certificates=None,
+        max_samples_per_request=None,
+        tls=None,
+        lb_policy="round_robin",
+    )
     cfg = _base.client_config("h:1", token="t", certificate_chain=None, private_key=None, **common)
     assert cfg.credentials is None and cfg.retry == RetryPolicy() and cfg.token == "t"
     with pytest.raises(ValueError, match="both"):
@@ -373,9 +402,12 @@ def test_client_config_validation() -> None:
     with pytest.raises(ValueError, match="token"):
         _base.client_config("h:1", token="bad\ntoken", certificate_chain=None, private_key=None, **common)
     with pytest.raises(ValueError, match="timeout_s"):
-        _base.client_config("h:1", token=None, certificate_chain=None, private_key=None,
-                            **{**common, "timeout_s": 0.0})
-    tls = _base.client_config("h:1", token=None, certificate_chain=None, private_key=None, **{**common, "tls": True})
+        _base.client_config(
+            "h:1", token=None, certificate_chain=None, private_key=None, **{**common, "timeout_s": 0.0}
+        )
+    tls = _base.client_config(
+        "h:1", token=None, certificate_chain=None, private_key=None, **{**common, "tls": True}
+    )
     assert tls.credentials is not None
 
 
@@ -427,7 +459,11 @@ def test_from_rpc_error_types_and_request_id() -> None:
 def test_from_rpc_error_reads_rich_status() -> None:
     st = status_pb2.Status(code=3, message="bad sample 2")
     err = from_rpc_error(
-        _FakeRpcError(grpc.StatusCode.INVALID_ARGUMENT, "bad sample 2", (("grpc-status-details-bin", st.SerializeToString()),))
+        _FakeRpcError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "bad sample 2",
+            (("grpc-status-details-bin", st.SerializeToString()),),
+        )
     )
     assert isinstance(err, InvalidArgumentError) and err.status == st
 

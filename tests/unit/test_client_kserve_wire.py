@@ -28,8 +28,10 @@ def _config(name: str, outputs: list[str], *, error: bool = True) -> kserve_pb2.
 def test_only_scorer_models_are_described() -> None:
     onnx_core = kserve_pb2.ModelConfig(name="clip_core", max_batch_size=8)
     onnx_core.output.add(name="logits", data_type=11, dims=[512])
-    configs = [kserve_pb2.ModelConfigResponse(config=c)
-               for c in (_config("brightness", ["brightness"]), onnx_core, _config("raw", ["x"], error=False))]
+    configs = [
+        kserve_pb2.ModelConfigResponse(config=c)
+        for c in (_config("brightness", ["brightness"]), onnx_core, _config("raw", ["x"], error=False))
+    ]
     desc = k.server_description(configs)
     assert desc.names == ("brightness",)
     b = desc.scorer("brightness")
@@ -43,7 +45,9 @@ def test_error_strings_become_sample_errors() -> None:
     assert k.parse_error(b"NOPE: x") == SampleError("UNKNOWN", "NOPE: x")
 
 
-def _response(scores: list[float], errors: list[bytes], *, shape: int | None = None) -> kserve_pb2.ModelInferResponse:
+def _response(
+    scores: list[float], errors: list[bytes], *, shape: int | None = None
+) -> kserve_pb2.ModelInferResponse:
     n = len(scores) if shape is None else shape
     resp = kserve_pb2.ModelInferResponse(model_name="brightness")
     resp.outputs.add(name="brightness", datatype="FP64", shape=[n, 1])
@@ -54,9 +58,13 @@ def _response(scores: list[float], errors: list[bytes], *, shape: int | None = N
 
 
 def test_nan_of_a_failed_sample_never_becomes_a_score() -> None:
-    model = k.server_description([kserve_pb2.ModelConfigResponse(config=_config("brightness", ["brightness"]))])
+    model = k.server_description(
+        [kserve_pb2.ModelConfigResponse(config=_config("brightness", ["brightness"]))]
+    )
     chunk = [Sample(id="a", video=video_bytes(b"x")), Sample(id="b", video=video_bytes(b"y"))]
-    (a, b) = k.assemble_scores([chunk], model.scorers, [_response([0.5, math.nan], [b"", b"INTERNAL: crashed"])], "r")
+    (a, b) = k.assemble_scores(
+        [chunk], model.scorers, [_response([0.5, math.nan], [b"", b"INTERNAL: crashed"])], "r"
+    )
     assert a.ok and a.scores == {"brightness": 0.5}
     # The only scorer failed: a sample error, as RewardService reports a sample that cannot be scored.
     assert b.error == SampleError("INTERNAL", "crashed") and b.scores == {}
@@ -65,8 +73,14 @@ def test_nan_of_a_failed_sample_never_becomes_a_score() -> None:
 
 
 def test_requests_frame_bytes_per_sample() -> None:
-    model = k.server_description([kserve_pb2.ModelConfigResponse(config=_config("brightness", ["brightness"]))])
-    samples = [Sample(id="a", video=video_bytes(b"abc")), Sample(id="b"), Sample(id="c", video=video_bytes(b"d"))]
+    model = k.server_description(
+        [kserve_pb2.ModelConfigResponse(config=_config("brightness", ["brightness"]))]
+    )
+    samples = [
+        Sample(id="a", video=video_bytes(b"abc")),
+        Sample(id="b"),
+        Sample(id="c", video=video_bytes(b"d")),
+    ]
     chunks, reqs = k.prepare_requests(samples, model.scorers, 2, "rid", 2**20)
     assert [len(c) for c in chunks] == [2, 1] and len(reqs) == 2
     assert list(reqs[0].inputs[0].shape) == [2, 1] and reqs[0].id == "rid"

@@ -116,7 +116,8 @@ def test_audio_pcm_rejects_float64_overflowing_float32() -> None:
 
 
 @pytest.mark.parametrize(
-    "pcm", [np.zeros(4, np.int32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 0), np.float32)],
+    "pcm",
+    [np.zeros(4, np.int32), np.zeros((1, 2, 3), np.float32), np.zeros((1, 0), np.float32)],
     ids=["int32", "3d", "empty"],
 )
 def test_audio_pcm_rejects_bad_arrays(pcm: np.ndarray) -> None:

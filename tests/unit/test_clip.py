@@ -26,7 +26,10 @@ def _frames(t: int, h: int = 72, w: int = 128, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w] / max(h, w)
     base = np.stack([np.sin(3 * x + 1.0), np.cos(2 * y), x * y], axis=-1)
-    out = [(base + 0.2 * rng.standard_normal((1, 1, 3)) + 0.05 * rng.standard_normal((h, w, 3))) for _ in range(t)]
+    out = [
+        (base + 0.2 * rng.standard_normal((1, 1, 3)) + 0.05 * rng.standard_normal((h, w, 3)))
+        for _ in range(t)
+    ]
     return (np.clip(np.stack(out), -1, 1) * 127.5 + 127.5).astype(np.uint8)
 
 
@@ -133,7 +136,9 @@ def _hf_reference_score(loaded, frames_rgb: np.ndarray, prompt: str, *, bgr: boo
     model, tokenizer, _ = loaded
     idx = javisbench_frame_indices(frames_rgb.shape[0], 48)
     picked = frames_rgb[idx][..., ::-1] if bgr else frames_rgb[idx]
-    pixels = CLIPImageProcessorPil()(images=[Image.fromarray(np.ascontiguousarray(f)) for f in picked], return_tensors="pt")
+    pixels = CLIPImageProcessorPil()(
+        images=[Image.fromarray(np.ascontiguousarray(f)) for f in picked], return_tensors="pt"
+    )
     enc = tokenizer([prompt], truncation=True, max_length=77, return_tensors="pt")
     with torch.inference_mode():
         img = model.get_image_features(pixel_values=pixels["pixel_values"]).pooler_output
@@ -232,5 +237,7 @@ def test_graphs_and_protocol_checks(loaded):
     assert set(graphs) == {"image", "text"} and info.tiny
     with pytest.raises(ValueError, match="unknown protocol"):
         _make_scorer(loaded, protocol="javisbench-v2")
-    assert dataclasses.replace(ScorerConfig(), options={"image_batch_size": 7}).options["image_batch_size"] == 7
+    assert (
+        dataclasses.replace(ScorerConfig(), options={"image_batch_size": 7}).options["image_batch_size"] == 7
+    )
     assert clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": 7})) == 7

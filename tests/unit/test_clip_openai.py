@@ -25,13 +25,27 @@ OPENAI_MANIFEST = {
 PARAMS = {"ViT-B/32": (151_277_313, 87_849_216), "ViT-L/14": (427_616_513, 303_966_208)}  # total, vision
 # encode_image(x)[:, :6] of the reference CLIP(16, 64, 2, 64, 32, 77, 100, 64, 1, 2) with _seeded(…, 0)
 # weights on torch.randn(2, 3, 64, 64, generator=Generator(1)).
-REFERENCE_IMAGE = [-0.033194, -0.481049, -0.065137, -0.423807, -0.083087, -0.070023,
-                   -0.014889, -0.46725, -0.043787, -0.434369, -0.086803, -0.06769]
+REFERENCE_IMAGE = [
+    -0.033194,
+    -0.481049,
+    -0.065137,
+    -0.423807,
+    -0.083087,
+    -0.070023,
+    -0.014889,
+    -0.46725,
+    -0.043787,
+    -0.434369,
+    -0.086803,
+    -0.06769,
+]
 _LN = ("ln_1.weight", "ln_2.weight", "ln_pre.weight", "ln_post.weight", "ln_final.weight")
 
 
 def _manifest(sd: dict) -> str:
-    return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
+    return hashlib.sha256(
+        "".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()
+    ).hexdigest()
 
 
 def _seeded_openai(shapes: dict, seed: int) -> dict:
@@ -61,8 +75,12 @@ def _jit_archive(sd: dict, path: Path) -> None:
             return x + 0
 
     root = Holder()
-    for key, value in {**sd, "input_resolution": torch.tensor(64), "context_length": torch.tensor(77),
-                       "vocab_size": torch.tensor(100)}.items():
+    for key, value in {
+        **sd,
+        "input_resolution": torch.tensor(64),
+        "context_length": torch.tensor(77),
+        "vocab_size": torch.tensor(100),
+    }.items():
         *parents, leaf = key.split(".")
         mod = root
         for name in parents:
@@ -81,10 +99,15 @@ def test_openai_layout_and_counts(arch):
         model = CLIPModel(oa.openai_config(arch))
     sd = model.state_dict()
     assert sum(p.numel() for p in model.parameters()) == PARAMS[arch][0]
-    assert sum(p.numel() for p in model.vision_model.parameters()) + model.visual_projection.weight.numel() == PARAMS[arch][1]
+    assert (
+        sum(p.numel() for p in model.vision_model.parameters()) + model.visual_projection.weight.numel()
+        == PARAMS[arch][1]
+    )
     openai_sd = oa.hf_to_openai(sd)
     assert _manifest(openai_sd) == OPENAI_MANIFEST[arch]
-    assert {k: tuple(v.shape) for k, v in oa.openai_to_hf(openai_sd).items()} == {k: tuple(v.shape) for k, v in sd.items()}
+    assert {k: tuple(v.shape) for k, v in oa.openai_to_hf(openai_sd).items()} == {
+        k: tuple(v.shape) for k, v in sd.items()
+    }
 
 
 def test_openai_weights_match_reference_image_embeddings(tmp_path: Path):
@@ -132,7 +155,8 @@ def test_openai_tiny_random_official_specs(tmp_path: Path):
     assert ident.tiny and model.config.projection_dim == aesthetic.TINY_EMBED_DIM
     assert clip.load_openai("tiny", seed=1)[1].sha256 == ident.sha256
     assert clip.OPENAI_WEIGHTS["ViT-B/32"].sha256 == {
-        "ViT-B-32.pt": "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"}
+        "ViT-B-32.pt": "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"
+    }
     assert clip.HF_IDS["ViT-L/14"] == "openai/clip-vit-large-patch14"
     with pytest.raises(FileNotFoundError, match="not available offline"):
         clip.load_openai("official", arch="ViT-L/14", cache_dir=tmp_path)

@@ -50,7 +50,13 @@ def test_final_stage_runs_the_server_as_non_root_with_a_healthcheck(path: Path) 
     exposed = {int(p) for op, arg in final if op == "EXPOSE" for p in arg.split()}
     defaults = ServerConfig()
     chart = yaml.safe_load((REPO / "helm" / "omninft-rewards" / "values.yaml").read_text())["server"]
-    assert {defaults.port, defaults.metrics_port, chart["port"], chart["metricsPort"], chart["healthPort"]} <= exposed
+    assert {
+        defaults.port,
+        defaults.metrics_port,
+        chart["port"],
+        chart["metricsPort"],
+        chart["healthPort"],
+    } <= exposed
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)

@@ -150,7 +150,9 @@ def test_the_recipe_registers_a_working_reward_without_central_edits(throwaway) 
     assert [w.name for w in registry.official_weights("throwaway_score")] == ["throwaway"]
 
     # options are typed and checked when a server config loads
-    with pytest.raises(ValueError, match=r"scorers\.throwaway_score\.options\.hiden: unknown option; did you mean hidden\?"):
+    with pytest.raises(
+        ValueError, match=r"scorers\.throwaway_score\.options\.hiden: unknown option; did you mean hidden\?"
+    ):
         ServerConfig.from_dict({"scorers": {"throwaway_score": {"options": {"hiden": 8}}}})
 
     # the conformance harness runs it: outputs match the info, batch == one by one, warm-up finite
@@ -173,11 +175,15 @@ def test_generated_tables_and_golden_pick_it_up(throwaway, tmp_path: Path) -> No
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     routes = gen_bench_routes.build_tables()["throwawaybench"]["metrics"]
-    assert routes == {"colourfulness": {"scorer": "throwaway_score", "higher_is_better": True,
-                                        "output": "throwaway_score"}}
+    assert routes == {
+        "colourfulness": {"scorer": "throwaway_score", "higher_is_better": True, "output": "throwaway_score"}
+    }
     schema = gen_chart_schema.per_scorer_schemas()["throwaway_score"]["allOf"][1]["properties"]["options"]
-    assert schema["properties"]["hidden"] == {"type": "integer", "default": 4,
-                                              "description": "Width of the hidden layer of the tiny head."}
+    assert schema["properties"]["hidden"] == {
+        "type": "integer",
+        "default": 4,
+        "description": "Width of the hidden layer of the tiny head.",
+    }
 
     from tests.golden import regen
 

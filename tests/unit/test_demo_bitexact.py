@@ -35,15 +35,22 @@ def test_two_writes_are_byte_identical(tmp_path: Path) -> None:
     assert _digests(a) == _digests(b)
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs CPU affinity control and at least 2 CPUs")
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs CPU affinity control and at least 2 CPUs",
+)
 def test_bytes_do_not_depend_on_the_cpu_count(tmp_path: Path) -> None:
     """x264 sizes its thread pool from the CPUs it may use; the demo encoder must not."""
     outs = []
     for cpus in (1, len(os.sched_getaffinity(0))):
         folder = tmp_path / f"cpus{cpus}"
         folder.mkdir()
-        proc = subprocess.run([sys.executable, "-c", _WRITE, str(cpus), str(folder)], capture_output=True, text=True,
-                              timeout=300, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _WRITE, str(cpus), str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         outs.append(proc.stdout.split())
     assert len(outs[0]) == 3 and outs[0] == outs[1]

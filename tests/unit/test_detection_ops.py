@@ -130,12 +130,16 @@ def _np_bilinear(f: np.ndarray, y: float, x: float) -> np.ndarray:
         x1 = x0 + 1
     ly, lx = y - y0, x - x0
     return (
-        (1 - ly) * (1 - lx) * f[:, y0, x0] + (1 - ly) * lx * f[:, y0, x1]
-        + ly * (1 - lx) * f[:, y1, x0] + ly * lx * f[:, y1, x1]
+        (1 - ly) * (1 - lx) * f[:, y0, x0]
+        + (1 - ly) * lx * f[:, y0, x1]
+        + ly * (1 - lx) * f[:, y1, x0]
+        + ly * lx * f[:, y1, x1]
     )
 
 
-def _np_roi_align(f: np.ndarray, box: np.ndarray, out: int, scale: float, ratio: int, aligned: bool) -> np.ndarray:
+def _np_roi_align(
+    f: np.ndarray, box: np.ndarray, out: int, scale: float, ratio: int, aligned: bool
+) -> np.ndarray:
     off = 0.5 if aligned else 0.0
     x1, y1, x2, y2 = box * scale - off
     rw, rh = x2 - x1, y2 - y1
@@ -161,13 +165,21 @@ def test_roi_align_matches_numpy_loops(ratio, aligned):
     rng = np.random.default_rng(2)
     feat = rng.normal(size=(2, 3, 11, 13)).astype(np.float32)
     boxes = np.array(
-        [[0, 3.0, 5.0, 40.0, 30.0], [1, -6.0, -4.0, 20.0, 12.0], [0, 80.0, 70.0, 110.0, 100.0],
-         [1, 10.0, 10.0, 10.5, 60.0], [0, 0.0, 0.0, 104.0, 88.0], [1, 50.0, 2.0, 51.0, 3.0]],
+        [
+            [0, 3.0, 5.0, 40.0, 30.0],
+            [1, -6.0, -4.0, 20.0, 12.0],
+            [0, 80.0, 70.0, 110.0, 100.0],
+            [1, 10.0, 10.0, 10.5, 60.0],
+            [0, 0.0, 0.0, 104.0, 88.0],
+            [1, 50.0, 2.0, 51.0, 3.0],
+        ],
         dtype=np.float32,
     )
     got = roi_align(torch.from_numpy(feat), torch.from_numpy(boxes), 4, 1 / 8, ratio, aligned).numpy()
     for k, row in enumerate(boxes):
-        ref = _np_roi_align(feat[int(row[0])].astype(np.float64), row[1:].astype(np.float64), 4, 1 / 8, ratio, aligned)
+        ref = _np_roi_align(
+            feat[int(row[0])].astype(np.float64), row[1:].astype(np.float64), 4, 1 / 8, ratio, aligned
+        )
         np.testing.assert_allclose(got[k], ref, atol=1e-5, err_msg=f"roi {k}")
 
 
@@ -181,17 +193,28 @@ def test_roi_align_hand_computed_constant_and_ramp():
 
 
 def test_assign_levels_canonical_rule():
-    boxes = torch.tensor([[0.0, 0.0, 224.0, 224.0], [0.0, 0.0, 111.0, 111.0], [0.0, 0.0, 112.0, 112.0],
-                          [0.0, 0.0, 900.0, 900.0], [0.0, 0.0, 2.0, 2.0]])
+    boxes = torch.tensor(
+        [
+            [0.0, 0.0, 224.0, 224.0],
+            [0.0, 0.0, 111.0, 111.0],
+            [0.0, 0.0, 112.0, 112.0],
+            [0.0, 0.0, 900.0, 900.0],
+            [0.0, 0.0, 2.0, 2.0],
+        ]
+    )
     # 224 -> level 4; 111 -> floor(4 + log2(0.4955)) = 2 -> clamped to 3; 112 -> 3; 900 -> 6 -> 5; tiny -> 3
     assert assign_levels(boxes, 3, 5).tolist() == [1, 0, 0, 2, 0]
 
 
 def test_multilevel_roi_align_routes_each_box_to_its_level():
     rng = np.random.default_rng(3)
-    feats = [torch.from_numpy(rng.normal(size=(1, 2, 64 // s, 64 // s)).astype(np.float32)) for s in (8, 16, 32)]
+    feats = [
+        torch.from_numpy(rng.normal(size=(1, 2, 64 // s, 64 // s)).astype(np.float32)) for s in (8, 16, 32)
+    ]
     boxes = torch.tensor([[0.0, 0.0, 40.0, 40.0], [0.0, 0.0, 300.0, 250.0], [2.0, 3.0, 600.0, 500.0]])
     got = multilevel_roi_align(feats, boxes, 7, (1 / 8, 1 / 16, 1 / 32))
     for k, lvl in enumerate([0, 1, 2]):
-        want = roi_align(feats[lvl], torch.cat([torch.zeros(1, 1), boxes[k : k + 1]], 1), 7, (1 / 8, 1 / 16, 1 / 32)[lvl])
+        want = roi_align(
+            feats[lvl], torch.cat([torch.zeros(1, 1), boxes[k : k + 1]], 1), 7, (1 / 8, 1 / 16, 1 / 32)[lvl]
+        )
         assert torch.equal(got[k : k + 1], want)

@@ -20,17 +20,55 @@ OFFICIAL_MANIFEST = "ce750467bd5b253d5b2be2a503fdc863ef4e96e1d2f6c23af47b1855d3e
 # _seeded(…, 0) weights on torch.randn(2, 3, H, W) inputs drawn in this order from Generator(1); computed
 # once by running the reference code outside the project.
 REFERENCE = {
-    (224, 224): [-0.612809, 1.286672, -1.386393, -0.304517, -0.224029, 0.657256,
-                 -0.552156, 1.315903, -1.441472, -0.277495, -0.271126, 0.631478],
-    (224, 400): [-0.737085, 1.229828, -1.517675, -0.306122, -0.199733, 0.627024,
-                 -0.681702, 1.253304, -1.480315, -0.309054, -0.185803, 0.624751],
-    (240, 160): [-0.53158, 1.202217, -1.412846, -0.3061, -0.197544, 0.559219,
-                 -0.805642, 1.167901, -1.659873, -0.407969, -0.272079, 0.591728],
+    (224, 224): [
+        -0.612809,
+        1.286672,
+        -1.386393,
+        -0.304517,
+        -0.224029,
+        0.657256,
+        -0.552156,
+        1.315903,
+        -1.441472,
+        -0.277495,
+        -0.271126,
+        0.631478,
+    ],
+    (224, 400): [
+        -0.737085,
+        1.229828,
+        -1.517675,
+        -0.306122,
+        -0.199733,
+        0.627024,
+        -0.681702,
+        1.253304,
+        -1.480315,
+        -0.309054,
+        -0.185803,
+        0.624751,
+    ],
+    (240, 160): [
+        -0.53158,
+        1.202217,
+        -1.412846,
+        -0.3061,
+        -0.197544,
+        0.559219,
+        -0.805642,
+        1.167901,
+        -1.659873,
+        -0.407969,
+        -0.272079,
+        0.591728,
+    ],
 }
 
 
 def _manifest(sd: dict) -> str:
-    return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
+    return hashlib.sha256(
+        "".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()
+    ).hexdigest()
 
 
 def _seeded(sd: dict, seed: int) -> dict:
@@ -109,6 +147,8 @@ def test_onnx_export_matches_torch(tmp_path: Path, hw):
     """Dynamic batch at a fixed frame size (the position-table resize is resolved at export time)."""
     model, _ = dino.load("tiny", seed=0)
     rng = np.random.default_rng(0)
-    spec = GraphSpec(model, ("pixels",), ("cls",), {"pixels": rng.standard_normal((2, 3, *hw)).astype(np.float32)})
+    spec = GraphSpec(
+        model, ("pixels",), ("cls",), {"pixels": rng.standard_normal((2, 3, *hw)).astype(np.float32)}
+    )
     path = export_graph(spec, tmp_path / "dino.onnx")
     assert check_graph(spec, path, batch_sizes=(1, 3)).ok(1e-4)

@@ -46,7 +46,8 @@ def test_power_stft_matches_librosa():
 
 
 @pytest.mark.parametrize(
-    ("sr", "n_fft", "n_mels", "fmin", "fmax"), [(48_000, 1024, 64, 50.0, 14_000.0), (16_000, 512, 40, 0.0, 8000.0)]
+    ("sr", "n_fft", "n_mels", "fmin", "fmax"),
+    [(48_000, 1024, 64, 50.0, 14_000.0), (16_000, 512, 40, 0.0, 8000.0)],
 )
 def test_mel_filter_bank_slaney_and_htk_match_librosa(sr, n_fft, n_mels, fmin, fmax):
     n_freqs = n_fft // 2 + 1

@@ -33,6 +33,7 @@ def _reference_fbank(x: np.ndarray, s: FbankSettings) -> np.ndarray:
     for i in range(flen):
         hann = 0.5 - 0.5 * math.cos(2 * math.pi * i / (flen - 1))
         win.append(hann if s.window_type == "hanning" else hann**0.85)
+
     # filters, one output bin at a time
     def mel(f: float) -> float:
         return 1127.0 * math.log(1.0 + f / 700.0)
@@ -46,7 +47,9 @@ def _reference_fbank(x: np.ndarray, s: FbankSettings) -> np.ndarray:
         for k in range(nfft // 2):
             m = mel(k * sr / nfft)
             if left < m < right:
-                filters[b, k] = (m - left) / (centre - left) if m <= centre else (right - m) / (right - centre)
+                filters[b, k] = (
+                    (m - left) / (centre - left) if m <= centre else (right - m) / (right - centre)
+                )
     # explicit DFT matrix
     k = np.arange(nfft // 2 + 1)[:, None]
     n = np.arange(nfft)[None, :]
@@ -66,7 +69,11 @@ def _reference_fbank(x: np.ndarray, s: FbankSettings) -> np.ndarray:
 
 def test_frame_counts_by_hand() -> None:
     # 25 ms = 400 samples, 10 ms = 160 at 16 kHz; 2 s -> 1 + (32000 - 400) // 160 = 198 (ImageBind pads to 204)
-    assert (IMAGEBIND_FBANK.frame_length, IMAGEBIND_FBANK.frame_shift, IMAGEBIND_FBANK.padded_length) == (400, 160, 512)
+    assert (IMAGEBIND_FBANK.frame_length, IMAGEBIND_FBANK.frame_shift, IMAGEBIND_FBANK.padded_length) == (
+        400,
+        160,
+        512,
+    )
     assert [frame_count(n) for n in (0, 399, 400, 559, 560, 32000)] == [0, 0, 1, 1, 2, 198]
     assert kaldi_fbank(np.zeros(399, np.float32)).shape == (0, 128)
     assert kaldi_fbank(np.zeros(32000, np.float32)).shape == (198, 128)

@@ -46,7 +46,9 @@ def test_resize_random_sizes_bit_exact_with_pillow():
         h, w, oh, ow = (int(v) for v in rng.integers(1, 160, 4))
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         ref = np.asarray(Image.fromarray(img).resize((ow, oh), Image.BICUBIC))
-        np.testing.assert_array_equal(I.resize_bicubic(img, oh, ow, pass_order=ORDER), ref, err_msg=f"{h}x{w}->{oh}x{ow}")
+        np.testing.assert_array_equal(
+            I.resize_bicubic(img, oh, ow, pass_order=ORDER), ref, err_msg=f"{h}x{w}->{oh}x{ow}"
+        )
 
 
 def test_resize_saturating_pattern_bit_exact():
@@ -91,7 +93,9 @@ def test_shortest_edge_size():
     assert I.shortest_edge_size(64, 96, 224) == (224, 336)
 
 
-@pytest.mark.parametrize(("h", "top_round", "top_floor"), [(230, 3, 3), (227, 2, 1), (229, 2, 2), (397, 86, 86)])
+@pytest.mark.parametrize(
+    ("h", "top_round", "top_floor"), [(230, 3, 3), (227, 2, 1), (229, 2, 2), (397, 86, 86)]
+)
 def test_center_crop_rounding(h, top_round, top_floor):
     img = np.arange(h, dtype=np.int32)[:, None, None].repeat(224, 1).repeat(3, 2)
     assert I.center_crop(img, 224, 224, rounding="round")[0, 0, 0] == top_round
@@ -132,7 +136,9 @@ def test_cropped_resize_equals_resize_then_crop(h: int, w: int, rounding: str, p
     )
 
     img = np.random.default_rng(h * w).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
-    full = center_crop(resize_shortest_edge_bicubic(img, 224, pass_order=pass_order), 224, 224, rounding=rounding)
+    full = center_crop(
+        resize_shortest_edge_bicubic(img, 224, pass_order=pass_order), 224, 224, rounding=rounding
+    )
     fast = resize_shortest_edge_center_crop(img, 224, 224, pass_order=pass_order, rounding=rounding)
     assert fast.shape == (3, 224, 224, 3)
     np.testing.assert_array_equal(fast, full)

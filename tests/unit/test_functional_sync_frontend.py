@@ -87,8 +87,15 @@ def test_fit_samples_and_frames() -> None:
 def _librosa_reference(segment: np.ndarray) -> np.ndarray:
     import librosa
 
-    spec = librosa.stft(segment.astype(np.float64), n_fft=1024, hop_length=160, win_length=400, window="hann",
-                        center=True, pad_mode="reflect")
+    spec = librosa.stft(
+        segment.astype(np.float64),
+        n_fft=1024,
+        hop_length=160,
+        win_length=400,
+        window="hann",
+        center=True,
+        pad_mode="reflect",
+    )
     fb = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=128, fmin=0.0, fmax=8000.0, htk=True, norm=None)
     mel = np.log(fb @ (np.abs(spec) ** 2) + 1e-6)  # (128, 65)
     out = np.zeros((128, 66))
@@ -99,10 +106,12 @@ def _librosa_reference(segment: np.ndarray) -> np.ndarray:
 def test_log_mel_matches_independent_librosa_reference() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(10240) / 16000
-    segs = np.stack([
-        0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(10240),
-        0.1 * rng.standard_normal(10240),
-    ]).astype(np.float32)
+    segs = np.stack(
+        [
+            0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(10240),
+            0.1 * rng.standard_normal(10240),
+        ]
+    ).astype(np.float32)
     got = sf.sync_log_mel(segs)
     assert got.shape == (2, 128, 66) and got.dtype == np.float32
     for i in range(2):
@@ -122,7 +131,9 @@ def test_mel_filters_are_htk_without_norm() -> None:
     ref = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=128, fmin=0.0, fmax=8000.0, htk=True, norm=None)
     np.testing.assert_allclose(sf.sync_mel_filters().T, ref, atol=1e-6)
     win = sf.sync_stft_window()
-    assert win.shape == (1024,) and np.all(win[:312] == 0) and np.all(win[712:] == 0) and win[312 + 200] == 1.0
+    assert (
+        win.shape == (1024,) and np.all(win[:312] == 0) and np.all(win[712:] == 0) and win[312 + 200] == 1.0
+    )
 
 
 # ------------------------------------------------------------------------------------------------ frames
@@ -146,7 +157,11 @@ def test_resize_is_antialiased_float_bicubic_rounded() -> None:
     frames = np.random.default_rng(2).integers(0, 256, (1, 64, 96, 3), dtype=np.uint8)
     got = sf.torchvision_resize_bicubic(frames, 32, 48)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    ref = torch.nn.functional.interpolate(x, size=(32, 48), mode="bicubic", antialias=True).clamp(0, 255).round()
+    ref = (
+        torch.nn.functional.interpolate(x, size=(32, 48), mode="bicubic", antialias=True)
+        .clamp(0, 255)
+        .round()
+    )
     np.testing.assert_array_equal(got, ref.to(torch.uint8).permute(0, 2, 3, 1).numpy())
     flat = np.full((1, 64, 96, 3), 77, np.uint8)
     assert np.all(sf.torchvision_resize_bicubic(flat, 32, 48) == 77)  # weights sum to one, no ringing
@@ -180,6 +195,8 @@ def test_sinc_resample_identity_odd_lengths_and_cropping() -> None:
     # dropping the input beyond what the first n outputs read changes none of them
     n = 8_000
     keep = sf.sinc_resample_input_length(n, 44_100, 16_000)
-    np.testing.assert_array_equal(sf.sinc_resample(x[:keep], 44_100, 16_000)[:n], sf.sinc_resample(x, 44_100, 16_000)[:n])
+    np.testing.assert_array_equal(
+        sf.sinc_resample(x[:keep], 44_100, 16_000)[:n], sf.sinc_resample(x, 44_100, 16_000)[:n]
+    )
     with pytest.raises(ValueError):
         sf.sinc_resample(x, 0, 16_000)

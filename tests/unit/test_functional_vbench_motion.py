@@ -48,8 +48,9 @@ def test_pad_replicate_matches_numpy_edge_pad_and_unpad_inverts():
 
 
 def _naive_top_mean(flow: np.ndarray, fraction: float) -> float:
-    mags = sorted((float(np.hypot(u, v)) for u, v in zip(flow[0].ravel(), flow[1].ravel(), strict=True)),
-                  reverse=True)
+    mags = sorted(
+        (float(np.hypot(u, v)) for u, v in zip(flow[0].ravel(), flow[1].ravel(), strict=True)), reverse=True
+    )
     k = int(len(mags) * fraction)
     return sum(mags[:k]) / k
 
@@ -84,7 +85,9 @@ def test_flow_top_mean_rejects_bad_shape():
 # ------------------------------------------------------------------------------------------- dynamic_degree
 
 
-@pytest.mark.parametrize(("fps", "interval"), [(8, 1), (4, 1), (12, 2), (20, 2), (24, 3), (25, 3), (30, 4), (60, 8)])
+@pytest.mark.parametrize(
+    ("fps", "interval"), [(8, 1), (4, 1), (12, 2), (20, 2), (24, 3), (25, 3), (30, 4), (60, 8)]
+)
 def test_dynamic_interval_rounds_half_to_even(fps, interval):
     assert vm.dynamic_frame_interval(fps) == interval  # 12/8 = 1.5 -> 2, 20/8 = 2.5 -> 2 (§12)
 
@@ -155,8 +158,13 @@ def test_is_static_rule():
 
 @pytest.mark.parametrize(
     ("name", "prompt"),
-    [("a dog running-3.mp4", "a dog running"), ("/x/y/a cat.mp4", "a cat"), ("v-1-12.mp4", "v-1"),
-     ("no-number-x.mp4", "no-number-x"), ("a.b-0.mp4", "a.b")],
+    [
+        ("a dog running-3.mp4", "a dog running"),
+        ("/x/y/a cat.mp4", "a cat"),
+        ("v-1-12.mp4", "v-1"),
+        ("no-number-x.mp4", "no-number-x"),
+        ("a.b-0.mp4", "a.b"),
+    ],
 )
 def test_prompt_from_filename(name, prompt):
     assert vm.prompt_from_filename(name) == prompt
@@ -164,7 +172,15 @@ def test_prompt_from_filename(name, prompt):
 
 def test_select_static_visits_sorted_and_stops_at_five():
     paths = [f"/v/p-{i}.mp4" for i in range(12)] + ["/v/q-0.mp4", "/v/other-0.mp4"]
-    static = {"/v/p-0.mp4", "/v/p-1.mp4", "/v/p-10.mp4", "/v/p-2.mp4", "/v/p-4.mp4", "/v/p-5.mp4", "/v/p-6.mp4"}
+    static = {
+        "/v/p-0.mp4",
+        "/v/p-1.mp4",
+        "/v/p-10.mp4",
+        "/v/p-2.mp4",
+        "/v/p-4.mp4",
+        "/v/p-5.mp4",
+        "/v/p-6.mp4",
+    }
     calls: list[str] = []
 
     def pred(p: str) -> bool:

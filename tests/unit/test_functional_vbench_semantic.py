@@ -57,7 +57,9 @@ def test_human_action_video_and_accuracy() -> None:
 
 def test_scene_substring_rule() -> None:
     assert S.scene_frame_success("a picture of an indoor swimming pool with people", "indoor swimming pool")
-    assert S.scene_frame_success("a poolside view indoors while swimming", "indoor swimming pool")  # substrings
+    assert S.scene_frame_success(
+        "a poolside view indoors while swimming", "indoor swimming pool"
+    )  # substrings
     assert not S.scene_frame_success("an outdoor swimming pool", "indoor swimming pool")
     assert S.scene_frame_success("anything at all", "")  # '' is in every string, as in the reference
     assert S.scene_frame_success("a bar", "bar  ")  # double space: empty words match
@@ -79,6 +81,9 @@ def test_viclip_cosine_and_mean() -> None:
     assert S.viclip_similarity(v, -v) == pytest.approx(-1.0, abs=1e-7)  # negative cosines are kept
     r1 = S.temporal_style_video("x.mp4", v, t)
     r2 = S.overall_consistency_video("y.mp4", v, np.array([0.0, 0.0, 1.0]))
-    assert r1 == {"video_path": "x.mp4", "video_results": pytest.approx(0.96, abs=1e-7)} and r2["video_results"] == 0
+    assert (
+        r1 == {"video_path": "x.mp4", "video_results": pytest.approx(0.96, abs=1e-7)}
+        and r2["video_results"] == 0
+    )
     assert S.overall_consistency_aggregate([r1, r2]) == pytest.approx(0.48, abs=1e-7)
     assert S.temporal_style_aggregate is S.viclip_aggregate

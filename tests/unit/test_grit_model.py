@@ -52,13 +52,24 @@ def _reference_layout() -> dict[str, tuple[int, ...]]:
     for i in range(12):
         p = f"backbone.bottom_up.blocks.{i}."
         rel = 127 if i in (2, 5, 8, 11) else 27
-        keys.update({
-            p + "norm1.weight": (d,), p + "norm1.bias": (d,), p + "attn.qkv.weight": (3 * d, d),
-            p + "attn.qkv.bias": (3 * d,), p + "attn.proj.weight": (d, d), p + "attn.proj.bias": (d,),
-            p + "attn.rel_pos_h": (rel, hd), p + "attn.rel_pos_w": (rel, hd), p + "norm2.weight": (d,),
-            p + "norm2.bias": (d,), p + "mlp.fc1.weight": (4 * d, d), p + "mlp.fc1.bias": (4 * d,),
-            p + "mlp.fc2.weight": (d, 4 * d), p + "mlp.fc2.bias": (d,),
-        })
+        keys.update(
+            {
+                p + "norm1.weight": (d,),
+                p + "norm1.bias": (d,),
+                p + "attn.qkv.weight": (3 * d, d),
+                p + "attn.qkv.bias": (3 * d,),
+                p + "attn.proj.weight": (d, d),
+                p + "attn.proj.bias": (d,),
+                p + "attn.rel_pos_h": (rel, hd),
+                p + "attn.rel_pos_w": (rel, hd),
+                p + "norm2.weight": (d,),
+                p + "norm2.bias": (d,),
+                p + "mlp.fc1.weight": (4 * d, d),
+                p + "mlp.fc1.bias": (4 * d,),
+                p + "mlp.fc2.weight": (d, 4 * d),
+                p + "mlp.fc2.bias": (d,),
+            }
+        )
     keys["backbone.fpn_stride_16_8.weight"] = (d, d, 2, 2)
     for s in (8, 16, 32):
         p = f"backbone.fpn_stride{s}_"
@@ -69,46 +80,87 @@ def _reference_layout() -> dict[str, tuple[int, ...]]:
         keys.update({f"backbone.top_block.{n}.weight": (c, c, 3, 3), f"backbone.top_block.{n}.bias": (c,)})
     p = "proposal_generator.centernet_head."
     for i in range(4):  # Sequential(conv, GroupNorm, ReLU) x 4
-        keys.update({f"{p}bbox_tower.{3 * i}.weight": (c, c, 3, 3), f"{p}bbox_tower.{3 * i}.bias": (c,),
-                     f"{p}bbox_tower.{3 * i + 1}.weight": (c,), f"{p}bbox_tower.{3 * i + 1}.bias": (c,)})
-    keys.update({p + "bbox_pred.weight": (4, c, 3, 3), p + "bbox_pred.bias": (4,), p + "agn_hm.weight": (1, c, 3, 3),
-                 p + "agn_hm.bias": (1,)})
+        keys.update(
+            {
+                f"{p}bbox_tower.{3 * i}.weight": (c, c, 3, 3),
+                f"{p}bbox_tower.{3 * i}.bias": (c,),
+                f"{p}bbox_tower.{3 * i + 1}.weight": (c,),
+                f"{p}bbox_tower.{3 * i + 1}.bias": (c,),
+            }
+        )
+    keys.update(
+        {
+            p + "bbox_pred.weight": (4, c, 3, 3),
+            p + "bbox_pred.bias": (4,),
+            p + "agn_hm.weight": (1, c, 3, 3),
+            p + "agn_hm.bias": (1,),
+        }
+    )
     keys.update({f"{p}scales.{i}.scale": (1,) for i in range(5)})
     for k in range(3):
-        keys.update({
-            f"roi_heads.box_head.{k}.fc1.weight": (1024, c * 49), f"roi_heads.box_head.{k}.fc1.bias": (1024,),
-            f"roi_heads.box_head.{k}.fc2.weight": (1024, 1024), f"roi_heads.box_head.{k}.fc2.bias": (1024,),
-            f"roi_heads.box_predictor.{k}.cls_score.weight": (2, 1024),
-            f"roi_heads.box_predictor.{k}.cls_score.bias": (2,),
-            f"roi_heads.box_predictor.{k}.bbox_pred.0.weight": (1024, 1024),
-            f"roi_heads.box_predictor.{k}.bbox_pred.0.bias": (1024,),
-            f"roi_heads.box_predictor.{k}.bbox_pred.2.weight": (4, 1024),
-            f"roi_heads.box_predictor.{k}.bbox_pred.2.bias": (4,),
-        })
+        keys.update(
+            {
+                f"roi_heads.box_head.{k}.fc1.weight": (1024, c * 49),
+                f"roi_heads.box_head.{k}.fc1.bias": (1024,),
+                f"roi_heads.box_head.{k}.fc2.weight": (1024, 1024),
+                f"roi_heads.box_head.{k}.fc2.bias": (1024,),
+                f"roi_heads.box_predictor.{k}.cls_score.weight": (2, 1024),
+                f"roi_heads.box_predictor.{k}.cls_score.bias": (2,),
+                f"roi_heads.box_predictor.{k}.bbox_pred.0.weight": (1024, 1024),
+                f"roi_heads.box_predictor.{k}.bbox_pred.0.bias": (1024,),
+                f"roi_heads.box_predictor.{k}.bbox_pred.2.weight": (4, 1024),
+                f"roi_heads.box_predictor.{k}.bbox_pred.2.bias": (4,),
+            }
+        )
     for i in range(1, 5):
-        keys.update({f"roi_heads.mask_head.mask_fcn{i}.weight": (c, c, 3, 3), f"roi_heads.mask_head.mask_fcn{i}.bias": (c,)})
-    keys.update({"roi_heads.mask_head.deconv.weight": (c, c, 2, 2), "roi_heads.mask_head.deconv.bias": (c,),
-                 "roi_heads.mask_head.predictor.weight": (1, c, 1, 1), "roi_heads.mask_head.predictor.bias": (1,)})
+        keys.update(
+            {
+                f"roi_heads.mask_head.mask_fcn{i}.weight": (c, c, 3, 3),
+                f"roi_heads.mask_head.mask_fcn{i}.bias": (c,),
+            }
+        )
+    keys.update(
+        {
+            "roi_heads.mask_head.deconv.weight": (c, c, 2, 2),
+            "roi_heads.mask_head.deconv.bias": (c,),
+            "roi_heads.mask_head.predictor.weight": (1, c, 1, 1),
+            "roi_heads.mask_head.predictor.bias": (1,),
+        }
+    )
     for dec in ("text_decoder", "text_decoder_det"):
         p = f"roi_heads.{dec}.textual."
-        keys.update({
-            p + "object_feature_projection.0.weight": (d, c), p + "object_feature_projection.0.bias": (d,),
-            p + "object_feature_projection.1.weight": (d,), p + "object_feature_projection.1.bias": (d,),
-            p + "embedding.words.weight": (30522, d), p + "embedding.positions.weight": (1024, d),
-            p + "embedding.layer_norm.weight": (d,), p + "embedding.layer_norm.bias": (d,),
-            p + "output.weight": (30522, d), p + "output.bias": (30522,),
-        })
+        keys.update(
+            {
+                p + "object_feature_projection.0.weight": (d, c),
+                p + "object_feature_projection.0.bias": (d,),
+                p + "object_feature_projection.1.weight": (d,),
+                p + "object_feature_projection.1.bias": (d,),
+                p + "embedding.words.weight": (30522, d),
+                p + "embedding.positions.weight": (1024, d),
+                p + "embedding.layer_norm.weight": (d,),
+                p + "embedding.layer_norm.bias": (d,),
+                p + "output.weight": (30522, d),
+                p + "output.bias": (30522,),
+            }
+        )
         for i in range(6):
             q = f"{p}transformer.encoder.layer.{i}."
             for n in ("query", "key", "value"):
                 keys.update({f"{q}attention.self.{n}.weight": (d, d), f"{q}attention.self.{n}.bias": (d,)})
-            keys.update({
-                q + "attention.output.dense.weight": (d, d), q + "attention.output.dense.bias": (d,),
-                q + "attention.output.LayerNorm.weight": (d,), q + "attention.output.LayerNorm.bias": (d,),
-                q + "intermediate.dense.weight": (3072, d), q + "intermediate.dense.bias": (3072,),
-                q + "output.dense.weight": (d, 3072), q + "output.dense.bias": (d,),
-                q + "output.LayerNorm.weight": (d,), q + "output.LayerNorm.bias": (d,),
-            })
+            keys.update(
+                {
+                    q + "attention.output.dense.weight": (d, d),
+                    q + "attention.output.dense.bias": (d,),
+                    q + "attention.output.LayerNorm.weight": (d,),
+                    q + "attention.output.LayerNorm.bias": (d,),
+                    q + "intermediate.dense.weight": (3072, d),
+                    q + "intermediate.dense.bias": (3072,),
+                    q + "output.dense.weight": (d, 3072),
+                    q + "output.dense.bias": (d,),
+                    q + "output.LayerNorm.weight": (d,),
+                    q + "output.LayerNorm.bias": (d,),
+                }
+            )
     return keys
 
 
@@ -130,7 +182,9 @@ def test_full_size_parameter_count():
     vit = 12 * block + 8 * 2 * 27 * 64 + 4 * 2 * 127 * 64 + 3 * 256 * d + d + 197 * d
     fpn = d * d * 4 + 3 * (d * 256 + 256 * 256 * 9 + 4 * 256) + 2 * (256 * 256 * 9 + 256)
     centernet = 4 * (256 * 256 * 9 + 256 + 2 * 256) + 4 * 256 * 9 + 4 + 256 * 9 + 1 + 5
-    cascade = 3 * (12544 * 1024 + 1024 + 1024 * 1024 + 1024 + 2 * 1024 + 2 + 1024 * 1024 + 1024 + 4 * 1024 + 4)
+    cascade = 3 * (
+        12544 * 1024 + 1024 + 1024 * 1024 + 1024 + 2 * 1024 + 2 + 1024 * 1024 + 1024 + 4 * 1024 + 4
+    )
     mask = 4 * (256 * 256 * 9 + 256) + 256 * 256 * 4 + 256 + 256 + 1
     bert_layer = 4 * (d * d + d) + 2 * 2 * d + 2 * 3072 * d + 3072 + d
     text = d * 256 + d + 2 * d + 30522 * d + 1024 * d + 2 * d + 6 * bert_layer + 30522
@@ -169,7 +223,9 @@ def test_identity_and_official_spec(tiny):
     assert ident.tiny and ident == grit.identify("tiny")
     spec = grit.OFFICIAL_WEIGHTS[grit.FAMILY]
     assert spec.source.endswith("/" + grit.OFFICIAL_FILENAME) and "VBench_Used_Models" in spec.source
-    assert grit.OFFICIAL_WEIGHTS[grit.TOKENIZER_FAMILY].source.endswith("/bert-base-uncased/resolve/86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt")
+    assert grit.OFFICIAL_WEIGHTS[grit.TOKENIZER_FAMILY].source.endswith(
+        "/bert-base-uncased/resolve/86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt"
+    )
     with pytest.raises(ValueError, match="ObjectDet"):
         grit.check_task("Caption")
 
@@ -227,7 +283,12 @@ def test_empty_frame_gives_empty_detections(tiny):
         for predictor in quiet.roi_heads.box_predictor:
             predictor.cls_score.bias.copy_(torch.tensor([-20.0, 20.0]))  # everything is background
     det = quiet.detect(_frame(40, 40), decoder, captions=True)
-    assert det.boxes.shape == (0, 4) and det.scores.shape == (0,) and det.object_names == () and det.captions == ()
+    assert (
+        det.boxes.shape == (0, 4)
+        and det.scores.shape == (0,)
+        and det.object_names == ()
+        and det.captions == ()
+    )
 
 
 def test_detect_frames_is_per_frame_detect(tiny):

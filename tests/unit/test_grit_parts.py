@@ -74,17 +74,21 @@ def _np_attention(attn: Attention, x: np.ndarray) -> np.ndarray:
     out = np.zeros((b, h * w, c))
     for bi in range(b):
         for hi in range(heads):
-            q = tokens[bi, :, hi * hd:(hi + 1) * hd]
-            k = tokens[bi, :, c + hi * hd:c + (hi + 1) * hd]
-            v = tokens[bi, :, 2 * c + hi * hd:2 * c + (hi + 1) * hd]
+            q = tokens[bi, :, hi * hd : (hi + 1) * hd]
+            k = tokens[bi, :, c + hi * hd : c + (hi + 1) * hd]
+            v = tokens[bi, :, 2 * c + hi * hd : 2 * c + (hi + 1) * hd]
             logits = np.zeros((h * w, h * w))
             for i in range(h * w):
                 for j in range(h * w):
                     (yi, xi), (yj, xj) = divmod(i, w), divmod(j, w)
-                    logits[i, j] = (q[i] @ k[j]) / math.sqrt(hd) + q[i] @ rh[yi - yj + h - 1] + q[i] @ rw[xi - xj + w - 1]
+                    logits[i, j] = (
+                        (q[i] @ k[j]) / math.sqrt(hd)
+                        + q[i] @ rh[yi - yj + h - 1]
+                        + q[i] @ rw[xi - xj + w - 1]
+                    )
             p = np.exp(logits - logits.max(1, keepdims=True))
             p /= p.sum(1, keepdims=True)
-            out[bi, :, hi * hd:(hi + 1) * hd] = p @ v
+            out[bi, :, hi * hd : (hi + 1) * hd] = p @ v
     proj = out @ attn.proj.weight.detach().numpy().T + attn.proj.bias.detach().numpy()
     return proj.reshape(b, h, w, c)
 
@@ -93,8 +97,9 @@ def test_attention_matches_numpy_loops():
     attn = Attention(8, 2, rel_size=4)
     _randomize(attn, 0)
     x = torch.randn(1, 4, 4, 8)
-    np.testing.assert_allclose(attn(x).detach().numpy(), _np_attention(attn, x.numpy().astype(np.float64)),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        attn(x).detach().numpy(), _np_attention(attn, x.numpy().astype(np.float64)), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_windowed_block_keeps_windows_apart():
@@ -126,7 +131,14 @@ def test_pyramid_strides():
 
 
 def test_level_grid_and_decode_hand_computed():
-    assert level_grid(2, 3, 8, torch.device("cpu")).tolist() == [[4, 4], [12, 4], [20, 4], [4, 12], [12, 12], [20, 12]]
+    assert level_grid(2, 3, 8, torch.device("cpu")).tolist() == [
+        [4, 4],
+        [12, 4],
+        [20, 4],
+        [4, 12],
+        [12, 12],
+        [20, 12],
+    ]
     heat = torch.tensor([[0.25, 0.00001], [0.04, 0.81]])
     reg = torch.zeros(4, 2, 2)
     reg[:, 1, 1] = torch.tensor([0.5, 1.0, 2.0, 0.25])  # ltrb in stride units at cell (y=1, x=1)
@@ -172,7 +184,9 @@ def test_cascade_scores_average_stages_and_boxes_chain_stage_weights():
     det = heads.detect(feats, proposals, ps, (128, 128))
     assert torch.allclose(det.scores, torch.full((2,), math.sqrt(0.5 * 0.81)))
     # three shifts of 2 px (width 20) -> +6; three shifts of 1 px (width 10) -> +3
-    assert torch.allclose(det.boxes, torch.tensor([[16.0, 10.0, 36.0, 50.0], [63.0, 60.0, 73.0, 70.0]]), atol=1e-4)
+    assert torch.allclose(
+        det.boxes, torch.tensor([[16.0, 10.0, 36.0, 50.0], [63.0, 60.0, 73.0, 70.0]]), atol=1e-4
+    )
     # below 0.5 after the proposal score: dropped
     assert heads.detect(feats, proposals, torch.tensor([0.4, 0.4]), (128, 128)).boxes.shape[0] == 0
 
@@ -235,7 +249,9 @@ def test_greedy_decode_matches_full_recompute_search():
     with torch.no_grad():
         head.output.bias[cfg.sep_token_id] += 2.0
         # one feature vector per row (the decoder averages memory tokens, so distinct rows need distinct means)
-        mem = torch.randn(6, 1, cfg.fpn_channels, generator=torch.Generator().manual_seed(0)).expand(6, 196, -1)
+        mem = torch.randn(6, 1, cfg.fpn_channels, generator=torch.Generator().manual_seed(0)).expand(
+            6, 196, -1
+        )
         got = greedy_decode(head, mem.contiguous(), cfg.cls_token_id, cfg.sep_token_id, 12)
         ref_tokens, ref_lp = _reference_greedy(head, mem.contiguous(), cfg.cls_token_id, cfg.sep_token_id, 12)
     first_end = [(row == cfg.sep_token_id).nonzero().flatten()[:1].tolist() for row in got.tokens]
@@ -251,7 +267,9 @@ def test_greedy_decode_all_end_first_returns_at_once():
     with torch.no_grad():
         head.output.bias.zero_()
         head.output.bias[cfg.sep_token_id] = 100.0
-        out = greedy_decode(head, torch.randn(3, 196, cfg.fpn_channels), cfg.cls_token_id, cfg.sep_token_id, 40)
+        out = greedy_decode(
+            head, torch.randn(3, 196, cfg.fpn_channels), cfg.cls_token_id, cfg.sep_token_id, 40
+        )
     assert out.tokens.tolist() == [[cfg.sep_token_id]] * 3 and torch.all(out.logprobs <= 0)
 
 
@@ -267,10 +285,15 @@ def test_wordpiece_decode_matches_tokenizers_library():
     rng = np.random.default_rng(0)
     words = [i for i, t in enumerate(vocab) if not t.startswith("##")]
     for _ in range(200):
-        ids = [int(rng.choice(words))] + [int(i) for i in rng.integers(0, len(vocab), int(rng.integers(0, 12)))]
+        ids = [int(rng.choice(words))] + [
+            int(i) for i in rng.integers(0, len(vocab), int(rng.integers(0, 12)))
+        ]
         assert ours.decode(ids) == ref.decode(ids, skip_special_tokens=True), ids
     idx = {t: i for i, t in enumerate(vocab)}
-    assert ours.decode([idx[t] for t in ["[CLS]", "red", "c", "##a", "##r", ",", "dog", ".", "[SEP]"]]) == "red car, dog."
+    assert (
+        ours.decode([idx[t] for t in ["[CLS]", "red", "c", "##a", "##r", ",", "dog", ".", "[SEP]"]])
+        == "red car, dog."
+    )
     assert (ours.cls_token_id, ours.sep_token_id, len(ours)) == (2, 3, 128)
     assert vocab.index("[unused0]") == GRiTConfig.tiny().densecap_begin_id
 

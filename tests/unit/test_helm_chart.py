@@ -38,7 +38,9 @@ def _camel(name: str) -> str:
 
 
 def _load_schema_script() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_chart_schema", REPO / "scripts" / "gen_chart_schema.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_chart_schema", REPO / "scripts" / "gen_chart_schema.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -78,7 +80,11 @@ def pools(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Serve
     """(Deployment, the ServerConfig loaded from its ConfigMap) for every pool."""
     maps = by_name(objects, "ConfigMap")
     for dep in of_kind(objects, "Deployment"):
-        cm_name = next(v["configMap"]["name"] for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+        cm_name = next(
+            v["configMap"]["name"]
+            for v in dep["spec"]["template"]["spec"]["volumes"]
+            if v["name"] == "config"
+        )
         yield dep, ServerConfig.from_dict(yaml.safe_load(maps[cm_name]["data"]["server.yaml"]))
 
 
@@ -91,7 +97,12 @@ IDS = ["defaults", *(p.stem for p in VARIANTS)]
 
 
 def test_there_are_at_least_four_variants() -> None:
-    assert {p.stem for p in VARIANTS} >= {"gpu-hpa-values", "cpu-values", "tls-token-values", "multi-scorer-values"}
+    assert {p.stem for p in VARIANTS} >= {
+        "gpu-hpa-values",
+        "cpu-values",
+        "tls-token-values",
+        "multi-scorer-values",
+    }
 
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS, ids=IDS)
@@ -111,8 +122,9 @@ def test_every_manifest_validates_against_kubernetes(chart: Any, variant: Path |
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS, ids=IDS)
 def test_helm_lint_is_clean(variant: Path | None) -> None:
-    report = helm.lint(str(CHART), variant_values(variant), strict=True, namespace=NAMESPACE,
-                       kube_version=f"v{K8S_VERSION}")
+    report = helm.lint(
+        str(CHART), variant_values(variant), strict=True, namespace=NAMESPACE, kube_version=f"v{K8S_VERSION}"
+    )
     errors = [m for m in report["messages"] if m["severity"] >= 2] + report.get("errors", [])
     assert not errors, errors
 
@@ -157,8 +169,10 @@ def test_pools_probe_and_expose_the_ports_of_their_server_config(chart: Any, var
         assert headless["spec"]["clusterIP"] == "None"
         assert headless["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
         assert {p["name"]: p["port"] for p in headless["spec"]["ports"]} == {"grpc": cfg.port}
-        assert {p["name"]: p["port"] for p in services[name]["spec"]["ports"]} == {"grpc": cfg.port,
-                                                                                 "metrics": cfg.metrics_port}
+        assert {p["name"]: p["port"] for p in services[name]["spec"]["ports"]} == {
+            "grpc": cfg.port,
+            "metrics": cfg.metrics_port,
+        }
         # The PDB (when on) selects exactly this pool.
         if name in pdbs:
             assert pdbs[name]["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
@@ -190,7 +204,14 @@ def _check_triton_pool(dep: dict[str, Any], cfg: ServerConfig, services: dict[st
     # The init container exports the pool's own scorer config (the ConfigMap) into the repository folder.
     (export,) = pod["initContainers"]
     assert export["command"] == ["omninft-export"] and export["image"] == server["image"]
-    assert export["args"] == ["--format", "triton", "--config", "/etc/omninft/server.yaml", "--out", "/models"]
+    assert export["args"] == [
+        "--format",
+        "triton",
+        "--config",
+        "/etc/omninft/server.yaml",
+        "--out",
+        "/models",
+    ]
     (scorer_name,) = cfg.scorers
     assert cfg.scorers[scorer_name].max_batch_size == 8
     mounts = {m["name"]: m for m in server["volumeMounts"]}
@@ -206,20 +227,26 @@ def _check_triton_pool(dep: dict[str, Any], cfg: ServerConfig, services: dict[st
 def test_triton_pool_beside_an_omninft_pool(chart: Any) -> None:
     values = yaml.safe_load((CHART / "ci" / "triton-values.yaml").read_text())
     objects = render(chart, values)
-    engines = {d["metadata"]["name"]: d["metadata"]["labels"].get("omninft.io/engine", "omninft")
-               for d in of_kind(objects, "Deployment")}
+    engines = {
+        d["metadata"]["name"]: d["metadata"]["labels"].get("omninft.io/engine", "omninft")
+        for d in of_kind(objects, "Deployment")
+    }
     assert engines == {"rw-omninft-rewards-clap": "omninft", "rw-omninft-rewards-clip": "triton"}
     (monitor,) = of_kind(objects, "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
     assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource"]
     text = notes(chart, values)
-    assert "clip: {address: <target>, protocol: kserve}" in text and text.count("Triton Inference Server") == 1
+    assert (
+        "clip: {address: <target>, protocol: kserve}" in text and text.count("Triton Inference Server") == 1
+    )
     # A repository already exported onto the weights volume: no init container, Triton reads it there.
     staged = render(chart, {**values, "triton": {"repositoryPath": "/weights/triton/clip"}})
     dep = by_name(staged, "Deployment")["rw-omninft-rewards-clip"]
     assert "initContainers" not in dep["spec"]["template"]["spec"]
-    assert "--model-repository=/weights/triton/clip" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert (
+        "--model-repository=/weights/triton/clip" in dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
 
 
 def test_default_values_deploy_clap_and_clip_on_gpus_with_a_weights_job(chart: Any) -> None:
@@ -260,7 +287,9 @@ def test_gpu_pool_with_queue_time_autoscaling(chart: Any) -> None:
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert by_name(objects, "PodDisruptionBudget")["rw-omninft-rewards-clap-text"]["spec"] == {
-        "minAvailable": 1, "selector": deployments["rw-omninft-rewards-clap-text"]["spec"]["selector"]}
+        "minAvailable": 1,
+        "selector": deployments["rw-omninft-rewards-clap-text"]["spec"]["selector"],
+    }
     (monitor,) = of_kind(objects, "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["selector"]["matchLabels"]["omninft.io/metrics"] == "true"
@@ -298,8 +327,17 @@ def test_tls_and_token_come_from_secrets(chart: Any) -> None:
 def test_several_scorers_with_init_container_weights(chart: Any) -> None:
     objects = render(chart, variant_values(CHART / "ci" / "multi-scorer-values.yaml"))
     configs = {next(iter(cfg.scorers)): (dep, cfg) for dep, cfg in pools(objects)}
-    assert set(configs) == {"clap", "clip", "imagebind", "imagebind_avh", "desync", "i3d", "audioclip",
-                            "audiobox_aesthetics", "av_align"}
+    assert set(configs) == {
+        "clap",
+        "clip",
+        "imagebind",
+        "imagebind_avh",
+        "desync",
+        "i3d",
+        "audioclip",
+        "audiobox_aesthetics",
+        "av_align",
+    }
     dep, cfg = configs["desync"]
     assert cfg.scorers["desync"].options == {"max_audio_len_s": 4.0}
     assert cfg.scorers["desync"].max_batch_size == 8  # scorerDefaults override of values.yaml's 16
@@ -329,7 +367,10 @@ def test_several_scorers_with_init_container_weights(chart: Any) -> None:
         ({"triton": {"metricsPort": 0}}, "/triton/metricsPort"),
         # options are typed per scorer from its ScorerSpec
         ({"scorers": {"clap": {"options": {"text_cache_sise": 8}}}}, "text_cache_sise"),
-        ({"scorers": {"videoalign": {"options": {"use_norm": "yes"}}}}, "/scorers/videoalign/options/use_norm"),
+        (
+            {"scorers": {"videoalign": {"options": {"use_norm": "yes"}}}},
+            "/scorers/videoalign/options/use_norm",
+        ),
     ],
 )
 def test_schema_rejects_bad_values_with_the_key(chart: Any, values: dict[str, Any], message: str) -> None:
@@ -344,19 +385,32 @@ def test_schema_rejects_bad_values_with_the_key(chart: Any, values: dict[str, An
         ({"tls": {"enabled": True}}, "tls.enabled needs tls.secretName"),
         ({"auth": {"enabled": True}}, "auth.enabled needs auth.secretName"),
         ({"scorers": {"clap": {"enabled": False}, "clip": {"enabled": False}}}, "no scorer is enabled"),
-        ({"scorers": {"clap": {"device": "cpu", "resources": {"limits": {"nvidia.com/gpu": 1}}}}},
-         "a GPU is requested but device is cpu"),
-        ({"scorers": {"clap": {"device": "cpu", "backend": "tensorrt"}}}, "backend tensorrt needs a cuda device"),
-        ({"scorers": {"clip": {"engine": "triton"}}, "auth": {"enabled": True, "secretName": "t"}},
-         "engine triton pools serve plaintext"),
-        ({"scorers": {"clip": {"engine": "triton"}}, "weights": {"mode": "initContainer"}},
-         "read official weights from the weights PVC"),
+        (
+            {"scorers": {"clap": {"device": "cpu", "resources": {"limits": {"nvidia.com/gpu": 1}}}}},
+            "a GPU is requested but device is cpu",
+        ),
+        (
+            {"scorers": {"clap": {"device": "cpu", "backend": "tensorrt"}}},
+            "backend tensorrt needs a cuda device",
+        ),
+        (
+            {"scorers": {"clip": {"engine": "triton"}}, "auth": {"enabled": True, "secretName": "t"}},
+            "engine triton pools serve plaintext",
+        ),
+        (
+            {"scorers": {"clip": {"engine": "triton"}}, "weights": {"mode": "initContainer"}},
+            "read official weights from the weights PVC",
+        ),
         ({"server": {"metricsPort": 50051}}, "must differ"),
-        ({"scorers": {"clap": {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 2}}}},
-         "maxReplicas < minReplicas"),
+        (
+            {"scorers": {"clap": {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 2}}}},
+            "maxReplicas < minReplicas",
+        ),
     ],
 )
-def test_template_checks_fail_install_with_a_clear_message(chart: Any, values: dict[str, Any], message: str) -> None:
+def test_template_checks_fail_install_with_a_clear_message(
+    chart: Any, values: dict[str, Any], message: str
+) -> None:
     with pytest.raises(helm.HelmError) as err:
         chart.render(values, name="rw", namespace=NAMESPACE)
     assert message in str(err.value)
@@ -367,8 +421,9 @@ def test_template_checks_fail_install_with_a_clear_message(chart: Any, values: d
 
 def test_committed_schema_is_generated_from_the_server_config() -> None:
     script = _load_schema_script()
-    assert (CHART / "values.schema.json").read_text() == script.render(), \
+    assert (CHART / "values.schema.json").read_text() == script.render(), (
         "values.schema.json is stale: run python scripts/gen_chart_schema.py"
+    )
 
 
 def test_scorer_server_keys_are_exactly_the_scorer_config_fields() -> None:
@@ -391,9 +446,16 @@ def test_server_keys_are_the_server_config_fields() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values["server"]) <= server_keys
     # Every ServerConfig key the chart owns is set by the template (host, tls, token, scorers).
-    cm = yaml.safe_load(next(o for o in render(helm.Chart.load(str(CHART)), {
-        "tls": {"enabled": True, "secretName": "s"}, "auth": {"enabled": True, "secretName": "t"}})
-        if o["kind"] == "ConfigMap")["data"]["server.yaml"])
+    cm = yaml.safe_load(
+        next(
+            o
+            for o in render(
+                helm.Chart.load(str(CHART)),
+                {"tls": {"enabled": True, "secretName": "s"}, "auth": {"enabled": True, "secretName": "t"}},
+            )
+            if o["kind"] == "ConfigMap"
+        )["data"]["server.yaml"]
+    )
     assert set(script.CHART_OWNED_SERVER_KEYS) - {"authToken"} <= set(cm)
 
 

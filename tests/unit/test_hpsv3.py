@@ -45,7 +45,9 @@ def test_prompt_is_the_upstream_text() -> None:
 
     assert hashlib.sha256(HPSV3_INSTRUCTION.encode()).hexdigest() == INSTRUCTION_SHA256
     assert HPSV3_REWARD_SUFFIX == "\nPlease provide the overall ratings of this image: <|Reward|>\n\nEND\n"
-    assert hp.build_prompt("a fox").count("<|Reward|>") == 1 and "Textual prompt - a fox\n" in hp.build_prompt("a fox")
+    assert hp.build_prompt("a fox").count(
+        "<|Reward|>"
+    ) == 1 and "Textual prompt - a fox\n" in hp.build_prompt("a fox")
 
 
 def test_ranknet_head_keys_round_trip_strict(loaded: hp.LoadedHPSv3) -> None:
@@ -53,8 +55,9 @@ def test_ranknet_head_keys_round_trip_strict(loaded: hp.LoadedHPSv3) -> None:
     head_keys = sorted(k for k in official if k.startswith("rm_head."))
     assert head_keys == [f"rm_head.{i}.{p}" for i in (0, 3, 5) for p in ("bias", "weight")]
     assert loaded.model.rm_head[0].weight.dtype == torch.float32
-    fresh = q.build_empty(loaded.model.config, hp.reward_head(loaded.config), dtype=torch.float32,
-                          head_dtype=torch.float32)
+    fresh = q.build_empty(
+        loaded.model.config, hp.reward_head(loaded.config), dtype=torch.float32, head_dtype=torch.float32
+    )
     q.load_official_state_dict(fresh, official)
     for (k, a), (_, b) in zip(loaded.model.state_dict().items(), fresh.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
@@ -82,7 +85,13 @@ def test_full_size_parameter_count_matches_the_spec() -> None:
 
 @pytest.mark.parametrize(
     ("t", "expected"),
-    [(121, [0, 30, 60, 90, 120]), (8, [0, 2, 4, 5, 7]), (3, [0, 0, 1, 2, 2]), (1, [0] * 5), (2, [0, 0, 0, 1, 1])],
+    [
+        (121, [0, 30, 60, 90, 120]),
+        (8, [0, 2, 4, 5, 7]),
+        (3, [0, 0, 1, 2, 2]),
+        (1, [0] * 5),
+        (2, [0, 0, 0, 1, 1]),
+    ],
 )
 def test_uniform_frame_indices(t: int, expected: list[int]) -> None:
     # round(i (T - 1) / 4) with Python's half-to-even round: 1.75 -> 2, 3.5 -> 4, 5.25 -> 5, 0.5 -> 0, 1.5 -> 2
@@ -111,11 +120,21 @@ def _frame_mus(loaded: hp.LoadedHPSv3, frames: np.ndarray, prompt: str) -> list[
         rows, grid = patchify(to_normalized_chw(resize_bicubic(frame[None], h, w)), patch_size=cfg.patch_size)
         assert grid[0] == 1  # one image fills both temporal slots
         text = q.chat_text(hp.build_prompt(prompt), "image", visual_tokens=num_visual_tokens(grid))
-        items.append(q.RewardInput(q.encode(loaded.tokenizer, text, loaded.ids, grid_thw=grid, merge_size=2), rows, grid))
+        items.append(
+            q.RewardInput(
+                q.encode(loaded.tokenizer, text, loaded.ids, grid_thw=grid, merge_size=2), rows, grid
+            )
+        )
     batch = {k: torch.from_numpy(v) for k, v in q.collate(items, loaded.ids.pad).items()}
     with torch.inference_mode():
-        out = loaded.model(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], batch["grid_thw"],
-                           loaded.ids.visual, loaded.ids.special)
+        out = loaded.model(
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["pixel_values"],
+            batch["grid_thw"],
+            loaded.ids.visual,
+            loaded.ids.special,
+        )
     assert out.shape == (len(items), 1, 2)  # (mu, sigma)
     return out[:, 0, 0].tolist()
 
@@ -138,8 +157,10 @@ def test_scorers_equal_hand_composition(scorers: dict, loaded: hp.LoadedHPSv3) -
 
 def test_video_batching_and_repeated_frames(scorers: dict) -> None:
     video = scorers["hpsv3_video"]
-    samples = [DecodedSample("s0", prompt="a dog", video=_clip(1, t=3)),
-               DecodedSample("s1", prompt="music on a stage with lights", video=_clip(2, t=2))]
+    samples = [
+        DecodedSample("s0", prompt="a dog", video=_clip(1, t=3)),
+        DecodedSample("s1", prompt="music on a stage with lights", video=_clip(2, t=2)),
+    ]
     items = [video.preprocess(s) for s in samples]
     assert len(items[0].inputs) == 3 and items[0].inverse.tolist() == [0, 0, 1, 2, 2]
     together = [video.postprocess(o).scores["hpsv3_video"] for o in video.forward(items)]
@@ -149,8 +170,11 @@ def test_video_batching_and_repeated_frames(scorers: dict) -> None:
 
 def test_invalid_samples(scorers: dict) -> None:
     s = scorers["hpsv3"]
-    for bad in (DecodedSample("v", prompt="x"), DecodedSample("p", prompt="", video=_clip(0)),
-                DecodedSample("t", prompt="see <|Reward|>", video=_clip(0))):
+    for bad in (
+        DecodedSample("v", prompt="x"),
+        DecodedSample("p", prompt="", video=_clip(0)),
+        DecodedSample("t", prompt="see <|Reward|>", video=_clip(0)),
+    ):
         with pytest.raises(InvalidSample):
             s.preprocess(bad)
     assert s.info.outputs == ("hpsv3",) and scorers["hpsv3_video"].info.outputs == ("hpsv3_video",)
@@ -162,7 +186,11 @@ def test_bfloat16_keeps_the_head_in_float32(scorers: dict) -> None:
     assert core.reward.model.language_model.embed_tokens.weight.dtype == torch.bfloat16
     assert core.reward.rm_head[0].weight.dtype == torch.float32
     sample = DecodedSample("a", prompt="a fox", video=_clip(5, t=2))
-    ref = scorers["hpsv3"].postprocess(scorers["hpsv3"].forward([scorers["hpsv3"].preprocess(sample)])[0]).scores
+    ref = (
+        scorers["hpsv3"]
+        .postprocess(scorers["hpsv3"].forward([scorers["hpsv3"].preprocess(sample)])[0])
+        .scores
+    )
     got = s16.postprocess(s16.forward([s16.preprocess(sample)])[0]).scores
     assert got["hpsv3"] == pytest.approx(ref["hpsv3"], abs=0.05)
 
@@ -184,7 +212,8 @@ def test_load_pretrained_from_an_official_style_safetensors(tmp_path, loaded: hp
 
 
 def test_a_saved_qwen2vl_config_beside_the_checkpoint_defines_the_architecture(
-        tmp_path, loaded: hp.LoadedHPSv3) -> None:
+    tmp_path, loaded: hp.LoadedHPSv3
+) -> None:
     """weights: PATH with any Qwen2-VL config.json (save_pretrained) + tokenizer files loads without `arch`."""
     import safetensors.torch
 

@@ -32,7 +32,9 @@ BAR = 2 * 127 / 255 - 1  # what I3D sees in the letterbox bars (uint8 127 after 
 
 
 def _manifest(sd: dict) -> str:
-    return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
+    return hashlib.sha256(
+        "".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()
+    ).hexdigest()
 
 
 def _clip(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -48,8 +50,12 @@ def loaded():
 def embedder(loaded):
     model, ident = loaded
     cfg = ScorerConfig(max_batch_size=2, options={"max_frames": 10})
-    return i3d_scorer.I3DEmbedder("i3d", cfg, backend=TorchBackend(i3d_scorer.make_graphs(model, 10)),
-                                  weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny))
+    return i3d_scorer.I3DEmbedder(
+        "i3d",
+        cfg,
+        backend=TorchBackend(i3d_scorer.make_graphs(model, 10)),
+        weights=WeightsInfo(ident.weights_id, ident.sha256, ident.tiny),
+    )
 
 
 # ------------------------------------------------------------------------------------------ preprocessing
@@ -144,7 +150,10 @@ def test_tiny_has_same_topology_and_is_deterministic(loaded):
     model, ident = loaded
     assert set(model.state_dict()) == set(i3d_model.build().state_dict()) and ident.tiny
     assert sum(p.numel() for p in model.parameters()) < 300_000
-    assert i3d_model.identify("tiny", seed=0) == ident and i3d_model.identify("tiny", seed=1).sha256 != ident.sha256
+    assert (
+        i3d_model.identify("tiny", seed=0) == ident
+        and i3d_model.identify("tiny", seed=1).sha256 != ident.sha256
+    )
 
 
 def test_official_checkpoint_round_trip_through_weights_cache(tmp_path: Path):
@@ -185,8 +194,12 @@ def test_registry_builds_an_embed_only_scorer():
 
 def test_embedding_shape_determinism_and_batching(embedder):
     clips = [_clip(12, 48, 64, 1), _clip(3, 33, 100, 3)]
-    items = [embedder.preprocess(DecodedSample(str(i), video=DecodedVideo(c, 24.0))) for i, c in enumerate(clips)]
-    np.testing.assert_array_equal(items[0], embedder.preprocess(DecodedSample("x", video=DecodedVideo(clips[0], 24.0))))
+    items = [
+        embedder.preprocess(DecodedSample(str(i), video=DecodedVideo(c, 24.0))) for i, c in enumerate(clips)
+    ]
+    np.testing.assert_array_equal(
+        items[0], embedder.preprocess(DecodedSample("x", video=DecodedVideo(clips[0], 24.0)))
+    )
     together = [embedder.postprocess(o).embeddings["i3d"] for o in embedder.forward(items)]  # one batch of 2
     alone = [embedder.postprocess(embedder.forward([it])[0]).embeddings["i3d"] for it in items]
     for a, b in zip(together, alone, strict=True):

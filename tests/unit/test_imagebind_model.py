@@ -109,8 +109,11 @@ def test_strict_loading_reports_bad_keys(tiny: ib.ImageBindModel) -> None:
 # ---------------------------------------------------------------------------------------------- numerics
 
 
-def _block(x: torch.Tensor, p: dict[str, torch.Tensor], heads: int, mask: torch.Tensor | None) -> torch.Tensor:
+def _block(
+    x: torch.Tensor, p: dict[str, torch.Tensor], heads: int, mask: torch.Tensor | None
+) -> torch.Tensor:
     """One pre-norm block, batch-first, written with plain tensor ops."""
+
     def ln(t: torch.Tensor, name: str) -> torch.Tensor:
         return F.layer_norm(t, t.shape[-1:], p[f"{name}.weight"], p[f"{name}.bias"], eps=1e-6)
 
@@ -120,6 +123,7 @@ def _block(x: torch.Tensor, p: dict[str, torch.Tensor], heads: int, mask: torch.
     if "attn.bias_k" in p:  # one extra learned key/value position at the end
         k = torch.cat([k, p["attn.bias_k"].expand(b, 1, d)], dim=1)
         v = torch.cat([v, p["attn.bias_v"].expand(b, 1, d)], dim=1)
+
     def split(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(b, t.shape[1], heads, d // heads).transpose(1, 2)
 
@@ -128,18 +132,28 @@ def _block(x: torch.Tensor, p: dict[str, torch.Tensor], heads: int, mask: torch.
         logits = logits + mask
     att = (logits.softmax(-1) @ split(v)).transpose(1, 2).reshape(b, length, d)
     x = x + att @ p["attn.out_proj.weight"].T + p["attn.out_proj.bias"]
-    m = F.gelu(ln(x, "norm_2") @ p["mlp.fc1.weight"].T + p["mlp.fc1.bias"]) @ p["mlp.fc2.weight"].T + p["mlp.fc2.bias"]
+    m = (
+        F.gelu(ln(x, "norm_2") @ p["mlp.fc1.weight"].T + p["mlp.fc1.bias"]) @ p["mlp.fc2.weight"].T
+        + p["mlp.fc2.bias"]
+    )
     return x + m
 
 
-def _trunk(sd: dict[str, torch.Tensor], mod: str, x: torch.Tensor, depth: int, heads: int, mask=None) -> torch.Tensor:
+def _trunk(
+    sd: dict[str, torch.Tensor], mod: str, x: torch.Tensor, depth: int, heads: int, mask=None
+) -> torch.Tensor:
     pre = f"modality_trunks.{mod}."
     if pre + "pre_transformer_layer.0.weight" in sd:
-        x = F.layer_norm(x, x.shape[-1:], sd[pre + "pre_transformer_layer.0.weight"],
-                         sd[pre + "pre_transformer_layer.0.bias"], eps=1e-6)
+        x = F.layer_norm(
+            x,
+            x.shape[-1:],
+            sd[pre + "pre_transformer_layer.0.weight"],
+            sd[pre + "pre_transformer_layer.0.bias"],
+            eps=1e-6,
+        )
     for i in range(depth):
         bp = f"{pre}blocks.{i}."
-        x = _block(x, {k[len(bp):]: v for k, v in sd.items() if k.startswith(bp)}, heads, mask)
+        x = _block(x, {k[len(bp) :]: v for k, v in sd.items() if k.startswith(bp)}, heads, mask)
     return x
 
 
@@ -171,9 +185,17 @@ def test_audio_equals_hand_written_math(tiny: ib.ImageBindModel) -> None:
     pre = "modality_preprocessors.audio."
     tokens = F.conv2d(fb, sd[pre + "rgbt_stem.proj.weight"], stride=10).flatten(2).transpose(1, 2)
     assert tokens.shape[1] == 12 * 19
-    tokens = F.layer_norm(tokens, tokens.shape[-1:], sd[pre + "rgbt_stem.norm_layer.weight"],
-                          sd[pre + "rgbt_stem.norm_layer.bias"], eps=1e-5)
-    x = torch.cat([sd[pre + "cls_token"].expand(3, -1, -1), tokens], 1) + sd[pre + "pos_embedding_helper.pos_embed"]
+    tokens = F.layer_norm(
+        tokens,
+        tokens.shape[-1:],
+        sd[pre + "rgbt_stem.norm_layer.weight"],
+        sd[pre + "rgbt_stem.norm_layer.bias"],
+        eps=1e-5,
+    )
+    x = (
+        torch.cat([sd[pre + "cls_token"].expand(3, -1, -1), tokens], 1)
+        + sd[pre + "pos_embedding_helper.pos_embed"]
+    )
     x = _trunk(sd, "audio", x, c.audio_num_blocks, c.audio_num_heads)
     ref = 20.0 * F.normalize(_head(sd, "audio", x[:, 0]), dim=-1)
     with torch.no_grad():
@@ -193,7 +215,10 @@ def test_text_equals_hand_written_math(tiny: ib.ImageBindModel) -> None:
     x = _trunk(sd, "text", x, c.text_num_blocks, c.text_num_heads, mask=causal)
     eos = x[torch.arange(2), torch.tensor([4, 2])]
     h = "modality_heads.text.proj."
-    eos = F.layer_norm(eos, eos.shape[-1:], sd[h + "0.weight"], sd[h + "0.bias"], eps=1e-6) @ sd[h + "1.weight"].T
+    eos = (
+        F.layer_norm(eos, eos.shape[-1:], sd[h + "0.weight"], sd[h + "0.bias"], eps=1e-6)
+        @ sd[h + "1.weight"].T
+    )
     ref = (1 / 0.07) * F.normalize(eos, dim=-1)
     with torch.no_grad():
         out = tiny.embed_text(ids)
@@ -209,7 +234,9 @@ def test_forward_averages_clip_sets(tiny: ib.ImageBindModel) -> None:
     clips = torch.randn(1, 2, 3, 2, 224, 224)
     with torch.no_grad():
         out = tiny({"audio": fb, "vision": clips})
-        torch.testing.assert_close(out["audio"], tiny.embed_audio(fb.reshape(6, 1, 128, 204)).reshape(2, 3, -1).mean(1))
+        torch.testing.assert_close(
+            out["audio"], tiny.embed_audio(fb.reshape(6, 1, 128, 204)).reshape(2, 3, -1).mean(1)
+        )
         torch.testing.assert_close(out["vision"], tiny.embed_vision(clips[0]).mean(0, keepdim=True))
 
 

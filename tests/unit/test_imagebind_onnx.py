@@ -16,8 +16,9 @@ from omninft.reward_servers.scorers import imagebind as S
 @pytest.mark.slow
 def test_tiny_graphs_export_with_dynamic_batch(tmp_path: Path) -> None:
     model, tok, _ = ib.load("tiny", seed=0)
-    ort = create_backend("onnxruntime", S.make_graphs(model), onnx_dir=str(tmp_path), cache_key="ib-test",
-                         max_batch_size=8)
+    ort = create_backend(
+        "onnxruntime", S.make_graphs(model), onnx_dir=str(tmp_path), cache_key="ib-test", max_batch_size=8
+    )
     eager = TorchBackend(S.make_graphs(model))
     rng = np.random.default_rng(1)
     inputs = {

@@ -29,18 +29,28 @@ def scorers(loaded):
     model, tok, ident = loaded
     winfo = WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
     cfg = ScorerConfig(max_batch_size=4, options={"clip_batch_size": 8})
-    main = S.ImageBindScorer("imagebind", cfg, backend=TorchBackend(S.make_graphs(model)), tokenizer=tok, weights=winfo)
-    avh = S.ImageBindAvhScorer("imagebind_avh", cfg, backend=TorchBackend(S.make_graphs(model, text=False)),
-                               weights=winfo)
+    main = S.ImageBindScorer(
+        "imagebind", cfg, backend=TorchBackend(S.make_graphs(model)), tokenizer=tok, weights=winfo
+    )
+    avh = S.ImageBindAvhScorer(
+        "imagebind_avh", cfg, backend=TorchBackend(S.make_graphs(model, text=False)), weights=winfo
+    )
     return main, avh
 
 
-def _sample(sid: str, seconds: float = 2.5, fps: float = 4.0, seed: int = 0, sr: int = 22_050, **kw) -> DecodedSample:
+def _sample(
+    sid: str, seconds: float = 2.5, fps: float = 4.0, seed: int = 0, sr: int = 22_050, **kw
+) -> DecodedSample:
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 256, (int(round(seconds * fps)), 36, 48, 3), dtype=np.uint8)
     pcm = (rng.standard_normal((2, int(seconds * sr))) * 0.1).astype(np.float32)
-    return DecodedSample(sid, kw.get("prompt", "a dog barks in the rain"), kw.get("audio_prompt", "barking"),
-                         DecodedVideo(frames, fps), DecodedAudio(pcm, sr))
+    return DecodedSample(
+        sid,
+        kw.get("prompt", "a dog barks in the rain"),
+        kw.get("audio_prompt", "barking"),
+        DecodedVideo(frames, fps),
+        DecodedAudio(pcm, sr),
+    )
 
 
 def _sinc_16k(s: DecodedSample) -> np.ndarray:
@@ -62,7 +72,10 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_registry_builds_both_with_a_banner(caplog: pytest.LogCaptureFixture) -> None:
-    for name, outputs in (("imagebind", ("ib_tv", "ib_ta", "ib_av")), ("imagebind_avh", ("avh_score", "javis_score"))):
+    for name, outputs in (
+        ("imagebind", ("ib_tv", "ib_ta", "ib_av")),
+        ("imagebind_avh", ("avh_score", "javis_score")),
+    ):
         with caplog.at_level("WARNING"):
             scorer = registry.build(name, ScorerConfig(weights="tiny", max_batch_size=2))
         assert isinstance(scorer, Scorer)
@@ -100,12 +113,16 @@ def test_avh_and_javis_equal_the_reference_composition(loaded, scorers) -> None:
     out = scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0])
     frames = resize_shortest_edge_center_crop(s.video.frames, 224, 224, rounding="round")
     wave = _sinc_16k(s)
-    win = C.javis_windows(10, 4.0, wave.shape[1])  # window 8 frames, stride 2 -> (0, 8), (2, 10); audio 2 windows
+    win = C.javis_windows(
+        10, 4.0, wave.shape[1]
+    )  # window 8 frames, stride 2 -> (0, 8), (2, 10); audio 2 windows
     assert win.video == [(0, 8), (2, 10)] and len(win.audio) == 2
     with torch.no_grad():
         f = model({"vision": torch.from_numpy(to_normalized_chw(frames))})["vision"]  # images (T, 3, H, W)
         a = model({"audio": torch.from_numpy(C.audio_clips(wave))[None]})["audio"]
-        wa = model({"audio": torch.from_numpy(np.stack([C.audio_clips(wave[:, x:y]) for x, y in win.audio]))})["audio"]
+        wa = model(
+            {"audio": torch.from_numpy(np.stack([C.audio_clips(wave[:, x:y]) for x, y in win.audio]))}
+        )["audio"]
     avh = float(torch.nn.functional.cosine_similarity(f, a, eps=1e-6).mean())
     idx = torch.tensor([list(range(x, y)) for x, y in win.video])
     grid = torch.nn.functional.cosine_similarity(f[idx], wa[:, None], dim=-1, eps=1e-6)  # (2, 8)
@@ -117,8 +134,10 @@ def test_avh_and_javis_equal_the_reference_composition(loaded, scorers) -> None:
 def test_batching_does_not_change_scores_and_prompts_are_cached(scorers) -> None:
     scorers[0].text_cache.clear()
     for scorer in scorers:
-        samples = [_sample("a", seed=1, seconds=2.0, prompt="same words", audio_prompt="same words"),
-                   _sample("b", seed=2, fps=3.0, prompt="same words", audio_prompt="")]
+        samples = [
+            _sample("a", seed=1, seconds=2.0, prompt="same words", audio_prompt="same words"),
+            _sample("b", seed=2, fps=3.0, prompt="same words", audio_prompt=""),
+        ]
         items = [scorer.preprocess(s) for s in samples]
         together = [scorer.postprocess(r).scores for r in scorer.forward(items)]
         alone = [scorer.postprocess(scorer.forward([it])[0]).scores for it in items]
@@ -134,11 +153,25 @@ def test_bad_samples_fail_with_clear_reasons(scorers) -> None:
         (main, DecodedSample("x", "", video=good.video, audio=good.audio), "prompt"),
         (main, DecodedSample("x", "p", video=good.video), "needs audio"),
         (avh, DecodedSample("x", "p", audio=good.audio), "needs video"),
-        (avh, DecodedSample("x", "p", video=good.video,
-                            audio=DecodedAudio(np.full((1, 4000), np.nan, np.float32), 16_000)), "NaN"),
-        (avh, DecodedSample("x", "p", video=good.video,
-                            audio=DecodedAudio(np.zeros((1, 300), np.float32), 16_000)), "25 ms"),
-        (main, DecodedSample("x", "p", video=DecodedVideo(good.video.frames, 0.0), audio=good.audio), "frame rate"),
+        (
+            avh,
+            DecodedSample(
+                "x", "p", video=good.video, audio=DecodedAudio(np.full((1, 4000), np.nan, np.float32), 16_000)
+            ),
+            "NaN",
+        ),
+        (
+            avh,
+            DecodedSample(
+                "x", "p", video=good.video, audio=DecodedAudio(np.zeros((1, 300), np.float32), 16_000)
+            ),
+            "25 ms",
+        ),
+        (
+            main,
+            DecodedSample("x", "p", video=DecodedVideo(good.video.frames, 0.0), audio=good.audio),
+            "frame rate",
+        ),
     ]
     for scorer, sample, reason in cases:
         with pytest.raises(InvalidSample, match=reason):
@@ -164,11 +197,15 @@ def test_weights_file_and_bpe_file_load_through_the_registry(loaded, scorers, tm
     bpe = tmp_path / "bpe_simple_vocab_16e6.txt.gz"
     with gzip.open(bpe, "wt", encoding="utf-8") as f:
         f.write("#version: 0.2\nd o\nb a\n")
-    cfg = ScorerConfig(weights=str(path), max_batch_size=2, options={"architecture": "tiny", "tokenizer": str(bpe)})
+    cfg = ScorerConfig(
+        weights=str(path), max_batch_size=2, options={"architecture": "tiny", "tokenizer": str(bpe)}
+    )
     scorer = registry.build("imagebind", cfg)
     assert not scorer.info.weights.tiny and scorer.info.weights.sha256 == sha256_file(path)
     assert scorer.tokenizer.vocab_size == 516
     s = _sample("a", seconds=2.0)
     got = scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0]).scores
     ref = scorers[0].postprocess(scorers[0].forward([scorers[0].preprocess(s)])[0]).scores
-    assert got["ib_av"] == pytest.approx(ref["ib_av"], abs=1e-6)  # same weights; the prompts tokenise differently
+    assert got["ib_av"] == pytest.approx(
+        ref["ib_av"], abs=1e-6
+    )  # same weights; the prompts tokenise differently

@@ -39,7 +39,11 @@ print(json.dumps({"loaded": loaded, "version": omninft_client.__version__}))
 
 def test_import_does_not_pull_heavy_packages() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(FORBIDDEN)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", _PROBE, json.dumps(FORBIDDEN)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])

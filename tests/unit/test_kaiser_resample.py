@@ -23,7 +23,9 @@ def test_dc_is_preserved_and_lengths_follow_resampy_and_librosa():
     # away from the edges a band-limited constant stays constant
     np.testing.assert_allclose(y[2000:-2000], 1.0, atol=1e-4)
     assert K.kaiser_resample(np.ones(10, np.float32), 44_100, 48_000).shape == (10,)  # floor(10.88)
-    assert K.librosa_load_resample(np.ones(10, np.float32), 44_100, 48_000).shape == (11,)  # ceil, zero-filled
+    assert K.librosa_load_resample(np.ones(10, np.float32), 44_100, 48_000).shape == (
+        11,
+    )  # ceil, zero-filled
     assert K.resampled_too_short(2, 48_000, 16_000) and not K.resampled_too_short(3, 48_000, 16_000)
     with pytest.raises(ValueError):
         K.kaiser_resample(np.ones(2, np.float32), 48_000, 16_000)
@@ -36,8 +38,13 @@ def test_identity_rate_copies():
 
 @pytest.mark.parametrize(
     ("sr_in", "sr_out", "n"),
-    [(16_000, 48_000, 8_000), (44_100, 48_000, 4_410), (48_000, 16_000, 9_600), (22_050, 16_000, 3_001),
-     (8_000, 48_000, 7)],
+    [
+        (16_000, 48_000, 8_000),
+        (44_100, 48_000, 4_410),
+        (48_000, 16_000, 9_600),
+        (22_050, 16_000, 3_001),
+        (8_000, 48_000, 7),
+    ],
 )
 def test_bit_identical_to_resampy_kaiser_best(sr_in, sr_out, n):
     resampy = pytest.importorskip("resampy")
@@ -53,4 +60,3 @@ def test_table_equals_resampys_precomputed_kaiser_best():
     half, precision, rolloff = resampy.filters.load_filter("kaiser_best")
     assert int(precision) == K.KAISER_BEST.table_per_zero and float(rolloff) == K.KAISER_BEST.rolloff
     np.testing.assert_array_equal(K.sinc_half_window(), half)
-

@@ -17,8 +17,11 @@ OURS = ("omninft", "omninft_client")
 
 def _get_logger_calls(tree: ast.AST) -> list[ast.Call]:
     return [
-        node for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "getLogger"
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "getLogger"
     ]
 
 
@@ -48,7 +51,9 @@ def test_every_project_logger_is_named_after_its_module() -> None:
 
 
 def test_the_rule_catches_ad_hoc_and_root_loggers() -> None:
-    src = ("import logging\na = logging.getLogger(__name__)\nb = logging.getLogger('omninft.serve')\n"
-           "c = logging.getLogger()\nd = logging.getLogger('torch.onnx')\n")
+    src = (
+        "import logging\na = logging.getLogger(__name__)\nb = logging.getLogger('omninft.serve')\n"
+        "c = logging.getLogger()\nd = logging.getLogger('torch.onnx')\n"
+    )
     found = [_offence(c) for c in _get_logger_calls(ast.parse(src))]
     assert [f is None for f in found] == [True, False, False, True]

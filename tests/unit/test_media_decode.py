@@ -35,7 +35,9 @@ def test_decode_video_rgb_frames_and_rate(clip: bytes) -> None:
     np.testing.assert_allclose(v.frames.mean(axis=(1, 2, 3)), FRAMES.mean(axis=(1, 2, 3)), atol=4)
 
 
-@pytest.mark.parametrize(("codec", "fmt"), [("libx264", "mp4"), ("libvpx-vp9", "webm"), ("mpeg4", "matroska")])
+@pytest.mark.parametrize(
+    ("codec", "fmt"), [("libx264", "mp4"), ("libvpx-vp9", "webm"), ("mpeg4", "matroska")]
+)
 def test_decode_video_other_codecs(codec: str, fmt: str) -> None:
     v = decode_video(encode_video(FRAMES[:4], fps=12, codec=codec, fmt=fmt), max_frames=100, max_pixels=10**7)
     assert v.frames.shape == (4, 32, 48, 3) and v.fps == 12.0
@@ -166,14 +168,18 @@ def test_frames_from_tensor_is_a_zero_copy_view() -> None:
         ("uint8", [1, 2, 2, 3], 12, float("nan"), "fps"),
     ],
 )
-def test_frames_from_tensor_rejects(dtype: str, shape: list[int], nbytes: int, fps: float, fragment: str) -> None:
+def test_frames_from_tensor_rejects(
+    dtype: str, shape: list[int], nbytes: int, fps: float, fragment: str
+) -> None:
     with pytest.raises(MediaError, match=fragment):
         frames_from_tensor(dtype, shape, b"\x00" * nbytes, limits=LIMITS, fps=fps)
 
 
 def test_pcm_from_tensor_round_trip() -> None:
     pcm = sine(0.25, 16000, channels=2)
-    a = pcm_from_tensor("float32", list(pcm.shape), pcm.astype("<f4").tobytes(), limits=LIMITS, sample_rate=16000)
+    a = pcm_from_tensor(
+        "float32", list(pcm.shape), pcm.astype("<f4").tobytes(), limits=LIMITS, sample_rate=16000
+    )
     np.testing.assert_array_equal(a.pcm, pcm)
     assert a.sample_rate == 16000
 
@@ -220,7 +226,9 @@ def test_resolve_file_uri_accepts_files_under_a_root(roots: tuple[Path, Path]) -
     allowed, _ = roots
     target = allowed / "sub" / "a b.mp4"
     assert resolve_file_uri(target.as_uri(), [allowed]) == target.resolve()
-    assert resolve_file_uri(f"file://localhost{target}".replace(" ", "%20"), [str(allowed)]) == target.resolve()
+    assert (
+        resolve_file_uri(f"file://localhost{target}".replace(" ", "%20"), [str(allowed)]) == target.resolve()
+    )
     # A symlink that stays inside the root is fine.
     assert resolve_file_uri((allowed / "inner.mp4").as_uri(), [allowed]) == target.resolve()
 

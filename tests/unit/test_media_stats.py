@@ -25,7 +25,7 @@ def test_video_stats() -> None:
     assert isinstance(scorer, Scorer)
     frames = np.zeros((48, 4, 4, 3), np.uint8)
     frames[..., 0] = 100  # pure red 100 -> luma 29.9
-    frames[..., 2] = 10   # + blue 10 -> +1.14
+    frames[..., 2] = 10  # + blue 10 -> +1.14
     out = _run(scorer, DecodedSample("a", video=DecodedVideo(frames, 24.0)))
     assert out == {"video_duration_s": pytest.approx(2.0), "video_mean_luma": pytest.approx(29.9 + 1.14)}
     with pytest.raises(InvalidSample, match="needs a video"):

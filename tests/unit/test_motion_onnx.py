@@ -25,7 +25,9 @@ def test_raft_core_exports_and_matches(tmp_path: Path) -> None:
         module=raft.RAFTCore(model).eval(),
         input_names=("image1", "image2"),
         output_names=("flow",),
-        example_inputs={k: (rng.random((2, 3, 128, 136)) * 255).astype(np.float32) for k in ("image1", "image2")},
+        example_inputs={
+            k: (rng.random((2, 3, 128, 136)) * 255).astype(np.float32) for k in ("image1", "image2")
+        },
     )
     path = export_graph(spec, tmp_path / "raft.onnx", dynamo=False)
     report = check_graph(spec, path, batch_sizes=(1, 3))

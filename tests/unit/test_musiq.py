@@ -29,7 +29,9 @@ REFERENCE = {
 
 
 def _manifest(sd: dict) -> str:
-    return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
+    return hashlib.sha256(
+        "".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()
+    ).hexdigest()
 
 
 def _seeded(sd: dict, seed: int) -> dict:
@@ -114,7 +116,11 @@ def test_checkpoint_strict_with_module_prefix(tmp_path: Path):
 def test_onnx_export_matches_torch(tmp_path: Path):
     model, _ = musiq.load("tiny", seed=0)
     tokens = mp.musiq_input(torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(0)))
-    spec = GraphSpec(model, ("tokens",), ("mos",), {"tokens": tokens.numpy()}, dynamic_axes={"tokens": {1: "n"}})
+    spec = GraphSpec(
+        model, ("tokens",), ("mos",), {"tokens": tokens.numpy()}, dynamic_axes={"tokens": {1: "n"}}
+    )
     path = export_graph(spec, tmp_path / "musiq.onnx")
-    ranges = {"tokens": (0.0, 1.0)}  # random tokens in [0, 1): valid indices 0 and mask 0/1 after .long()/.bool()
+    ranges = {
+        "tokens": (0.0, 1.0)
+    }  # random tokens in [0, 1): valid indices 0 and mask 0/1 after .long()/.bool()
     assert check_graph(spec, path, batch_sizes=(1, 3), input_ranges=ranges).ok(1e-3)

@@ -67,30 +67,44 @@ def test_failed_samples_get_nan_and_a_coded_error() -> None:
     scores, messages = collect_results(outcomes, errors, ("a",), "rid-1")
     assert scores[0] == {"a": 1.5}
     assert all(math.isnan(s["a"]) for s in scores[1:])
-    assert messages == ["", "INVALID_ARGUMENT: too short", "INTERNAL: scorer 's' failed on this sample; request id rid-1",
-                        "INVALID_ARGUMENT: bad video"]
+    assert messages == [
+        "",
+        "INVALID_ARGUMENT: too short",
+        "INTERNAL: scorer 's' failed on this sample; request id rid-1",
+        "INVALID_ARGUMENT: bad video",
+    ]
 
 
 def test_exported_repository_parses_with_tritons_model_config(tmp_path: Path) -> None:
-    cfg = ServerConfig.from_dict({
-        "plugins": {"brightness": "tests.helpers.scorers:build"},
-        "allowedUriRoots": [str(tmp_path)],
-        "authToken": "never-exported",
-        "scorers": {"brightness": {"maxBatchSize": 4, "maxQueueDelayMs": 2.5}, "clap": {"device": "cuda:0"}},
-    })
+    cfg = ServerConfig.from_dict(
+        {
+            "plugins": {"brightness": "tests.helpers.scorers:build"},
+            "allowedUriRoots": [str(tmp_path)],
+            "authToken": "never-exported",
+            "scorers": {
+                "brightness": {"maxBatchSize": 4, "maxQueueDelayMs": 2.5},
+                "clap": {"device": "cuda:0"},
+            },
+        }
+    )
     models = export_repository(tmp_path / "repo", cfg)
     assert [m.name for m in models] == ["brightness", "clap"]
     bright = read_config(tmp_path / "repo" / "brightness" / "config.pbtxt")
     assert bright.backend == "python" and bright.max_batch_size == 4
-    assert [(i.name, i.data_type, list(i.dims)) for i in bright.input] == [("video", model_config_pb2.TYPE_STRING, [1])]
+    assert [(i.name, i.data_type, list(i.dims)) for i in bright.input] == [
+        ("video", model_config_pb2.TYPE_STRING, [1])
+    ]
     assert [(o.name, o.data_type) for o in bright.output] == [
-        ("brightness", model_config_pb2.TYPE_FP64), ("error", model_config_pb2.TYPE_STRING)
+        ("brightness", model_config_pb2.TYPE_FP64),
+        ("error", model_config_pb2.TYPE_STRING),
     ]
     assert bright.dynamic_batching.max_queue_delay_microseconds == 2500
     assert list(bright.dynamic_batching.preferred_batch_size) == [4]
     assert bright.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
     embedded = json.loads(bright.parameters[CONFIG_PARAMETER].string_value)
-    assert list(embedded["scorers"]) == ["brightness"] and embedded["plugins"] == {"brightness": "tests.helpers.scorers:build"}
+    assert list(embedded["scorers"]) == ["brightness"] and embedded["plugins"] == {
+        "brightness": "tests.helpers.scorers:build"
+    }
     assert embedded["allowedUriRoots"] == [str(tmp_path)] and "authToken" not in embedded
     assert ServerConfig.from_dict(embedded).scorers["brightness"].max_batch_size == 4
     clap = read_config(tmp_path / "repo" / "clap" / "config.pbtxt")
@@ -102,13 +116,26 @@ def test_exported_repository_parses_with_tritons_model_config(tmp_path: Path) ->
 def test_export_cli_triton(tmp_path: Path) -> None:
     out = tmp_path / "repo"
     result = CliRunner().invoke(
-        export.main, ["--format", "triton", "--scorer", "clap", "--scorer", "video_stats", "--out", str(out),
-                      "--max-batch-size", "8"]
+        export.main,
+        [
+            "--format",
+            "triton",
+            "--scorer",
+            "clap",
+            "--scorer",
+            "video_stats",
+            "--out",
+            str(out),
+            "--max-batch-size",
+            "8",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "clap: inputs audio, audio_prompt; outputs clap_score, error; max_batch_size 8" in result.output
     assert read_config(out / "video_stats" / "config.pbtxt").max_batch_size == 8
     bad = CliRunner().invoke(export.main, ["--format", "triton", "--scorer", "nope", "--out", str(out)])
     assert bad.exit_code != 0 and "nope" in bad.output
-    two = CliRunner().invoke(export.main, ["--scorer", "clap", "--scorer", "clip", "--out", str(tmp_path / "x")])
+    two = CliRunner().invoke(
+        export.main, ["--scorer", "clap", "--scorer", "clip", "--out", str(tmp_path / "x")]
+    )
     assert two.exit_code != 0 and "exactly one scorer" in two.output

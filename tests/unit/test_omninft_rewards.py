@@ -26,8 +26,16 @@ def _score(scorer: Scorer, samples: list[DecodedSample]) -> list[dict[str, float
 @pytest.mark.parametrize(
     ("combine", "scores", "expected"),
     [
-        (rewards.videoalign_combine, {"visual_quality": 1.5, "text_alignment": -0.5, "motion_quality": 9.0}, 0.5),
-        (rewards.audiobox_combine, {"ce": 6.0, "cu": 7.0, "pq": 8.0, "pc": 3.0, "audio_quality": 0.0}, 18.0 / 40),
+        (
+            rewards.videoalign_combine,
+            {"visual_quality": 1.5, "text_alignment": -0.5, "motion_quality": 9.0},
+            0.5,
+        ),
+        (
+            rewards.audiobox_combine,
+            {"ce": 6.0, "cu": 7.0, "pq": 8.0, "pc": 3.0, "audio_quality": 0.0},
+            18.0 / 40,
+        ),
         (rewards.clap_combine, {"clap_score": 0.5}, 0.75),
         (rewards.clap_combine, {"clap_score": -1.5}, 0.0),
         (rewards.clap_combine, {"clap_score": 1.2}, 1.0),
@@ -90,8 +98,13 @@ def _av_sample(sid: str, seed: int, seconds: float = 2.0) -> DecodedSample:
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 255, size=(int(seconds * 8), 32, 32, 3), dtype=np.uint8)
     pcm = (rng.standard_normal((1, int(seconds * 16_000))) * 0.1).astype(np.float32)
-    return DecodedSample(id=sid, prompt="a drum is hit", audio_prompt="a drum", video=DecodedVideo(frames, 8.0),
-                         audio=DecodedAudio(pcm, 16_000))
+    return DecodedSample(
+        id=sid,
+        prompt="a drum is hit",
+        audio_prompt="a drum",
+        video=DecodedVideo(frames, 8.0),
+        audio=DecodedAudio(pcm, 16_000),
+    )
 
 
 @pytest.mark.parametrize("reward_name", ["desync_reward", "audiobox_reward", "videoalign_reward"])
@@ -100,8 +113,12 @@ def test_reward_equals_the_release_combination_of_its_inner_scorer(reward_name: 
     module = registry.target(recipe.inner).split(":")[0]
     pytest.importorskip(module)
     reward = registry.build(reward_name, ScorerConfig(weights="tiny", max_batch_size=2))
-    inner = registry.build(recipe.inner, ScorerConfig(weights="tiny", max_batch_size=2, options=dict(recipe.options),
-                                                      protocol=recipe.inner_protocol))
+    inner = registry.build(
+        recipe.inner,
+        ScorerConfig(
+            weights="tiny", max_batch_size=2, options=dict(recipe.options), protocol=recipe.inner_protocol
+        ),
+    )
     samples = [_av_sample(str(i), i) for i in range(2)]
     for plain, derived in zip(_score(inner, samples), _score(reward, samples), strict=True):
         assert derived == {reward_name: pytest.approx(recipe.combine(plain), rel=1e-6, abs=1e-9)}
@@ -109,7 +126,9 @@ def test_reward_equals_the_release_combination_of_its_inner_scorer(reward_name: 
 
 def test_videoalign_reward_runs_bfloat16_and_has_an_fp32_variant():
     ref = registry.build("videoalign_reward", ScorerConfig(weights="tiny", max_batch_size=1))
-    fp32 = registry.build("videoalign_reward", ScorerConfig(weights="tiny", max_batch_size=1, protocol="omninft-v1-fp32"))
+    fp32 = registry.build(
+        "videoalign_reward", ScorerConfig(weights="tiny", max_batch_size=1, protocol="omninft-v1-fp32")
+    )
     assert ref.info.protocol == "omninft-v1" and fp32.info.protocol == "omninft-v1-fp32"
     assert ref.inner.info.protocol == "javisbench-v1" and fp32.inner.info.protocol == "javisbench-v1-fp32"
     with pytest.raises(ValueError, match="unknown protocol"):

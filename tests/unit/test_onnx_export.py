@@ -82,8 +82,13 @@ def clap_text_spec() -> GraphSpec:
 
     torch.manual_seed(0)
     cfg = ClapTextConfig(
-        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        max_position_embeddings=64, projection_dim=16,
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        projection_dim=16,
     )
     ids = np.random.default_rng(0).integers(3, 99, size=(2, 9))
     mask = np.ones_like(ids)
@@ -103,14 +108,21 @@ def clip_vision_spec() -> GraphSpec:
 
     torch.manual_seed(0)
     cfg = CLIPVisionConfig(
-        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
-        patch_size=8, projection_dim=16,
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+        projection_dim=16,
     )
     return GraphSpec(
         module=_ClipVision(CLIPVisionModelWithProjection(cfg)).eval(),
         input_names=("pixel_values",),
         output_names=("image_embeds",),
-        example_inputs={"pixel_values": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)},
+        example_inputs={
+            "pixel_values": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+        },
     )
 
 

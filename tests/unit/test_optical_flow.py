@@ -13,8 +13,12 @@ def _bilinear_zeros(img: np.ndarray, x: float, y: float) -> np.ndarray:
     c, h, w = img.shape
     x0, y0 = int(np.floor(x)), int(np.floor(y))
     out = np.zeros(c)
-    for yy, xx, wgt in ((y0, x0, (x0 + 1 - x) * (y0 + 1 - y)), (y0, x0 + 1, (x - x0) * (y0 + 1 - y)),
-                        (y0 + 1, x0, (x0 + 1 - x) * (y - y0)), (y0 + 1, x0 + 1, (x - x0) * (y - y0))):
+    for yy, xx, wgt in (
+        (y0, x0, (x0 + 1 - x) * (y0 + 1 - y)),
+        (y0, x0 + 1, (x - x0) * (y0 + 1 - y)),
+        (y0 + 1, x0, (x0 + 1 - x) * (y - y0)),
+        (y0 + 1, x0 + 1, (x - x0) * (y - y0)),
+    ):
         if 0 <= yy < h and 0 <= xx < w:
             out += wgt * img[:, yy, xx]
     return out
@@ -49,7 +53,9 @@ def test_pyramid_is_2x2_average_pooling_of_the_second_image_side():
     assert [tuple(p.shape) for p in pyr] == [(6, 1, 8, 12), (6, 1, 4, 6), (6, 1, 2, 3)]
     lvl1 = corr.reshape(6, 1, 8, 12).reshape(6, 1, 4, 2, 6, 2).mean(axis=(3, 5))
     np.testing.assert_allclose(pyr[1].numpy(), lvl1, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(pyr[2].numpy(), lvl1.reshape(6, 1, 2, 2, 3, 2).mean(axis=(3, 5)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pyr[2].numpy(), lvl1.reshape(6, 1, 2, 2, 3, 2).mean(axis=(3, 5)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_transposed_correlation_swaps_the_images():
@@ -63,8 +69,10 @@ def test_transposed_correlation_swaps_the_images():
 def test_bilinear_sample_pixels_matches_numpy_with_zero_outside():
     rng = np.random.default_rng(3)
     img = rng.standard_normal((1, 2, 5, 7)).astype(np.float32)
-    pts = np.array([[0.0, 0.0], [6.0, 4.0], [2.3, 1.7], [-0.5, 2.0], [6.5, 3.2], [3.0, -1.2], [10.0, 2.0]],
-                   dtype=np.float32)
+    pts = np.array(
+        [[0.0, 0.0], [6.0, 4.0], [2.3, 1.7], [-0.5, 2.0], [6.5, 3.2], [3.0, -1.2], [10.0, 2.0]],
+        dtype=np.float32,
+    )
     out = of.bilinear_sample_pixels(torch.from_numpy(img), torch.from_numpy(pts).view(1, 1, -1, 2))
     for k, (x, y) in enumerate(pts):
         np.testing.assert_allclose(out[0, :, 0, k].numpy(), _bilinear_zeros(img[0], x, y), atol=1e-5)
@@ -82,7 +90,9 @@ def test_lookup_pyramid_matches_numpy_windows():
     f1 = torch.from_numpy(rng.standard_normal((b, 3, h, w)).astype(np.float32))
     f2 = torch.from_numpy(rng.standard_normal((b, 3, h, w)).astype(np.float32))
     pyr = of.correlation_pyramid(of.all_pairs_correlation(f1, f2), levels)
-    coords = of.coords_grid(b, h, w) + torch.from_numpy(rng.uniform(-1.5, 1.5, (b, 2, h, w)).astype(np.float32))
+    coords = of.coords_grid(b, h, w) + torch.from_numpy(
+        rng.uniform(-1.5, 1.5, (b, 2, h, w)).astype(np.float32)
+    )
     out = of.lookup_pyramid(pyr, coords, r).numpy()
     k = 2 * r + 1
     assert out.shape == (b, levels * k * k, h, w)
@@ -115,7 +125,9 @@ def test_convex_upsample_matches_numpy_loops():
                     wts = np.exp(logits - logits.max())
                     wts /= wts.sum()
                     neigh = np.stack([padded[0, :, i + a, j + b] for a in range(3) for b in range(3)], axis=1)
-                    np.testing.assert_allclose(out[0, :, f * i + di, f * j + dj], neigh @ wts, rtol=1e-5, atol=1e-5)
+                    np.testing.assert_allclose(
+                        out[0, :, f * i + di, f * j + dj], neigh @ wts, rtol=1e-5, atol=1e-5
+                    )
 
 
 def test_convex_upsample_of_a_constant_flow_is_scaled_constant_inside():

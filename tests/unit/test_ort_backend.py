@@ -32,7 +32,9 @@ class _Scorer(torch.nn.Module):
         self.emb = torch.nn.Embedding(50, 8)
         self.mlp = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.emb(input_ids) * attention_mask.unsqueeze(-1).float()
         pooled = h.sum(1) / attention_mask.sum(1, keepdim=True).clamp(min=1).float()
         out = self.mlp(pooled)
@@ -137,7 +139,9 @@ def test_without_cache_key_weights_are_verified(tmp_path: Path, export_counter: 
     changed = OrtBackend.from_graphs(graphs, onnx_dir=str(tmp_path), dynamo=False)
     assert export_counter == ["mlp.onnx", "mlp.onnx"]
     x = {"input": np.ones((2, 5), np.float32)}
-    np.testing.assert_allclose(changed.run("mlp", x)["output"], TorchBackend(graphs).run("mlp", x)["output"], atol=1e-6)
+    np.testing.assert_allclose(
+        changed.run("mlp", x)["output"], TorchBackend(graphs).run("mlp", x)["output"], atol=1e-6
+    )
 
 
 def test_default_cache_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +180,9 @@ def test_input_validation_errors_are_clear(cached_backend) -> None:
     with pytest.raises(KeyError, match="unknown graph 'audio'"):
         backend.run("audio", {})
     # Extra keys are ignored, exactly like TorchBackend.
-    assert backend.run("mlp", {"input": np.zeros((1, 5), np.float32), "extra": np.zeros(1)})["output"].shape == (1, 7)
+    assert backend.run("mlp", {"input": np.zeros((1, 5), np.float32), "extra": np.zeros(1)})[
+        "output"
+    ].shape == (1, 7)
 
 
 def test_concurrent_runs_are_safe(cached_backend) -> None:
@@ -236,7 +242,9 @@ def test_cuda_with_everything_available(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert [p[0] if isinstance(p, tuple) else p for p in chosen] == [TENSORRT_EP, CUDA_EP, CPU_EP]
     trt_options = chosen[0][1]
     assert trt_options["device_id"] == 1 and trt_options["trt_fp16_enable"] is True
-    assert trt_options["trt_engine_cache_enable"] and trt_options["trt_engine_cache_path"] == str(tmp_path / "trt")
+    assert trt_options["trt_engine_cache_enable"] and trt_options["trt_engine_cache_path"] == str(
+        tmp_path / "trt"
+    )
     assert (tmp_path / "trt").is_dir()
     assert select_providers("cuda", prefer_tensorrt_ep=True, trt_fp16=False)[0][1]["trt_fp16_enable"] is False
 

@@ -43,9 +43,13 @@ def test_stage_breakdown_from_scrape_deltas() -> None:
         return (name, (("scorer", scorer), ("stage", stage)))
 
     before = {key("", "decode"): 1.0, key("clip", "forward"): 2.0}
-    after = {key("", "decode"): 2.0, key("clip", "forward"): 5.0, key("clip", "preprocess"): 1.0,
-             ("omninft_batch_size_sum", (("scorer", "clip"),)): 8.0,
-             ("omninft_batch_size_count", (("scorer", "clip"),)): 2.0}
+    after = {
+        key("", "decode"): 2.0,
+        key("clip", "forward"): 5.0,
+        key("clip", "preprocess"): 1.0,
+        ("omninft_batch_size_sum", (("scorer", "clip"),)): 8.0,
+        ("omninft_batch_size_count", (("scorer", "clip"),)): 2.0,
+    }
     d = delta(after, before, name)
     bd = stage_breakdown(d)
     assert bd["sum_s"] == 5.0

@@ -28,7 +28,9 @@ from omninft.reward_servers.scorers.registry import build
 ORT_RTOL = 1e-4
 
 
-def _item(loaded: va.LoadedVideoAlign | hp.LoadedHPSv3, grid: tuple[int, int, int], seed: int) -> q.RewardInput:
+def _item(
+    loaded: va.LoadedVideoAlign | hp.LoadedHPSv3, grid: tuple[int, int, int], seed: int
+) -> q.RewardInput:
     """A sample with random patch rows, one placeholder per merged visual token and the reward tokens."""
     rng = np.random.default_rng(seed)
     cfg = loaded.model.config.vision_config
@@ -55,7 +57,12 @@ def test_split_graphs_equal_the_eager_reward_forward(family: object) -> None:
         item = _item(loaded, grid, seed)
         batch = q.collate([item], loaded.ids.pad)
         with torch.no_grad():
-            want = core(*(torch.from_numpy(batch[k]) for k in ("input_ids", "attention_mask", "pixel_values", "grid_thw")))
+            want = core(
+                *(
+                    torch.from_numpy(batch[k])
+                    for k in ("input_ids", "attention_mask", "pixel_values", "grid_thw")
+                )
+            )
         got = qx.run_split(split, [item], loaded.ids)
         assert got.shape == tuple(want.shape)
         np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=1e-6)
@@ -78,7 +85,9 @@ def test_exported_backend_needs_float32() -> None:
 @pytest.mark.slow
 def test_omninft_export_videoalign_checks_both_graphs(tmp_path: Path) -> None:
     out = tmp_path / "va"
-    res = CliRunner().invoke(export.main, ["--scorer", "videoalign", "--out", str(out), "--rtol", str(ORT_RTOL)])
+    res = CliRunner().invoke(
+        export.main, ["--scorer", "videoalign", "--out", str(out), "--rtol", str(ORT_RTOL)]
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["graphs"]) == ["text", "vision"] and manifest["tiny"] is True
@@ -92,14 +101,19 @@ def test_omninft_export_videoalign_checks_both_graphs(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_hpsv3_serves_through_onnxruntime(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    sample = DecodedSample("a", prompt="a red fox", video=DecodedVideo(rng.integers(0, 256, (8, 40, 56, 3), np.uint8), 24.0))
+    sample = DecodedSample(
+        "a", prompt="a red fox", video=DecodedVideo(rng.integers(0, 256, (8, 40, 56, 3), np.uint8), 24.0)
+    )
     eager = build("hpsv3_video", ScorerConfig(weights="tiny"))
     ort = build("hpsv3_video", ScorerConfig(weights="tiny", backend="onnxruntime", onnx_dir=str(tmp_path)))
-    assert ort.info.backend == "onnxruntime" and sorted(p.name for p in tmp_path.rglob("*.onnx")) == ["text.onnx",
-                                                                                                     "vision.onnx"]
+    assert ort.info.backend == "onnxruntime" and sorted(p.name for p in tmp_path.rglob("*.onnx")) == [
+        "text.onnx",
+        "vision.onnx",
+    ]
     want = eager.forward([eager.preprocess(sample)])[0]
     got = ort.forward([ort.preprocess(sample)])[0]
     assert got.shape == want.shape == (5,)
     np.testing.assert_allclose(got, want, rtol=0, atol=ORT_RTOL * np.abs(want).max())
     assert ort.postprocess(got).scores["hpsv3_video"] == pytest.approx(
-        eager.postprocess(want).scores["hpsv3_video"], abs=ORT_RTOL * np.abs(want).max())
+        eager.postprocess(want).scores["hpsv3_video"], abs=ORT_RTOL * np.abs(want).max()
+    )

@@ -25,7 +25,9 @@ GOLDEN = Path(__file__).parents[1] / "golden" / "raft_random_seed0.json"
 
 
 def _manifest(sd: dict) -> str:
-    return hashlib.sha256("".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()).hexdigest()
+    return hashlib.sha256(
+        "".join(f"{k}:{tuple(v.shape)}\n" for k, v in sorted(sd.items())).encode()
+    ).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,9 @@ def test_round_trip_through_the_official_file_forms(full, tmp_path: Path):
         zf.write(pth, raft.OFFICIAL_MEMBER)
     zipped, zid = raft.load(str(archive))
     assert zid.sha256 == ident.sha256 and zid.weights_id.endswith("!models/raft-things.pth")
-    assert torch.equal(zipped.state_dict()["update_block.mask.2.bias"], model.state_dict()["update_block.mask.2.bias"])
+    assert torch.equal(
+        zipped.state_dict()["update_block.mask.2.bias"], model.state_dict()["update_block.mask.2.bias"]
+    )
     # keys without the prefix load too (a re-saved plain state dict)
     plain = tmp_path / "plain.pth"
     torch.save(model.state_dict(), plain)

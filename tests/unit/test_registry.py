@@ -51,7 +51,9 @@ def test_registering_a_name_twice_raises(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(registry.DuplicateScorerError, match="'clap' is registered twice"):
         registry.register("clap", "somewhere:build")
     with pytest.raises(registry.DuplicateScorerError, match="'clap' is registered twice"):
-        registry.register_spec(ScorerSpec(name="clap", build=_build, version="1", outputs=("x",), modalities=()))
+        registry.register_spec(
+            ScorerSpec(name="clap", build=_build, version="1", outputs=("x",), modalities=())
+        )
     registry.register("my_plugin", "pkg.mod:build")
     registry.register("my_plugin", "pkg.mod:build")  # the same target again (a second server in one process)
     with pytest.raises(registry.DuplicateScorerError):
@@ -106,7 +108,9 @@ class _Opts(ModelOptions):
 
 
 def test_options_are_typed_with_none_words_and_did_you_mean() -> None:
-    o = parse_options(_Opts, {"n": 4, "x": 2, "limit": "none", "sizes": [3], "flag": "true"}, "scorers.s.options")
+    o = parse_options(
+        _Opts, {"n": 4, "x": 2, "limit": "none", "sizes": [3], "flag": "true"}, "scorers.s.options"
+    )
     assert o == _Opts(n=4, x=2.0, limit=None, sizes=(3,), flag=True)
     assert parse_options(_Opts, {"limit": "null"}, "k").limit is None
     assert parse_options(_Opts, {"limit": None}, "k").limit is None
@@ -137,6 +141,11 @@ def test_bench_metric_checks_its_shape() -> None:
 
 
 def test_generated_bench_routes_are_up_to_date() -> None:
-    out = subprocess.run([sys.executable, "scripts/gen_bench_routes.py", "--check"], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "scripts/gen_bench_routes.py", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, f"{out.stdout}{out.stderr[-2000:]}\nrun: python scripts/gen_bench_routes.py"

@@ -10,12 +10,22 @@ from omninft.bench.suites.javisbench.metrics import OFFICIAL_KEYS
 
 def _result() -> BenchResult:
     return BenchResult(
-        suite="javisbench", protocol="javisbench-v1", results={"fad": 0.0, "desync": 1.65},
+        suite="javisbench",
+        protocol="javisbench-v1",
+        results={"fad": 0.0, "desync": 1.65},
         per_sample={"desync": [1.6, 1.7]},
-        counts={"fad": {"total": 2, "scored": 2, "failed": 0}, "desync": {"total": 2, "scored": 2, "failed": 0}},
-        errors=[], provenance={"servers": {"embedded": ["audioclip", "desync"]}, "sample_counts": {"rows": 2}},
-        tiny_weights=True, set_metrics=("fad",),
-        categories={"fad": {"0": [None, None, None, None, None]}, "desync": {"0": [1.6, 1.7, None, None, None]}},
+        counts={
+            "fad": {"total": 2, "scored": 2, "failed": 0},
+            "desync": {"total": 2, "scored": 2, "failed": 0},
+        },
+        errors=[],
+        provenance={"servers": {"embedded": ["audioclip", "desync"]}, "sample_counts": {"rows": 2}},
+        tiny_weights=True,
+        set_metrics=("fad",),
+        categories={
+            "fad": {"0": [None, None, None, None, None]},
+            "desync": {"0": [1.6, 1.7, None, None, None]},
+        },
         category_counts={"fad": {"0": [1, 1, 0, 0, 0]}, "desync": {"0": [1, 1, 0, 0, 0]}},
         higher_is_better={"fad": False, "desync": False},
     )

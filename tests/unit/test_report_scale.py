@@ -15,8 +15,14 @@ def _widths(svg: str) -> list[float]:
 
 def test_panels_of_one_metric_share_a_scale() -> None:
     result = BenchResult(
-        suite="javisbench", protocol="javisbench-v1", results={"desync": 1.0}, per_sample={"desync": [1.0]},
-        counts={"desync": {"total": 1, "scored": 1, "failed": 0}}, errors=[], provenance={}, tiny_weights=False,
+        suite="javisbench",
+        protocol="javisbench-v1",
+        results={"desync": 1.0},
+        per_sample={"desync": [1.0]},
+        counts={"desync": {"total": 1, "scored": 1, "failed": 0}},
+        errors=[],
+        provenance={},
+        tiny_weights=False,
         categories={"desync": {"0": [1.0, 2.0, None, None, None], "1": [10.0, 20.0, None]}},
         category_counts={"desync": {"0": [1, 1, 0, 0, 0], "1": [1, 1, 0]}},
         higher_is_better={"desync": False},

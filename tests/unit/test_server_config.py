@@ -61,8 +61,11 @@ def test_full_yaml_round_trip(tmp_path: Path) -> None:
     assert cfg.scorers["clip"] == ScorerConfig()
     assert cfg.plugins == {"my_scorer": "my_pkg.scorers:build"}
     # to_dict gives the same camelCase document back.
-    assert cfg.to_dict() == {**ServerConfig().to_dict(), **yaml.safe_load(FULL_YAML),
-                             "scorers": cfg.to_dict()["scorers"]}
+    assert cfg.to_dict() == {
+        **ServerConfig().to_dict(),
+        **yaml.safe_load(FULL_YAML),
+        "scorers": cfg.to_dict()["scorers"],
+    }
     assert ServerConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.to_dict()["scorers"]["clap"]["maxBatchSize"] == 32
 
@@ -149,7 +152,9 @@ def test_cli_scorer_selection_keeps_known_configs_and_adds_new_ones(tmp_path: Pa
     assert list(cfg.scorers) == ["clap", "imagebind"]
     assert cfg.scorers["clap"].backend == "onnxruntime"
     assert cfg.scorers["imagebind"] == ScorerConfig()
-    fresh = ServerConfig.from_cli(None, scorers=["clap"], scorer_overrides={"device": "cuda:1"}, metrics_port=0)
+    fresh = ServerConfig.from_cli(
+        None, scorers=["clap"], scorer_overrides={"device": "cuda:1"}, metrics_port=0
+    )
     assert fresh.scorers["clap"].device == "cuda:1" and fresh.metrics_port == 0
 
 
@@ -166,7 +171,9 @@ def test_auth_token_sources(tmp_path: Path) -> None:
     assert ServerConfig(auth_token="direct").resolve_auth_token({"OMNINFT_AUTH_TOKEN": "env"}) == "direct"
     f = tmp_path / "token"
     f.write_text("from-file\n")
-    assert ServerConfig(auth_token_file=str(f)).resolve_auth_token({"OMNINFT_AUTH_TOKEN": "env"}) == "from-file"
+    assert (
+        ServerConfig(auth_token_file=str(f)).resolve_auth_token({"OMNINFT_AUTH_TOKEN": "env"}) == "from-file"
+    )
     assert ServerConfig().resolve_auth_token({"OMNINFT_AUTH_TOKEN": "env"}) == "env"
     assert ServerConfig().resolve_auth_token({}) == ""
     f.write_text("  \n")
@@ -180,11 +187,15 @@ def test_media_limits_follow_the_config() -> None:
 
 
 def test_scorer_options_are_typed_and_checked_at_load() -> None:
-    with pytest.raises(ValueError, match=r"^scorers\.videoalign\.options\.use_nrom: unknown option; did you mean use_norm\?$"):
+    with pytest.raises(
+        ValueError, match=r"^scorers\.videoalign\.options\.use_nrom: unknown option; did you mean use_norm\?$"
+    ):
         ServerConfig.from_dict({"scorers": {"videoalign": {"options": {"use_nrom": True}}}})
     with pytest.raises(ValueError, match=r"scorers\.clap\.options\.text_cache_size: expected int"):
         ServerConfig.from_dict({"scorers": {"clap": {"options": {"text_cache_size": "many"}}}})
-    cfg = ServerConfig.from_dict({"scorers": {"audiobox_aesthetics": {"weightsDir": "/w", "options": {"max_audio_len_s": "none"}}}})
+    cfg = ServerConfig.from_dict(
+        {"scorers": {"audiobox_aesthetics": {"weightsDir": "/w", "options": {"max_audio_len_s": "none"}}}}
+    )
     assert cfg.scorers["audiobox_aesthetics"].weights_dir == "/w"
     # plugins (bare "module:function" targets) have no spec: their options are not checked here
     ServerConfig.from_dict({"plugins": {"x": "m:f"}, "scorers": {"x": {"options": {"anything": 1}}}})

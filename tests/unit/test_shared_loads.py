@@ -40,8 +40,10 @@ def test_imagebind_and_avh_share_one_model_in_a_server_build() -> None:
         ib = registry.build("imagebind", cfg)
         avh = registry.build("imagebind_avh", cfg)
     apart = registry.build("imagebind_avh", cfg)
-    model_of = {name: s.backend._graphs["vision"].module.model for name, s in  # type: ignore[attr-defined]
-                (("ib", ib), ("avh", avh), ("apart", apart))}
+    model_of = {
+        name: s.backend._graphs["vision"].module.model
+        for name, s in (("ib", ib), ("avh", avh), ("apart", apart))  # type: ignore[attr-defined]
+    }
     assert model_of["ib"] is model_of["avh"]
     assert model_of["apart"] is not model_of["ib"]
 
@@ -50,8 +52,12 @@ async def test_a_server_hosting_both_imagebind_scorers_loads_the_model_once() ->
     from omninft.reward_servers.serving.app import create_server
     from omninft.reward_servers.serving.config import ServerConfig
 
-    cfg = ServerConfig(port=0, metrics_port=-1, warmup=False,
-                       scorers={"imagebind": ScorerConfig(weights="tiny"), "imagebind_avh": ScorerConfig(weights="tiny")})
+    cfg = ServerConfig(
+        port=0,
+        metrics_port=-1,
+        warmup=False,
+        scorers={"imagebind": ScorerConfig(weights="tiny"), "imagebind_avh": ScorerConfig(weights="tiny")},
+    )
     server = create_server(cfg)
     await server.start()
     try:

@@ -13,10 +13,14 @@ from omninft.reward_servers.models._hf import WeightsLoadError
 from omninft.reward_servers.scorers import registry
 
 # Key layout of synchformer_state_dict.pth (specs/models.md §2.1), written out independently of the model code.
-_BLOCK = r"(norm1|norm2|norm3|attn\.qkv|attn\.proj|timeattn\.qkv|timeattn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)"
+_BLOCK = (
+    r"(norm1|norm2|norm3|attn\.qkv|attn\.proj|timeattn\.qkv|timeattn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)"
+)
 _AGG = r"(cls_token|self_attn\.in_proj_(weight|bias)|self_attn\.out_proj\.(weight|bias)|(linear1|linear2|norm1|norm2)\.(weight|bias))"
-_AST_LAYER = (r"(attention\.attention\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense"
-              r"|layernorm_before|layernorm_after)\.(weight|bias)")
+_AST_LAYER = (
+    r"(attention\.attention\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense"
+    r"|layernorm_before|layernorm_after)\.(weight|bias)"
+)
 _SYNC_BLOCK = r"(ln1|ln2|attn\.(key|query|value|proj)|mlp\.0|mlp\.2)\.(weight|bias)"
 OFFICIAL_KEY_PATTERNS = [
     r"vfeat_extractor\.(cls_token|pos_embed|temp_embed)",
@@ -70,15 +74,29 @@ def test_official_architecture_matches_the_checkpoint_layout(official_meta: S.Sy
     assert unmatched == []
     for key, shape in OFFICIAL_SHAPES.items():
         assert tuple(sd[key].shape) == shape, key
-    parts = {p: sum(v.numel() for k, v in sd.items() if k.startswith(p + ".")) for p in
-             ("vfeat_extractor", "afeat_extractor", "vproj", "aproj", "transformer")}
-    assert parts == {"vfeat_extractor": 122_440_704, "afeat_extractor": 92_400_384, "vproj": 590_592,
-                     "aproj": 590_592, "transformer": 21_437_973}
+    parts = {
+        p: sum(v.numel() for k, v in sd.items() if k.startswith(p + "."))
+        for p in ("vfeat_extractor", "afeat_extractor", "vproj", "aproj", "transformer")
+    }
+    assert parts == {
+        "vfeat_extractor": 122_440_704,
+        "afeat_extractor": 92_400_384,
+        "vproj": 590_592,
+        "aproj": 590_592,
+        "transformer": 21_437_973,
+    }
 
 
 def test_tiny_keeps_the_input_contract() -> None:
     tiny_cfg, off = S.SynchformerConfig.tiny(), S.SynchformerConfig.official()
-    for attr in ("image_size", "frames_per_segment", "n_mels", "spec_frames", "window_segments", "num_classes"):
+    for attr in (
+        "image_size",
+        "frames_per_segment",
+        "n_mels",
+        "spec_frames",
+        "window_segments",
+        "num_classes",
+    ):
         assert getattr(tiny_cfg, attr) == getattr(off, attr)
     assert tiny_cfg.sync_positions == off.sync_positions == 198
     assert tiny_cfg.audio_grid == (12, 6) and tiny_cfg.video_tokens == 8
@@ -140,6 +158,8 @@ def test_cores_compose_to_the_full_model(tiny: S.Synchformer) -> None:
         assert v.shape == (14, 8, 32) and a.shape == (14, 6, 32)
         logits = S.SyncCore(tiny)(v[None], a[None])
         assert logits.shape == (1, 21)
-        torch.testing.assert_close(logits, tiny.compare_v_a(tiny.extract_vfeats(segs)[None], tiny.extract_afeats(mel)[None]))
+        torch.testing.assert_close(
+            logits, tiny.compare_v_a(tiny.extract_vfeats(segs)[None], tiny.extract_afeats(mel)[None])
+        )
         # segments are independent: features of one segment do not depend on the others in the batch
         torch.testing.assert_close(S.VideoCore(tiny)(segs[3:5]), v[3:5], atol=1e-5, rtol=1e-5)

@@ -36,8 +36,13 @@ def model() -> S.Synchformer:
 
 def _scorer(model: S.Synchformer, **options) -> desync.DesyncScorer:
     cfg = ScorerConfig(max_batch_size=4, options=options)
-    return desync.DesyncScorer("desync", cfg, backend=TorchBackend(desync.make_graphs(model)),
-                               weights=WeightsInfo("tiny", "0" * 64, True), model_cfg=model.cfg)
+    return desync.DesyncScorer(
+        "desync",
+        cfg,
+        backend=TorchBackend(desync.make_graphs(model)),
+        weights=WeightsInfo("tiny", "0" * 64, True),
+        model_cfg=model.cfg,
+    )
 
 
 def _by_hand(model: S.Synchformer, sample: DecodedSample, seconds: float) -> float:
@@ -46,7 +51,9 @@ def _by_hand(model: S.Synchformer, sample: DecodedSample, seconds: float) -> flo
     idx = sf.fps_resample_indices(sample.video.frames.shape[0], sample.video.fps)[:n_frames]
     frames = np.zeros((n_frames, sample.video.frames.shape[1], sample.video.frames.shape[2], 3), np.uint8)
     frames[: idx.shape[0]] = sample.video.frames[idx]  # black padding before the transform, as the reference
-    video = torch.from_numpy(sf.normalize_frames(sf.resize_short_side_center_crop(frames)))  # (T, 3, 224, 224)
+    video = torch.from_numpy(
+        sf.normalize_frames(sf.resize_short_side_center_crop(frames))
+    )  # (T, 3, 224, 224)
     wave = sample.audio.pcm.mean(axis=0)  # already 16 kHz
     wave = np.concatenate([wave, np.zeros(max(0, n_samples - wave.shape[0]), np.float32)])[:n_samples]
     s = (n_frames - 16) // 8 + 1
@@ -83,7 +90,9 @@ def test_tiny_score_equals_hand_composition(model: S.Synchformer, seconds: float
     assert raw.shape == ((1 if seconds == 4.0 else 2), 21)
     got = sc.postprocess(raw).scores["desync"]
     assert got == pytest.approx(_by_hand(model, sample, seconds), abs=1e-6)
-    assert 0.0 <= got <= 2.0 and round(got / 0.1, 4) == round(got / 0.1)  # multiples of 0.1 s (mean of 0.2 steps)
+    assert 0.0 <= got <= 2.0 and round(got / 0.1, 4) == round(
+        got / 0.1
+    )  # multiples of 0.1 s (mean of 0.2 steps)
 
 
 def test_batching_and_segment_chunking_do_not_change_scores(model: S.Synchformer) -> None:
@@ -119,9 +128,13 @@ def test_input_rules(model: S.Synchformer) -> None:
 
 def test_options_and_protocol_are_validated(model: S.Synchformer) -> None:
     with pytest.raises(ValueError, match="unknown protocol"):
-        desync.DesyncScorer("desync", ScorerConfig(protocol="javisbench-v9"),
-                            backend=TorchBackend(desync.make_graphs(model)), weights=None,  # type: ignore[arg-type]
-                            model_cfg=model.cfg)
+        desync.DesyncScorer(
+            "desync",
+            ScorerConfig(protocol="javisbench-v9"),
+            backend=TorchBackend(desync.make_graphs(model)),
+            weights=None,  # type: ignore[arg-type]
+            model_cfg=model.cfg,
+        )
     with pytest.raises(ValueError, match="shorter than one"):
         desync.build("desync", ScorerConfig(options={"max_audio_len_s": 0.5}))
     assert desync.segments_for_length(5.0) == 14
@@ -133,7 +146,9 @@ def _offset_clip(seed: int, shift_s: float) -> DecodedSample:
 
     c = bouncing_disc_clip(seed, seconds=4.0, height=120, width=160)
     pcm = np.roll(c.pcm, int(shift_s * c.sample_rate), axis=1)
-    return DecodedSample(id=f"b{seed}_{shift_s}", video=DecodedVideo(c.frames, c.fps), audio=DecodedAudio(pcm, c.sample_rate))
+    return DecodedSample(
+        id=f"b{seed}_{shift_s}", video=DecodedVideo(c.frames, c.fps), audio=DecodedAudio(pcm, c.sample_rate)
+    )
 
 
 def test_tiny_weights_are_not_degenerate_at_the_logits_level(model: S.Synchformer) -> None:

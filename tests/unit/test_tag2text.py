@@ -34,20 +34,33 @@ def test_official_layout_and_parameter_count():
     assert len(sd) == 1001
     shapes = {k: tuple(v.shape) for k, v in sd.items()}
     assert shapes["visual_encoder.patch_embed.proj.weight"] == (128, 3, 4, 4)
-    assert shapes["visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table"] == (529, 4)  # (2*12-1)^2
+    assert shapes["visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table"] == (
+        529,
+        4,
+    )  # (2*12-1)^2
     assert shapes["visual_encoder.layers.3.blocks.1.attn.relative_position_bias_table"] == (529, 32)
     assert shapes["visual_encoder.layers.2.downsample.reduction.weight"] == (1024, 2048)
     assert shapes["visual_encoder.norm.weight"] == (1024,)
     assert shapes["text_decoder.bert.embeddings.word_embeddings.weight"] == (30524, 768)
     assert shapes["text_decoder.bert.encoder.layer.11.crossattention.self.key.weight"] == (768, 768)
     assert shapes["text_decoder.cls.predictions.decoder.weight"] == (30524, 768)
-    assert shapes["text_decoder.cls.predictions.decoder.bias"] == shapes["text_decoder.cls.predictions.bias"] == (30524,)
+    assert (
+        shapes["text_decoder.cls.predictions.decoder.bias"]
+        == shapes["text_decoder.cls.predictions.bias"]
+        == (30524,)
+    )
     assert shapes["tag_encoder.encoder.layer.5.crossattention.self.key.weight"] == (768, 1024)
     assert shapes["vision_multi.encoder.layer.1.crossattention.self.value.weight"] == (768, 1024)
-    assert shapes["label_embed.weight"] == (3429, 768) and shapes["fc.W"] == (1, 3429, 768) and shapes["fc.b"] == (1, 3429)
+    assert (
+        shapes["label_embed.weight"] == (3429, 768)
+        and shapes["fc.W"] == (1, 3429, 768)
+        and shapes["fc.b"] == (1, 3429)
+    )
     assert not any(k.endswith(("relative_position_index", "attn_mask", "position_ids")) for k in sd)
-    assert not any(k.startswith("vision_multi.embeddings") or ".attention." in k and k.startswith("vision_multi")
-                   for k in sd)
+    assert not any(
+        k.startswith("vision_multi.embeddings") or ".attention." in k and k.startswith("vision_multi")
+        for k in sd
+    )
     # unique parameters (tied tensors counted once): Swin-B 86,878,584; decoder 137,881,148; tag encoder
     # 141,977,088 (its layers 0-1 cross-attention/FFN shared with vision_multi); label queries 2,633,472; fc 2,636,901
     assert sum(p.numel() for p in model.parameters()) == 372_007_193
@@ -93,8 +106,11 @@ def test_tag_selection_threshold_and_banned():
 class _Markov:
     """A toy decoder: next-token log-probs depend on the last token only (vocab: 0, 1, 2, EOS = 3)."""
 
-    table = torch.log(torch.tensor([[0.05, 0.5, 0.3, 0.15], [0.05, 0.1, 0.25, 0.6], [0.05, 0.7, 0.05, 0.2],
-                                    [0.25, 0.25, 0.25, 0.25]]))
+    table = torch.log(
+        torch.tensor(
+            [[0.05, 0.5, 0.3, 0.15], [0.05, 0.1, 0.25, 0.6], [0.05, 0.7, 0.05, 0.2], [0.25, 0.25, 0.25, 0.25]]
+        )
+    )
 
     def next_token_logits(self, ids: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         return self.table[ids[:, -1]]
@@ -175,18 +191,25 @@ def test_loading_rules(tmp_path: Path, tiny):
     fresh = T.build(model.config)
     report = T.load_state_dict(fresh, {k: v.half() if v.is_floating_point() else v for k, v in ckpt.items()})
     assert report.ignored == ("text_encoder.extra",) and len(report.dropped) == 3
-    assert torch.equal(fresh.tag_encoder.encoder.layer[1].intermediate.dense.weight,
-                       sd["vision_multi.encoder.layer.1.intermediate.dense.weight"].half().float())
+    assert torch.equal(
+        fresh.tag_encoder.encoder.layer[1].intermediate.dense.weight,
+        sd["vision_multi.encoder.layer.1.intermediate.dense.weight"].half().float(),
+    )
     bad = dict(sd)
     bad.pop("fc.b")
     with pytest.raises(WeightsLoadError, match=r"missing.*fc\.b"):
         T.load_state_dict(T.build(model.config), bad)
     # the reference's last-loaded entry wins when both names of a tie are present and differ
     both = dict(sd)
-    both["tag_encoder.encoder.layer.0.output.dense.bias"] = torch.full_like(sd["tag_encoder.encoder.layer.0.output.dense.bias"], 7.0)
+    both["tag_encoder.encoder.layer.0.output.dense.bias"] = torch.full_like(
+        sd["tag_encoder.encoder.layer.0.output.dense.bias"], 7.0
+    )
     fresh = T.build(model.config)
     T.load_state_dict(fresh, both)
-    assert torch.equal(fresh.vision_multi.encoder.layer[0].output.dense.bias, sd["vision_multi.encoder.layer.0.output.dense.bias"])
+    assert torch.equal(
+        fresh.vision_multi.encoder.layer[0].output.dense.bias,
+        sd["vision_multi.encoder.layer.0.output.dense.bias"],
+    )
 
 
 def test_official_checkpoint_resolves_from_the_cache(tmp_path: Path, tiny):
@@ -196,12 +219,19 @@ def test_official_checkpoint_resolves_from_the_cache(tmp_path: Path, tiny):
     torch.save({"model": model.state_dict()}, target)
     vocab = tmp_path / "bert" / "vocab.txt"
     vocab.parent.mkdir()
-    base = [t for t, _ in sorted(tok.bert.get_vocab().items(), key=lambda kv: kv[1]) if t not in ("[DEC]", "[ENC]")]
+    base = [
+        t
+        for t, _ in sorted(tok.bert.get_vocab().items(), key=lambda kv: kv[1])
+        if t not in ("[DEC]", "[ENC]")
+    ]
     vocab.write_text("\n".join(base) + "\n", encoding="utf-8")
-    loaded, tok2, ident, report = T.load("official", cache_dir=tmp_path, architecture="tiny",
-                                         tokenizer_source=str(vocab))
+    loaded, tok2, ident, report = T.load(
+        "official", cache_dir=tmp_path, architecture="tiny", tokenizer_source=str(vocab)
+    )
     assert not ident.tiny and ident.sha256 == hashlib.sha256(target.read_bytes()).hexdigest()
-    assert tok2.vocab_size == tok.vocab_size and tok2.prompt_ids() == tok.prompt_ids() and report.ignored == ()
+    assert (
+        tok2.vocab_size == tok.vocab_size and tok2.prompt_ids() == tok.prompt_ids() and report.ignored == ()
+    )
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v), k
     with pytest.raises(WeightsLoadError, match="shape mismatch"):
@@ -230,8 +260,12 @@ def _naive_swin_block(block, x: torch.Tensor) -> torch.Tensor:
         for i in range(r):
             for j in range(r):
                 pi, pj = rolled(i, j)
-                keys = [(ki, kj) for ki in range(r) for kj in range(r)
-                        if rolled(ki, kj)[0] // w == pi // w and rolled(ki, kj)[1] // w == pj // w]
+                keys = [
+                    (ki, kj)
+                    for ki in range(r)
+                    for kj in range(r)
+                    if rolled(ki, kj)[0] // w == pi // w and rolled(ki, kj)[1] // w == pj // w
+                ]
                 qi = i * r + j
                 for hh in range(heads):
                     sl = slice(hh * hd, (hh + 1) * hd)
@@ -244,7 +278,9 @@ def _naive_swin_block(block, x: torch.Tensor) -> torch.Tensor:
                             sc = sc - 100.0
                         scores.append(sc)
                     p = torch.softmax(torch.stack(scores), 0)
-                    out[bi, qi, sl] = sum(pk * v[bi, ki * r + kj, sl] for pk, (ki, kj) in zip(p, keys, strict=True))
+                    out[bi, qi, sl] = sum(
+                        pk * v[bi, ki * r + kj, sl] for pk, (ki, kj) in zip(p, keys, strict=True)
+                    )
     y = x + out @ att.proj.weight.T + att.proj.bias
     return y + block.mlp(block.norm2(y))
 
@@ -268,16 +304,34 @@ def test_caption_decoder_matches_transformers_bert():
 
     from omninft.reward_servers.models.tag2text.bert import BertConfig, BertLMHeadModel
 
-    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
-                     max_position_embeddings=20, encoder_width=16)
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=24,
+        max_position_embeddings=20,
+        encoder_width=16,
+    )
     torch.manual_seed(0)
     ours = BertLMHeadModel(cfg).eval()
     with torch.no_grad():
         for p in ours.parameters():
             p.normal_(std=0.5)
-    hf_cfg = HFConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
-                      max_position_embeddings=20, is_decoder=True, add_cross_attention=True, hidden_act="gelu",
-                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, type_vocab_size=1)
+    hf_cfg = HFConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=24,
+        max_position_embeddings=20,
+        is_decoder=True,
+        add_cross_attention=True,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        type_vocab_size=1,
+    )
     hf = HFDecoder(hf_cfg).eval()
     sd = {k: v for k, v in ours.state_dict().items()}
     sd["bert.embeddings.token_type_embeddings.weight"] = torch.zeros(1, 16)
@@ -312,10 +366,18 @@ def test_vision_and_tagging_core_exports_to_onnx(tmp_path: Path, tiny):
     rng = np.random.default_rng(0)
 
     def graphs() -> dict[str, GraphSpec]:
-        return {"vision": GraphSpec(VisionCore(model).eval(), ("images",), ("embeds", "tag_probs"),
-                                    {"images": rng.standard_normal((2, 3, 64, 64)).astype(np.float32)})}
+        return {
+            "vision": GraphSpec(
+                VisionCore(model).eval(),
+                ("images",),
+                ("embeds", "tag_probs"),
+                {"images": rng.standard_normal((2, 3, 64, 64)).astype(np.float32)},
+            )
+        }
 
-    ort = create_backend("onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="t2t-test", max_batch_size=4)
+    ort = create_backend(
+        "onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="t2t-test", max_batch_size=4
+    )
     feed = {"images": rng.standard_normal((3, 3, 64, 64)).astype(np.float32)}
     got, want = ort.run("vision", feed), TorchBackend(graphs()).run("vision", feed)
     for name in ("embeds", "tag_probs"):
@@ -336,9 +398,13 @@ def test_kv_cache_gives_the_same_logits_and_captions():
         first = model.text_decoder.step(ids[:, :4], enc, cache)
         torch.testing.assert_close(first, full[:, 3], atol=1e-4, rtol=1e-4)
         for t in range(4, 7):
-            torch.testing.assert_close(model.text_decoder.step(ids[:, t : t + 1], enc, cache), full[:, t],
-                                       atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(
+                model.text_decoder.step(ids[:, t : t + 1], enc, cache), full[:, t], atol=1e-4, rtol=1e-4
+            )
     images = torch.randn(3, 3, 64, 64, generator=g)
     base = T.GenerationConfig(num_beams=3, max_length=10, min_length=6)
     cached = T.GenerationConfig(num_beams=3, max_length=10, min_length=6, use_cache=True)
-    assert T.generate(model, tok, images, cfg=cached).captions == T.generate(model, tok, images, cfg=base).captions
+    assert (
+        T.generate(model, tok, images, cfg=cached).captions
+        == T.generate(model, tok, images, cfg=base).captions
+    )

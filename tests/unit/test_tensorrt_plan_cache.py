@@ -90,8 +90,13 @@ def fake_tensorrt(version: str, *, with_fp16_flag: bool, parse_ok: bool = True) 
 
     flags = types.SimpleNamespace(FP16="FP16") if with_fp16_flag else types.SimpleNamespace()
     return types.SimpleNamespace(
-        __version__=version, Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, BuilderFlag=flags,
-        MemoryPoolType=types.SimpleNamespace(WORKSPACE="WORKSPACE"), log=log,
+        __version__=version,
+        Logger=Logger,
+        Builder=Builder,
+        OnnxParser=OnnxParser,
+        BuilderFlag=flags,
+        MemoryPoolType=types.SimpleNamespace(WORKSPACE="WORKSPACE"),
+        log=log,
     )
 
 
@@ -125,15 +130,23 @@ def test_plan_is_built_once_and_rebuilt_when_inputs_change(tmp_path: Path, fake_
     trt = fake_gpu(fake_tensorrt("10.9.0", with_fp16_flag=True))
     graph = spec()
     onnx_path, _ = ensure_onnx(graph, tmp_path / "g.onnx", dynamo=False)
-    plan = tensorrt_backend.ensure_engine("g", graph, onnx_path, device="cuda:0", trt_version="10.9.0", max_batch_size=8)
+    plan = tensorrt_backend.ensure_engine(
+        "g", graph, onnx_path, device="cuda:0", trt_version="10.9.0", max_batch_size=8
+    )
     assert plan == tmp_path / "g.sm_90.plan" and plan.read_bytes() == b"PLAN"
     assert trt.log["shapes"] == [("input", (1, 3, 1), (4, 3, 12), (8, 3, 24))]
     sidecar = json.loads((tmp_path / "g.sm_90.plan.json").read_text())
     assert sidecar["tensorrt"] == "10.9.0" and sidecar["fp16"] is False and sidecar["onnx"]
-    tensorrt_backend.ensure_engine("g", graph, onnx_path, device="cuda:0", trt_version="10.9.0", max_batch_size=8)
+    tensorrt_backend.ensure_engine(
+        "g", graph, onnx_path, device="cuda:0", trt_version="10.9.0", max_batch_size=8
+    )
     assert len(trt.log["builds"]) == 1  # reused
-    tensorrt_backend.ensure_engine("g", graph, onnx_path, device="cuda:0", trt_version="10.10.0", max_batch_size=8)
-    tensorrt_backend.ensure_engine("g", graph, onnx_path, device="cuda:0", trt_version="10.10.0", max_batch_size=4)
+    tensorrt_backend.ensure_engine(
+        "g", graph, onnx_path, device="cuda:0", trt_version="10.10.0", max_batch_size=8
+    )
+    tensorrt_backend.ensure_engine(
+        "g", graph, onnx_path, device="cuda:0", trt_version="10.10.0", max_batch_size=4
+    )
     assert len(trt.log["builds"]) == 3  # new TensorRT version, new profile
     assert trt.log["flags"] == []
 
@@ -179,7 +192,9 @@ def test_export_scorer_tensorrt_plumbing(tmp_path: Path, fake_gpu, monkeypatch: 
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(registry, "_PLUGINS", dict(registry._PLUGINS))
     registry.register("trttest", f"{module.__name__}:build")
-    result = export.export_scorer("trttest", out=tmp_path, fmt="tensorrt", check=False, max_batch_size=4, dynamo=False)
+    result = export.export_scorer(
+        "trttest", out=tmp_path, fmt="tensorrt", check=False, max_batch_size=4, dynamo=False
+    )
     assert [g.plan for g in result.graphs] == [tmp_path / "conv.sm_90.plan"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["format"] == "tensorrt" and manifest["versions"]["tensorrt"] == "10.9.0"

@@ -24,6 +24,8 @@ def test_learned_merges_follow_counts_then_order() -> None:
 
 
 def test_vocabularies_are_identical_across_processes() -> None:
-    runs = [subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True).stdout
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True).stdout
+        for _ in range(2)
+    ]
     assert runs[0].strip() and runs[0] == runs[1]

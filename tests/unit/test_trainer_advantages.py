@@ -59,12 +59,16 @@ def test_routed_sums_weighted_advantages_per_branch() -> None:
     assert adv.stats["routed_sign_disagreement_rate"] == pytest.approx(routed_dis)
     # The paper's statistic compares the video and audio reward advantages before the sync term is added.
     both = (av != 0) & (aa != 0)
-    assert adv.stats["sign_disagreement_rate"] == pytest.approx(np.mean(np.sign(av[both]) != np.sign(aa[both])))
+    assert adv.stats["sign_disagreement_rate"] == pytest.approx(
+        np.mean(np.sign(av[both]) != np.sign(aa[both]))
+    )
 
 
 def test_sign_disagreement_is_mode_independent() -> None:
-    rates = {m: compute_advantages(R, GROUPS, SPECS, AdvantageConfig(m)).stats["sign_disagreement_rate"]
-             for m in ("routed", "global", "gdpo", "gdpo_paper")}
+    rates = {
+        m: compute_advantages(R, GROUPS, SPECS, AdvantageConfig(m)).stats["sign_disagreement_rate"]
+        for m in ("routed", "global", "gdpo", "gdpo_paper")
+    }
     assert len(set(rates.values())) == 1 and 0.0 <= rates["routed"] <= 1.0
 
 
@@ -92,7 +96,9 @@ def test_gdpo_variants() -> None:
 def test_zero_video_weights_leave_video_r_at_half() -> None:
     specs = [RewardSpec("v", "video", 0.0), RewardSpec("a", "audio", 1.0)]
     adv = compute_advantages(R, GROUPS, specs, AdvantageConfig("routed"))
-    torch.testing.assert_close(optimality(adv.per_modality["video"]), torch.full((6,), 0.5, dtype=torch.float64))
+    torch.testing.assert_close(
+        optimality(adv.per_modality["video"]), torch.full((6,), 0.5, dtype=torch.float64)
+    )
     assert float(adv.per_modality["audio"].abs().sum()) > 0
 
 
@@ -168,7 +174,9 @@ def test_release_fallback_fires_when_a_route_sums_to_zero() -> None:
     summed = _ref_norm(R4["v"].numpy() + R4["a"].numpy(), g)
     release = compute_advantages(R4, G4, SPECS4, AdvantageConfig("routed", route_fallback="release"))
     np.testing.assert_allclose(release.per_modality["video"].numpy(), summed, rtol=1e-12)
-    np.testing.assert_allclose(release.per_modality["audio"].numpy(), _ref_norm(R4["a"].numpy(), g), rtol=1e-12)
+    np.testing.assert_allclose(
+        release.per_modality["audio"].numpy(), _ref_norm(R4["a"].numpy(), g), rtol=1e-12
+    )
     assert release.stats["route_fallback/video"] == 1.0 and release.stats["route_fallback/audio"] == 0.0
     intended = compute_advantages(R4, G4, SPECS4, AdvantageConfig("routed"))
     np.testing.assert_allclose(intended.per_modality["video"].numpy(), av, rtol=1e-12)
@@ -177,7 +185,9 @@ def test_release_fallback_fires_when_a_route_sums_to_zero() -> None:
 
 def test_empty_route_counts_as_fallback_in_both_modes() -> None:
     for fb in ("empty", "release"):
-        adv = compute_advantages(R4, G4, [RewardSpec("a", "audio")], AdvantageConfig("routed", route_fallback=fb))
+        adv = compute_advantages(
+            R4, G4, [RewardSpec("a", "audio")], AdvantageConfig("routed", route_fallback=fb)
+        )
         assert adv.stats["route_fallback/video"] == 1.0
     with pytest.raises(ValueError, match="route_fallback"):
         compute_advantages(R4, G4, SPECS4, AdvantageConfig("routed", route_fallback="sometimes"))

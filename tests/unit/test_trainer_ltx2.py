@@ -275,7 +275,11 @@ def test_v2a_column_sums_match_explicit_attention(adapter: LTX2DiffusersAdapter)
     assert torch.allclose(site.module.to_out[0](attn_out), output, atol=1e-5)
     # The adapter's default capture is the release's map: softmax of the raw q/k projections, no RoPE.
     # Hand-computed from the module's own layers, head by head.
-    mod, hidden, ctx = site.module, args[0] if args else kwargs["hidden_states"], kwargs["encoder_hidden_states"]
+    mod, hidden, ctx = (
+        site.module,
+        args[0] if args else kwargs["hidden_states"],
+        kwargs["encoder_hidden_states"],
+    )
     q_raw = mod.norm_q(mod.to_q(hidden)).unflatten(2, (site.heads, -1)).float()
     k_raw = mod.norm_k(mod.to_k(ctx)).unflatten(2, (site.heads, -1)).float()
     by_head = [
@@ -508,7 +512,14 @@ def test_official_loading_code_reads_a_diffusers_layout_folder(tmp_path: Path) -
     table = PrecomputedTextEncoder({})
     table.add(["a dog", ""], RandomTextEncoder(12)(["a dog", ""]))
     table.save(str(tmp_path / "emb.safetensors"))
-    small = {"height": 8, "width": 12, "num_frames": 5, "lora_rank": 4, "lora_alpha": 8, "negative_prompt": ""}
+    small = {
+        "height": 8,
+        "width": 12,
+        "num_frames": 5,
+        "lora_rank": 4,
+        "lora_alpha": 8,
+        "negative_prompt": "",
+    }
     options = {"weights": str(tmp_path), "device": "cpu", "dtype": "float32", "adapter": small}
     loaded = build_from_options({**options, "text_embeddings": str(tmp_path / "emb.safetensors")})
     assert loaded.weights_id == str(tmp_path) and loaded.components.source == str(tmp_path)

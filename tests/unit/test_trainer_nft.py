@@ -16,7 +16,9 @@ from omninft.trainer.core.nft import (
 )
 
 
-def _data(seed: int = 0, b: int = 3, n: int = 5, c: int = 4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _data(
+    seed: int = 0, b: int = 3, n: int = 5, c: int = 4
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x0 = torch.randn(b, n, c, generator=g, dtype=torch.float64)
     old = x0 + 0.3 * torch.randn(b, n, c, generator=g, dtype=torch.float64)
@@ -91,7 +93,9 @@ def test_kl_and_masked_combination() -> None:
     t = nft_terms(x0, theta, old, ref, torch.full((3,), 0.7, dtype=torch.float64), cfg)
     torch.testing.assert_close(t.kl, ((theta - ref) ** 2).flatten(1).mean(1))
     mask = torch.tensor([True, False, True])
-    total, logs = combine_modalities({"video": t, "audio": t}, {"video": mask, "audio": torch.ones(3, dtype=torch.bool)}, cfg)
+    total, logs = combine_modalities(
+        {"video": t, "audio": t}, {"video": mask, "audio": torch.ones(3, dtype=torch.bool)}, cfg
+    )
     pol_v = (t.policy * mask).sum() / 3
     expected = (pol_v + cfg.kl_coef * t.kl.mean()) / 2 + (t.policy.mean() + cfg.kl_coef * t.kl.mean()) / 2
     torch.testing.assert_close(total, expected)

@@ -97,5 +97,7 @@ def test_target_alignment_against_hand_computed_values() -> None:
 def test_warmup_lr_is_linear_then_constant() -> None:
     from omninft.trainer.loop import warmup_lr
 
-    assert [warmup_lr(1e-3, s, 4) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert [warmup_lr(1e-3, s, 4) for s in range(6)] == pytest.approx(
+        [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3]
+    )
     assert warmup_lr(1e-3, 0, 0) == 1e-3

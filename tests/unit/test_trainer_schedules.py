@@ -10,8 +10,32 @@ from omninft.trainer.core.ema import EvalEMA, OldPolicyConfig, ema_decay, old_po
 from omninft.trainer.core.sigmas import linear_grid, n_train_sigmas, training_sigmas
 from omninft.trainer.policies.toy import ToyAdapter, ToyModelConfig
 
-LTX2_20 = torch.tensor([1.0, .991, .982, .972, .960, .948, .934, .918, .900, .879, .855, .828, .795, .755, .707,
-                        .647, .569, .465, .319, .100, 0.0], dtype=torch.float64)
+LTX2_20 = torch.tensor(
+    [
+        1.0,
+        0.991,
+        0.982,
+        0.972,
+        0.960,
+        0.948,
+        0.934,
+        0.918,
+        0.900,
+        0.879,
+        0.855,
+        0.828,
+        0.795,
+        0.755,
+        0.707,
+        0.647,
+        0.569,
+        0.465,
+        0.319,
+        0.100,
+        0.0,
+    ],
+    dtype=torch.float64,
+)
 
 
 def test_eta_schedules() -> None:
@@ -63,8 +87,10 @@ def test_random_frac_per_sample() -> None:
 
 
 def test_config_overrides_and_errors() -> None:
-    cfg = load_config({"advantage": {"mode": "gdpo"}}, ["train.lr=1e-5", "surgery.per_block=[0, 1]", "epochs=3",
-                                                        "reward.async=false"])
+    cfg = load_config(
+        {"advantage": {"mode": "gdpo"}},
+        ["train.lr=1e-5", "surgery.per_block=[0, 1]", "epochs=3", "reward.async=false"],
+    )
     assert cfg.advantage.mode == "gdpo" and cfg.train.lr == 1e-5 and cfg.surgery.per_block == [0.0, 1.0]
     assert cfg.epochs == 3 and cfg.reward.async_ is False
     assert to_dict(cfg)["reward"]["async"] is False

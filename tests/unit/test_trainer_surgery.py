@@ -29,11 +29,18 @@ def _inputs(adapter: ToyAdapter) -> tuple[dict[str, torch.Tensor], torch.Tensor,
 
 
 def test_segments_rescale_to_model_depth() -> None:
-    assert expand_segments(((1, 0.0), (10, 0.1), (29, 1.0), (8, 0.3)), 48) == [0.0] + [0.1] * 10 + [1.0] * 29 + [0.3] * 8
+    assert (
+        expand_segments(((1, 0.0), (10, 0.1), (29, 1.0), (8, 0.3)), 48)
+        == [0.0] + [0.1] * 10 + [1.0] * 29 + [0.3] * 8
+    )
     assert expand_segments(((1, 0.0), (10, 0.1), (29, 1.0), (8, 0.3)), 4) == [0.0, 0.1, 1.0, 0.3]
     assert expand_segments(((1, 0.0), (10, 0.1), (29, 1.0), (8, 0.3)), 2) == [0.0, 0.1]
     assert len(expand_segments(((1, 0.0), (10, 0.1), (29, 1.0), (8, 0.3)), 28)) == 28
-    assert warmed_up(0.1, 0, 10) == 1.0 and warmed_up(0.1, 5, 10) == pytest.approx(0.55) and warmed_up(0.1, 50, 10) == 0.1
+    assert (
+        warmed_up(0.1, 0, 10) == 1.0
+        and warmed_up(0.1, 5, 10) == pytest.approx(0.55)
+        and warmed_up(0.1, 50, 10) == 0.1
+    )
 
 
 def test_scale_grad_identity_forward() -> None:
@@ -66,7 +73,9 @@ def _context_grads(adapter: ToyAdapter, surgery: GradSurgery | None) -> dict[int
         if site.direction != "a2v":
             continue
 
-        def pre(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], b: int = site.block_idx) -> Any:
+        def pre(
+            module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], b: int = site.block_idx
+        ) -> Any:
             leaf = kwargs["context"].detach().requires_grad_(True)
             leaves[b] = leaf
             return args, {**kwargs, "context": leaf}
@@ -128,8 +137,11 @@ def test_kv_output_variant_scales_projection_weight_grads() -> None:
         adapter.predict_x0("train", x_t, sigma, cond, None)["video"].square().mean().backward()
     torch.testing.assert_close(to_k.weight.grad, base)  # kv_input: the projection's own gradient is untouched
     adapter.train_model.zero_grad()
-    out = GradSurgery(adapter.cross_attn_sites(), CFG.blocks,
-                      SurgeryConfig(per_block=(1.0, 0.5, 1.0, 1.0), site="kv_output"))
+    out = GradSurgery(
+        adapter.cross_attn_sites(),
+        CFG.blocks,
+        SurgeryConfig(per_block=(1.0, 0.5, 1.0, 1.0), site="kv_output"),
+    )
     with out.active(0):
         adapter.predict_x0("train", x_t, sigma, cond, None)["video"].square().mean().backward()
     torch.testing.assert_close(to_k.weight.grad, 0.5 * base)

@@ -34,12 +34,20 @@ SMALL = ToyModelConfig(blocks=2, video_dim=32, audio_dim=16, cond_dim=32)
 
 
 def _decoded(media: object, prompt: str) -> DecodedSample:
-    return DecodedSample(id="x", prompt=prompt, video=DecodedVideo(media.frames, media.fps),  # type: ignore[attr-defined]
-                         audio=DecodedAudio(media.audio, media.sample_rate))  # type: ignore[attr-defined]
+    return DecodedSample(
+        id="x",
+        prompt=prompt,
+        video=DecodedVideo(media.frames, media.fps),  # type: ignore[attr-defined]
+        audio=DecodedAudio(media.audio, media.sample_rate),
+    )  # type: ignore[attr-defined]
 
 
 def test_shared_constants_match() -> None:
-    assert (toy_scorers.SAMPLE_RATE, toy_scorers.HOP, toy_scorers.GAIN) == (TOY_SAMPLE_RATE, TOY_HOP, TOY_AUDIO_GAIN)
+    assert (toy_scorers.SAMPLE_RATE, toy_scorers.HOP, toy_scorers.GAIN) == (
+        TOY_SAMPLE_RATE,
+        TOY_HOP,
+        TOY_AUDIO_GAIN,
+    )
     assert toy_scorers.BAND_HZ == TOY_BAND_HZ
     assert (toy_scorers.ROW0, toy_scorers.ROW_STEP) == (TOY_ROW0, TOY_ROW_STEP)
 
@@ -159,8 +167,11 @@ def test_adapter_scope_trains_attention_and_ff_only() -> None:
     assert {id(p) for p in params} == {id(p) for p in adapter_parameters(ad.train_model)}
     frozen = [n for n, p in ad.train_model.named_parameters() if not p.requires_grad]
     assert any(n.startswith("class_emb") for n in frozen) and any(".mod_v." in n for n in frozen)
-    assert all(".attn_" in n or "_attn." in n or ".ff_" in n
-               for n, p in ad.train_model.named_parameters() if p.requires_grad)
+    assert all(
+        ".attn_" in n or "_attn." in n or ".ff_" in n
+        for n, p in ad.train_model.named_parameters()
+        if p.requires_grad
+    )
     assert 0 < sum(p.numel() for p in params) < sum(p.numel() for p in ad.train_model.parameters())
     with pytest.raises(ValueError, match="train_scope"):
         ToyAdapter(SMALL, train_scope="lora")

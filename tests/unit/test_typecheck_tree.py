@@ -19,10 +19,16 @@ def _script() -> ModuleType:
     return module
 
 
-def test_the_tree_maps_every_folder_to_its_import_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_tree_maps_every_folder_to_its_import_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tc = _script()
-    assert tc.package_dirs() == {"omninft_client": "omninft_client", "omninft.reward_servers": "reward_servers",
-                                 "omninft.bench": "bench", "omninft.trainer": "trainer"}
+    assert tc.package_dirs() == {
+        "omninft_client": "omninft_client",
+        "omninft.reward_servers": "reward_servers",
+        "omninft.bench": "bench",
+        "omninft.trainer": "trainer",
+    }
     monkeypatch.setattr(tc, "TREE", tmp_path / "tree")
     prefixes = tc.build_tree()
     assert sorted(prefixes.values()) == ["bench/", "reward_servers/", "trainer/"]

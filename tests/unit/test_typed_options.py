@@ -30,8 +30,12 @@ def test_no_scorer_reads_options_by_hand() -> None:
 
 def test_options_are_coerced_and_checked_where_the_scorer_reads_them() -> None:
     assert clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": "7"})) == 7
-    assert clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": 0})) == 1  # clamped as before
-    with pytest.raises(InvalidOptions, match=r"scorers\.clip\.options\.image_bach_size: unknown option; did you mean"):
+    assert (
+        clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": 0})) == 1
+    )  # clamped as before
+    with pytest.raises(
+        InvalidOptions, match=r"scorers\.clip\.options\.image_bach_size: unknown option; did you mean"
+    ):
         clip_scorer.image_batch_size(ScorerConfig(options={"image_bach_size": 7}))
     with pytest.raises(InvalidOptions, match=r"scorers\.my_i3d\.options\.max_frames: expected int"):
         i3d_scorer.max_frames_option(ScorerConfig(options={"max_frames": "many"}), "my_i3d")
@@ -41,7 +45,10 @@ def test_options_are_coerced_and_checked_where_the_scorer_reads_them() -> None:
 
 def test_shared_model_options_ignore_the_scorers_own_keys() -> None:
     assert model_options(ScorerConfig(options={"num_frames": 4})).ort_tensorrt_ep is None
-    assert model_options(ScorerConfig(options={"ort_tensorrt_ep": "false", "num_frames": 4})).ort_tensorrt_ep is False
+    assert (
+        model_options(ScorerConfig(options={"ort_tensorrt_ep": "false", "num_frames": 4})).ort_tensorrt_ep
+        is False
+    )
     with pytest.raises(InvalidOptions, match="ort_tensorrt_ep"):
         model_options(ScorerConfig(options={"ort_tensorrt_ep": "sometimes"}))
 
@@ -49,7 +56,9 @@ def test_shared_model_options_ignore_the_scorers_own_keys() -> None:
 def test_dtype_option_none_words_mean_the_protocol_default() -> None:
     import torch
 
-    assert model_dtype(ScorerConfig(protocol="javisbench-v1-fp32", options={"dtype": "none"})) == torch.float32
+    assert (
+        model_dtype(ScorerConfig(protocol="javisbench-v1-fp32", options={"dtype": "none"})) == torch.float32
+    )
     with pytest.raises(ValueError, match="dtype must be one of"):
         model_dtype(ScorerConfig(options={"dtype": "float8"}))
 
@@ -57,6 +66,10 @@ def test_dtype_option_none_words_mean_the_protocol_default() -> None:
 def test_shared_dtype_helper_reads_only_its_field_for_either_scorer() -> None:
     import torch
 
-    hpsv3_cfg = ScorerConfig(options={"clip_max": 5.0, "pillow_pass_order": "vertical_first", "dtype": "float16"})
+    hpsv3_cfg = ScorerConfig(
+        options={"clip_max": 5.0, "pillow_pass_order": "vertical_first", "dtype": "float16"}
+    )
     assert model_dtype(hpsv3_cfg, bf16_on_cpu=False) == torch.float16
-    assert model_dtype(ScorerConfig(options={"clip_max": 5.0}), bf16_on_cpu=False) == torch.float32  # CPU default
+    assert (
+        model_dtype(ScorerConfig(options={"clip_max": 5.0}), bf16_on_cpu=False) == torch.float32
+    )  # CPU default

@@ -25,11 +25,30 @@ def tiny():
 
 def _official_keys(depth: int = 24) -> set[str]:
     """The checkpoint's keys, written out from modeling_finetune.py's module tree (mean pooling, no layer scale)."""
-    block = ["norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.q_bias", "attn.v_bias", "attn.proj.weight",
-             "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
-             "mlp.fc2.bias"]
-    keys = {"patch_embed.proj.weight", "patch_embed.proj.bias", "pos_embed", "fc_norm.weight", "fc_norm.bias",
-            "head.weight", "head.bias"}
+    block = [
+        "norm1.weight",
+        "norm1.bias",
+        "attn.qkv.weight",
+        "attn.q_bias",
+        "attn.v_bias",
+        "attn.proj.weight",
+        "attn.proj.bias",
+        "norm2.weight",
+        "norm2.bias",
+        "mlp.fc1.weight",
+        "mlp.fc1.bias",
+        "mlp.fc2.weight",
+        "mlp.fc2.bias",
+    ]
+    keys = {
+        "patch_embed.proj.weight",
+        "patch_embed.proj.bias",
+        "pos_embed",
+        "fc_norm.weight",
+        "fc_norm.bias",
+        "head.weight",
+        "head.bias",
+    }
     return keys | {f"blocks.{i}.{b}" for i in range(depth) for b in block}
 
 
@@ -57,10 +76,13 @@ def test_position_table_is_the_time_interpolated_sinusoid():
     assert table.shape == (3136, 1024) and table.dtype == np.float32
     j = np.array([0, 1, 2, 511, 1023])
     for n in (0, 17, 195):
-        np.testing.assert_allclose(table[0 * 196 + n, j], s[n, j], atol=1e-6)  # frame 0: source coord clamped to 0
+        np.testing.assert_allclose(
+            table[0 * 196 + n, j], s[n, j], atol=1e-6
+        )  # frame 0: source coord clamped to 0
         np.testing.assert_allclose(table[1 * 196 + n, j], 0.75 * s[n, j] + 0.25 * s[196 + n, j], atol=1e-6)
-        np.testing.assert_allclose(table[6 * 196 + n, j], 0.25 * s[2 * 196 + n, j] + 0.75 * s[3 * 196 + n, j],
-                                   atol=1e-6)  # frame 6 -> source 2.75
+        np.testing.assert_allclose(
+            table[6 * 196 + n, j], 0.25 * s[2 * 196 + n, j] + 0.75 * s[3 * 196 + n, j], atol=1e-6
+        )  # frame 6 -> source 2.75
         np.testing.assert_allclose(table[15 * 196 + n, j], s[7 * 196 + n, j], atol=1e-6)  # clamped to 7
     # hand values of the sinusoid: position p, channel 2i -> sin(p / 10000^(2i/d)), 2i+1 -> cos(...)
     assert s[3, 0] == pytest.approx(np.sin(3.0)) and s[3, 1] == pytest.approx(np.cos(3.0))
@@ -73,8 +95,12 @@ def _reference_forward(sd: dict, cfg: U.UMTConfig, clip: torch.Tensor) -> torch.
     """Per-frame 2-D patchify, explicit attention with q/v biases, mean pooling; from the state dict."""
     b, _, t, _, _ = clip.shape
     w = sd["patch_embed.proj.weight"][:, :, 0]
-    tokens = [torch.nn.functional.conv2d(clip[:, :, ti], w, sd["patch_embed.proj.bias"], stride=cfg.patch_size)
-              .flatten(2).transpose(1, 2) for ti in range(t)]
+    tokens = [
+        torch.nn.functional.conv2d(clip[:, :, ti], w, sd["patch_embed.proj.bias"], stride=cfg.patch_size)
+        .flatten(2)
+        .transpose(1, 2)
+        for ti in range(t)
+    ]
     x = torch.cat(tokens, dim=1) + sd["pos_embed"]
     d, h = cfg.width, cfg.heads
 
@@ -147,7 +173,9 @@ def test_official_checkpoint_resolves_from_the_cache(tmp_path: Path, tiny):
     assert ident.sha256 == hashlib.sha256(target.read_bytes()).hexdigest()
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v), k
-    with pytest.raises(WeightsLoadError, match="shape mismatch"):  # a tiny file does not fit the official network
+    with pytest.raises(
+        WeightsLoadError, match="shape mismatch"
+    ):  # a tiny file does not fit the official network
         U.load_state_dict(_official_on_meta(), U.read_checkpoint(target))
     with pytest.raises(FileNotFoundError, match="umt"):
         U.load("official", cache_dir=tmp_path / "empty")
@@ -171,8 +199,11 @@ def test_clip_transform_geometry_and_values():
     x = U.umt_clip(flat)
     assert x.shape == (3, 16, 224, 224) and x.dtype == np.float32
     for c, v in enumerate((10, 128, 250)):
-        np.testing.assert_allclose(x[c], (np.float32(v) / np.float32(255) - U.frames.IMAGENET_MEAN[c])
-                                   / U.frames.IMAGENET_STD[c], rtol=1e-6)
+        np.testing.assert_allclose(
+            x[c],
+            (np.float32(v) / np.float32(255) - U.frames.IMAGENET_MEAN[c]) / U.frames.IMAGENET_STD[c],
+            rtol=1e-6,
+        )
 
 
 def test_clip_transform_matches_opencv_and_skips_a_256_short_side():
@@ -184,11 +215,16 @@ def test_clip_transform_matches_opencv_and_skips_a_256_short_side():
     ref = cv2.resize(frames[1], (64, 85), interpolation=cv2.INTER_LINEAR)  # short 90 -> 64, long int(85.33)
     top, left = round((85 - 48) / 2), round((64 - 48) / 2)
     want = ref[top : top + 48, left : left + 48, 0].astype(np.float32) / 255
-    np.testing.assert_allclose(x[0, 1] * U.frames.IMAGENET_STD[0] + U.frames.IMAGENET_MEAN[0], want, atol=1e-6)
+    np.testing.assert_allclose(
+        x[0, 1] * U.frames.IMAGENET_STD[0] + U.frames.IMAGENET_MEAN[0], want, atol=1e-6
+    )
     same = rng.integers(0, 256, (1, 64, 80, 3), dtype=np.uint8)  # short side already 64: not resampled
     y = U.umt_clip(same, resize=64, crop=48)
-    np.testing.assert_allclose(y[2, 0] * U.frames.IMAGENET_STD[2] + U.frames.IMAGENET_MEAN[2],
-                               same[0, 8:56, 16:64, 2].astype(np.float32) / 255, atol=1e-6)
+    np.testing.assert_allclose(
+        y[2, 0] * U.frames.IMAGENET_STD[2] + U.frames.IMAGENET_MEAN[2],
+        same[0, 8:56, 16:64, 2].astype(np.float32) / 255,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.slow
@@ -202,10 +238,19 @@ def test_onnx_export_matches_torch(tmp_path: Path, tiny):
     rng = np.random.default_rng(0)
 
     def graphs() -> dict[str, GraphSpec]:
-        return {"umt": GraphSpec(U.UMTCore(model).eval(), ("clip",), ("probs",),
-                                 {"clip": rng.standard_normal((2, 3, 16, s, s)).astype(np.float32)})}
+        return {
+            "umt": GraphSpec(
+                U.UMTCore(model).eval(),
+                ("clip",),
+                ("probs",),
+                {"clip": rng.standard_normal((2, 3, 16, s, s)).astype(np.float32)},
+            )
+        }
 
-    ort = create_backend("onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="umt-test", max_batch_size=4)
+    ort = create_backend(
+        "onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="umt-test", max_batch_size=4
+    )
     feed = {"clip": rng.standard_normal((3, 3, 16, s, s)).astype(np.float32)}
-    np.testing.assert_allclose(ort.run("umt", feed)["probs"], TorchBackend(graphs()).run("umt", feed)["probs"],
-                               atol=2e-6, rtol=1e-4)
+    np.testing.assert_allclose(
+        ort.run("umt", feed)["probs"], TorchBackend(graphs()).run("umt", feed)["probs"], atol=2e-6, rtol=1e-4
+    )

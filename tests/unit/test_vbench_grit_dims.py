@@ -28,7 +28,12 @@ from omninft.reward_servers.functional.vbench_grit_dims import (
 
 
 def test_object_class_exact_membership():
-    frames = [frame_names(["person", "dog"]), frame_names([]), frame_names(["persons"]), frame_names(["person"])]
+    frames = [
+        frame_names(["person", "dog"]),
+        frame_names([]),
+        frame_names(["persons"]),
+        frame_names(["person"]),
+    ]
     assert object_class_successes(frames, "person") == 2
     assert object_class_successes(frames, "Person") == 0
     assert success_rate([2, 5], [4, 16]) == pytest.approx(7 / 20)
@@ -37,7 +42,12 @@ def test_object_class_exact_membership():
 
 
 def test_multiple_objects_needs_both_names():
-    frames = [frame_names(["bird", "cat"]), frame_names(["bird"]), frame_names(["cat", "bird", "dog"]), frame_names([])]
+    frames = [
+        frame_names(["bird", "cat"]),
+        frame_names(["bird"]),
+        frame_names(["cat", "bird", "dog"]),
+        frame_names([]),
+    ]
     assert multiple_objects_successes(frames, "bird and cat") == 2
     assert split_object_pair("dining table and chair ") == ("dining table", "chair")
     with pytest.raises(ValueError, match="A and B"):
@@ -70,7 +80,9 @@ def test_spatial_frame_pairs_and_max():
     assert spatial_frame_score(names, boxes, "dog", "cat", "on the left of") == 1.0
     assert spatial_frame_score(names, boxes, "dog", "cat", "on the top of") == 0.0
     # only two overlapping dogs: truncated boxes (0,0,10,10), (2,0,12,10): inter 80, union 120
-    assert spatial_frame_score(names[::2], boxes[::2], "dog", "horse", "on the right of") == pytest.approx(0.1 / (80 / 120))
+    assert spatial_frame_score(names[::2], boxes[::2], "dog", "horse", "on the right of") == pytest.approx(
+        0.1 / (80 / 120)
+    )
     assert spatial_frame_score([], [], "dog", "cat", "on the left of") == 0.0
     assert spatial_frame_score(["dog"], [[0, 0, 5, 5]], "dog", "cat", "on the left of") == 0.0
     assert spatial_video_score([1.0, 0.0, 0.5, 0.5]) == 0.5
@@ -85,10 +97,15 @@ def test_color_target_object_quirks():
 
 
 def test_color_pairs_use_the_first_detection_name():
-    assert color_frame_pairs(["a red car", "a blue bird"], ["car", "bird"]) == [("a red car", "car"), ("a blue bird", "car")]
+    assert color_frame_pairs(["a red car", "a blue bird"], ["car", "bird"]) == [
+        ("a red car", "car"),
+        ("a blue bird", "car"),
+    ]
     assert color_frame_pairs([], []) == [("", "")]
     # the bird's caption counts for the car because the first name is 'car'
-    assert color_frame_flags(color_frame_pairs(["a bird", "a blue bird"], ["car", "bird"]), "car", "blue") == (True, True)
+    assert color_frame_flags(
+        color_frame_pairs(["a bird", "a blue bird"], ["car", "bird"]), "car", "blue"
+    ) == (True, True)
     assert color_frame_flags(color_frame_pairs(["a red car"], ["bird"]), "car", "red") == (False, False)
     # an object frame without the target colour
     assert color_frame_flags([("a green car", "car")], "car", "red") == (True, False)

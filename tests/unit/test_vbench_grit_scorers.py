@@ -24,7 +24,12 @@ from omninft.reward_servers.scorers._shared import sharing
 from omninft.reward_servers.scorers.base import InvalidSample, ScorerConfig
 from omninft.reward_servers.scorers.spec import InvalidOptions
 
-GRIT_SCORERS = ("vbench_object_class", "vbench_multiple_objects", "vbench_spatial_relationship", "vbench_color")
+GRIT_SCORERS = (
+    "vbench_object_class",
+    "vbench_multiple_objects",
+    "vbench_spatial_relationship",
+    "vbench_color",
+)
 SPATIAL = json.dumps({"object_a": "dog", "object_b": "cat", "relationship": "on the left of"})
 COLOR = json.dumps({"color": "red", "object": "car"})
 
@@ -58,8 +63,12 @@ def _det(*objs: tuple[str, Sequence[float], str] | tuple[str, Sequence[float]]) 
     """Detections from (ObjectDet name, xyxy box[, DenseCap caption]) in score order."""
     boxes = np.asarray([o[1] for o in objs], dtype=np.float32).reshape(-1, 4)
     caps = tuple(o[2] for o in objs if len(o) == 3)  # type: ignore[misc]
-    return GRiTDetections(boxes=boxes, scores=np.ones(len(objs), dtype=np.float32),
-                          object_names=tuple(o[0] for o in objs), captions=caps if len(caps) == len(objs) else None)
+    return GRiTDetections(
+        boxes=boxes,
+        scores=np.ones(len(objs), dtype=np.float32),
+        object_names=tuple(o[0] for o in objs),
+        captions=caps if len(caps) == len(objs) else None,
+    )
 
 
 class StubDetector:
@@ -74,8 +83,9 @@ class StubDetector:
         return [self.per_frame[i % len(self.per_frame)] for i in range(len(frames))]
 
 
-def _with_stub(scorer: object, per_frame: Sequence[GRiTDetections], prompt: str, frames: np.ndarray | None = None
-               ) -> tuple[dict, StubDetector]:
+def _with_stub(
+    scorer: object, per_frame: Sequence[GRiTDetections], prompt: str, frames: np.ndarray | None = None
+) -> tuple[dict, StubDetector]:
     """Score one video with the scorer's own parsing, frames and rules, but hand-made detections."""
     import copy
 
@@ -104,8 +114,12 @@ def test_outputs_follow_the_runner_contract(scorers) -> None:
 
 
 def test_object_class_counts_exact_name_matches(scorers) -> None:
-    frames = [_det(("person", [0, 0, 5, 5]), ("dog", [1, 1, 4, 4])), _det(), _det(("persons", [0, 0, 5, 5])),
-              _det(("dog", [0, 0, 5, 5]), ("person", [2, 2, 9, 9]))]
+    frames = [
+        _det(("person", [0, 0, 5, 5]), ("dog", [1, 1, 4, 4])),
+        _det(),
+        _det(("persons", [0, 0, 5, 5])),
+        _det(("dog", [0, 0, 5, 5]), ("person", [2, 2, 9, 9])),
+    ]
     got, stub = _with_stub(scorers["vbench_object_class"], frames, "person")
     # 16 frames cycle the 4 hand-made ones: 2 of every 4 name a person
     assert got == {"object_class_success_frame_count": 8.0, "object_class_frame_count": 16.0}
@@ -115,7 +129,11 @@ def test_object_class_counts_exact_name_matches(scorers) -> None:
 
 
 def test_multiple_objects_needs_both_names_in_one_frame(scorers) -> None:
-    frames = [_det(("bird", [0, 0, 5, 5]), ("cat", [5, 5, 9, 9])), _det(("bird", [0, 0, 5, 5])), _det(("cat", [0, 0, 2, 2]))]
+    frames = [
+        _det(("bird", [0, 0, 5, 5]), ("cat", [5, 5, 9, 9])),
+        _det(("bird", [0, 0, 5, 5])),
+        _det(("cat", [0, 0, 2, 2])),
+    ]
     got, _ = _with_stub(scorers["vbench_multiple_objects"], frames, "bird and cat ")
     # frames 0, 3, 6, 9, 12, 15 are the (bird, cat) frame
     assert got == {"multiple_objects_success_frame_count": 6.0, "multiple_objects_frame_count": 16.0}
@@ -132,7 +150,10 @@ def test_spatial_relationship_frame_scores(scorers) -> None:
     assert got["frame_results"].dtype == np.float64 and got["frame_results"].shape == (16,)
     np.testing.assert_allclose(got["frame_results"], want, rtol=0, atol=1e-15)
     right = json.dumps({"object_a": "dog", "object_b": "cat", "relationship": "on the right of"})
-    assert _with_stub(scorers["vbench_spatial_relationship"], [apart], right)[0]["frame_results"].tolist() == [1.0] * 16
+    assert (
+        _with_stub(scorers["vbench_spatial_relationship"], [apart], right)[0]["frame_results"].tolist()
+        == [1.0] * 16
+    )
     # zero union area: the reference divides by zero; here that video alone fails
     flat = _det(("dog", [3, 3, 3.5, 8]), ("cat", [5, 5, 5.9, 9]))
     with pytest.raises(InvalidSample, match="zero union"):
@@ -148,14 +169,18 @@ def test_color_uses_the_first_detection_name_and_densecap(scorers) -> None:
     # frame B: the red car is the second detection; the first is a person -> not an object frame (the quirk)
     b = _det(("person", [0, 0, 5, 5], "a man"), ("car", [1, 1, 4, 4], "a red car"))
     # frame C: car named first, only a non-target colour -> object frame, not a colour frame
-    c = _det(("car", [0, 0, 5, 5], "a green car"),)
+    c = _det(
+        ("car", [0, 0, 5, 5], "a green car"),
+    )
     got, stub = _with_stub(scorers["vbench_color"], [a, b, c, _det()], COLOR)
     assert got == {"color_object_frame_count": 8.0, "color_color_frame_count": 4.0}
     assert stub.calls[0][1] is True  # DenseCap
     got, _ = _with_stub(scorers["vbench_color"], [b, _det()], COLOR)
     assert got == {"color_object_frame_count": 0.0, "color_color_frame_count": 0.0}  # the runner drops it
     with pytest.raises(InvalidSample, match="color condition lacks object"):
-        scorers["vbench_color"].preprocess(_sample(_clip(2, 8, 8), json.dumps({"color": "red", "object": " "})))
+        scorers["vbench_color"].preprocess(
+            _sample(_clip(2, 8, 8), json.dumps({"color": "red", "object": " "}))
+        )
 
 
 def test_a_missing_condition_or_video_fails_the_sample(scorers) -> None:
@@ -209,7 +234,10 @@ def test_one_grit_is_shared_and_its_detections_reused(scorers) -> None:
     detectors = {id(s.detector) for s in scorers.values()}
     models = {id(s.detector.model) for s in scorers.values()}
     assert len(detectors) == 1 and len(models) == 1
-    assert all(s.info.weights.tiny and s.info.weights == scorers["vbench_color"].info.weights for s in scorers.values())
+    assert all(
+        s.info.weights.tiny and s.info.weights == scorers["vbench_color"].info.weights
+        for s in scorers.values()
+    )
 
 
 def test_scores_equal_grit_run_directly_with_the_rules(scorers) -> None:
@@ -227,7 +255,9 @@ def test_scores_equal_grit_run_directly_with_the_rules(scorers) -> None:
     detector = scorers["vbench_color"].detector
     before = detector.model_calls
     col = scorers["vbench_color"]
-    out = col.postprocess(col.forward([col.preprocess(_sample(frames, json.dumps({"color": "l", "object": target})))])[0])
+    out = col.postprocess(
+        col.forward([col.preprocess(_sample(frames, json.dumps({"color": "l", "object": target})))])[0]
+    )
     assert detector.model_calls - before == 6
     objects = colors = 0
     for d in dets:
@@ -237,12 +267,15 @@ def test_scores_equal_grit_run_directly_with_the_rules(scorers) -> None:
     oc = scorers["vbench_object_class"]
     got = oc.postprocess(oc.forward([oc.preprocess(_sample(frames, target))])[0]).scores
     assert got["object_class_success_frame_count"] == rules.object_class_successes(
-        [rules.frame_names(n) for n in names], target)
+        [rules.frame_names(n) for n in names], target
+    )
     sp = scorers["vbench_spatial_relationship"]
     cond = json.dumps({"object_a": target, "object_b": "cat", "relationship": "on the top of"})
     emb = sp.postprocess(sp.forward([sp.preprocess(_sample(frames, cond))])[0]).embeddings["frame_results"]
-    assert emb.tolist() == [rules.spatial_frame_score(d.object_names, d.boxes.tolist(), target, "cat", "on the top of")
-                            for d in dets]
+    assert emb.tolist() == [
+        rules.spatial_frame_score(d.object_names, d.boxes.tolist(), target, "cat", "on the top of")
+        for d in dets
+    ]
     assert detector.model_calls - before == 6  # the ObjectDet dimensions came from the cache
     # the detections GRiT gives for the sampled frames are those of the frames themselves
     np.testing.assert_array_equal(sampled[5], frames[vbench_frame_indices(16, 6)[5]])
@@ -268,7 +301,9 @@ def test_objectdet_result_is_not_reused_for_captions() -> None:
 
 def test_options_are_checked() -> None:
     with pytest.raises(InvalidOptions, match="detection_cache_frames"):
-        registry.build("vbench_object_class", ScorerConfig(weights="tiny", options={"detection_cache_frames": -1}))
+        registry.build(
+            "vbench_object_class", ScorerConfig(weights="tiny", options={"detection_cache_frames": -1})
+        )
     with pytest.raises(InvalidOptions, match="resize_antialias"):
         registry.build("vbench_color", ScorerConfig(weights="tiny", options={"resize_antialias": False}))
     with pytest.raises(ValueError, match="torch backend"):

@@ -18,7 +18,9 @@ from tests.helpers.flow_frames import texture
 def _clip(t: int, h: int, w: int, step: int = 2) -> np.ndarray:
     """t frames of a texture drifting `step` px right per frame, uint8 (T, H, W, 3)."""
     base = texture(h, w + step * t)
-    return np.stack([base[0, :, :, step * k : step * k + w].permute(1, 2, 0).numpy() for k in range(t)]).astype(np.uint8)
+    return np.stack(
+        [base[0, :, :, step * k : step * k + w].permute(1, 2, 0).numpy() for k in range(t)]
+    ).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,9 @@ def test_dynamic_degree_video_samples_at_8fps_and_agrees_with_the_rule(tiny_raft
 def test_static_filter_video_scores_the_reference_pairs(tiny_raft):
     frames = _clip(3, 128, 128)
     res = raft.static_filter_video(tiny_raft, frames)
-    scores = [raft.pair_score(tiny_raft, frames, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(3)]
+    scores = [
+        raft.pair_score(tiny_raft, frames, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(3)
+    ]
     assert res.thresholds == vm.static_thresholds(128, 128, 3)
     assert res.pair_scores == scores[: len(res.pair_scores)]
     assert res.decision == vm.is_static(scores, res.thresholds)
@@ -122,12 +126,17 @@ def test_full_size_pipelines_reproduce_the_reference_classes():
     dyn = raft.dynamic_degree_video(rmodel, frames, fps=gold["dynamic_degree"]["fps"])
     ref = gold["dynamic_degree"]
     assert dyn.decision == ref["video_results"]
-    assert (dyn.thresholds.thres, dyn.thresholds.count_num) == (ref["params"]["thres"], ref["params"]["count_num"])
+    assert (dyn.thresholds.thres, dyn.thresholds.count_num) == (
+        ref["params"]["thres"],
+        ref["params"]["count_num"],
+    )
     np.testing.assert_allclose(dyn.pair_scores, ref["pair_scores"][: len(dyn.pair_scores)], rtol=1e-5)
     static = raft.static_filter_video(rmodel, frames)
     ref = gold["static_filter"]
     assert static.decision == ref["static"] and static.thresholds.count_num == ref["params"]["count_num"]
     np.testing.assert_allclose(static.pair_scores, ref["pair_scores"][: len(static.pair_scores)], rtol=1e-5)
     amodel, _ = amt.load("random", seed=0)
-    assert amt.motion_smoothness_video(amodel, frames).score == pytest.approx(gold["motion_smoothness"], abs=1e-6)
+    assert amt.motion_smoothness_video(amodel, frames).score == pytest.approx(
+        gold["motion_smoothness"], abs=1e-6
+    )
     assert vm.temporal_flickering_score(frames) == pytest.approx(gold["temporal_flickering"], abs=1e-12)

@@ -16,8 +16,10 @@ def _video(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     """A smooth moving gradient (consecutive frames similar) with a little noise."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
-    frames = [((np.sin((xx + 3 * i) / 9.0) + np.cos(yy / 7.0)) * 60 + 128)[..., None] + rng.normal(0, 4, (h, w, 3))
-              for i in range(t)]
+    frames = [
+        ((np.sin((xx + 3 * i) / 9.0) + np.cos(yy / 7.0)) * 60 + 128)[..., None] + rng.normal(0, 4, (h, w, 3))
+        for i in range(t)
+    ]
     return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
 
 
@@ -53,7 +55,9 @@ def test_aesthetic_quality_chain(frames):
     core = clip.AestheticCore(model, head)
     x = vf.clip_transform(frames, 64)
     with torch.no_grad():
-        chunks = [core(x[i : i + 2]) for i in range(0, len(x), 2)]  # the reference's chunks of 32, smaller here
+        chunks = [
+            core(x[i : i + 2]) for i in range(0, len(x), 2)
+        ]  # the reference's chunks of 32, smaller here
     score = vq.aesthetic_video_score(torch.cat(chunks))
     assert np.isfinite(score)
 

@@ -35,8 +35,9 @@ def _one_thread() -> Iterator[None]:
 def _clip(t: int, h: int, w: int, step: int = 3) -> np.ndarray:
     """t frames of a texture drifting `step` px right per frame, uint8 (T, H, W, 3)."""
     base = texture(h, w + step * t)
-    return np.stack([base[0, :, :, step * k : step * k + w].permute(1, 2, 0).numpy()
-                     for k in range(t)]).astype(np.uint8)
+    return np.stack(
+        [base[0, :, :, step * k : step * k + w].permute(1, 2, 0).numpy() for k in range(t)]
+    ).astype(np.uint8)
 
 
 def _sample(frames: np.ndarray, fps: float = 8.0, sid: str = "v") -> DecodedSample:
@@ -85,8 +86,10 @@ def raft_scorers() -> tuple[object, object]:
 def test_raft_loads_once_for_dynamic_degree_and_the_static_filter(raft_scorers) -> None:
     dyn, static = raft_scorers
     assert dyn.compute.__closure__ is not None and static.compute.__closure__ is not None
-    models = [{id(c.cell_contents) for c in s.compute.__closure__ if isinstance(c.cell_contents, torch.nn.Module)}
-              for s in (dyn, static)]
+    models = [
+        {id(c.cell_contents) for c in s.compute.__closure__ if isinstance(c.cell_contents, torch.nn.Module)}
+        for s in (dyn, static)
+    ]
     assert models[0] == models[1] and len(models[0]) == 1
     assert dyn.info.weights == static.info.weights and dyn.info.weights.tiny
 
@@ -107,7 +110,9 @@ def test_static_filter_returns_every_pair_and_the_shape(raft_scorers) -> None:
     model = raft.load("tiny", seed=0)[0]
     frames = _clip(4, 128, 128)
     got = _score(static, _sample(frames))
-    want = [raft.pair_score(model, frames, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(4)]
+    want = [
+        raft.pair_score(model, frames, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(4)
+    ]
     assert got["pair_scores"].dtype == np.float64 and got["pair_scores"].tolist() == want  # N+1 = 5 values
     assert got["frame_shape"].tolist() == [4.0, 128.0, 128.0]
 
@@ -121,10 +126,14 @@ def test_frames_too_small_for_the_pyramid_are_edge_padded(raft_scorers) -> None:
     padded = np.pad(frames, ((0, 0), (16, 16), (0, 0), (0, 0)), mode="edge")
     assert np.isnan(raft.pair_score(model, frames, 0, 1, vm.STATIC_TOP_FRACTION))  # why the padding exists
     got = _score(static, _sample(frames))
-    want = [raft.pair_score(model, padded, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(3)]
+    want = [
+        raft.pair_score(model, padded, i, j, vm.STATIC_TOP_FRACTION) for i, j in vm.static_filter_pairs(3)
+    ]
     assert got["pair_scores"].tolist() == want and got["frame_shape"].tolist() == [3.0, 96.0, 130.0]
     th = vm.dynamic_thresholds(96, 130, 3)
-    dyn_want = vm.is_dynamic([raft.pair_score(model, padded, k, k + 1, vm.DYNAMIC_TOP_FRACTION) for k in range(2)], th)
+    dyn_want = vm.is_dynamic(
+        [raft.pair_score(model, padded, k, k + 1, vm.DYNAMIC_TOP_FRACTION) for k in range(2)], th
+    )
     assert _score(dyn, _sample(frames))["dynamic_degree_video_results"] == float(dyn_want)
 
 
@@ -135,11 +144,16 @@ def test_motion_smoothness_matches_amt_and_records_the_scale() -> None:
     want = amt.motion_smoothness_video(model, frames, scale=1.0)
     assert got == {"motion_smoothness_video_results": want.score, "motion_smoothness_scale": 1.0}
     # "auto" is the reference's rule; on a CPU it keeps 1.0 for small frames.
-    assert _score(_build("vbench_motion_smoothness", scale="auto"), _sample(frames))["motion_smoothness_scale"] == 1.0
+    assert (
+        _score(_build("vbench_motion_smoothness", scale="auto"), _sample(frames))["motion_smoothness_scale"]
+        == 1.0
+    )
     # At scale 0.5 these frames are too small for AMT-S's pyramid: edge-padded to 256, the original pixels scored.
     half = _score(_build("vbench_motion_smoothness", scale=0.5), _sample(frames))
     assert half["motion_smoothness_scale"] == 0.5 and 0.0 < half["motion_smoothness_video_results"] <= 1.0
-    small = _score(_build("vbench_motion_smoothness"), _sample(_clip(3, 40, 56)))["motion_smoothness_video_results"]
+    small = _score(_build("vbench_motion_smoothness"), _sample(_clip(3, 40, 56)))[
+        "motion_smoothness_video_results"
+    ]
     assert 0.0 < small <= 1.0
     with pytest.raises(InvalidOptions, match="scale"):
         _build("vbench_motion_smoothness", scale=1.5)
@@ -157,10 +171,14 @@ def test_background_consistency_equals_the_reference_loop() -> None:
     model = clip.load("tiny", 0)[0]
     core = clip.ClipImageCore(model).eval()
     with torch.no_grad():
-        feats = [core(clip_transform(frames_to_tensor(frames[i : i + 1]), 224)).double().numpy()[0]
-                 for i in range(len(frames))]
+        feats = [
+            core(clip_transform(frames_to_tensor(frames[i : i + 1]), 224)).double().numpy()[0]
+            for i in range(len(frames))
+        ]
     unit = [f / np.linalg.norm(f) for f in feats]
-    sim = sum((max(0.0, unit[t - 1] @ unit[t]) + max(0.0, unit[0] @ unit[t])) / 2 for t in range(1, len(unit)))
+    sim = sum(
+        (max(0.0, unit[t - 1] @ unit[t]) + max(0.0, unit[0] @ unit[t])) / 2 for t in range(1, len(unit))
+    )
     assert got["background_consistency_cnt_per_video"] == 3.0
     assert got["background_consistency_video_sim"] == pytest.approx(sim, rel=1e-6)
     chunked = _score(_build("vbench_background_consistency", image_batch_size=3), _sample(frames))
@@ -185,7 +203,9 @@ def test_generated_vbench_routes_are_fresh_and_match_the_runner_contract() -> No
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("gen_bench_routes", root / "scripts" / "gen_bench_routes.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_bench_routes", root / "scripts" / "gen_bench_routes.py"
+    )
     assert spec is not None and spec.loader is not None
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
@@ -199,7 +219,9 @@ def test_generated_vbench_routes_are_fresh_and_match_the_runner_contract() -> No
 
 def _pair_sum(feats: list[np.ndarray]) -> float:
     unit = [f / np.linalg.norm(f) for f in feats]
-    return sum((max(0.0, unit[t - 1] @ unit[t]) + max(0.0, unit[0] @ unit[t])) / 2 for t in range(1, len(unit)))
+    return sum(
+        (max(0.0, unit[t - 1] @ unit[t]) + max(0.0, unit[0] @ unit[t])) / 2 for t in range(1, len(unit))
+    )
 
 
 def test_subject_consistency_equals_the_reference_loop() -> None:
@@ -211,8 +233,10 @@ def test_subject_consistency_equals_the_reference_loop() -> None:
     got = _score(_build("vbench_subject_consistency", image_batch_size=1), _sample(frames))
     model = dino.load("tiny", 0)[0]
     with torch.no_grad():
-        feats = [model(dino_transform(frames_to_tensor(frames[i : i + 1]), 224)).double().numpy()[0]
-                 for i in range(len(frames))]
+        feats = [
+            model(dino_transform(frames_to_tensor(frames[i : i + 1]), 224)).double().numpy()[0]
+            for i in range(len(frames))
+        ]
     assert got["subject_consistency_cnt_per_video"] == 2.0
     assert got["subject_consistency_video_sim"] == pytest.approx(_pair_sum(feats), rel=1e-6)
 
@@ -240,7 +264,9 @@ def test_aesthetic_quality_equals_the_reference_loop() -> None:
         emb = clip.ClipImageCore(model)(pixels).double().numpy()
     unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     raw = unit @ head.weight.detach().double().numpy()[0] + float(head.bias)
-    assert got["aesthetic_quality_video_results"] == pytest.approx(float(np.mean(raw / 10)), rel=1e-5, abs=1e-7)
+    assert got["aesthetic_quality_video_results"] == pytest.approx(
+        float(np.mean(raw / 10)), rel=1e-5, abs=1e-7
+    )
     scorer = registry.build("vbench_aesthetic_quality", ScorerConfig(weights="tiny"))
     assert scorer.info.weights.tiny and "laion_head" in scorer.info.weights.weights_id
     with pytest.raises(InvalidOptions, match="image_batch_size"):

@@ -8,15 +8,39 @@ from omninft.bench.perf.scripts.vbench_reference import compare
 
 
 def test_compare_matches_videos_by_file_name_whatever_the_order() -> None:
-    ref = {"subject_consistency": [0.5, [{"video_path": "/r/a-0.mp4", "video_results": 0.4},
-                                         {"video_path": "/r/b-0.mp4", "video_results": 0.6}]],
-           "dynamic_degree": [0.5, [{"video_path": "/r/a-0.mp4", "video_results": True},
-                                    {"video_path": "/r/b-0.mp4", "video_results": False}]]}
-    ours = {"subject_consistency": [0.5000001, [{"video_path": "/o/b-0.mp4", "video_results": 0.6000002},
-                                                {"video_path": "/o/a-0.mp4", "video_results": 0.4},
-                                                {"video_path": "/o/c-0.mp4", "video_results": 0.1}]],
-            "dynamic_degree": [0.5, [{"video_path": "/o/b-0.mp4", "video_results": True},
-                                     {"video_path": "/o/a-0.mp4", "video_results": True}]]}
+    ref = {
+        "subject_consistency": [
+            0.5,
+            [
+                {"video_path": "/r/a-0.mp4", "video_results": 0.4},
+                {"video_path": "/r/b-0.mp4", "video_results": 0.6},
+            ],
+        ],
+        "dynamic_degree": [
+            0.5,
+            [
+                {"video_path": "/r/a-0.mp4", "video_results": True},
+                {"video_path": "/r/b-0.mp4", "video_results": False},
+            ],
+        ],
+    }
+    ours = {
+        "subject_consistency": [
+            0.5000001,
+            [
+                {"video_path": "/o/b-0.mp4", "video_results": 0.6000002},
+                {"video_path": "/o/a-0.mp4", "video_results": 0.4},
+                {"video_path": "/o/c-0.mp4", "video_results": 0.1},
+            ],
+        ],
+        "dynamic_degree": [
+            0.5,
+            [
+                {"video_path": "/o/b-0.mp4", "video_results": True},
+                {"video_path": "/o/a-0.mp4", "video_results": True},
+            ],
+        ],
+    }
     out = compare(ref, ours, ["subject_consistency", "dynamic_degree", "imaging_quality"])
     sc = out["subject_consistency"]
     assert sc["videos_compared"] == 2 and sc["videos_only_in"] == {"reference": [], "ours": ["c-0.mp4"]}

@@ -18,8 +18,13 @@ from omninft.reward_servers.scorers import registry
 from omninft.reward_servers.scorers._shared import shared_load, sharing
 from omninft.reward_servers.scorers.base import InvalidSample, ScorerConfig
 
-SEMANTIC_SCORERS = ("vbench_human_action", "vbench_scene", "vbench_appearance_style", "vbench_temporal_style",
-                    "vbench_overall_consistency")
+SEMANTIC_SCORERS = (
+    "vbench_human_action",
+    "vbench_scene",
+    "vbench_appearance_style",
+    "vbench_temporal_style",
+    "vbench_overall_consistency",
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -79,7 +84,9 @@ def test_frame_sampling_is_the_reference_rule() -> None:
     from omninft.reward_servers.scorers._vbench_conditioned import sampled
 
     frames = np.arange(48)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
-    assert list(sampled(frames.astype(np.uint8), 16)[:, 0, 0, 0]) == list(range(1, 48, 3))  # §12: 1, 4, ..., 46
+    assert list(sampled(frames.astype(np.uint8), 16)[:, 0, 0, 0]) == list(
+        range(1, 48, 3)
+    )  # §12: 1, 4, ..., 46
     assert list(sampled(frames[:17].astype(np.uint8), 8)[:, 0, 0, 0]) == [0, 2, 4, 6, 8, 10, 12, 15]
     assert list(sampled(frames[:5].astype(np.uint8), 8)[:, 0, 0, 0]) == [0, 1, 2, 3, 4, 4, 4, 4]
     assert _middle_indices(8, 17) == [0, 2, 4, 6, 8, 10, 12, 15]
@@ -103,7 +110,9 @@ def test_temporal_style_equals_the_reference_loop_and_shares_viclip() -> None:
     with sharing():
         ts = _build("vbench_temporal_style")
         oc = _build("vbench_overall_consistency")
-        shared, _tok, _w = shared_load(("vbench-viclip", "tiny", 0, "cpu", None, None), lambda: (None, None, None))
+        shared, _tok, _w = shared_load(
+            ("vbench-viclip", "tiny", 0, "cpu", None, None), lambda: (None, None, None)
+        )
     assert shared is not None  # both scorers were built on the copy this key holds
     got_ts = _result(ts, _sample(frames, prompt))["temporal_style_video_results"]
     got_oc = _result(oc, _sample(frames, prompt))["overall_consistency_video_results"]
@@ -178,7 +187,9 @@ def test_human_action_unknown_label_is_a_named_per_video_error() -> None:
     with pytest.raises(InvalidSample, match="'flying a kite badly'.*not a Kinetics-400 class"):
         scorer.preprocess(_sample(_frames(4, 32, 32), "flying a kite badly"))
     lenient = _build("vbench_human_action", unknown_label="incorrect")  # the reference's silent wrong answer
-    assert _result(lenient, _sample(_frames(4, 32, 32), "flying a kite badly")) == {"human_action_video_results": 0.0}
+    assert _result(lenient, _sample(_frames(4, 32, 32), "flying a kite badly")) == {
+        "human_action_video_results": 0.0
+    }
 
 
 # ------------------------------------------------------------------------------------------------ Tag2Text
@@ -208,7 +219,9 @@ def test_scene_captions_one_video_per_generate_call_and_counts_the_substring_rul
 
 def test_scene_protocols() -> None:
     assert registry.spec("vbench_scene").protocols == ("vbench-v1", "vbench-v1-tag2text-corrected")
-    scorer = registry.build("vbench_scene", ScorerConfig(weights="tiny", protocol="vbench-v1-tag2text-corrected"))
+    scorer = registry.build(
+        "vbench_scene", ScorerConfig(weights="tiny", protocol="vbench-v1-tag2text-corrected")
+    )
     assert scorer.info.protocol == "vbench-v1-tag2text-corrected"
     assert _result(scorer, _sample(_frames(16, 24, 24), "street"))["scene_frame_count"] == 16.0
 
@@ -230,7 +243,9 @@ def test_appearance_style_frames_are_pils_bicubic_path() -> None:
         img = img.resize((w, 24), Image.Resampling.BICUBIC)
         left = int(round((w - 24) / 2.0))
         arr = np.asarray(img.crop((left, 0, left + 24, 24)), dtype=np.float32) / np.float32(255)
-        arr = (arr - np.float32([0.48145466, 0.4578275, 0.40821073])) / np.float32([0.26862954, 0.26130258, 0.27577711])
+        arr = (arr - np.float32([0.48145466, 0.4578275, 0.40821073])) / np.float32(
+            [0.26862954, 0.26130258, 0.27577711]
+        )
         np.testing.assert_array_equal(got[i], arr.transpose(2, 0, 1))
 
 
@@ -241,8 +256,9 @@ def test_appearance_style_equals_clip_forward_per_frame_and_shares_clip_b32() ->
     with sharing():
         style = _build("vbench_appearance_style")
         _build("vbench_background_consistency")
-        model, hf_tok, _ = shared_load(("vbench-clip-b32-model", "tiny", 0, "cpu", "fp32", None),
-                                       lambda: (None, None, None))
+        model, hf_tok, _ = shared_load(
+            ("vbench-clip-b32-model", "tiny", 0, "cpu", "fp32", None), lambda: (None, None, None)
+        )
     assert model is not None and hf_tok is not None
     frames = _frames(5, 40, 48, seed=6)
     got = _result(style, _sample(frames, "pixel art"))["frame_results"]
@@ -252,8 +268,10 @@ def test_appearance_style_equals_clip_forward_per_frame_and_shares_clip_b32() ->
     row[0, : len(ids)] = torch.tensor(ids)  # clip.tokenize: SOT ... EOT then zeros
     pixels = torch.from_numpy(clip_image_frames(frames, model.config.vision_config.image_size))
     with torch.no_grad():
-        want = [float(model(input_ids=row, pixel_values=pixels[i : i + 1]).logits_per_text[0, 0]) / 100
-                for i in range(5)]
+        want = [
+            float(model(input_ids=row, pixel_values=pixels[i : i + 1]).logits_per_text[0, 0]) / 100
+            for i in range(5)
+        ]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
     batched = _result(_build("vbench_appearance_style", image_batch_size=4), _sample(frames, "pixel art"))
     np.testing.assert_allclose(batched["frame_results"], got, rtol=1e-5, atol=1e-7)

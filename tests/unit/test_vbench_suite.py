@@ -26,12 +26,18 @@ def test_reference_file_name_rules() -> None:
     assert prompt_from_filename("a cat-12.mp4") == "a cat" and prompt_from_filename("a-b.gif") == "a-b"
     assert action_label("/v/A person is riding a bike-3.mp4") == "riding a bike"
     assert action_label("x/a person is dancing_ballet-0.mp4") == "dancing"  # the reference's '_' split
-    assert color_target_object("a red car", "red") == "car" and color_target_object("an orange bird", "orange") == "bird"
+    assert (
+        color_target_object("a red car", "red") == "car"
+        and color_target_object("an orange bird", "orange") == "bird"
+    )
 
 
 def test_conditions_need_auxiliary_info() -> None:
-    spatial = {"spatial_relationship": {"spatial_relationship": {"object_a": "cat", "object_b": "dog",
-                                                                 "relationship": "on the left of"}}}
+    spatial = {
+        "spatial_relationship": {
+            "spatial_relationship": {"object_a": "cat", "object_b": "dog", "relationship": "on the left of"}
+        }
+    }
     assert json.loads(condition_text("spatial_relationship", "p", spatial, "p-0.mp4"))["object_b"] == "dog"
     with pytest.raises(ConditionError, match="auxiliary_info\\['color'\\]"):
         condition_text("color", "a red car", {}, "a red car-0.mp4")
@@ -41,10 +47,23 @@ def test_conditions_need_auxiliary_info() -> None:
 
 def test_folder_layout_and_missing(tmp_path: Path) -> None:
     suite = tmp_path / "full_info.json"
-    suite.write_text(json.dumps([{"prompt_en": "a cat", "dimension": ["subject_consistency", "dynamic_degree"]},
-                                 {"prompt_en": "an alley", "dimension": ["scene"],
-                                  "auxiliary_info": {"scene": {"scene": {"scene": "alley"}}}}]))
-    folders = {"subject_consistency": "subject_consistency", "dynamic_degree": "subject_consistency", "scene": "scene"}
+    suite.write_text(
+        json.dumps(
+            [
+                {"prompt_en": "a cat", "dimension": ["subject_consistency", "dynamic_degree"]},
+                {
+                    "prompt_en": "an alley",
+                    "dimension": ["scene"],
+                    "auxiliary_info": {"scene": {"scene": {"scene": "alley"}}},
+                },
+            ]
+        )
+    )
+    folders = {
+        "subject_consistency": "subject_consistency",
+        "dynamic_degree": "subject_consistency",
+        "scene": "scene",
+    }
     (tmp_path / "v" / "subject_consistency").mkdir(parents=True)
     for i in range(5):
         (tmp_path / "v" / "subject_consistency" / f"a cat-{i}.mp4").write_bytes(b"x")
@@ -53,12 +72,17 @@ def test_folder_layout_and_missing(tmp_path: Path) -> None:
     plan = plan_standard(load_full_info(suite), tmp_path / "v", resolve_dimensions(None), folders=folders)
     assert [len(plan.videos[d]) for d in ("subject_consistency", "dynamic_degree", "scene")] == [5, 5, 1]
     assert [(m.prompt, m.index) for m in plan.missing] == [("an alley", i) for i in (0, 1, 3, 4)]
-    assert plan.full_info[1] == {"prompt_en": "an alley", "dimension": ["scene"],
-                                 "auxiliary_info": {"scene": {"scene": {"scene": "alley"}}},
-                                 "video_list": [str(tmp_path / "v" / "scene" / "an alley-2.mp4")]}
+    assert plan.full_info[1] == {
+        "prompt_en": "an alley",
+        "dimension": ["scene"],
+        "auxiliary_info": {"scene": {"scene": {"scene": "alley"}}},
+        "video_list": [str(tmp_path / "v" / "scene" / "an alley-2.mp4")],
+    }
 
 
-@pytest.mark.skipif(not (REAL / "VBench_full_info.json").exists(), reason="the real suite files are not on this machine")
+@pytest.mark.skipif(
+    not (REAL / "VBench_full_info.json").exists(), reason="the real suite files are not on this machine"
+)
 def test_loader_on_the_official_files() -> None:
     suite = load_full_info(REAL / "VBench_full_info.json")
     assert len(suite.entries) == 946 and not suite.problems

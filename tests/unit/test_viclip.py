@@ -22,16 +22,46 @@ def tiny():
 
 def _official_keys(vision_layers: int = 24, text_layers: int = 12) -> set[str]:
     """The checkpoint's keys, written out from the reference's module tree (viclip.py, viclip_vision.py, _text.py)."""
-    block = ["attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias",
-             "ln_1.weight", "ln_1.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias",
-             "ln_2.weight", "ln_2.bias"]
+    block = [
+        "attn.in_proj_weight",
+        "attn.in_proj_bias",
+        "attn.out_proj.weight",
+        "attn.out_proj.bias",
+        "ln_1.weight",
+        "ln_1.bias",
+        "mlp.c_fc.weight",
+        "mlp.c_fc.bias",
+        "mlp.c_proj.weight",
+        "mlp.c_proj.bias",
+        "ln_2.weight",
+        "ln_2.bias",
+    ]
     keys = {"temp"}
-    keys |= {f"vision_encoder.{k}" for k in ("conv1.weight", "class_embedding", "positional_embedding",
-                                             "temporal_positional_embedding", "ln_pre.weight", "ln_pre.bias",
-                                             "ln_post.weight", "ln_post.bias", "proj")}
+    keys |= {
+        f"vision_encoder.{k}"
+        for k in (
+            "conv1.weight",
+            "class_embedding",
+            "positional_embedding",
+            "temporal_positional_embedding",
+            "ln_pre.weight",
+            "ln_pre.bias",
+            "ln_post.weight",
+            "ln_post.bias",
+            "proj",
+        )
+    }
     keys |= {f"vision_encoder.transformer.resblocks.{i}.{b}" for i in range(vision_layers) for b in block}
-    keys |= {f"text_encoder.{k}" for k in ("token_embedding.weight", "positional_embedding", "ln_final.weight",
-                                           "ln_final.bias", "text_projection")}
+    keys |= {
+        f"text_encoder.{k}"
+        for k in (
+            "token_embedding.weight",
+            "positional_embedding",
+            "ln_final.weight",
+            "ln_final.bias",
+            "text_projection",
+        )
+    }
     keys |= {f"text_encoder.transformer.resblocks.{i}.{b}" for i in range(text_layers) for b in block}
     return keys
 
@@ -83,7 +113,10 @@ def _reference_video(sd: dict, cfg: V.ViCLIPConfig, frames: torch.Tensor) -> tor
     b, t = frames.shape[:2]
     p, g = cfg.patch_size, cfg.grid
     w2d = sd["vision_encoder.conv1.weight"][:, :, 0]
-    pos, tpos = sd["vision_encoder.positional_embedding"], sd["vision_encoder.temporal_positional_embedding"][0]
+    pos, tpos = (
+        sd["vision_encoder.positional_embedding"],
+        sd["vision_encoder.temporal_positional_embedding"][0],
+    )
     rows = []
     for bi in range(b):
         tokens = [sd["vision_encoder.class_embedding"] + pos[0]]
@@ -93,9 +126,13 @@ def _reference_video(sd: dict, cfg: V.ViCLIPConfig, frames: torch.Tensor) -> tor
                 tokens.append(feats[ti][:, n // g, n % g] + pos[1 + n] + tpos[ti])
         rows.append(torch.stack(tokens))
     x = torch.stack(rows)
-    x = torch.nn.functional.layer_norm(x, x.shape[-1:], sd["vision_encoder.ln_pre.weight"], sd["vision_encoder.ln_pre.bias"])
+    x = torch.nn.functional.layer_norm(
+        x, x.shape[-1:], sd["vision_encoder.ln_pre.weight"], sd["vision_encoder.ln_pre.bias"]
+    )
     x = _blocks(x, sd, "vision_encoder.transformer.resblocks", cfg.vision_layers, cfg.vision_heads)
-    x = torch.nn.functional.layer_norm(x, x.shape[-1:], sd["vision_encoder.ln_post.weight"], sd["vision_encoder.ln_post.bias"])
+    x = torch.nn.functional.layer_norm(
+        x, x.shape[-1:], sd["vision_encoder.ln_post.weight"], sd["vision_encoder.ln_post.bias"]
+    )
     return x[:, 0] @ sd["vision_encoder.proj"]
 
 
@@ -103,7 +140,9 @@ def _reference_text(sd: dict, cfg: V.ViCLIPConfig, ids: torch.Tensor) -> torch.T
     x = sd["text_encoder.token_embedding.weight"][ids] + sd["text_encoder.positional_embedding"]
     mask = torch.triu(torch.full((ids.shape[1],) * 2, float("-inf")), 1)
     x = _blocks(x, sd, "text_encoder.transformer.resblocks", cfg.text_layers, cfg.text_heads, mask)
-    x = torch.nn.functional.layer_norm(x, x.shape[-1:], sd["text_encoder.ln_final.weight"], sd["text_encoder.ln_final.bias"])
+    x = torch.nn.functional.layer_norm(
+        x, x.shape[-1:], sd["text_encoder.ln_final.weight"], sd["text_encoder.ln_final.bias"]
+    )
     eot = [int(np.argmax(r)) for r in ids.numpy()]
     return torch.stack([x[i, e] for i, e in enumerate(eot)]) @ sd["text_encoder.text_projection"]
 
@@ -119,7 +158,9 @@ def test_tiny_matches_an_independent_forward(tiny):
         ref = _reference_video(sd, cfg, frames)
         torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
         ids = torch.from_numpy(tok(["a dog runs on the beach", "rain", "x " * 40]))
-        torch.testing.assert_close(model.encode_text(ids), _reference_text(sd, cfg, ids), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            model.encode_text(ids), _reference_text(sd, cfg, ids), atol=1e-5, rtol=1e-4
+        )
 
 
 def test_single_frame_uses_mean_temporal_embedding(tiny):
@@ -128,9 +169,13 @@ def test_single_frame_uses_mean_temporal_embedding(tiny):
     s = cfg.image_size
     one = torch.randn(1, 1, 3, s, s, generator=torch.Generator().manual_seed(1))
     sd = {k: v.detach() for k, v in model.state_dict().items()}
-    sd["vision_encoder.temporal_positional_embedding"] = sd["vision_encoder.temporal_positional_embedding"].mean(1, keepdim=True)
+    sd["vision_encoder.temporal_positional_embedding"] = sd[
+        "vision_encoder.temporal_positional_embedding"
+    ].mean(1, keepdim=True)
     with torch.no_grad():
-        torch.testing.assert_close(model.encode_video(one), _reference_video(sd, cfg, one), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            model.encode_video(one), _reference_video(sd, cfg, one), atol=1e-5, rtol=1e-4
+        )
         with pytest.raises(ValueError, match="8 frames"):
             model.encode_video(torch.zeros(1, 3, 3, s, s))
 
@@ -236,16 +281,26 @@ def test_onnx_export_matches_torch(tmp_path: Path, tiny):
 
     def graphs() -> dict[str, GraphSpec]:
         return {
-            "video": GraphSpec(V.VideoCore(model).eval(), ("frames",), ("embeds",),
-                               {"frames": rng.standard_normal((2, 8, 3, s, s)).astype(np.float32)}),
-            "text": GraphSpec(V.TextCore(model).eval(), ("input_ids",), ("embeds",), {"input_ids": tok(["a", "b c"])}),
+            "video": GraphSpec(
+                V.VideoCore(model).eval(),
+                ("frames",),
+                ("embeds",),
+                {"frames": rng.standard_normal((2, 8, 3, s, s)).astype(np.float32)},
+            ),
+            "text": GraphSpec(
+                V.TextCore(model).eval(), ("input_ids",), ("embeds",), {"input_ids": tok(["a", "b c"])}
+            ),
         }
 
-    ort = create_backend("onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="viclip-test", max_batch_size=4)
+    ort = create_backend(
+        "onnxruntime", graphs(), onnx_dir=str(tmp_path), cache_key="viclip-test", max_batch_size=4
+    )
     eager = TorchBackend(graphs())
     feeds = {
         "video": {"frames": np.random.default_rng(0).standard_normal((3, 8, 3, s, s)).astype(np.float32)},
         "text": {"input_ids": tok(["a cat", "waves on sand, zoom in", "x " * 50])},
     }
     for name, feed in feeds.items():
-        np.testing.assert_allclose(ort.run(name, feed)["embeds"], eager.run(name, feed)["embeds"], atol=2e-5, rtol=1e-4)
+        np.testing.assert_allclose(
+            ort.run(name, feed)["embeds"], eager.run(name, feed)["embeds"], atol=2e-5, rtol=1e-4
+        )

@@ -131,12 +131,20 @@ def test_special_token_pooling_picks_the_reward_positions(loaded: va.LoadedVideo
     head, model.rm_head = model.rm_head, torch.nn.Identity()
     try:
         with torch.inference_mode():
-            pooled = model(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], batch["grid_thw"],
-                           loaded.ids.visual, loaded.ids.special)
+            pooled = model(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["pixel_values"],
+                batch["grid_thw"],
+                loaded.ids.visual,
+                loaded.ids.special,
+            )
             for i, it in enumerate(items):
                 ids = torch.from_numpy(it.input_ids)[None]
                 emb = model.model.language_model.embed_tokens(ids)
-                vis = model.model.visual(torch.from_numpy(it.pixel_values), grid_thw=torch.tensor([it.grid_thw])).pooler_output
+                vis = model.model.visual(
+                    torch.from_numpy(it.pixel_values), grid_thw=torch.tensor([it.grid_thw])
+                ).pooler_output
                 emb[ids == loaded.ids.visual] = vis
                 # upstream: 1-D positions 0..L-1 on all three M-RoPE axes
                 pos = torch.arange(ids.shape[1])[None, None].expand(3, 1, -1)
@@ -160,17 +168,29 @@ def test_scorer_equals_hand_composition(scorer, loaded: va.LoadedVideoAlign) -> 
     rows, grid = patchify(to_normalized_chw(resize_bicubic_antialias(video.frames[idx], h, w)), patch_size=4)
     ids = _tokens(loaded, sample.prompt, grid)
     with torch.inference_mode():
-        out = loaded.model(torch.from_numpy(ids)[None], torch.ones(1, ids.shape[0], dtype=torch.long),
-                           torch.from_numpy(rows), torch.tensor([grid]), loaded.ids.visual, loaded.ids.special)
+        out = loaded.model(
+            torch.from_numpy(ids)[None],
+            torch.ones(1, ids.shape[0], dtype=torch.long),
+            torch.from_numpy(rows),
+            torch.tensor([grid]),
+            loaded.ids.visual,
+            loaded.ids.special,
+        )
     vq, mq, ta = out[0, :, 0].tolist()
     assert got == pytest.approx({"visual_quality": vq, "motion_quality": mq, "text_alignment": ta}, abs=1e-5)
 
 
 def test_use_norm_and_batching(loaded: va.LoadedVideoAlign, scorer) -> None:
-    normed = build("videoalign", ScorerConfig(weights="tiny", max_batch_size=2, options={"use_norm": True},
-                                                protocol="javisbench-v1-fp32"))
-    samples = [DecodedSample(f"s{i}", prompt=p, video=_clip(i, t=t))
-               for i, (p, t) in enumerate([("a dog", 12), ("a red car drives away down a gravel road", 9)])]
+    normed = build(
+        "videoalign",
+        ScorerConfig(
+            weights="tiny", max_batch_size=2, options={"use_norm": True}, protocol="javisbench-v1-fp32"
+        ),
+    )
+    samples = [
+        DecodedSample(f"s{i}", prompt=p, video=_clip(i, t=t))
+        for i, (p, t) in enumerate([("a dog", 12), ("a red car drives away down a gravel road", 9)])
+    ]
     raw_each = [scorer.postprocess(scorer.forward([scorer.preprocess(s)])[0]).scores for s in samples]
     together = [normed.postprocess(o).scores for o in normed.forward([normed.preprocess(s) for s in samples])]
     for raw, nrm in zip(raw_each, together, strict=True):
@@ -204,11 +224,28 @@ def test_options_fps_num_frames_and_backend() -> None:
 
 def test_model_config_json_and_checkpoint_selection(tmp_path: Path) -> None:
     data = {
-        "data_config": {"fps": 2.0, "num_frames": None, "max_frame_pixels": 200704, "sample_type": "uniform",
-                        "eval_dim": ["VQ", "MQ", "TA"], "prompt_template_type": "detailed_special"},
-        "model_config": {"output_dim": 1, "use_special_tokens": True, "reward_token": "special",
-                         "model_name_or_path": "Qwen/Qwen2-VL-2B-Instruct"},
-        "inference_config": {"VQ_mean": 1.0, "VQ_std": 2.0, "MQ_mean": 3.0, "MQ_std": 4.0, "TA_mean": 5.0, "TA_std": 6.0},
+        "data_config": {
+            "fps": 2.0,
+            "num_frames": None,
+            "max_frame_pixels": 200704,
+            "sample_type": "uniform",
+            "eval_dim": ["VQ", "MQ", "TA"],
+            "prompt_template_type": "detailed_special",
+        },
+        "model_config": {
+            "output_dim": 1,
+            "use_special_tokens": True,
+            "reward_token": "special",
+            "model_name_or_path": "Qwen/Qwen2-VL-2B-Instruct",
+        },
+        "inference_config": {
+            "VQ_mean": 1.0,
+            "VQ_std": 2.0,
+            "MQ_mean": 3.0,
+            "MQ_std": 4.0,
+            "TA_mean": 5.0,
+            "TA_std": 6.0,
+        },
     }
     cfg = va.config_from_json(json.loads(json.dumps(data)))
     assert (cfg.fps, cfg.num_frames, cfg.max_pixels, cfg.output_dim) == (2.0, None, 200704, 1)
@@ -237,20 +274,42 @@ def test_official_loading_fails_clearly_offline(tmp_path: Path) -> None:
         va.load_official(str(empty))
 
 
-def test_load_pretrained_from_a_folder_in_the_official_layout(tmp_path: Path, loaded: va.LoadedVideoAlign) -> None:
+def test_load_pretrained_from_a_folder_in_the_official_layout(
+    tmp_path: Path, loaded: va.LoadedVideoAlign
+) -> None:
     """model_config.json + checkpoint-<step>/model.pth + base tokenizer files -> the same model, strict keys."""
     from omninft.reward_servers.models.videoalign.prompt import VIDEOALIGN_DETAILED_SPECIAL
 
-    base_tok = q.tiny_qwen2_tokenizer((), corpus=VIDEOALIGN_DETAILED_SPECIAL)  # the base vocabulary, no reward tokens
+    base_tok = q.tiny_qwen2_tokenizer(
+        (), corpus=VIDEOALIGN_DETAILED_SPECIAL
+    )  # the base vocabulary, no reward tokens
     base_tok.save_pretrained(str(tmp_path))
     data = {
-        "data_config": {"fps": 2.0, "num_frames": None, "max_frame_pixels": 1024, "sample_type": "uniform",
-                        "eval_dim": ["VQ", "MQ", "TA"], "prompt_template_type": "detailed_special", "meta_data": "x",
-                        "data_dir": "x"},
-        "model_config": {"output_dim": 1, "use_special_tokens": True, "reward_token": "special",
-                         "model_name_or_path": "/not/here"},
+        "data_config": {
+            "fps": 2.0,
+            "num_frames": None,
+            "max_frame_pixels": 1024,
+            "sample_type": "uniform",
+            "eval_dim": ["VQ", "MQ", "TA"],
+            "prompt_template_type": "detailed_special",
+            "meta_data": "x",
+            "data_dir": "x",
+        },
+        "model_config": {
+            "output_dim": 1,
+            "use_special_tokens": True,
+            "reward_token": "special",
+            "model_name_or_path": "/not/here",
+        },
         "peft_lora_config": {"lora_enable": True},
-        "inference_config": {"VQ_mean": 1.0, "VQ_std": 2.0, "MQ_mean": 3.0, "MQ_std": 4.0, "TA_mean": 5.0, "TA_std": 6.0},
+        "inference_config": {
+            "VQ_mean": 1.0,
+            "VQ_std": 2.0,
+            "MQ_mean": 3.0,
+            "MQ_std": 4.0,
+            "TA_mean": 5.0,
+            "TA_std": 6.0,
+        },
     }
     (tmp_path / "model_config.json").write_text(json.dumps(data))
     (tmp_path / "checkpoint-7").mkdir()
@@ -264,7 +323,8 @@ def test_load_pretrained_from_a_folder_in_the_official_layout(tmp_path: Path, lo
 
 
 def test_any_qwen2vl_config_in_the_base_folder_defines_the_architecture(
-        tmp_path: Path, loaded: va.LoadedVideoAlign) -> None:
+    tmp_path: Path, loaded: va.LoadedVideoAlign
+) -> None:
     """A tiny Qwen2-VL saved with save_pretrained (config + tokenizer) loads with weights: PATH, no `arch`."""
     from omninft.reward_servers.models.videoalign.prompt import VIDEOALIGN_DETAILED_SPECIAL
 
@@ -273,27 +333,56 @@ def test_any_qwen2vl_config_in_the_base_folder_defines_the_architecture(
     q.tiny_qwen2_tokenizer((), corpus=VIDEOALIGN_DETAILED_SPECIAL).save_pretrained(str(base))
     reward = tmp_path / "VideoReward"
     (reward / "checkpoint-3").mkdir(parents=True)
-    (reward / "model_config.json").write_text(json.dumps({
-        "data_config": {"fps": 2.0, "max_frame_pixels": 1024, "eval_dim": ["VQ", "MQ", "TA"],
-                        "prompt_template_type": "detailed_special"},
-        "model_config": {"output_dim": 1, "model_name_or_path": str(base)}}))
+    (reward / "model_config.json").write_text(
+        json.dumps(
+            {
+                "data_config": {
+                    "fps": 2.0,
+                    "max_frame_pixels": 1024,
+                    "eval_dim": ["VQ", "MQ", "TA"],
+                    "prompt_template_type": "detailed_special",
+                },
+                "model_config": {"output_dim": 1, "model_name_or_path": str(base)},
+            }
+        )
+    )
     torch.save(q.to_official_state_dict(loaded.model), reward / "checkpoint-3" / "model.pth")
     got = va.load_official(str(reward), dtype=torch.float32)
     tiny = va.VideoAlignConfig.tiny()
-    assert (got.config.hidden_size, got.config.num_layers, got.config.vision_embed_dim, got.config.patch_size) == (
-        tiny.hidden_size, tiny.num_layers, tiny.vision_embed_dim, tiny.patch_size)
+    assert (
+        got.config.hidden_size,
+        got.config.num_layers,
+        got.config.vision_embed_dim,
+        got.config.patch_size,
+    ) == (tiny.hidden_size, tiny.num_layers, tiny.vision_embed_dim, tiny.patch_size)
     for (k, a), (_, b) in zip(loaded.model.state_dict().items(), got.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
 
 
 def test_backbone_from_a_transformers_4_config_json() -> None:
     """The layout Qwen2-VL-2B-Instruct ships (transformers 4.x: text fields at the top level, rope_scaling)."""
-    data = {"model_type": "qwen2_vl", "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
-            "num_attention_heads": 12, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
-            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
-            "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
-                              "hidden_size": 1536, "patch_size": 14, "spatial_merge_size": 2,
-                              "temporal_patch_size": 2}}
+    data = {
+        "model_type": "qwen2_vl",
+        "hidden_size": 1536,
+        "intermediate_size": 8960,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-06,
+        "rope_theta": 1000000.0,
+        "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+        "vision_config": {
+            "depth": 32,
+            "embed_dim": 1280,
+            "mlp_ratio": 4,
+            "num_heads": 16,
+            "in_chans": 3,
+            "hidden_size": 1536,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+    }
     official = va.VideoAlignConfig.official()
     fields = q.backbone_from_hf_config(data)
     assert {k: getattr(official, k) for k in fields} == fields
@@ -308,7 +397,10 @@ def test_reference_precision_is_bfloat16_on_cpu_and_fp32_a_variant() -> None:
 
     assert model_dtype(ScorerConfig()) == torch.bfloat16  # also on CPU, as the reference
     assert model_dtype(ScorerConfig(protocol="javisbench-v1-fp32")) == torch.float32
-    assert model_dtype(ScorerConfig(protocol="javisbench-v1-fp32", options={"dtype": "bfloat16"})) == torch.bfloat16
+    assert (
+        model_dtype(ScorerConfig(protocol="javisbench-v1-fp32", options={"dtype": "bfloat16"}))
+        == torch.bfloat16
+    )
     assert fp32.info.protocol == "javisbench-v1-fp32"
     sample = ref.warmup_sample()
     a = ref.postprocess(ref.forward([ref.preprocess(sample)])[0]).scores

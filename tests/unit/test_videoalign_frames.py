@@ -28,13 +28,22 @@ def _hf_pil_processor():
 
 @pytest.mark.parametrize(
     ("h", "w", "lo", "hi"),
-    [(240, 426, VIDEO_MIN_PIXELS, 200704), (480, 640, VIDEO_MIN_PIXELS, 200704), (1080, 1920, 200704, 200704),
-     (64, 96, 200704, 200704), (28, 28, 4 * 784, 16384 * 784), (512, 768, VIDEO_MIN_PIXELS, 200704), (33, 1000, 3136, 10**6)],
+    [
+        (240, 426, VIDEO_MIN_PIXELS, 200704),
+        (480, 640, VIDEO_MIN_PIXELS, 200704),
+        (1080, 1920, 200704, 200704),
+        (64, 96, 200704, 200704),
+        (28, 28, 4 * 784, 16384 * 784),
+        (512, 768, VIDEO_MIN_PIXELS, 200704),
+        (33, 1000, 3136, 10**6),
+    ],
 )
 def test_smart_resize_matches_transformers(h: int, w: int, lo: int, hi: int) -> None:
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as hf_smart_resize
 
-    assert smart_resize(h, w, 28, lo, hi) == tuple(hf_smart_resize(h, w, factor=28, min_pixels=lo, max_pixels=hi))
+    assert smart_resize(h, w, 28, lo, hi) == tuple(
+        hf_smart_resize(h, w, factor=28, min_pixels=lo, max_pixels=hi)
+    )
 
 
 def test_smart_resize_hand_cases() -> None:
@@ -72,12 +81,16 @@ def test_smart_nframes_rejects_single_frames_and_both_rules() -> None:
 
 
 def test_uniform_indices_are_the_rounded_linspace() -> None:
-    np.testing.assert_array_equal(javisbench_frame_indices(121, 10), np.round(np.linspace(0, 120, 10)).astype(np.int64))
+    np.testing.assert_array_equal(
+        javisbench_frame_indices(121, 10), np.round(np.linspace(0, 120, 10)).astype(np.int64)
+    )
 
 
 def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     x = np.abs(x)
-    return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1, np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+    return np.where(
+        x < 1, ((a + 2) * x - (a + 3)) * x * x + 1, np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0)
+    )
 
 
 def _aa_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -100,14 +113,21 @@ def test_antialias_bicubic_matches_a_float64_reference() -> None:
     assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
     assert (ours.astype(int) != ref.astype(int)).mean() < 0.01
     up = resize_bicubic_antialias(frames[:1, :20, :30], 56, 84)  # upscaling: plain bicubic
-    ref_up = np.einsum("yh,xw,thwc->tyxc", _aa_matrix(20, 56), _aa_matrix(30, 84), frames[:1, :20, :30].astype(np.float64))
+    ref_up = np.einsum(
+        "yh,xw,thwc->tyxc", _aa_matrix(20, 56), _aa_matrix(30, 84), frames[:1, :20, :30].astype(np.float64)
+    )
     assert np.abs(up.astype(int) - np.clip(np.round(ref_up), 0, 255).astype(int)).max() <= 1
 
 
 def test_antialias_bicubic_is_close_to_pillow_on_smooth_images_and_exact_where_trivial() -> None:
     y, x = np.mgrid[0:60, 0:90]
     smooth = np.stack([x * 2, y * 3, (x + y) * 1.2], axis=-1).astype(np.uint8)[None]
-    assert np.abs(resize_bicubic_antialias(smooth, 28, 56).astype(int) - resize_bicubic(smooth, 28, 56).astype(int)).max() <= 1
+    assert (
+        np.abs(
+            resize_bicubic_antialias(smooth, 28, 56).astype(int) - resize_bicubic(smooth, 28, 56).astype(int)
+        ).max()
+        <= 1
+    )
     np.testing.assert_array_equal(resize_bicubic_antialias(smooth, 60, 90), smooth)
     flat = np.full((1, 50, 70, 3), 77, dtype=np.uint8)
     np.testing.assert_array_equal(resize_bicubic_antialias(flat, 28, 84), 77)
@@ -127,7 +147,9 @@ def test_patchify_layout_by_hand() -> None:
                 for mh in range(m):
                     for mw in range(m):
                         y, x = (bh * m + mh) * p, (bw * m + mw) * p
-                        expected = np.stack([padded[gt * 2 + tp, :, y : y + p, x : x + p] for tp in range(2)], axis=1)
+                        expected = np.stack(
+                            [padded[gt * 2 + tp, :, y : y + p, x : x + p] for tp in range(2)], axis=1
+                        )
                         np.testing.assert_array_equal(rows[r], expected.reshape(-1))  # (C, tp, p, p) order
                         r += 1
     assert r == rows.shape[0]

@@ -232,7 +232,11 @@ def test_scorers_fetch_what_their_families_declare() -> None:
     assert names("clap_reward") == ["clap"]  # a derived reward loads the wrapped metric's weights
     assert names("videoalign_reward") == ["videoalign", "videoalign_base"]
     assert names("video_stats") == []
-    assert [w.name for w in declared.values() if w.snapshot] == ["hpsv3_base", "videoalign", "videoalign_base"]
+    assert [w.name for w in declared.values() if w.snapshot] == [
+        "hpsv3_base",
+        "videoalign",
+        "videoalign_base",
+    ]
 
 
 def test_mirror_maps_host_and_path_and_keeps_the_original_cache_key(tmp_path, monkeypatch):

@@ -62,9 +62,13 @@ class AdvantageConfig:
         """Canonical mode name (aliases ``gdpo`` → ``gdpo_omninft``, ``branch_aware`` → ``routed``)."""
         mode = MODE_ALIASES.get(self.mode, self.mode)
         if mode not in ADV_MODES:
-            raise ValueError(f"unknown advantage mode {self.mode!r}; choose from {', '.join(ADV_MODES)} (or gdpo)")
+            raise ValueError(
+                f"unknown advantage mode {self.mode!r}; choose from {', '.join(ADV_MODES)} (or gdpo)"
+            )
         if self.route_fallback not in ROUTE_FALLBACKS:
-            raise ValueError(f"unknown route_fallback {self.route_fallback!r}; choose from {', '.join(ROUTE_FALLBACKS)}")
+            raise ValueError(
+                f"unknown route_fallback {self.route_fallback!r}; choose from {', '.join(ROUTE_FALLBACKS)}"
+            )
         return mode
 
     def resolved_std(self) -> tuple[str, int]:
@@ -134,7 +138,9 @@ def group_normalise(
     return out, stats
 
 
-def _weighted_sum(terms: Sequence[tuple[float, torch.Tensor]], like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _weighted_sum(
+    terms: Sequence[tuple[float, torch.Tensor]], like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Σ w·A over terms; a sample is valid only where every term is finite (a zero-weight term still needs it)."""
     total = torch.zeros_like(like)
     valid = torch.ones_like(like, dtype=torch.bool)
@@ -166,15 +172,24 @@ def compute_advantages(
     stats: dict[str, float] = {}
     per_reward: dict[str, torch.Tensor] = {}
     for s in specs:
-        a, st = group_normalise(torch.as_tensor(rewards[s.name]), groups, std_mode=std_mode, ddof=ddof, eps=cfg.eps)
+        a, st = group_normalise(
+            torch.as_tensor(rewards[s.name]), groups, std_mode=std_mode, ddof=ddof, eps=cfg.eps
+        )
         per_reward[s.name] = a
         for k, v in st.items():
             stats[f"{k}/{s.name}"] = v
 
     def summed_global() -> tuple[torch.Tensor, torch.Tensor]:
-        total, ok = _weighted_sum([(s.weight, torch.as_tensor(rewards[s.name], dtype=torch.float64)) for s in specs], like)
-        a, st = group_normalise(torch.where(ok, total, torch.full_like(total, float("nan"))), groups,
-                                std_mode=std_mode, ddof=ddof, eps=cfg.eps)
+        total, ok = _weighted_sum(
+            [(s.weight, torch.as_tensor(rewards[s.name], dtype=torch.float64)) for s in specs], like
+        )
+        a, st = group_normalise(
+            torch.where(ok, total, torch.full_like(total, float("nan"))),
+            groups,
+            std_mode=std_mode,
+            ddof=ddof,
+            eps=cfg.eps,
+        )
         for k, v in st.items():
             stats[f"{k}/_sum"] = v
         return torch.nan_to_num(a, nan=0.0), torch.isfinite(a)
@@ -239,7 +254,9 @@ def reward_sign_disagreement(
     return {"sign_disagreement_rate": sign_disagreement(av, aa, okv & oka)}
 
 
-def advantage_diagnostics(per_mod: Mapping[str, torch.Tensor], valid: Mapping[str, torch.Tensor]) -> dict[str, float]:
+def advantage_diagnostics(
+    per_mod: Mapping[str, torch.Tensor], valid: Mapping[str, torch.Tensor]
+) -> dict[str, float]:
     """Per-branch diagnostics: sign disagreement of the routed advantages, mean |A| and valid ratio per branch."""
     out: dict[str, float] = {}
     if "video" in per_mod and "audio" in per_mod:

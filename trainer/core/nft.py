@@ -35,7 +35,9 @@ class NFTTerms:
     w_neg: torch.Tensor
 
 
-def implicit_policies(x0_theta: torch.Tensor, x0_old: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def implicit_policies(
+    x0_theta: torch.Tensor, x0_old: torch.Tensor, beta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x̂0⁺, x̂0⁻): the implicit positive and negative policies; x̂0⁺ + x̂0⁻ = 2·x̂0_old when β = 1."""
     x0_old = x0_old.detach()
     pos = beta * x0_theta + (1.0 - beta) * x0_old

@@ -57,7 +57,9 @@ def effective_w(step: int, w_max: float, warmup_steps: int) -> float:
     return 1.0 + (w_max - 1.0) * min(max(step, 0) / warmup_steps, 1.0)
 
 
-def per_frame_zscore(scores: torch.Tensor, frames: int, tokens_per_frame: int, eps: float = 1e-6) -> torch.Tensor:
+def per_frame_zscore(
+    scores: torch.Tensor, frames: int, tokens_per_frame: int, eps: float = 1e-6
+) -> torch.Tensor:
     """z-score of (B, frames·tokens_per_frame) scores within each frame (population std; constant frame → 0)."""
     b = scores.shape[0]
     x = scores.to(torch.float64).reshape(b, frames, tokens_per_frame)
@@ -159,12 +161,18 @@ class RegionCapture:
             assert site.score_fn is not None and self._step is not None
             with torch.no_grad():
                 s = site.score_fn(module, args, kwargs, output).detach().to(torch.float64)
-            if self._step.pass_kind == "mixed" and self.cfg.passes == "cond_only" and self._step.cond_rows is not None:
+            if (
+                self._step.pass_kind == "mixed"
+                and self.cfg.passes == "cond_only"
+                and self._step.cond_rows is not None
+            ):
                 s = s[self._step.cond_rows]
             b = self.batch_size
             if s.shape[0] != b:
                 if b == 0 or s.shape[0] % b:
-                    raise RuntimeError(f"capture batch {s.shape[0]} is not a multiple of the rollout batch {b}")
+                    raise RuntimeError(
+                        f"capture batch {s.shape[0]} is not a multiple of the rollout batch {b}"
+                    )
                 reps = s.shape[0] // b
                 s = s.reshape(reps, b, -1).sum(dim=0)
                 self._count += reps

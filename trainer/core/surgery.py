@@ -44,7 +44,9 @@ def expand_segments(segments: Sequence[tuple[int, float]], n_blocks: int) -> lis
         unity_ref = sum(segments[i][0] for i in unity)
         shares = [left * segments[i][0] / unity_ref for i in unity]
         alloc = [int(s) for s in shares]
-        for j in sorted(range(len(unity)), key=lambda j: shares[j] - alloc[j], reverse=True)[: left - sum(alloc)]:
+        for j in sorted(range(len(unity)), key=lambda j: shares[j] - alloc[j], reverse=True)[
+            : left - sum(alloc)
+        ]:
             alloc[j] += 1
         for i, a in zip(unity, alloc, strict=True):
             counts[i] = a
@@ -110,7 +112,9 @@ class _ScaleGrad(torch.autograd.Function):
     """Identity forward; backward multiplies the gradient by g (and optionally records its norm)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, g: float, block: int, recorder: GradRecorder | None) -> torch.Tensor:
+    def forward(
+        ctx: Any, x: torch.Tensor, g: float, block: int, recorder: GradRecorder | None
+    ) -> torch.Tensor:
         ctx.g, ctx.block, ctx.recorder = g, block, recorder
         return x.view_as(x)
 
@@ -121,7 +125,9 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.g, None, None, None
 
 
-def scale_grad(x: torch.Tensor, g: float, block: int = -1, recorder: GradRecorder | None = None) -> torch.Tensor:
+def scale_grad(
+    x: torch.Tensor, g: float, block: int = -1, recorder: GradRecorder | None = None
+) -> torch.Tensor:
     """``sg(x) + g·(x − sg(x))`` with a bit-identical forward."""
     if not x.requires_grad:
         return x
@@ -159,7 +165,9 @@ class GradSurgery:
                 return args, kwargs
             idx = site.kv_arg_index
             if idx is None or idx >= len(args):
-                raise RuntimeError(f"A2V block {site.block_idx}: K/V input {site.kv_kwarg or idx!r} not passed")
+                raise RuntimeError(
+                    f"A2V block {site.block_idx}: K/V input {site.kv_kwarg or idx!r} not passed"
+                )
             new = list(args)
             new[idx] = scale_grad(new[idx], g, site.block_idx, self.recorder)
             return tuple(new), kwargs
@@ -187,7 +195,9 @@ class GradSurgery:
                     if g == 1.0 and not record:
                         continue
                     if self.config.site == "kv_input":
-                        handles.append(s.module.register_forward_pre_hook(self._pre_hook(s, g), with_kwargs=True))
+                        handles.append(
+                            s.module.register_forward_pre_hook(self._pre_hook(s, g), with_kwargs=True)
+                        )
                     else:
                         handles.extend(p.register_forward_hook(self._out_hook(s, g)) for p in s.kv_proj)
             yield fr

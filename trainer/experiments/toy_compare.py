@@ -24,7 +24,11 @@ import numpy as np
 REWARDS = ("toy_video", "toy_audio", "toy_sync")
 MODES: dict[str, dict[str, Any]] = {
     "global": {"advantage": {"mode": "global"}, "surgery": {"enabled": False}, "regions": {"enabled": False}},
-    "gdpo": {"advantage": {"mode": "gdpo_omninft"}, "surgery": {"enabled": False}, "regions": {"enabled": False}},
+    "gdpo": {
+        "advantage": {"mode": "gdpo_omninft"},
+        "surgery": {"enabled": False},
+        "regions": {"enabled": False},
+    },
     "routed": {"advantage": {"mode": "routed"}, "surgery": {"enabled": False}, "regions": {"enabled": False}},
     "omninft": {"advantage": {"mode": "routed"}, "surgery": {"enabled": True}, "regions": {"enabled": True}},
 }
@@ -33,7 +37,10 @@ MODES: dict[str, dict[str, Any]] = {
 def base_config(out: Path, base: Path, seed: int, epochs: int, pretrain_steps: int) -> dict[str, Any]:
     """The toy run of spec §6.1: 8 prompts × 8 samples, 10 Euler steps, 5 of 10 σ's, one AdamW step per epoch."""
     return {
-        "out_dir": str(out), "seed": seed, "epochs": epochs, "threads": 1,
+        "out_dir": str(out),
+        "seed": seed,
+        "epochs": epochs,
+        "threads": 1,
         "policy": {"kind": "toy", "base_checkpoint": str(base), "pretrain_steps": pretrain_steps},
         "data": {"groups_per_epoch": 8, "group_size": 8, "rollout_batch": 16},
         "sampler": {"steps": 10},
@@ -100,12 +107,16 @@ def summarise(runs: list[dict[str, Any]], last: int) -> dict[str, Any]:
 
 def table(summary: dict[str, Any]) -> str:
     """Markdown table of the summary."""
-    lines = ["| mode | ΔR_video | ΔR_audio | ΔR_sync | min_k ΔR_k > 0 (seeds) | sign disagreement | s/run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| mode | ΔR_video | ΔR_audio | ΔR_sync | min_k ΔR_k > 0 (seeds) | sign disagreement | s/run |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for mode, s in summary.items():
         cells = [f"{s['delta_mean'][k]:+.3f} ± {s['delta_sd'][k]:.3f}" for k in REWARDS]
-        lines.append(f"| {mode} | {' | '.join(cells)} | {s['no_regression_seeds']}/{len(s['seeds'])} | "
-                     f"{s['sign_disagreement_rate']:.2f} | {s['wall_s']:.0f} |")
+        lines.append(
+            f"| {mode} | {' | '.join(cells)} | {s['no_regression_seeds']}/{len(s['seeds'])} | "
+            f"{s['sign_disagreement_rate']:.2f} | {s['wall_s']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -143,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pretrain-steps", type=int, default=800)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--last", type=int, default=5, help="epochs averaged for the final reward")
-    ap.add_argument("--timing-epochs", type=int, default=4, help="epochs per async/sequential timing run (0: skip)")
+    ap.add_argument(
+        "--timing-epochs", type=int, default=4, help="epochs per async/sequential timing run (0: skip)"
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -163,42 +176,67 @@ def main(argv: list[str] | None = None) -> None:
         jobs = []
         for seed in seeds:
             for mode in modes:
-                cfg = _merge(base_config(args.out / f"{mode}-s{seed}", base, seed, args.epochs, args.pretrain_steps),
-                             MODES[mode])
+                cfg = _merge(
+                    base_config(args.out / f"{mode}-s{seed}", base, seed, args.epochs, args.pretrain_steps),
+                    MODES[mode],
+                )
                 jobs.append({"mode": mode, "seed": seed, "config": cfg, "address": srv.address})
         runs: list[dict[str, Any]] = []
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             for res in pool.map(run_one, jobs):
                 runs.append(res)
                 last = res["records"][-1]
-                print(f"{res['mode']:8s} seed {res['seed']}: " + "  ".join(
-                    f"{k}={last[f'reward/{k}']:.3f}" for k in REWARDS) + f"  ({res['wall_s']:.0f} s)", flush=True)
+                print(
+                    f"{res['mode']:8s} seed {res['seed']}: "
+                    + "  ".join(f"{k}={last[f'reward/{k}']:.3f}" for k in REWARDS)
+                    + f"  ({res['wall_s']:.0f} s)",
+                    flush=True,
+                )
         timing: dict[str, Any] = {}
         if args.timing_epochs > 0:
             for flag in (True, False):
-                cfg = _merge(base_config(args.out / f"timing-{'async' if flag else 'seq'}", base, 0,
-                                         args.timing_epochs, args.pretrain_steps),
-                             {**MODES["omninft"], "reward": {"async": flag}})
+                cfg = _merge(
+                    base_config(
+                        args.out / f"timing-{'async' if flag else 'seq'}",
+                        base,
+                        0,
+                        args.timing_epochs,
+                        args.pretrain_steps,
+                    ),
+                    {**MODES["omninft"], "reward": {"async": flag}},
+                )
                 res = run_one({"mode": "timing", "seed": 0, "config": cfg, "address": srv.address})
                 recs = res["records"][1:] or res["records"]
                 timing["async" if flag else "sequential"] = {
-                    k: float(np.mean([r[k] for r in recs])) for k in ("epoch_s", "rollout_s", "reward_wait_s", "train_s")
+                    k: float(np.mean([r[k] for r in recs]))
+                    for k in ("epoch_s", "rollout_s", "reward_wait_s", "train_s")
                 }
-            timing["sequential_over_async_epoch_time"] = (timing["sequential"]["epoch_s"] / timing["async"]["epoch_s"])
+            timing["sequential_over_async_epoch_time"] = (
+                timing["sequential"]["epoch_s"] / timing["async"]["epoch_s"]
+            )
     summary = summarise(runs, args.last)
-    (args.out / "results.json").write_text(json.dumps({"summary": summary, "timing": timing, "args": vars(args),
-                                                        "runs": runs}, indent=1, default=str))
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {"summary": summary, "timing": timing, "args": vars(args), "runs": runs}, indent=1, default=str
+        )
+    )
     md = table(summary)
     if timing:
-        md += ("\n\nasync vs sequential reward calls (mean epoch time, s): "
-               f"async {timing['async']['epoch_s']:.2f}, sequential {timing['sequential']['epoch_s']:.2f}, "
-               f"ratio {timing['sequential_over_async_epoch_time']:.3f}")
+        md += (
+            "\n\nasync vs sequential reward calls (mean epoch time, s): "
+            f"async {timing['async']['epoch_s']:.2f}, sequential {timing['sequential']['epoch_s']:.2f}, "
+            f"ratio {timing['sequential_over_async_epoch_time']:.3f}"
+        )
     (args.out / "table.md").write_text(md + "\n")
     plot(runs, args.out / "curves.png")
     print(md)
     if not all(math.isfinite(s["sign_disagreement_rate"]) for s in summary.values()):
         print("warning: some runs had no valid advantage pairs")
-    print(f"wrote {args.out}/results.json, table.md, curves.png ({os.path.getsize(args.out / 'curves.png')} B)")
+    print(
+        f"wrote {args.out}/results.json, table.md, curves.png ({os.path.getsize(args.out / 'curves.png')} B)"
+    )
 
 
 if __name__ == "__main__":

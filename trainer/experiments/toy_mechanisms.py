@@ -32,7 +32,9 @@ from omninft.trainer.experiments.toy_compare import REWARDS, _merge, run_one
 
 TOY_POLICY: dict[str, Any] = {"train_scope": "adapters", "data": {"coupled": True, "distractor": True}}
 OFF = {"surgery": {"enabled": False}, "regions": {"enabled": False}}
-VIDEO_ONLY = [{"name": "toy_video", "scorer": "toy_video", "route": "video", "weight": 1.0, "server": "local"}]
+VIDEO_ONLY = [
+    {"name": "toy_video", "scorer": "toy_video", "route": "video", "weight": 1.0, "server": "local"}
+]
 # Every arm of the surgery study also reports the audio reward, with weight 0 it only rides along for the logs.
 VIDEO_ONLY_LOGGED = VIDEO_ONLY + [
     {"name": "toy_audio", "scorer": "toy_audio", "route": "audio", "weight": 0.0, "server": "local"},
@@ -45,34 +47,71 @@ STUDIES: dict[str, dict[str, dict[str, Any]]] = {
         "gdpo": {"advantage": {"mode": "gdpo_omninft"}, **OFF},
     },
     "surgery": {
-        "surgery_off": {"rewards": VIDEO_ONLY_LOGGED, "advantage": {"empty_route_fallback": False},
-                        "surgery": {"enabled": False}, "regions": {"enabled": False}},
-        "surgery_released": {"rewards": VIDEO_ONLY_LOGGED, "advantage": {"empty_route_fallback": False},
-                             "surgery": {"enabled": True}, "regions": {"enabled": False}},
-        "surgery_detach": {"rewards": VIDEO_ONLY_LOGGED, "advantage": {"empty_route_fallback": False},
-                           "surgery": {"enabled": True, "per_block": [0.0, 0.0, 0.0, 0.0]},
-                           "regions": {"enabled": False}},
+        "surgery_off": {
+            "rewards": VIDEO_ONLY_LOGGED,
+            "advantage": {"empty_route_fallback": False},
+            "surgery": {"enabled": False},
+            "regions": {"enabled": False},
+        },
+        "surgery_released": {
+            "rewards": VIDEO_ONLY_LOGGED,
+            "advantage": {"empty_route_fallback": False},
+            "surgery": {"enabled": True},
+            "regions": {"enabled": False},
+        },
+        "surgery_detach": {
+            "rewards": VIDEO_ONLY_LOGGED,
+            "advantage": {"empty_route_fallback": False},
+            "surgery": {"enabled": True, "per_block": [0.0, 0.0, 0.0, 0.0]},
+            "regions": {"enabled": False},
+        },
     },
     "regions": {
-        "regions_on": {"advantage": {"mode": "routed"}, "surgery": {"enabled": False},
-                       "regions": {"enabled": True, "w_max": 1.5, "warmup_steps": 0}},
-        "regions_uniform": {"advantage": {"mode": "routed"}, "surgery": {"enabled": False},
-                            "regions": {"enabled": True, "w_max": 1.0, "warmup_steps": 0}},
+        "regions_on": {
+            "advantage": {"mode": "routed"},
+            "surgery": {"enabled": False},
+            "regions": {"enabled": True, "w_max": 1.5, "warmup_steps": 0},
+        },
+        "regions_uniform": {
+            "advantage": {"mode": "routed"},
+            "surgery": {"enabled": False},
+            "regions": {"enabled": True, "w_max": 1.0, "warmup_steps": 0},
+        },
     },
 }
 
 
-def base_config(out: Path, base: Path, seed: int, epochs: int, pretrain_steps: int, lr: float,
-                warmup: int, groups: int = 8) -> dict[str, Any]:
+def base_config(
+    out: Path,
+    base: Path,
+    seed: int,
+    epochs: int,
+    pretrain_steps: int,
+    lr: float,
+    warmup: int,
+    groups: int = 8,
+) -> dict[str, Any]:
     """``groups`` prompts × 8 samples, 10 Euler steps, 5 of 10 σ's, one AdamW step per epoch with a linear warm-up."""
     return {
-        "out_dir": str(out), "seed": seed, "epochs": epochs, "threads": 1,
-        "policy": {"kind": "toy", "base_checkpoint": str(base), "pretrain_steps": pretrain_steps,
-                   "options": TOY_POLICY},
+        "out_dir": str(out),
+        "seed": seed,
+        "epochs": epochs,
+        "threads": 1,
+        "policy": {
+            "kind": "toy",
+            "base_checkpoint": str(base),
+            "pretrain_steps": pretrain_steps,
+            "options": TOY_POLICY,
+        },
         "data": {"groups_per_epoch": groups, "group_size": 8, "rollout_batch": 16},
         "sampler": {"steps": 10},
-        "train": {"lr": lr, "lr_warmup_steps": warmup, "micro_batch": 16, "sigma_policy": "random_frac",
-                  "sigma_frac": 0.5},
+        "train": {
+            "lr": lr,
+            "lr_warmup_steps": warmup,
+            "micro_batch": 16,
+            "sigma_policy": "random_frac",
+            "sigma_frac": 0.5,
+        },
         "log": {"checkpoint_every": 0, "tensorboard": False},
     }
 
@@ -88,16 +127,35 @@ def summarise(runs: list[dict[str, Any]], last: int) -> dict[str, Any]:
         rs = [r for r in runs if r["mode"] == arm]
         row: dict[str, Any] = {"study": rs[0]["study"], "seeds": [r["seed"] for r in rs]}
         for k in REWARDS:
-            d = [float(np.nanmean(_series(r["records"], f"reward/{k}")[-last:]) - _series(r["records"], f"reward/{k}")[0])
-                 for r in rs]
+            d = [
+                float(
+                    np.nanmean(_series(r["records"], f"reward/{k}")[-last:])
+                    - _series(r["records"], f"reward/{k}")[0]
+                )
+                for r in rs
+            ]
             row[f"d_{k}"] = (float(np.mean(d)), float(np.std(d, ddof=1)) if len(d) > 1 else 0.0)
-        for key in ("region_target_mass", "region_target_iou", "region_target_share", "sign_disagreement_rate",
-                    "route_fallback/video", "route_fallback/audio"):
+        for key in (
+            "region_target_mass",
+            "region_target_iou",
+            "region_target_share",
+            "sign_disagreement_rate",
+            "route_fallback/video",
+            "route_fallback/audio",
+        ):
             vals = [float(np.nanmean(_series(r["records"], key)[-last:])) for r in rs]
             if all(np.isfinite(vals)):
                 row[key] = (float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
-        mins = [min(float(np.nanmean(_series(r["records"], f"reward/{k}")[-last:]) - _series(r["records"], f"reward/{k}")[0])
-                    for k in REWARDS) for r in rs]
+        mins = [
+            min(
+                float(
+                    np.nanmean(_series(r["records"], f"reward/{k}")[-last:])
+                    - _series(r["records"], f"reward/{k}")[0]
+                )
+                for k in REWARDS
+            )
+            for r in rs
+        ]
         row["no_regression_seeds"] = int(sum(m > 0 for m in mins))
         row["wall_s"] = float(np.mean([r["wall_s"] for r in rs]))
         out[arm] = row
@@ -112,18 +170,27 @@ def table(summary: dict[str, Any]) -> str:
     """Markdown tables, one per study."""
     lines: list[str] = []
     for study in dict.fromkeys(s["study"] for s in summary.values()):
-        lines += [f"### {study}", "",
-                  "| arm | ΔR_video | ΔR_audio | ΔR_sync | all ΔR > 0 (seeds) | attention mass on sounding blob "
-                  "(chance) | sign disagreement | s/run |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### {study}",
+            "",
+            "| arm | ΔR_video | ΔR_audio | ΔR_sync | all ΔR > 0 (seeds) | attention mass on sounding blob "
+            "(chance) | sign disagreement | s/run |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for arm, s in summary.items():
             if s["study"] != study:
                 continue
-            mass = (f"{s['region_target_mass'][0]:.3f} ± {s['region_target_mass'][1]:.3f} "
-                    f"({s['region_target_share'][0]:.2f})" if "region_target_mass" in s else "n/a")
+            mass = (
+                f"{s['region_target_mass'][0]:.3f} ± {s['region_target_mass'][1]:.3f} "
+                f"({s['region_target_share'][0]:.2f})"
+                if "region_target_mass" in s
+                else "n/a"
+            )
             dis = f"{s['sign_disagreement_rate'][0]:.2f}" if "sign_disagreement_rate" in s else "n/a"
-            lines.append(f"| {arm} | {_pm(s['d_toy_video'])} | {_pm(s['d_toy_audio'])} | {_pm(s['d_toy_sync'])} | "
-                         f"{s['no_regression_seeds']}/{len(s['seeds'])} | {mass} | {dis} | {s['wall_s']:.0f} |")
+            lines.append(
+                f"| {arm} | {_pm(s['d_toy_video'])} | {_pm(s['d_toy_audio'])} | {_pm(s['d_toy_sync'])} | "
+                f"{s['no_regression_seeds']}/{len(s['seeds'])} | {mass} | {dis} | {s['wall_s']:.0f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -136,8 +203,9 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     studies = list(dict.fromkeys(r["study"] for r in runs))
-    fig, axes = plt.subplots(len(studies), len(REWARDS) + 1, figsize=(4.0 * (len(REWARDS) + 1), 3.0 * len(studies)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(studies), len(REWARDS) + 1, figsize=(4.0 * (len(REWARDS) + 1), 3.0 * len(studies)), squeeze=False
+    )
     for row, study in zip(axes, studies, strict=True):
         keys = [f"reward/{k}" for k in REWARDS] + ["region_target_mass"]
         for ax, key in zip(row, keys, strict=True):
@@ -190,20 +258,40 @@ def main(argv: list[str] | None = None) -> None:
         for study in studies:
             for arm, over in STUDIES[study].items():
                 for seed in seeds:
-                    cfg = _merge(base_config(args.out / f"{arm}-s{seed}", base, seed, args.epochs, args.pretrain_steps,
-                                             args.lr, args.warmup, args.groups), over)
-                    jobs.append({"mode": arm, "study": study, "seed": seed, "config": cfg, "address": srv.address})
+                    cfg = _merge(
+                        base_config(
+                            args.out / f"{arm}-s{seed}",
+                            base,
+                            seed,
+                            args.epochs,
+                            args.pretrain_steps,
+                            args.lr,
+                            args.warmup,
+                            args.groups,
+                        ),
+                        over,
+                    )
+                    jobs.append(
+                        {"mode": arm, "study": study, "seed": seed, "config": cfg, "address": srv.address}
+                    )
         runs: list[dict[str, Any]] = []
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
             for job, res in zip(jobs, pool.map(run_one, jobs), strict=True):
                 res["study"] = job["study"]
                 runs.append(res)
                 last = res["records"][-1]
-                print(f"{res['mode']:18s} seed {res['seed']}: " + "  ".join(
-                    f"{k}={last[f'reward/{k}']:.3f}" for k in REWARDS) + f"  ({res['wall_s']:.0f} s)", flush=True)
+                print(
+                    f"{res['mode']:18s} seed {res['seed']}: "
+                    + "  ".join(f"{k}={last[f'reward/{k}']:.3f}" for k in REWARDS)
+                    + f"  ({res['wall_s']:.0f} s)",
+                    flush=True,
+                )
     summary = summarise(runs, args.last)
-    (args.out / "results.json").write_text(json.dumps({"summary": summary, "args": vars(args), "runs": runs},
-                                                       indent=1, default=str))
+    (args.out / "results.json").write_text(
+        json.dumps({"summary": summary, "args": vars(args), "runs": runs}, indent=1, default=str)
+    )
     md = table(summary)
     (args.out / "table.md").write_text(md + "\n")
     plot(runs, args.out / "curves.png")

@@ -128,7 +128,9 @@ class Media:
 
     def __post_init__(self) -> None:
         if self.frames.dtype != np.uint8 or self.frames.ndim != 4 or self.frames.shape[-1] != 3:
-            raise ValueError(f"video frames must be uint8 T×H×W×3, got {self.frames.dtype} {self.frames.shape}")
+            raise ValueError(
+                f"video frames must be uint8 T×H×W×3, got {self.frames.dtype} {self.frames.shape}"
+            )
         if self.audio.dtype != np.float32 or self.audio.ndim != 2:
             raise ValueError(f"audio must be float32 C×N, got {self.audio.dtype} {self.audio.shape}")
         if self.fps <= 0 or self.sample_rate <= 0:

@@ -142,7 +142,9 @@ def render_pixels(
     audio.scatter_(2, (2 * labels)[:, None, None].expand(b, TOY_AUDIO_FRAMES, 1), env[:, :, None])
     noise_level = s if data.coupled else torch.rand(b, generator=generator)
     noise_std = 0.05 + 0.5 * noise_level
-    audio = audio + noise_std[:, None, None] * torch.randn(b, TOY_AUDIO_FRAMES, TOY_BANDS, generator=generator)
+    audio = audio + noise_std[:, None, None] * torch.randn(
+        b, TOY_AUDIO_FRAMES, TOY_BANDS, generator=generator
+    )
     if data.distractor:
         # Drawn last, so that the sounding blob and the sound are the same draws with or without a distractor.
         d_width = 2.0 - 1.2 * torch.rand(b, generator=generator)
@@ -254,7 +256,9 @@ class CrossModalAttention(nn.Module):
         self.to_v = nn.Linear(kv_dim, inner)
         self.to_out = nn.Linear(inner, q_dim)
 
-    def logits(self, x: torch.Tensor, context: torch.Tensor, q_time: torch.Tensor, k_time: torch.Tensor) -> torch.Tensor:
+    def logits(
+        self, x: torch.Tensor, context: torch.Tensor, q_time: torch.Tensor, k_time: torch.Tensor
+    ) -> torch.Tensor:
         """Attention logits (B, heads, N_q, N_k), bias included."""
         b, nq, _ = x.shape
         nk = context.shape[1]
@@ -273,7 +277,9 @@ class CrossModalAttention(nn.Module):
         return self.to_out((p @ v).transpose(1, 2).reshape(b, nq, -1))
 
 
-def v2a_column_sums(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> torch.Tensor:
+def v2a_column_sums(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+) -> torch.Tensor:
     """Capture score: head-mean V2A attention, summed over audio queries → (B, N_video)."""
     assert isinstance(module, CrossModalAttention)
     x = args[0] if args else kwargs["x"]
@@ -324,7 +330,9 @@ class ToyDualStream(nn.Module):
         self.video_pos = nn.Parameter(0.02 * torch.randn(nv, cfg.video_dim))
         self.audio_pos = nn.Parameter(0.02 * torch.randn(na, cfg.audio_dim))
         self.class_emb = nn.Embedding(cfg.n_classes + 1, cfg.cond_dim)
-        self.time_mlp = nn.Sequential(nn.Linear(32, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(32, cfg.cond_dim), nn.SiLU(), nn.Linear(cfg.cond_dim, cfg.cond_dim)
+        )
         self.blocks = nn.ModuleList(ToyBlock(cfg) for _ in range(cfg.blocks))
         self.out_mod_v = nn.Linear(cfg.cond_dim, 2 * cfg.video_dim)
         self.out_mod_a = nn.Linear(cfg.cond_dim, 2 * cfg.audio_dim)
@@ -332,8 +340,12 @@ class ToyDualStream(nn.Module):
         self.audio_out = nn.Linear(cfg.audio_dim, TOY_BANDS)
         frame_of_token = torch.arange(nv) // _PATCHES_PER_FRAME
         self.register_buffer("video_time", (frame_of_token.float() + 0.5) / TOY_FRAMES, persistent=False)
-        self.register_buffer("audio_time", (torch.arange(na).float() + 0.5) / TOY_AUDIO_FRAMES, persistent=False)
-        self.register_buffer("freqs", torch.exp(-math.log(1e4) * torch.arange(16).float() / 16), persistent=False)
+        self.register_buffer(
+            "audio_time", (torch.arange(na).float() + 0.5) / TOY_AUDIO_FRAMES, persistent=False
+        )
+        self.register_buffer(
+            "freqs", torch.exp(-math.log(1e4) * torch.arange(16).float() / 16), persistent=False
+        )
         self.video_time: torch.Tensor
         self.audio_time: torch.Tensor
         self.freqs: torch.Tensor
@@ -400,7 +412,14 @@ def adapter_parameters(model: ToyDualStream) -> list[nn.Parameter]:
     out: list[nn.Parameter] = []
     for blk in model.blocks:
         assert isinstance(blk, ToyBlock)
-        for part in (blk.attn_v, blk.attn_a, blk.audio_to_video_attn, blk.video_to_audio_attn, blk.ff_v, blk.ff_a):
+        for part in (
+            blk.attn_v,
+            blk.attn_a,
+            blk.audio_to_video_attn,
+            blk.video_to_audio_attn,
+            blk.ff_v,
+            blk.ff_a,
+        ):
             out.extend(part.parameters())
     return out
 
@@ -413,8 +432,14 @@ class ToyAdapter:
     reward into the other and the A2V/V2A paths are the only coupling, as in the real model.
     """
 
-    def __init__(self, cfg: ToyModelConfig | None = None, state: Mapping[str, torch.Tensor] | None = None,
-                 init_seed: int = 0, train_scope: str = "all", data: ToyDataConfig = ToyDataConfig()) -> None:
+    def __init__(
+        self,
+        cfg: ToyModelConfig | None = None,
+        state: Mapping[str, torch.Tensor] | None = None,
+        init_seed: int = 0,
+        train_scope: str = "all",
+        data: ToyDataConfig = ToyDataConfig(),
+    ) -> None:
         if train_scope not in TRAIN_SCOPES:
             raise ValueError(f"train_scope must be one of {TRAIN_SCOPES}, got {train_scope!r}")
         self.train_scope, self.data = train_scope, data
@@ -508,8 +533,10 @@ class ToyAdapter:
 
     def decode(self, rollout: Rollout) -> list[Media]:
         """Media for each sample (rendering convention in the module docstring)."""
-        return [media_from_latents(rollout.latents["video"][i], rollout.latents["audio"][i])
-                for i in range(rollout.batch_size)]
+        return [
+            media_from_latents(rollout.latents["video"][i], rollout.latents["audio"][i])
+            for i in range(rollout.batch_size)
+        ]
 
     def predict_x0(
         self, which: Which, x_t: Mapping[str, torch.Tensor], sigma: torch.Tensor, cond: Any, aux: Any
@@ -536,10 +563,22 @@ class ToyAdapter:
         for i, blk in enumerate(model.blocks):
             assert isinstance(blk, ToyBlock)
             a2v, v2a = blk.audio_to_video_attn, blk.video_to_audio_attn
-            sites.append(CrossAttnSite(i, "a2v", a2v, kv_kwarg="context", kv_proj=(a2v.to_k, a2v.to_v),
-                                       heads=a2v.heads))
-            sites.append(CrossAttnSite(i, "v2a", v2a, kv_kwarg="context", kv_proj=(v2a.to_k, v2a.to_v),
-                                       heads=v2a.heads, score_fn=v2a_column_sums))
+            sites.append(
+                CrossAttnSite(
+                    i, "a2v", a2v, kv_kwarg="context", kv_proj=(a2v.to_k, a2v.to_v), heads=a2v.heads
+                )
+            )
+            sites.append(
+                CrossAttnSite(
+                    i,
+                    "v2a",
+                    v2a,
+                    kv_kwarg="context",
+                    kv_proj=(v2a.to_k, v2a.to_v),
+                    heads=v2a.heads,
+                    score_fn=v2a_column_sums,
+                )
+            )
         return sites
 
     def cross_attn_sites(self) -> list[CrossAttnSite]:
@@ -584,8 +623,14 @@ class ToyAdapter:
         """Adapter name and model config."""
         n = sum(p.numel() for p in self.train_model.parameters())
         trainable = sum(p.numel() for p in self.trainable_parameters())
-        return {"adapter": "toy", "params": n, "trainable_params": trainable, "train_scope": self.train_scope,
-                "data": asdict(self.data), **asdict(self.cfg)}
+        return {
+            "adapter": "toy",
+            "params": n,
+            "trainable_params": trainable,
+            "train_scope": self.train_scope,
+            "data": asdict(self.data),
+            **asdict(self.cfg),
+        }
 
 
 def build_from_options(options: Mapping[str, Any]) -> ToyAdapter:
@@ -608,8 +653,10 @@ def build_from_options(options: Mapping[str, Any]) -> ToyAdapter:
     if path and Path(path).exists():
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("config") != asdict(cfg) or blob.get("data", asdict(ToyDataConfig())) != asdict(data):
-            raise ValueError(f"{path} was pretrained with another toy config: {blob.get('config')}, "
-                             f"data {blob.get('data')}; point policy.base_checkpoint elsewhere")
+            raise ValueError(
+                f"{path} was pretrained with another toy config: {blob.get('config')}, "
+                f"data {blob.get('data')}; point policy.base_checkpoint elsewhere"
+            )
         return ToyAdapter(cfg, blob["state"], init_seed=seed, train_scope=scope, data=data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -620,15 +667,26 @@ def build_from_options(options: Mapping[str, Any]) -> ToyAdapter:
 
         def report(step: int, loss: float) -> None:
             if step % every == 0 or step == steps:
-                log.warning("pretraining the toy base model: step %d/%d, flow-matching loss %.4f", step, steps, loss)
+                log.warning(
+                    "pretraining the toy base model: step %d/%d, flow-matching loss %.4f", step, steps, loss
+                )
 
-        pretrain(model, steps, int(options.get("pretrain_batch", 64)), float(options.get("pretrain_lr", 2e-3)), seed,
-                 data=data, progress=report)
+        pretrain(
+            model,
+            steps,
+            int(options.get("pretrain_batch", 64)),
+            float(options.get("pretrain_lr", 2e-3)),
+            seed,
+            data=data,
+            progress=report,
+        )
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         tmp = f"{path}.tmp{os.getpid()}"
-        torch.save({"config": asdict(cfg), "data": asdict(data), "state": state, "pretrain_steps": steps}, tmp)
+        torch.save(
+            {"config": asdict(cfg), "data": asdict(data), "state": state, "pretrain_steps": steps}, tmp
+        )
         os.replace(tmp, path)
     return ToyAdapter(cfg, state, init_seed=seed, train_scope=scope, data=data)
 

@@ -22,8 +22,13 @@ def machine() -> dict[str, Any]:
     """Where a figure was measured."""
     import torch
 
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
-            "python": platform.python_version(), "torch": torch.__version__}
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
 
 
 @contextmanager
@@ -56,8 +61,11 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): float(s.value)
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): float(s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
 
 
 def throughput(fn: Callable[[], int], *, seconds: float, warmup_s: float = 1.0) -> float:
@@ -73,7 +81,12 @@ def throughput(fn: Callable[[], int], *, seconds: float, warmup_s: float = 1.0) 
 
 def report(name: str, doc: dict[str, Any], variant: str = "") -> None:
     """Print the figures and keep them under bench/perf/results/<name>[-<variant>].json."""
-    doc = {"name": name, "machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **doc}
+    doc = {
+        "name": name,
+        "machine": machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **doc,
+    }
     RESULTS_DIR.mkdir(exist_ok=True)
     stem = f"{name}-{variant}" if variant else name
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(doc, indent=2) + "\n")

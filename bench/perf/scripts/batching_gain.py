@@ -15,18 +15,46 @@ from omninft.bench.perf.loadgen import LoadConfig, run_load
 from omninft.bench.perf.scripts._common import report, served
 
 
-def measure(scorer: str, weights: str, max_batch: int, concurrency: int, seconds: float, modalities: tuple[str, ...],
-            clip_seconds: float, rpc: str) -> dict:
+def measure(
+    scorer: str,
+    weights: str,
+    max_batch: int,
+    concurrency: int,
+    seconds: float,
+    modalities: tuple[str, ...],
+    clip_seconds: float,
+    rpc: str,
+) -> dict:
     """Served samples/s and latency for one max_batch_size."""
-    cfg = {scorer: {"weights": weights, "maxBatchSize": max_batch, "maxQueueDelayMs": 5,
-                    "maxQueueSize": 4 * concurrency}}
+    cfg = {
+        scorer: {
+            "weights": weights,
+            "maxBatchSize": max_batch,
+            "maxQueueDelayMs": 5,
+            "maxQueueSize": 4 * concurrency,
+        }
+    }
     with served(cfg) as srv:
-        load = LoadConfig(target=srv.address, scorers=(scorer,), concurrency=(concurrency,), duration_s=seconds,
-                          warmup_s=2.0, unique_prompts=True, modalities=modalities, seconds=clip_seconds,
-                          height=64, width=96, rpc=rpc)
+        load = LoadConfig(
+            target=srv.address,
+            scorers=(scorer,),
+            concurrency=(concurrency,),
+            duration_s=seconds,
+            warmup_s=2.0,
+            unique_prompts=True,
+            modalities=modalities,
+            seconds=clip_seconds,
+            height=64,
+            width=96,
+            rpc=rpc,
+        )
         lv = run_load(load)[0]
-    return {"samples_per_s": lv.throughput_sps, "p50_ms": lv.latency_ms["p50"], "p99_ms": lv.latency_ms["p99"],
-            "errors": lv.errors}
+    return {
+        "samples_per_s": lv.throughput_sps,
+        "p50_ms": lv.latency_ms["p50"],
+        "p99_ms": lv.latency_ms["p99"],
+        "errors": lv.errors,
+    }
 
 
 def main() -> None:
@@ -42,15 +70,34 @@ def main() -> None:
     ap.add_argument("--clip-seconds", type=float, default=1.0)
     args = ap.parse_args()
     mods = tuple(m for m in args.modalities.split(",") if m)
-    batched = measure(args.scorer, args.weights, args.batch, args.concurrency, args.seconds, mods, args.clip_seconds,
-                      args.rpc)
-    single = measure(args.scorer, args.weights, 1, args.concurrency, args.seconds, mods, args.clip_seconds, args.rpc)
-    report("batching_gain", {
-        "scorer": args.scorer, "rpc": args.rpc, "sent": list(mods) or ["prompt"], "weights": args.weights,
-        "concurrency": args.concurrency,
-        f"max_batch_{args.batch}": batched, "max_batch_1": single,
-        "gain": batched["samples_per_s"] / single["samples_per_s"], "target": ">= 3x",
-    }, variant=f"{args.scorer}-{args.weights}")
+    batched = measure(
+        args.scorer,
+        args.weights,
+        args.batch,
+        args.concurrency,
+        args.seconds,
+        mods,
+        args.clip_seconds,
+        args.rpc,
+    )
+    single = measure(
+        args.scorer, args.weights, 1, args.concurrency, args.seconds, mods, args.clip_seconds, args.rpc
+    )
+    report(
+        "batching_gain",
+        {
+            "scorer": args.scorer,
+            "rpc": args.rpc,
+            "sent": list(mods) or ["prompt"],
+            "weights": args.weights,
+            "concurrency": args.concurrency,
+            f"max_batch_{args.batch}": batched,
+            "max_batch_1": single,
+            "gain": batched["samples_per_s"] / single["samples_per_s"],
+            "target": ">= 3x",
+        },
+        variant=f"{args.scorer}-{args.weights}",
+    )
 
 
 if __name__ == "__main__":

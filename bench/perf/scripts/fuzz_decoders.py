@@ -77,8 +77,13 @@ def one_input(data: bytes) -> None:
             frames_from_tensor("uint8", shape, body[3:], limits=limits, fps=12.0)
         elif target == 3 and len(body) >= 1:
             data4 = body[1:][: len(body[1:]) // 4 * 4]
-            pcm_from_tensor("float32", [body[0], len(data4) // 4 // max(body[0], 1)], data4, limits=limits,
-                            sample_rate=16000)
+            pcm_from_tensor(
+                "float32",
+                [body[0], len(data4) // 4 // max(body[0], 1)],
+                data4,
+                limits=limits,
+                sample_rate=16000,
+            )
         elif target == 4:
             resolve_file_uri(body.decode("utf-8", "surrogateescape"), [_ROOT])
     except MediaError:

@@ -34,16 +34,23 @@ def main() -> None:
     ap.add_argument("--captions", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--no-warmup", action="store_true")
-    ap.add_argument("--describe-limit", type=int, default=0,
-                    help="describe only the first N detections and report the text time per detection "
-                         "(the full-size decoder costs ~14 GFLOP per detection in memory tokens alone)")
+    ap.add_argument(
+        "--describe-limit",
+        type=int,
+        default=0,
+        help="describe only the first N detections and report the text time per detection "
+        "(the full-size decoder costs ~14 GFLOP per detection in memory tokens alone)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = (int(v) for v in args.size.split("x"))
     model, ident = grit.load(args.weights)
     if args.weights == "random":  # random weights name nothing real: any vocabulary of the right size will do
-        vocab = [*SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(model.cfg.vocab_size - len(SPECIAL_TOKENS)))]
+        vocab = [
+            *SPECIAL_TOKENS,
+            *(f"[unused{i}]" for i in range(model.cfg.vocab_size - len(SPECIAL_TOKENS))),
+        ]
         decoder = grit.WordPieceDecoder(vocab)
     else:
         decoder = grit.load_decoder(args.weights)
@@ -80,12 +87,22 @@ def main() -> None:
             dets.append(int(d.boxes.shape[0]))
             print(json.dumps({"frame_done": len(dets), "seconds": stages}), file=sys.stderr, flush=True)
     total = time.perf_counter() - t0
-    print(json.dumps({
-        "weights": ident.weights_id, "size": [h, w], "frames": args.frames, "captions": args.captions,
-        "frames_per_s": args.frames / total, "seconds_per_frame": {k: v / args.frames for k, v in stages.items()},
-        "detections_per_frame": dets, "described": described,
-        "text_seconds_per_detection": stages["text"] / described if described else None, "machine": machine(),
-    }))
+    print(
+        json.dumps(
+            {
+                "weights": ident.weights_id,
+                "size": [h, w],
+                "frames": args.frames,
+                "captions": args.captions,
+                "frames_per_s": args.frames / total,
+                "seconds_per_frame": {k: v / args.frames for k, v in stages.items()},
+                "detections_per_frame": dets,
+                "described": described,
+                "text_seconds_per_detection": stages["text"] / described if described else None,
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

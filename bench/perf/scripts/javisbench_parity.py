@@ -54,11 +54,38 @@ def stage_ours(out: Path, n: int, weights: str) -> None:
     for name, seed in (("gen", 1), ("gt", 2)):
         sets[name] = write_demo_set(out / name, n=n, seconds=2.0, height=96, width=128, seed=seed)
     for name, csv_path in sets.items():
-        _bench("reference", "build", "--samples", str(out / name), "--prompts", str(csv_path),
-               "--out", str(out / f"{name}-features.pt"), "--weights", weights, "--no-progress")
-    _bench("run", "javisbench", "--samples", str(out / "gen"), "--prompts", str(sets["gen"]),
-           "--reference-cache", str(out / "gt-features.pt"), "--metrics", "fvd,kvd,fad,av_align",
-           "--weights", weights, "--out", str(out / "ours"), "--verbose", "--no-progress", "--fresh")
+        _bench(
+            "reference",
+            "build",
+            "--samples",
+            str(out / name),
+            "--prompts",
+            str(csv_path),
+            "--out",
+            str(out / f"{name}-features.pt"),
+            "--weights",
+            weights,
+            "--no-progress",
+        )
+    _bench(
+        "run",
+        "javisbench",
+        "--samples",
+        str(out / "gen"),
+        "--prompts",
+        str(sets["gen"]),
+        "--reference-cache",
+        str(out / "gt-features.pt"),
+        "--metrics",
+        "fvd,kvd,fad,av_align",
+        "--weights",
+        weights,
+        "--out",
+        str(out / "ours"),
+        "--verbose",
+        "--no-progress",
+        "--fresh",
+    )
 
 
 def _load_file(name: str, path: Path) -> types.ModuleType:
@@ -127,8 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--weights", default="tiny")
-    p.add_argument("--reference", type=Path, default=Path(os.environ.get("REF", "")),
-                   help="JavisDiT checkout (default $REF)")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        default=Path(os.environ.get("REF", "")),
+        help="JavisDiT checkout (default $REF)",
+    )
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.stage == "ours":

@@ -32,8 +32,16 @@ from omninft.bench.demo_data import sample_stem, write_demo_set
 from omninft.bench.perf.scripts._common import RESULTS_DIR, free_port, report, rss_mib, scrape, served
 from omninft_client import RewardClient, Sample, media
 
-SCORE_SCORERS = ("clip", "clap", "imagebind", "imagebind_avh", "desync", "videoalign", "audiobox_aesthetics",
-                 "av_align")
+SCORE_SCORERS = (
+    "clip",
+    "clap",
+    "imagebind",
+    "imagebind_avh",
+    "desync",
+    "videoalign",
+    "audiobox_aesthetics",
+    "av_align",
+)
 EMBED_SCORERS = ("i3d", "audioclip")
 SUITE = SCORE_SCORERS + EMBED_SCORERS
 # mid: the official architecture at full size with random weights where a 2-core CPU run of a few samples
@@ -57,9 +65,15 @@ def demo_samples(demo_dir: Path) -> list[Sample]:
     out = []
     for i, row in enumerate(rows):
         stem = demo_dir / sample_stem(i)
-        out.append(Sample(id=sample_stem(i), prompt=row["text"], audio_prompt=row["audio_text"],
-                          video=media.video_file(stem.with_suffix(".mp4"), as_uri=True),
-                          audio=media.audio_file(stem.with_suffix(".wav"), as_uri=True)))
+        out.append(
+            Sample(
+                id=sample_stem(i),
+                prompt=row["text"],
+                audio_prompt=row["audio_text"],
+                video=media.video_file(stem.with_suffix(".mp4"), as_uri=True),
+                audio=media.audio_file(stem.with_suffix(".wav"), as_uri=True),
+            )
+        )
     return out
 
 
@@ -79,10 +93,14 @@ def stage_breakdown(d: dict[tuple[tuple[str, str], ...], float]) -> dict[str, An
         per.setdefault(scorer, {})[lab["stage"]] = {"s": round(secs, 3), "pct": round(100 * secs / total, 1)}
         by_stage[lab["stage"]] = by_stage.get(lab["stage"], 0.0) + secs
     per_scorer_total = {k: round(sum(x["s"] for x in v.values()), 3) for k, v in per.items()}
-    return {"sum_s": round(total, 3), "by_stage": {k: {"s": round(v, 3), "pct": round(100 * v / total, 1)}
-                                                   for k, v in sorted(by_stage.items())},
-            "by_scorer": dict(sorted(per.items(), key=lambda kv: -per_scorer_total[kv[0]])),
-            "scorer_total_s": dict(sorted(per_scorer_total.items(), key=lambda kv: -kv[1]))}
+    return {
+        "sum_s": round(total, 3),
+        "by_stage": {
+            k: {"s": round(v, 3), "pct": round(100 * v / total, 1)} for k, v in sorted(by_stage.items())
+        },
+        "by_scorer": dict(sorted(per.items(), key=lambda kv: -per_scorer_total[kv[0]])),
+        "scorer_total_s": dict(sorted(per_scorer_total.items(), key=lambda kv: -kv[1])),
+    }
 
 
 def histogram_means(after: Scrape, before: Scrape, name: str, label: str) -> dict[str, float]:
@@ -130,8 +148,13 @@ def main() -> None:
     ap.add_argument("--clip-seconds", type=float, default=4.0)
     ap.add_argument("--size", default="240x426", help="HxW of the demo clips")
     ap.add_argument("--demo-dir", default="", help="reuse/write the demo set here (default: a temp dir)")
-    ap.add_argument("--weights", action="append", default=[], metavar="SCORER=MODE",
-                    help="override one scorer's weights (tiny|random|official|PATH)")
+    ap.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="SCORER=MODE",
+        help="override one scorer's weights (tiny|random|official|PATH)",
+    )
     args = ap.parse_args()
     h, w = (int(x) for x in args.size.split("x"))
     weights = dict(CONFIGS[args.config])
@@ -145,18 +168,31 @@ def main() -> None:
         write_demo_set(demo, n=args.n + warm_n, seconds=args.clip_seconds, height=h, width=w)
         everything = demo_samples(demo)
         measured, warm = everything[: args.n], everything[args.n :]
-        scorer_cfg = {n: {"weights": weights[n], "maxBatchSize": args.per_request * args.concurrency,
-                          "maxQueueDelayMs": 5} for n in SUITE}
+        scorer_cfg = {
+            n: {
+                "weights": weights[n],
+                "maxBatchSize": args.per_request * args.concurrency,
+                "maxQueueDelayMs": 5,
+            }
+            for n in SUITE
+        }
         metrics_port = free_port()
         load_avg_before = os.getloadavg()
         t0 = time.perf_counter()
         # A full-size suite RPC can outlive the default 300 s connection age (+30 s grace); the server would
         # then cancel it and the client retry it, scoring the chunk twice.
-        with served(scorer_cfg, metricsPort=metrics_port, allowedUriRoots=[str(demo)],
-                    maxSamplesPerRequest=max(64, args.per_request), maxConnectionAgeS=86400.0) as srv:
+        with served(
+            scorer_cfg,
+            metricsPort=metrics_port,
+            allowedUriRoots=[str(demo)],
+            maxSamplesPerRequest=max(64, args.per_request),
+            maxConnectionAgeS=86400.0,
+        ) as srv:
             startup_s = time.perf_counter() - t0
             rss_loaded = rss_mib(srv.pid)
-            with RewardClient(srv.address, timeout_s=3600, max_samples_per_request=args.per_request) as client:
+            with RewardClient(
+                srv.address, timeout_s=3600, max_samples_per_request=args.per_request
+            ) as client:
                 desc = client.list_scorers()
                 t1 = time.perf_counter()
                 warm_bad = run_suite(client, warm, args.per_request, 1)
@@ -184,37 +220,75 @@ def main() -> None:
         load_avg_after = os.getloadavg()
 
     decodes = {dict(k)["modality"]: v for k, v in delta(after, before, "omninft_decodes_total").items()}
-    rpcs_reading = {m: sum(m in reads(desc, names) for names in (SCORE_SCORERS, EMBED_SCORERS))
-                    for m in ("video", "audio")}
-    decode_doc = {m: {"decodes": decodes.get(m, 0.0), "rpcs_per_sample_reading_it": rpcs_reading[m],
-                      "per_sample": round(decodes.get(m, 0.0) / args.n, 3),
-                      "ratio_per_rpc": round(decodes.get(m, 0.0) / (args.n * rpcs_reading[m]), 3)}
-                  for m in ("video", "audio")}
-    infos = {s.name: {"weights": weights[s.name], "tiny": s.tiny_weights, "weights_id": s.weights_id,
-                      "modalities": list(s.input_spec.modalities)} for s in desc.scorers}
+    rpcs_reading = {
+        m: sum(m in reads(desc, names) for names in (SCORE_SCORERS, EMBED_SCORERS))
+        for m in ("video", "audio")
+    }
+    decode_doc = {
+        m: {
+            "decodes": decodes.get(m, 0.0),
+            "rpcs_per_sample_reading_it": rpcs_reading[m],
+            "per_sample": round(decodes.get(m, 0.0) / args.n, 3),
+            "ratio_per_rpc": round(decodes.get(m, 0.0) / (args.n * rpcs_reading[m]), 3),
+        }
+        for m in ("video", "audio")
+    }
+    infos = {
+        s.name: {
+            "weights": weights[s.name],
+            "tiny": s.tiny_weights,
+            "weights_id": s.weights_id,
+            "modalities": list(s.input_spec.modalities),
+        }
+        for s in desc.scorers
+    }
     doc = {
-        "config": args.config, "scorers": infos, "tiny_in_config": sorted(k for k, v in weights.items() if v == "tiny"),
-        "protocol": {"score_rpc": list(SCORE_SCORERS), "embed_rpc": list(EMBED_SCORERS),
-                     "samples_per_rpc": args.per_request, "chunks_in_flight": args.concurrency,
-                     "media": "file:// URIs under the demo dir (allowedUriRoots): no media bytes on the wire",
-                     "clip": f"{args.clip_seconds}s {h}x{w} 24fps H.264 mp4 + 16 kHz wav"},
-        "n": args.n, "rpcs": dict(sorted(
-            {dict(k)["method"].rsplit("/", 1)[-1] + ":" + dict(k)["code"]: v
-             for k, v in delta(after, before, "omninft_requests_total").items() if v}.items())),
-        "errors": bad[:10], "error_count": len(bad), "warmup_errors": warm_bad[:3],
-        "wall_s": round(wall, 3), "samples_per_s": round(args.n / wall, 4), "s_per_sample": round(wall / args.n, 3),
-        "startup_s": round(startup_s, 1), "warmup_s": round(warmup_s, 1),
+        "config": args.config,
+        "scorers": infos,
+        "tiny_in_config": sorted(k for k, v in weights.items() if v == "tiny"),
+        "protocol": {
+            "score_rpc": list(SCORE_SCORERS),
+            "embed_rpc": list(EMBED_SCORERS),
+            "samples_per_rpc": args.per_request,
+            "chunks_in_flight": args.concurrency,
+            "media": "file:// URIs under the demo dir (allowedUriRoots): no media bytes on the wire",
+            "clip": f"{args.clip_seconds}s {h}x{w} 24fps H.264 mp4 + 16 kHz wav",
+        },
+        "n": args.n,
+        "rpcs": dict(
+            sorted(
+                {
+                    dict(k)["method"].rsplit("/", 1)[-1] + ":" + dict(k)["code"]: v
+                    for k, v in delta(after, before, "omninft_requests_total").items()
+                    if v
+                }.items()
+            )
+        ),
+        "errors": bad[:10],
+        "error_count": len(bad),
+        "warmup_errors": warm_bad[:3],
+        "wall_s": round(wall, 3),
+        "samples_per_s": round(args.n / wall, 4),
+        "s_per_sample": round(wall / args.n, 3),
+        "startup_s": round(startup_s, 1),
+        "warmup_s": round(warmup_s, 1),
         "stages": stage_breakdown(delta(after, before, "omninft_stage_seconds_total")),
         "mean_batch_size": histogram_means(after, before, "omninft_batch_size", "scorer"),
         "mean_queue_s": histogram_means(after, before, "omninft_queue_time_seconds", "scorer"),
         "mean_rpc_latency_s": histogram_means(after, before, "omninft_request_latency_seconds", "method"),
         "decodes": decode_doc,
-        "rss_mib": {"after_load": round(rss_loaded), "after_warmup": round(rss_warm),
-                    "polled_peak_measured": round(max(polled, default=rss_end)), "end": round(rss_end),
-                    "vm_hwm_peak": round(hwm)},
-        "load_average": {"before": [round(x, 2) for x in load_avg_before],
-                         "after": [round(x, 2) for x in load_avg_after],
-                         "note": "shared 2-core machine; other agents' jobs run concurrently"},
+        "rss_mib": {
+            "after_load": round(rss_loaded),
+            "after_warmup": round(rss_warm),
+            "polled_peak_measured": round(max(polled, default=rss_end)),
+            "end": round(rss_end),
+            "vm_hwm_peak": round(hwm),
+        },
+        "load_average": {
+            "before": [round(x, 2) for x in load_avg_before],
+            "after": [round(x, 2) for x in load_avg_after],
+            "note": "shared 2-core machine; other agents' jobs run concurrently",
+        },
     }
     report("javisbench_suite", doc, variant=args.config)
     write_markdown()
@@ -222,44 +296,62 @@ def main() -> None:
 
 def write_markdown() -> None:
     """Render every javisbench_suite-*.json result into bench/perf/results/javisbench_suite.md."""
-    lines = ["# JavisBench suite on the demo set (one embedded server, all scorers)", "",
-             "Generated by `bench/perf/scripts/javisbench_suite.py`; media as file:// URIs (no transport cost).",
-             "Score RPC: " + ", ".join(SCORE_SCORERS) + "; Embed RPC: " + ", ".join(EMBED_SCORERS) + ".",
-             "Stage seconds are wall time per stage summed over the server's threads (omninft_stage_seconds_total);",
-             "forward is timed inside the one device thread all scorers share (waiting for it is excluded);",
-             "preprocess runs in the CPU pool, so stages overlap and on a busy 2-core box include waiting",
-             "for a core. Decode = the server's decode of the file:// media.", ""]
+    lines = [
+        "# JavisBench suite on the demo set (one embedded server, all scorers)",
+        "",
+        "Generated by `bench/perf/scripts/javisbench_suite.py`; media as file:// URIs (no transport cost).",
+        "Score RPC: " + ", ".join(SCORE_SCORERS) + "; Embed RPC: " + ", ".join(EMBED_SCORERS) + ".",
+        "Stage seconds are wall time per stage summed over the server's threads (omninft_stage_seconds_total);",
+        "forward is timed inside the one device thread all scorers share (waiting for it is excluded);",
+        "preprocess runs in the CPU pool, so stages overlap and on a busy 2-core box include waiting",
+        "for a core. Decode = the server's decode of the file:// media.",
+        "",
+    ]
     for path in sorted(RESULTS_DIR.glob("javisbench_suite-*.json")):
         d = json.loads(path.read_text())
         la = d["load_average"]
         random = sorted(k for k, v in d["scorers"].items() if v["weights"] != "tiny")
-        lines += [f"## `{d['config']}` ({d['when']})", "",
-                  f"- weights: random (official architecture, full size) = {', '.join(random) or 'none'}; "
-                  f"tiny = {', '.join(d['tiny_in_config']) or 'none'}",
-                  f"- n = {d['n']} samples ({d['protocol']['clip']}), {d['protocol']['samples_per_rpc']} per RPC, "
-                  f"{d['protocol']['chunks_in_flight']} chunks in flight; errors: {d['error_count']}",
-                  f"- **{d['samples_per_s']:.3f} samples/s** ({d['s_per_sample']:.2f} s/sample, wall "
-                  f"{d['wall_s']:.1f} s); server start {d['startup_s']:.0f} s, warm-up {d['warmup_s']:.0f} s",
-                  f"- peak RSS (VmHWM) {d['rss_mib']['vm_hwm_peak']} MiB; polled VmRSS peak while measuring "
-                  f"{d['rss_mib']['polled_peak_measured']} MiB; after load {d['rss_mib']['after_load']} MiB",
-                  "- decodes per sample: " + ", ".join(
-                      f"{m} {v['per_sample']:.2f} (ratio per RPC reading it: {v['ratio_per_rpc']:.2f})"
-                      for m, v in d["decodes"].items()),
-                  "- mean RPC latency: " + ", ".join(f"{k.rsplit('/', 1)[-1]} {v:.1f} s"
-                                                   for k, v in d["mean_rpc_latency_s"].items()),
-                  f"- load average before/after: {la['before']} / {la['after']} (2 cores, shared)", "",
-                  "| scorer | decode s | preprocess s | forward s | postprocess s | total s | % of stage sum |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"## `{d['config']}` ({d['when']})",
+            "",
+            f"- weights: random (official architecture, full size) = {', '.join(random) or 'none'}; "
+            f"tiny = {', '.join(d['tiny_in_config']) or 'none'}",
+            f"- n = {d['n']} samples ({d['protocol']['clip']}), {d['protocol']['samples_per_rpc']} per RPC, "
+            f"{d['protocol']['chunks_in_flight']} chunks in flight; errors: {d['error_count']}",
+            f"- **{d['samples_per_s']:.3f} samples/s** ({d['s_per_sample']:.2f} s/sample, wall "
+            f"{d['wall_s']:.1f} s); server start {d['startup_s']:.0f} s, warm-up {d['warmup_s']:.0f} s",
+            f"- peak RSS (VmHWM) {d['rss_mib']['vm_hwm_peak']} MiB; polled VmRSS peak while measuring "
+            f"{d['rss_mib']['polled_peak_measured']} MiB; after load {d['rss_mib']['after_load']} MiB",
+            "- decodes per sample: "
+            + ", ".join(
+                f"{m} {v['per_sample']:.2f} (ratio per RPC reading it: {v['ratio_per_rpc']:.2f})"
+                for m, v in d["decodes"].items()
+            ),
+            "- mean RPC latency: "
+            + ", ".join(f"{k.rsplit('/', 1)[-1]} {v:.1f} s" for k, v in d["mean_rpc_latency_s"].items()),
+            f"- load average before/after: {la['before']} / {la['after']} (2 cores, shared)",
+            "",
+            "| scorer | decode s | preprocess s | forward s | postprocess s | total s | % of stage sum |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         st = d["stages"]
         for scorer, stages in st["by_scorer"].items():
-            cells = [f"{stages[k]['s']:.2f}" if k in stages else "" for k in
-                     ("decode", "preprocess", "forward", "postprocess")]
+            cells = [
+                f"{stages[k]['s']:.2f}" if k in stages else ""
+                for k in ("decode", "preprocess", "forward", "postprocess")
+            ]
             tot = st["scorer_total_s"][scorer]
             lines.append(f"| {scorer} | {' | '.join(cells)} | {tot:.2f} | {100 * tot / st['sum_s']:.1f} |")
         bs = st["by_stage"]
-        lines += ["| **all** | " + " | ".join(f"{bs[k]['s']:.2f} ({bs[k]['pct']:.0f}%)" if k in bs else ""
-                                              for k in ("decode", "preprocess", "forward", "postprocess"))
-                  + f" | {st['sum_s']:.2f} | 100 |", ""]
+        lines += [
+            "| **all** | "
+            + " | ".join(
+                f"{bs[k]['s']:.2f} ({bs[k]['pct']:.0f}%)" if k in bs else ""
+                for k in ("decode", "preprocess", "forward", "postprocess")
+            )
+            + f" | {st['sum_s']:.2f} | 100 |",
+            "",
+        ]
     (RESULTS_DIR / "javisbench_suite.md").write_text("\n".join(lines) + "\n")
 
 

@@ -24,8 +24,16 @@ def _measure(name: str, backend: str, weights: str, batch: int, seconds: float, 
     from omninft.reward_servers.scorers.base import ScorerConfig
     from omninft.reward_servers.scorers.registry import build
 
-    scorer = build(name, ScorerConfig(weights=weights, backend=backend, onnx_dir=onnx_dir, max_batch_size=batch,
-                                      options={"text_cache_size": 0}))
+    scorer = build(
+        name,
+        ScorerConfig(
+            weights=weights,
+            backend=backend,
+            onnx_dir=onnx_dir,
+            max_batch_size=batch,
+            options={"text_cache_size": 0},
+        ),
+    )
     items = [scorer.preprocess(s) for s in synthetic_samples(batch, 4.0, 240, 426)]
     scores = [scorer.postprocess(o).scores for o in scorer.forward(items)]
     sps = throughput(lambda: len(scorer.forward(items)), seconds=seconds)
@@ -51,19 +59,42 @@ def main() -> None:
             res = {}
             for backend in ("torch", "onnxruntime"):
                 out = subprocess.run(
-                    [sys.executable, "-m", __spec__.name, "--weights", args.weights, "--batch", str(args.batch),
-                     "--seconds", str(args.seconds), "--child", name, backend, onnx_dir],
-                    capture_output=True, text=True, check=True,
+                    [
+                        sys.executable,
+                        "-m",
+                        __spec__.name,
+                        "--weights",
+                        args.weights,
+                        "--batch",
+                        str(args.batch),
+                        "--seconds",
+                        str(args.seconds),
+                        "--child",
+                        name,
+                        backend,
+                        onnx_dir,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 res[backend] = json.loads(out.stdout.strip().splitlines()[-1])
-            diff = max(abs(a[k] - b[k]) for a, b in zip(res["torch"]["scores"], res["onnxruntime"]["scores"],
-                                                         strict=True) for k in a)
-            rows[name] = {"torch_samples_per_s": res["torch"]["samples_per_s"],
-                          "onnxruntime_samples_per_s": res["onnxruntime"]["samples_per_s"],
-                          "speedup": res["onnxruntime"]["samples_per_s"] / res["torch"]["samples_per_s"],
-                          "max_abs_score_diff": diff}
-    report("ort_vs_torch", {"weights": args.weights, "batch": args.batch, "scorers": rows, "target": ">= 1.2x"},
-           variant=f"{args.weights}-{args.scorers.replace(',', '-')}")
+            diff = max(
+                abs(a[k] - b[k])
+                for a, b in zip(res["torch"]["scores"], res["onnxruntime"]["scores"], strict=True)
+                for k in a
+            )
+            rows[name] = {
+                "torch_samples_per_s": res["torch"]["samples_per_s"],
+                "onnxruntime_samples_per_s": res["onnxruntime"]["samples_per_s"],
+                "speedup": res["onnxruntime"]["samples_per_s"] / res["torch"]["samples_per_s"],
+                "max_abs_score_diff": diff,
+            }
+    report(
+        "ort_vs_torch",
+        {"weights": args.weights, "batch": args.batch, "scorers": rows, "target": ">= 1.2x"},
+        variant=f"{args.weights}-{args.scorers.replace(',', '-')}",
+    )
 
 
 if __name__ == "__main__":

@@ -23,14 +23,24 @@ def find_browser() -> str | None:
     return None
 
 
-def screenshot(report: Path, out: Path, *, width: int = 1200, height: int = 3000, timeout_s: float = 120.0) -> Path:
+def screenshot(
+    report: Path, out: Path, *, width: int = 1200, height: int = 3000, timeout_s: float = 120.0
+) -> Path:
     """Save a PNG of `report` rendered by headless Chromium; raises RuntimeError without a browser or on failure."""
     browser = find_browser()
     if browser is None:
         raise RuntimeError("no Chromium on PATH (Debian: apt-get install chromium)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           f"--window-size={width},{height}", f"--screenshot={out.resolve()}", report.resolve().as_uri()]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--window-size={width},{height}",
+        f"--screenshot={out.resolve()}",
+        report.resolve().as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0 or not out.exists() or out.stat().st_size == 0:
         raise RuntimeError(f"{browser} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")

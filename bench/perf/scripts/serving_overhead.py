@@ -26,8 +26,15 @@ def synthetic_samples(n: int, seconds: float, height: int, width: int) -> list[D
     out = []
     for i in range(n):
         c = bouncing_disc_clip(i, seconds=seconds, height=height, width=width)
-        out.append(DecodedSample(f"s{i}", c.prompt, c.audio_prompt, DecodedVideo(c.frames, c.fps),
-                                 DecodedAudio(c.pcm, c.sample_rate)))
+        out.append(
+            DecodedSample(
+                f"s{i}",
+                c.prompt,
+                c.audio_prompt,
+                DecodedVideo(c.frames, c.fps),
+                DecodedAudio(c.pcm, c.sample_rate),
+            )
+        )
     return out
 
 
@@ -55,20 +62,50 @@ def main() -> None:
         return len(batch)
 
     inproc = throughput(one_batch, seconds=args.seconds)
-    cfg = {args.scorer: {"weights": args.weights, "maxBatchSize": args.batch, "maxQueueDelayMs": 5,
-                         "maxQueueSize": 4 * args.concurrency}}
+    cfg = {
+        args.scorer: {
+            "weights": args.weights,
+            "maxBatchSize": args.batch,
+            "maxQueueDelayMs": 5,
+            "maxQueueSize": 4 * args.concurrency,
+        }
+    }
     with served(cfg) as srv:
-        mods = tuple(args.modalities.split(",")) if args.modalities else READS.get(args.scorer, ("video", "audio"))
-        load = LoadConfig(target=srv.address, scorers=(args.scorer,), concurrency=(args.concurrency,),
-                          duration_s=args.seconds, warmup_s=2.0, seconds=args.clip_seconds, height=h, width=w,
-                          modalities=mods)
+        mods = (
+            tuple(args.modalities.split(","))
+            if args.modalities
+            else READS.get(args.scorer, ("video", "audio"))
+        )
+        load = LoadConfig(
+            target=srv.address,
+            scorers=(args.scorer,),
+            concurrency=(args.concurrency,),
+            duration_s=args.seconds,
+            warmup_s=2.0,
+            seconds=args.clip_seconds,
+            height=h,
+            width=w,
+            modalities=mods,
+        )
         level = run_load(load)[0]
-    report("serving_overhead", {
-        "scorer": args.scorer, "weights": args.weights, "batch": args.batch, "concurrency": args.concurrency,
-        "clip": f"{args.clip_seconds}s {h}x{w}", "sent": list(mods), "in_process_samples_per_s": inproc,
-        "served_samples_per_s": level.throughput_sps, "served_p99_ms": level.latency_ms["p99"],
-        "errors": level.errors, "ratio_served_over_in_process": level.throughput_sps / inproc, "target": ">= 0.9",
-    }, variant=f"{args.scorer}-{args.weights}")
+    report(
+        "serving_overhead",
+        {
+            "scorer": args.scorer,
+            "weights": args.weights,
+            "batch": args.batch,
+            "concurrency": args.concurrency,
+            "clip": f"{args.clip_seconds}s {h}x{w}",
+            "sent": list(mods),
+            "in_process_samples_per_s": inproc,
+            "served_samples_per_s": level.throughput_sps,
+            "served_p99_ms": level.latency_ms["p99"],
+            "errors": level.errors,
+            "ratio_served_over_in_process": level.throughput_sps / inproc,
+            "target": ">= 0.9",
+        },
+        variant=f"{args.scorer}-{args.weights}",
+    )
 
 
 if __name__ == "__main__":

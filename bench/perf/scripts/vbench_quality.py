@@ -52,8 +52,13 @@ def measure(videos: list[Path], weights: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     decoded = []
     for p in videos:
-        decoded.append(DecodedSample(id=p.name, prompt=p.stem.rsplit("-", 1)[0],
-                                     video=decode_video(p, max_frames=10_000, max_pixels=1 << 26)))
+        decoded.append(
+            DecodedSample(
+                id=p.name,
+                prompt=p.stem.rsplit("-", 1)[0],
+                video=decode_video(p, max_frames=10_000, max_pixels=1 << 26),
+            )
+        )
     decode_s = time.perf_counter() - t0
     n = len(videos)
     dims: dict[str, Any] = {}
@@ -66,15 +71,33 @@ def measure(videos: list[Path], weights: str) -> dict[str, Any]:
         total = decode_s + st["preprocess_s"] + st["forward_s"]
         dims[dim] = {"load_s": load_s, "decode_s": decode_s, **st, "videos_per_s": n / total}
     group = decode_s + sum(d["preprocess_s"] + d["forward_s"] for d in dims.values())
-    return {"decode_s": decode_s, "dimensions": dims, "group_videos_per_s": n / group,
-            "group_decodes_per_video": 1.0, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "decode_s": decode_s,
+        "dimensions": dims,
+        "group_videos_per_s": n / group,
+        "group_decodes_per_video": 1.0,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def served_run(folder: Path, weights: str, out: Path) -> dict[str, Any]:
     """`omninft-bench run vbench` on the folder with an embedded server: wall time and its decodes-per-video line."""
-    cmd = [shutil.which("omninft-bench") or "omninft-bench", "run", "vbench", "--videos", str(folder), "--mode",
-           "custom_input", "--weights", weights, "--out", str(out), "--no-progress", "--fresh",
-           *(a for d in QUALITY for a in ("--dimensions", d))]
+    cmd = [
+        shutil.which("omninft-bench") or "omninft-bench",
+        "run",
+        "vbench",
+        "--videos",
+        str(folder),
+        "--mode",
+        "custom_input",
+        "--weights",
+        weights,
+        "--out",
+        str(out),
+        "--no-progress",
+        "--fresh",
+        *(a for d in QUALITY for a in ("--dimensions", d)),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -102,9 +125,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vbench-perf-") as tmp:
         folder = Path(tmp) / "videos"
         videos = write_videos(folder, args.videos, args.frames, args.height, args.width, args.fps)
-        doc: dict[str, Any] = {"weights": args.weights, "videos": args.videos, "frames": args.frames,
-                               "size": f"{args.height}x{args.width}", "threads": args.threads,
-                               **measure(videos, args.weights)}
+        doc: dict[str, Any] = {
+            "weights": args.weights,
+            "videos": args.videos,
+            "frames": args.frames,
+            "size": f"{args.height}x{args.width}",
+            "threads": args.threads,
+            **measure(videos, args.weights),
+        }
         if args.served:
             doc["served"] = served_run(folder, args.weights, Path(tmp) / "out")
     report("vbench_quality", doc, variant=args.weights)

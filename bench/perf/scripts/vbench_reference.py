@@ -34,12 +34,19 @@ from typing import Any
 
 from omninft.bench.perf.scripts._common import report
 
-QUALITY = ("subject_consistency", "background_consistency", "temporal_flickering", "motion_smoothness",
-           "dynamic_degree", "aesthetic_quality", "imaging_quality")
+QUALITY = (
+    "subject_consistency",
+    "background_consistency",
+    "temporal_flickering",
+    "motion_smoothness",
+    "dynamic_degree",
+    "aesthetic_quality",
+    "imaging_quality",
+)
 PROMPTS = ("a red ball bouncing in a box", "a ball rolling on a table")
 
 # Runs in the reference interpreter: builds random models with the reference's classes, saves official files.
-_REF_WEIGHTS = r'''
+_REF_WEIGHTS = r"""
 import json, os, sys, torch
 from torch import nn
 cache, torch_home, dino_repo = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -91,10 +98,10 @@ cfg = OmegaConf.load(os.path.join(os.path.dirname(vbench.__file__), "third_party
 torch.manual_seed(7)
 save({"state_dict": build_from_cfg(cfg.network).state_dict()}, os.path.join(cache, "amt_model", "amt-s.pth"))
 print(json.dumps(out))
-'''
+"""
 
 # Runs in the reference interpreter: VBench.evaluate one dimension at a time, timed.
-_REF_EVAL = r'''
+_REF_EVAL = r"""
 import json, os, resource, sys, time, torch
 videos, out_dir, dims, threads = sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
 torch.set_num_threads(threads)
@@ -113,10 +120,12 @@ for dim in dims:
 json.dump(merged, open(os.path.join(out_dir, "reference_eval_results.json"), "w"), indent=1)
 print(json.dumps({"wall_s": timing, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "torch": torch.__version__, "vbench": getattr(vbench, "__version__", "?"), "file": vbench.__file__}))
-'''
+"""
 
 
-def write_videos(folder: Path, per_prompt: int, frames: int, height: int, width: int, fps: float) -> list[Path]:
+def write_videos(
+    folder: Path, per_prompt: int, frames: int, height: int, width: int, fps: float
+) -> list[Path]:
     """Bouncing-disc clips in the standard naming, deterministic."""
     from omninft.bench.demo_data import write_mp4
     from omninft.bench.synth import bouncing_disc_clip
@@ -127,15 +136,22 @@ def write_videos(folder: Path, per_prompt: int, frames: int, height: int, width:
         for i in range(per_prompt // len(PROMPTS) + (k < per_prompt % len(PROMPTS))):
             path = folder / f"{prompt}-{i}.mp4"
             if not path.exists():
-                clip = bouncing_disc_clip(1000 + 10 * k + i, seconds=frames / fps, height=height, width=width, fps=fps)
+                clip = bouncing_disc_clip(
+                    1000 + 10 * k + i, seconds=frames / fps, height=height, width=width, fps=fps
+                )
                 write_mp4(path, clip, mux_audio=False)
             paths.append(path)
     return paths
 
 
 def _ref_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
-    env = {**os.environ, "VBENCH_CACHE_DIR": str(work / "cache"), "TORCH_HOME": str(work / "torch"),
-           "OMP_NUM_THREADS": str(args.threads), "PYTHONNOUSERSITE": "1"}
+    env = {
+        **os.environ,
+        "VBENCH_CACHE_DIR": str(work / "cache"),
+        "TORCH_HOME": str(work / "torch"),
+        "OMP_NUM_THREADS": str(args.threads),
+        "PYTHONNOUSERSITE": "1",
+    }
     env.pop("PYTHONPATH", None)
     if args.ref_checkout:
         env["PYTHONPATH"] = str(Path(args.ref_checkout).resolve())
@@ -145,15 +161,30 @@ def _ref_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
 def run_reference(args: argparse.Namespace, work: Path, videos: Path, dims: list[str]) -> dict[str, Any]:
     """Prepare the weights, then evaluate with the reference; returns its timing summary."""
     env = _ref_env(args, work)
-    prep = subprocess.run([args.ref_python, "-c", _REF_WEIGHTS, str(work / "cache"), str(work / "torch"),
-                           str(Path(args.dino_checkout).resolve())], env=env, capture_output=True, text=True)
+    prep = subprocess.run(
+        [
+            args.ref_python,
+            "-c",
+            _REF_WEIGHTS,
+            str(work / "cache"),
+            str(work / "torch"),
+            str(Path(args.dino_checkout).resolve()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if prep.returncode != 0:
         raise SystemExit(f"building the reference weights failed:\n{prep.stderr[-3000:]}")
     files = json.loads(prep.stdout.strip().splitlines()[-1])
     out = work / "reference"
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([args.ref_python, "-c", _REF_EVAL, str(videos), str(out), ",".join(dims), str(args.threads)],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [args.ref_python, "-c", _REF_EVAL, str(videos), str(out), ",".join(dims), str(args.threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     (work / "reference.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"reference run failed (log: {work / 'reference.log'}):\n{proc.stderr[-3000:]}")
@@ -170,7 +201,10 @@ def server_config(work: Path) -> Path:
         "vbench_background_consistency": {"weights": str(c / "clip_model" / "ViT-B-32.pt")},
         "vbench_aesthetic_quality": {
             "weights": str(c / "clip_model" / "ViT-L-14.pt"),
-            "options": {"head_weights": str(c / "aesthetic_model" / "emb_reader" / "sa_0_4_vit_l_14_linear.pth")}},
+            "options": {
+                "head_weights": str(c / "aesthetic_model" / "emb_reader" / "sa_0_4_vit_l_14_linear.pth")
+            },
+        },
         "vbench_imaging_quality": {"weights": str(c / "pyiqa_model" / "musiq_spaq_ckpt-358bb6af.pth")},
         "vbench_motion_smoothness": {"weights": str(c / "amt_model" / "amt-s.pth")},
         "vbench_dynamic_degree": {"weights": str(c / "raft_model" / "models" / "raft-things.pth")},
@@ -189,9 +223,20 @@ def run_ours(args: argparse.Namespace, work: Path, videos: Path, dims: list[str]
     port_file = work / "port"
     port_file.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    server = subprocess.Popen([shutil.which("omninft-serve") or "omninft-serve", "--config", str(server_config(work)),
-                               "--port", "0", "--port-file", str(port_file)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
+    server = subprocess.Popen(
+        [
+            shutil.which("omninft-serve") or "omninft-serve",
+            "--config",
+            str(server_config(work)),
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "server.log", "w"),
+    )
     try:
         while not port_file.exists():
             if server.poll() is not None:
@@ -203,9 +248,24 @@ def run_ours(args: argparse.Namespace, work: Path, videos: Path, dims: list[str]
 
         def bench(tag: str, ds: list[str]) -> float:
             t = time.perf_counter()
-            cmd = [shutil.which("omninft-bench") or "omninft-bench", "run", "vbench", "--videos", str(videos),
-                   "--mode", "custom_input", "--server", address, "--out", str(work / "ours" / tag),
-                   "--name", "ours", "--no-progress", "--fresh", *(a for d in ds for a in ("--dimensions", d))]
+            cmd = [
+                shutil.which("omninft-bench") or "omninft-bench",
+                "run",
+                "vbench",
+                "--videos",
+                str(videos),
+                "--mode",
+                "custom_input",
+                "--server",
+                address,
+                "--out",
+                str(work / "ours" / tag),
+                "--name",
+                "ours",
+                "--no-progress",
+                "--fresh",
+                *(a for d in ds for a in ("--dimensions", d)),
+            ]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             (work / f"ours_{tag}.log").write_text(proc.stdout + proc.stderr)
             if proc.returncode != 0:
@@ -250,10 +310,15 @@ def compare(ref: dict[str, Any], ours: dict[str, Any], dims: list[str]) -> dict[
         ov = {Path(v["video_path"]).name: _value(v["video_results"]) for v in ours[d][1]}
         common = sorted(set(rv) & set(ov))
         diffs = [abs(rv[k] - ov[k]) for k in common]
-        out[d] = {"reference": ra, "ours": oa, "abs_diff": abs(ra - oa),
-                  "rel_diff": abs(ra - oa) / max(abs(ra), 1e-12), "videos_compared": len(common),
-                  "videos_only_in": {"reference": sorted(set(rv) - set(ov)), "ours": sorted(set(ov) - set(rv))},
-                  "max_per_video_abs_diff": max(diffs) if diffs else None}
+        out[d] = {
+            "reference": ra,
+            "ours": oa,
+            "abs_diff": abs(ra - oa),
+            "rel_diff": abs(ra - oa) / max(abs(ra), 1e-12),
+            "videos_compared": len(common),
+            "videos_only_in": {"reference": sorted(set(rv) - set(ov)), "ours": sorted(set(ov) - set(rv))},
+            "max_per_video_abs_diff": max(diffs) if diffs else None,
+        }
     return out
 
 
@@ -261,8 +326,12 @@ def main() -> None:
     """Run both sides and print the comparison as JSON."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref-python", required=True, help="python of the throwaway reference venv")
-    ap.add_argument("--ref-checkout", default="", help="Vchitect/VBench checkout to use instead of the installed vbench")
-    ap.add_argument("--dino-checkout", required=True, help="facebookresearch/dino working tree (torch.hub local)")
+    ap.add_argument(
+        "--ref-checkout", default="", help="Vchitect/VBench checkout to use instead of the installed vbench"
+    )
+    ap.add_argument(
+        "--dino-checkout", required=True, help="facebookresearch/dino working tree (torch.hub local)"
+    )
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--videos", type=int, default=4)
     ap.add_argument("--frames", type=int, default=16)
@@ -289,12 +358,21 @@ def main() -> None:
     ours = json.loads((work / "ours" / "all" / "evaluation_results" / "ours_eval_results.json").read_text())
     ref_total = sum(ref_summary["wall_s"].values())
     doc = {
-        "videos": args.videos, "frames": args.frames, "size": f"{args.height}x{args.width}", "fps": args.fps,
-        "threads": args.threads, "reference": ref_summary, "ours": ours_summary,
+        "videos": args.videos,
+        "frames": args.frames,
+        "size": f"{args.height}x{args.width}",
+        "fps": args.fps,
+        "threads": args.threads,
+        "reference": ref_summary,
+        "ours": ours_summary,
         "wall_ratio_quality_group": ref_total / ours_summary["wall_s"]["all"],
-        "wall_ratio_incl_our_startup": ref_total / (ours_summary["wall_s"]["all"] + ours_summary["startup_s"]),
-        "per_dimension_ratio": {d: ref_summary["wall_s"][d] / ours_summary["wall_s"][d]
-                                for d in dims if d in ours_summary["wall_s"]},
+        "wall_ratio_incl_our_startup": ref_total
+        / (ours_summary["wall_s"]["all"] + ours_summary["startup_s"]),
+        "per_dimension_ratio": {
+            d: ref_summary["wall_s"][d] / ours_summary["wall_s"][d]
+            for d in dims
+            if d in ours_summary["wall_s"]
+        },
         "values": compare(ref, ours, dims),
         "driver_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

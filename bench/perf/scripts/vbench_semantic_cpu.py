@@ -40,13 +40,17 @@ def main() -> None:
     ap.add_argument("--scorers", default=",".join(CONDITIONS))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    clips = [bouncing_disc_clip(i, seconds=2.0, height=240, width=320, fps=8.0).frames for i in range(args.videos)]
+    clips = [
+        bouncing_disc_clip(i, seconds=2.0, height=240, width=320, fps=8.0).frames for i in range(args.videos)
+    ]
     for weights in args.weights.split(","):
         for name in args.scorers.split(","):
             with registry.sharing():
                 scorer = registry.build(name, ScorerConfig(weights=weights))
-            samples = [DecodedSample(id=str(i), prompt=CONDITIONS[name], video=DecodedVideo(f, 8.0))
-                       for i, f in enumerate(clips)]
+            samples = [
+                DecodedSample(id=str(i), prompt=CONDITIONS[name], video=DecodedVideo(f, 8.0))
+                for i, f in enumerate(clips)
+            ]
             wall, cpu = [], []
             for s in samples:
                 w0, c0 = time.perf_counter(), time.process_time()
@@ -57,10 +61,22 @@ def main() -> None:
                 cpu.append(time.process_time() - c0)
             timed_wall, timed_cpu = wall[1:] or wall, cpu[1:] or cpu
             per_video = sum(timed_wall) / len(timed_wall)
-            print(json.dumps({"scorer": name, "weights": weights, "threads": args.threads, "frames": "16x240x320",
-                              "videos_timed": len(timed_wall), "wall_s_per_video": round(per_video, 3),
-                              "process_cpu_s_per_video": round(sum(timed_cpu) / len(timed_cpu), 3),
-                              "videos_per_s": round(1 / per_video, 3), "torch": torch.__version__}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "scorer": name,
+                        "weights": weights,
+                        "threads": args.threads,
+                        "frames": "16x240x320",
+                        "videos_timed": len(timed_wall),
+                        "wall_s_per_video": round(per_video, 3),
+                        "process_cpu_s_per_video": round(sum(timed_cpu) / len(timed_cpu), 3),
+                        "videos_per_s": round(1 / per_video, 3),
+                        "torch": torch.__version__,
+                    }
+                ),
+                flush=True,
+            )
             del scorer
 
 

@@ -37,6 +37,7 @@ class SetMetricRoute:
 
 Route = MetricRoute | SetMetricRoute
 
+
 def _load_routes() -> tuple[dict[str, MetricRoute], dict[str, SetMetricRoute]]:
     """The routes generated from the scorers' specs (routes.json; scripts/gen_bench_routes.py writes it)."""
     table = json.loads((Path(__file__).with_name("routes.json")).read_text())["metrics"]
@@ -46,8 +47,15 @@ def _load_routes() -> tuple[dict[str, MetricRoute], dict[str, SetMetricRoute]]:
         if "output" in r:
             per_sample[key] = MetricRoute(key, r["scorer"], r["output"], r["higher_is_better"])
         else:
-            set_level[key] = SetMetricRoute(key, r["scorer"], r["embedding"], r["reference"], r["kind"],
-                                            scale=r["scale"], higher_is_better=r["higher_is_better"])
+            set_level[key] = SetMetricRoute(
+                key,
+                r["scorer"],
+                r["embedding"],
+                r["reference"],
+                r["kind"],
+                scale=r["scale"],
+                higher_is_better=r["higher_is_better"],
+            )
     return per_sample, set_level
 
 
@@ -58,8 +66,21 @@ ROUTES, SET_ROUTES = _load_routes()
 # Every key the official evaluator writes for `--metrics all`, in its order (spec §5.2), minus cavp_score
 # (dropped in JavisDiT++; its mmcv stack cannot run here).
 OFFICIAL_KEYS = (
-    "fvd", "kvd", "fad", "visual_quality", "motion_quality", "audio_quality", "ib_tv", "ib_ta", "ib_av",
-    "clip_score", "clap_score", "av_align", "avh_score", "javis_score", "desync",
+    "fvd",
+    "kvd",
+    "fad",
+    "visual_quality",
+    "motion_quality",
+    "audio_quality",
+    "ib_tv",
+    "ib_ta",
+    "ib_av",
+    "clip_score",
+    "clap_score",
+    "av_align",
+    "avh_score",
+    "javis_score",
+    "desync",
 )
 SET_KEYS = tuple(SET_ROUTES)
 

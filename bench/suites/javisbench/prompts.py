@@ -42,7 +42,9 @@ def load_prompts(csv_path: Path, *, limit: int | None = None) -> list[PromptRow]
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "text" not in reader.fieldnames:
-            raise ValueError(f"{csv_path}: the JavisBench CSV needs a 'text' column, found {reader.fieldnames}")
+            raise ValueError(
+                f"{csv_path}: the JavisBench CSV needs a 'text' column, found {reader.fieldnames}"
+            )
         rows = []
         for i, raw in enumerate(reader):
             if limit is not None and i >= limit:
@@ -76,7 +78,9 @@ def locate_ground_truth(csv_path: Path, rows: list[PromptRow], root: Path) -> li
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise ValueError(f"{csv_path}: ground-truth features need a 'path' column, found {reader.fieldnames}")
+            raise ValueError(
+                f"{csv_path}: ground-truth features need a 'path' column, found {reader.fieldnames}"
+            )
         raw = list(reader)
     located = []
     for row in rows:
@@ -87,5 +91,7 @@ def locate_ground_truth(csv_path: Path, rows: list[PromptRow], root: Path) -> li
         problem = "" if video.is_file() else f"missing {video}"
         if not problem and not audio.is_file():
             problem = f"missing {audio}"
-        located.append(SampleFiles(row, video if video.is_file() else None, audio if audio.is_file() else None, problem))
+        located.append(
+            SampleFiles(row, video if video.is_file() else None, audio if audio.is_file() else None, problem)
+        )
     return located

@@ -80,7 +80,9 @@ def per_video(dimension: str, video_path: str, values: Mapping[str, Any]) -> Per
     if dimension == "color":
         objects, colors = _count(values, "object_frame_count"), _count(values, "color_frame_count")
         if objects == 0:
-            raise DroppedVideo("no frame shows the target object with a colour caption (dropped, as the reference does)")
+            raise DroppedVideo(
+                "no frame shows the target object with a colour caption (dropped, as the reference does)"
+            )
         rate = colors / objects
         rec.update(video_results=rate, cur_success_frame_rate=rate)
         return PerVideo(rec, {"value": rate})
@@ -129,7 +131,12 @@ def aggregate(dimension: str, videos: Sequence[PerVideo]) -> float:
                 acc += f
                 cnt += 1
         return acc / cnt
-    if dimension in ("temporal_flickering", "motion_smoothness", "dynamic_degree", "temporal_style",
-                     "overall_consistency"):
+    if dimension in (
+        "temporal_flickering",
+        "motion_smoothness",
+        "dynamic_degree",
+        "temporal_style",
+        "overall_consistency",
+    ):
         return float(np.mean([x["value"] for x in s]))
     raise ValueError(f"unknown VBench dimension {dimension!r}")

@@ -53,13 +53,17 @@ def condition_text(dimension: str, prompt: str, auxiliary_info: dict[str, Any], 
     if kind == COND_ACTION:
         label = action_label(video_path)
         if not label.strip():
-            raise ConditionError(f"human_action: no Kinetics label in the file name {os.path.basename(video_path)!r}")
+            raise ConditionError(
+                f"human_action: no Kinetics label in the file name {os.path.basename(video_path)!r}"
+            )
         return label
     value = _aux(auxiliary_info, dimension, prompt)
     if kind == COND_OBJECT:
         return _str_field(value, "object", dimension, prompt)
     if kind == COND_SCENE:
-        return _str_field(_aux(value, "scene", prompt) if isinstance(value, dict) else None, "scene", dimension, prompt)
+        return _str_field(
+            _aux(value, "scene", prompt) if isinstance(value, dict) else None, "scene", dimension, prompt
+        )
     if kind == COND_STYLE:
         return _str_field(value, "appearance_style", dimension, prompt)
     if kind == COND_COLOR:

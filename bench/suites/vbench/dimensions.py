@@ -67,10 +67,24 @@ _ALL = (
     Dimension("object_class", SEMANTIC, 0.0, 1.0, 1.0, "score", _FRAMES, COND_OBJECT, True),
     Dimension("multiple_objects", SEMANTIC, 0.0, 1.0, 1.0, "score", _FRAMES, COND_OBJECT, True),
     Dimension("human_action", SEMANTIC, 0.0, 1.0, 1.0, "score", _VALUE, COND_ACTION),
-    Dimension("color", SEMANTIC, 0.0, 1.0, 1.0, "score", ("object_frame_count", "color_frame_count"), COND_COLOR, True),
-    Dimension("spatial_relationship", SEMANTIC, 0.0, 1.0, 1.0, "embed", ("frame_results",), COND_SPATIAL, True),
+    Dimension(
+        "color",
+        SEMANTIC,
+        0.0,
+        1.0,
+        1.0,
+        "score",
+        ("object_frame_count", "color_frame_count"),
+        COND_COLOR,
+        True,
+    ),
+    Dimension(
+        "spatial_relationship", SEMANTIC, 0.0, 1.0, 1.0, "embed", ("frame_results",), COND_SPATIAL, True
+    ),
     Dimension("scene", SEMANTIC, 0.0, 0.8222, 1.0, "score", _FRAMES, COND_SCENE, True),
-    Dimension("appearance_style", SEMANTIC, 0.0009, 0.2855, 1.0, "embed", ("frame_results",), COND_STYLE, True),
+    Dimension(
+        "appearance_style", SEMANTIC, 0.0009, 0.2855, 1.0, "embed", ("frame_results",), COND_STYLE, True
+    ),
     Dimension("temporal_style", SEMANTIC, 0.0, 0.364, 1.0, "score", _VALUE, COND_PROMPT),
     Dimension("overall_consistency", SEMANTIC, 0.0, 0.364, 1.0, "score", _VALUE, COND_PROMPT),
 )
@@ -80,12 +94,24 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in _ALL}
 LEADERBOARD_ORDER: tuple[str, ...] = tuple(d.name for d in _ALL)
 # Summation order of cal_final_score.py (QUALITY_LIST puts dynamic degree last; float sums follow it).
 QUALITY_LIST: tuple[str, ...] = (
-    "subject_consistency", "background_consistency", "temporal_flickering", "motion_smoothness",
-    "aesthetic_quality", "imaging_quality", "dynamic_degree",
+    "subject_consistency",
+    "background_consistency",
+    "temporal_flickering",
+    "motion_smoothness",
+    "aesthetic_quality",
+    "imaging_quality",
+    "dynamic_degree",
 )
 SEMANTIC_LIST: tuple[str, ...] = (
-    "object_class", "multiple_objects", "human_action", "color", "spatial_relationship", "scene",
-    "appearance_style", "temporal_style", "overall_consistency",
+    "object_class",
+    "multiple_objects",
+    "human_action",
+    "color",
+    "spatial_relationship",
+    "scene",
+    "appearance_style",
+    "temporal_style",
+    "overall_consistency",
 )
 QUALITY_WEIGHT = 4.0
 SEMANTIC_WEIGHT = 1.0
@@ -99,6 +125,8 @@ def resolve_dimensions(requested: list[str] | None) -> list[Dimension]:
     names = [n.strip() for r in (requested or []) for n in r.split(",") if n.strip()]
     unknown = [n for n in names if n not in DIMENSIONS]
     if unknown:
-        raise ValueError(f"unknown VBench dimension(s) {', '.join(unknown)}; known: {', '.join(LEADERBOARD_ORDER)}")
+        raise ValueError(
+            f"unknown VBench dimension(s) {', '.join(unknown)}; known: {', '.join(LEADERBOARD_ORDER)}"
+        )
     chosen = set(names) if names else set(LEADERBOARD_ORDER)
     return [DIMENSIONS[n] for n in LEADERBOARD_ORDER if n in chosen]

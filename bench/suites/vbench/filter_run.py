@@ -28,13 +28,31 @@ def verdict(embeddings: dict[str, np.ndarray]) -> bool | str:
 
 
 @contextmanager
-def judge_with_servers(videos: Path, out: Path, *, server: str, servers_file: Path | None, weights: str,
-                       device: str, timeout_s: float, token: str | None) -> Iterator[Judge]:
+def judge_with_servers(
+    videos: Path,
+    out: Path,
+    *,
+    server: str,
+    servers_file: Path | None,
+    weights: str,
+    device: str,
+    timeout_s: float,
+    token: str | None,
+) -> Iterator[Judge]:
     """A Judge backed by the servers (embedded when no address is given) hosting vbench_static_filter."""
     from omninft_client import RewardError, Sample, media
 
-    cfg = JavisBenchConfig(samples=videos, prompts=videos, out=out, server=server, servers_file=servers_file,
-                           weights=weights, device=device, timeout_s=timeout_s, token=token)
+    cfg = JavisBenchConfig(
+        samples=videos,
+        prompts=videos,
+        out=out,
+        server=server,
+        servers_file=servers_file,
+        weights=weights,
+        device=device,
+        timeout_s=timeout_s,
+        token=token,
+    )
     with open_session(cfg, (STATIC_FILTER_SCORER,)) as groups:
         g = next(g for g in groups if STATIC_FILTER_SCORER in g.group.scorers)
 
@@ -56,8 +74,9 @@ def judge_with_servers(videos: Path, out: Path, *, server: str, servers_file: Pa
                     out_[Path(s.id)] = f"{failed.code}: {failed.message}"
                     continue
                 prefix = f"{STATIC_FILTER_SCORER}."
-                out_[Path(s.id)] = verdict({k[len(prefix):]: v for k, v in res.embeddings.items()
-                                            if k.startswith(prefix)})
+                out_[Path(s.id)] = verdict(
+                    {k[len(prefix) :]: v for k, v in res.embeddings.items() if k.startswith(prefix)}
+                )
             return out_
 
         yield judge

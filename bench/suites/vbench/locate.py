@@ -78,8 +78,10 @@ def refuse_auxiliary(dims: list[Dimension], mode: str) -> None:
     """custom_input and vbench_category cannot evaluate dimensions that need auxiliary_info: name them."""
     bad = [d.name for d in dims if d.name in AUXILIARY_DIMENSIONS]
     if bad:
-        raise ValueError(f"{mode} cannot evaluate {', '.join(bad)}: they need the suite's auxiliary_info "
-                         f"(use --mode vbench_standard with the VBench prompt suite, or leave them out)")
+        raise ValueError(
+            f"{mode} cannot evaluate {', '.join(bad)}: they need the suite's auxiliary_info "
+            f"(use --mode vbench_standard with the VBench prompt suite, or leave them out)"
+        )
 
 
 def _video_files(folder: Path) -> tuple[dict[str, Path], list[Unusable]]:
@@ -101,8 +103,10 @@ def _video_files(folder: Path) -> tuple[dict[str, Path], list[Unusable]]:
 def _mixed(files: dict[str, Path], where: Path) -> list[str]:
     exts = sorted({p.suffix.lower() for p in files.values()})
     if len(exts) > 1:
-        return [f"{where}: mixed extensions {', '.join(exts)} (the reference takes the first file's extension for "
-                "all; here each video is matched with whichever extension it has)"]
+        return [
+            f"{where}: mixed extensions {', '.join(exts)} (the reference takes the first file's extension for "
+            "all; here each video is matched with whichever extension it has)"
+        ]
     return []
 
 
@@ -110,8 +114,14 @@ def _entry_json(e: PromptEntry, video_list: list[str]) -> dict[str, Any]:
     return {**e.raw, "video_list": video_list}
 
 
-def plan_standard(suite: Suite, videos: Path, dims: list[Dimension], *,
-                  folders: dict[str, str] | None = None, special_str: str = "") -> Plan:
+def plan_standard(
+    suite: Suite,
+    videos: Path,
+    dims: list[Dimension],
+    *,
+    folders: dict[str, str] | None = None,
+    special_str: str = "",
+) -> Plan:
     """Standard mode; with `folders` (dimension_to_folder.json) each dimension reads `videos/<folder>/`."""
     names = {d.name for d in dims}
     listings: dict[Path, dict[str, Path]] = {}
@@ -133,7 +143,9 @@ def plan_standard(suite: Suite, videos: Path, dims: list[Dimension], *,
     if folders is not None:
         for d in dims:
             if d.name not in folders:
-                plan.warnings.append(f"dimension_to_folder.json has no folder for {d.name}: read from {videos}")
+                plan.warnings.append(
+                    f"dimension_to_folder.json has no folder for {d.name}: read from {videos}"
+                )
             elif not folder_of(d.name).is_dir():
                 plan.warnings.append(f"{folder_of(d.name)}: no such folder (every {d.name} video is missing)")
     for e in suite.entries:
@@ -152,10 +164,14 @@ def plan_standard(suite: Suite, videos: Path, dims: list[Dimension], *,
                     base = f"{e.prompt_en}{special_str}-{i}"
                     hits = [files[base + ext] for ext in VIDEO_EXTS if base + ext in files]
                     if len(hits) > 1:
-                        plan.unusable.append(Unusable(", ".join(str(h) for h in hits),
-                                                      f"the same prompt and index with several extensions "
-                                                      f"({', '.join(h.suffix for h in hits)}); none is used",
-                                                      tuple(shared)))
+                        plan.unusable.append(
+                            Unusable(
+                                ", ".join(str(h) for h in hits),
+                                f"the same prompt and index with several extensions "
+                                f"({', '.join(h.suffix for h in hits)}); none is used",
+                                tuple(shared),
+                            )
+                        )
                     elif hits:
                         found[i] = hits[0]
                     else:
@@ -184,8 +200,9 @@ def _load_prompt_file(path: Path, videos: Path) -> dict[str, str]:
     return out
 
 
-def plan_custom(videos: Path, dims: list[Dimension], *, prompt_file: Path | None = None,
-                prompt: str | None = None) -> Plan:
+def plan_custom(
+    videos: Path, dims: list[Dimension], *, prompt_file: Path | None = None, prompt: str | None = None
+) -> Plan:
     """custom_input: every video file (or one file); prompts from the file names, --prompt-file or --prompt."""
     refuse_auxiliary(dims, CUSTOM)
     plan = Plan(CUSTOM, {d.name: [] for d in dims}, [])
@@ -199,9 +216,13 @@ def plan_custom(videos: Path, dims: list[Dimension], *, prompt_file: Path | None
     if prompt is not None and len(files) != 1:
         raise ValueError("--prompt applies to a single video; use --prompt-file for a folder")
     if "temporal_flickering" in names:
-        plan.warnings.append("temporal_flickering is a benchmark number only on static-filtered videos "
-                             "(`omninft-bench vbench static-filter`)")
-    mapping = _load_prompt_file(prompt_file, videos if videos.is_dir() else videos.parent) if prompt_file else None
+        plan.warnings.append(
+            "temporal_flickering is a benchmark number only on static-filtered videos "
+            "(`omninft-bench vbench static-filter`)"
+        )
+    mapping = (
+        _load_prompt_file(prompt_file, videos if videos.is_dir() else videos.parent) if prompt_file else None
+    )
     # Sorted by name (the reference takes os.listdir order, which varies): aggregates do not depend on it.
     for name, path in sorted(files.items()):
         if prompt is not None:
@@ -209,7 +230,9 @@ def plan_custom(videos: Path, dims: list[Dimension], *, prompt_file: Path | None
         elif mapping is not None:
             got = mapping.get(str(path.resolve()))
             if got is None:
-                plan.unusable.append(Unusable(str(path), f"no prompt for this video in {prompt_file}", tuple(names)))
+                plan.unusable.append(
+                    Unusable(str(path), f"no prompt for this video in {prompt_file}", tuple(names))
+                )
                 continue
             text = got
         else:

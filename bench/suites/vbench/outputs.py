@@ -38,14 +38,28 @@ def to_bench_result(run: VBenchRun, prov: dict[str, Any], skipped: dict[str, str
     counts: dict[str, dict[str, int]] = {}
     for d in run.dimensions:
         for e in d.errors:
-            errors.append(SampleError(-1 if e.index is None else e.index, Path(e.video_path).name, d.name, e.code,
-                                      e.message))
-        counts[d.name] = {"total": d.total, "scored": len(d.videos), "failed": len(d.errors), "dropped": len(d.dropped)}
+            errors.append(
+                SampleError(
+                    -1 if e.index is None else e.index, Path(e.video_path).name, d.name, e.code, e.message
+                )
+            )
+        counts[d.name] = {
+            "total": d.total,
+            "scored": len(d.videos),
+            "failed": len(d.errors),
+            "dropped": len(d.dropped),
+        }
     return BenchResult(
-        suite="vbench", protocol=PROTOCOL,
+        suite="vbench",
+        protocol=PROTOCOL,
         results={d.name: float("nan") if d.value is None else d.value for d in run.dimensions},
-        per_sample={}, counts=counts, errors=errors, provenance=prov, tiny_weights=bool(prov.get("tiny_weights")),
-        skipped=skipped, higher_is_better={d.name: True for d in run.dimensions},
+        per_sample={},
+        counts=counts,
+        errors=errors,
+        provenance=prov,
+        tiny_weights=bool(prov.get("tiny_weights")),
+        skipped=skipped,
+        higher_is_better={d.name: True for d in run.dimensions},
     )
 
 
@@ -63,14 +77,23 @@ def results_json(run: VBenchRun, result: BenchResult, name: str, groups: GroupSc
         "normalised": normalise_all(raw),
         "scores": groups.to_json(),
         "dimension_errors": {d.name: d.error for d in run.dimensions if d.error},
-        "dropped": {d.name: [{"video_path": p, "reason": r} for p, r in d.dropped] for d in run.dimensions if d.dropped},
-        "missing_videos": [{"prompt": m.prompt, "index": m.index, "dimensions": list(m.dimensions),
-                            "expected": m.expected} for m in run.plan.missing],
-        "unusable_files": [{"path": u.path, "reason": u.reason, "dimensions": list(u.dimensions)}
-                           for u in run.plan.unusable],
+        "dropped": {
+            d.name: [{"video_path": p, "reason": r} for p, r in d.dropped]
+            for d in run.dimensions
+            if d.dropped
+        },
+        "missing_videos": [
+            {"prompt": m.prompt, "index": m.index, "dimensions": list(m.dimensions), "expected": m.expected}
+            for m in run.plan.missing
+        ],
+        "unusable_files": [
+            {"path": u.path, "reason": u.reason, "dimensions": list(u.dimensions)} for u in run.plan.unusable
+        ],
         "warnings": run.plan.warnings,
-        "files": {"eval_results": f"{REFERENCE_DIR}/{name}_eval_results.json",
-                  "full_info": f"{REFERENCE_DIR}/{name}_full_info.json"},
+        "files": {
+            "eval_results": f"{REFERENCE_DIR}/{name}_eval_results.json",
+            "full_info": f"{REFERENCE_DIR}/{name}_full_info.json",
+        },
     }
     return doc
 
@@ -80,10 +103,24 @@ def per_video_lines(run: VBenchRun) -> str:
     lines = []
     for d in run.dimensions:
         lines += [json.dumps({"dimension": d.name, "status": "ok", **v.record}) for v in d.videos]
-        lines += [json.dumps({"dimension": d.name, "status": "error", "video_path": e.video_path, "prompt": e.prompt,
-                              "index": e.index, "code": e.code, "message": e.message}) for e in d.errors]
-        lines += [json.dumps({"dimension": d.name, "status": "dropped", "video_path": p, "reason": r})
-                  for p, r in d.dropped]
+        lines += [
+            json.dumps(
+                {
+                    "dimension": d.name,
+                    "status": "error",
+                    "video_path": e.video_path,
+                    "prompt": e.prompt,
+                    "index": e.index,
+                    "code": e.code,
+                    "message": e.message,
+                }
+            )
+            for e in d.errors
+        ]
+        lines += [
+            json.dumps({"dimension": d.name, "status": "dropped", "video_path": p, "reason": r})
+            for p, r in d.dropped
+        ]
     return "".join(line + "\n" for line in lines)
 
 
@@ -104,8 +141,11 @@ def markdown(run: VBenchRun, result: BenchResult, groups: GroupScores) -> str:
     raw = raw_scores(run)
     norm = normalise_all(raw)
     lines = [to_markdown(result).rstrip("\n"), "", "## VBench scores", ""]
-    for label, value, group in (("Total", groups.total, "Total"), ("Quality", groups.quality, "Quality"),
-                                ("Semantic", groups.semantic, "Semantic")):
+    for label, value, group in (
+        ("Total", groups.total, "Total"),
+        ("Quality", groups.quality, "Quality"),
+        ("Semantic", groups.semantic, "Semantic"),
+    ):
         extra = "" if value is not None else f" — needs {', '.join(groups.missing.get(group, []))}"
         lines.append(f"- **{label}**: {_pct(value)}{extra}")
     lines += ["", "| dimension | group | raw | normalised |", "|---|---|---:|---:|"]
@@ -115,11 +155,18 @@ def markdown(run: VBenchRun, result: BenchResult, groups: GroupScores) -> str:
     if failed:
         lines += ["", "## Dimensions without a value", ""] + [f"- `{d.name}`: {d.error}" for d in failed]
     if run.plan.missing:
-        lines += ["", f"## Missing videos ({len(run.plan.missing)})", "", "| prompt | index | dimensions |",
-                  "|---|---:|---|"]
+        lines += [
+            "",
+            f"## Missing videos ({len(run.plan.missing)})",
+            "",
+            "| prompt | index | dimensions |",
+            "|---|---:|---|",
+        ]
         for m in run.plan.missing[:300]:
-            lines.append(f"| {m.prompt.replace('|', '/')} | {'' if m.index is None else m.index} | "
-                         f"{', '.join(m.dimensions)} |")
+            lines.append(
+                f"| {m.prompt.replace('|', '/')} | {'' if m.index is None else m.index} | "
+                f"{', '.join(m.dimensions)} |"
+            )
         if len(run.plan.missing) > 300:
             lines.append(f"| … {len(run.plan.missing) - 300} more in results.json | | |")
     if run.plan.unusable:
@@ -140,54 +187,78 @@ def html(run: VBenchRun, result: BenchResult, groups: GroupScores) -> str:
     norm = normalise_all(raw)
     names = [d.name for d in run.dimensions]
     parts = ["<h2>VBench</h2><table><tr><th>score</th><th>value</th></tr>"]
-    for label, value, group in (("Total", groups.total, "Total"), ("Quality", groups.quality, "Quality"),
-                                ("Semantic", groups.semantic, "Semantic")):
+    for label, value, group in (
+        ("Total", groups.total, "Total"),
+        ("Quality", groups.quality, "Quality"),
+        ("Semantic", groups.semantic, "Semantic"),
+    ):
         why = "" if value is not None else f" (needs {', '.join(groups.missing.get(group, []))})"
         parts.append(f"<tr><td>{label}</td><td class='n'>{escape(_pct(value) + why)}</td></tr>")
     parts.append("</table><div class='plots'>")
-    parts.append(f"<figure>{bar_chart_svg(names, [_times100(raw[n]) for n in names], title='raw (%)', width=460)}"
-                 "<figcaption>per-dimension raw score ×100</figcaption></figure>")
-    parts.append(f"<figure>{bar_chart_svg(names, [norm.get(n) for n in names], title='normalised', width=460)}"
-                 "<figcaption>weighted min-max normalised (the leaderboard's constants)</figcaption></figure></div>")
+    parts.append(
+        f"<figure>{bar_chart_svg(names, [_times100(raw[n]) for n in names], title='raw (%)', width=460)}"
+        "<figcaption>per-dimension raw score ×100</figcaption></figure>"
+    )
+    parts.append(
+        f"<figure>{bar_chart_svg(names, [norm.get(n) for n in names], title='normalised', width=460)}"
+        "<figcaption>weighted min-max normalised (the leaderboard's constants)</figcaption></figure></div>"
+    )
     failed = [d for d in run.dimensions if d.error]
     if failed:
         parts.append("<h3>Dimensions without a value</h3><ul>")
         parts += [f"<li><code>{escape(d.name)}</code>: {escape(d.error)}</li>" for d in failed]
         parts.append("</ul>")
     if run.plan.missing:
-        parts.append(f"<h3>Missing videos ({len(run.plan.missing)})</h3><table><tr><th>prompt</th><th>index</th>"
-                     "<th>dimensions</th></tr>")
+        parts.append(
+            f"<h3>Missing videos ({len(run.plan.missing)})</h3><table><tr><th>prompt</th><th>index</th>"
+            "<th>dimensions</th></tr>"
+        )
         for m in run.plan.missing[:500]:
-            parts.append(f"<tr><td>{escape(m.prompt)}</td><td class='n'>{'' if m.index is None else m.index}</td>"
-                         f"<td>{escape(', '.join(m.dimensions))}</td></tr>")
+            parts.append(
+                f"<tr><td>{escape(m.prompt)}</td><td class='n'>{'' if m.index is None else m.index}</td>"
+                f"<td>{escape(', '.join(m.dimensions))}</td></tr>"
+            )
         parts.append("</table>")
     if run.plan.unusable:
         parts.append("<h3>Files not used</h3><ul>")
-        parts += [f"<li><code>{escape(u.path)}</code>: {escape(u.reason)}</li>" for u in run.plan.unusable[:300]]
+        parts += [
+            f"<li><code>{escape(u.path)}</code>: {escape(u.reason)}</li>" for u in run.plan.unusable[:300]
+        ]
         parts.append("</ul>")
     dropped = [(d.name, p, r) for d in run.dimensions for p, r in d.dropped]
     if dropped:
         parts.append("<h3>Dropped by the reference's rules</h3><ul>")
-        parts += [f"<li>{escape(n)}: <code>{escape(Path(p).name)}</code>: {escape(r)}</li>" for n, p, r in dropped[:300]]
+        parts += [
+            f"<li>{escape(n)}: <code>{escape(Path(p).name)}</code>: {escape(r)}</li>"
+            for n, p, r in dropped[:300]
+        ]
         parts.append("</ul>")
     if run.plan.warnings:
-        parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{escape(w)}</li>" for w in run.plan.warnings) + "</ul>")
+        parts.append(
+            "<h3>Warnings</h3><ul>" + "".join(f"<li>{escape(w)}</li>" for w in run.plan.warnings) + "</ul>"
+        )
     parts.append("<h3>Per video</h3>")
     for d in run.dimensions:
         rows = [(Path(v.record["video_path"]).name, _cell(v.record["video_results"]), "ok") for v in d.videos]
         rows += [(Path(e.video_path).name, "", f"{e.code}: {e.message}") for e in d.errors]
         rows += [(Path(p).name, "", f"dropped: {r}") for p, r in d.dropped]
-        parts.append(f"<details><summary>{escape(d.name)} ({len(d.videos)} scored, {len(d.errors)} failed)</summary>"
-                     "<table><tr><th>video</th><th>video_results</th><th>status</th></tr>")
-        parts += [f"<tr><td>{escape(n)}</td><td class='n'>{escape(v)}</td><td>{escape(st)}</td></tr>"
-                  for n, v, st in rows[:2000]]
+        parts.append(
+            f"<details><summary>{escape(d.name)} ({len(d.videos)} scored, {len(d.errors)} failed)</summary>"
+            "<table><tr><th>video</th><th>video_results</th><th>status</th></tr>"
+        )
+        parts += [
+            f"<tr><td>{escape(n)}</td><td class='n'>{escape(v)}</td><td>{escape(st)}</td></tr>"
+            for n, v, st in rows[:2000]
+        ]
         parts.append("</table></details>")
     page = to_html(result)
     marker = "<h2>Scorers</h2>" if "<h2>Scorers</h2>" in page else "</body>"
     return page.replace(marker, "\n".join(parts) + "\n" + marker, 1)
 
 
-def write_all(run: VBenchRun, out: Path, name: str, prov: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+def write_all(
+    run: VBenchRun, out: Path, name: str, prov: dict[str, Any], skipped: dict[str, str]
+) -> dict[str, Any]:
     """Write every output file (atomic replace each); returns results.json's document.
 
     The reference's two JSON files go to `<out>/evaluation_results/` on their own: `cal_final_score.py` reads every

@@ -74,12 +74,24 @@ class VBenchConfig:
     def session_config(self) -> JavisBenchConfig:
         """The server-session settings in the form the shared session code reads."""
         root = self.videos if self.videos.is_dir() else self.videos.parent
-        return JavisBenchConfig(samples=root, prompts=self.suite_path or root, out=self.out, server=self.server,
-                                servers_file=self.servers_file, weights=self.weights, backend=self.backend,
-                                device=self.device, batch_size=self.batch_size, chunk_size=self.chunk_size,
-                                timeout_s=self.timeout_s, token=self.token, progress=self.progress,
-                                embedded_config=self.embedded_config, send_uris=self.send_uris,
-                                allowed_roots=self.allowed_roots)
+        return JavisBenchConfig(
+            samples=root,
+            prompts=self.suite_path or root,
+            out=self.out,
+            server=self.server,
+            servers_file=self.servers_file,
+            weights=self.weights,
+            backend=self.backend,
+            device=self.device,
+            batch_size=self.batch_size,
+            chunk_size=self.chunk_size,
+            timeout_s=self.timeout_s,
+            token=self.token,
+            progress=self.progress,
+            embedded_config=self.embedded_config,
+            send_uris=self.send_uris,
+            allowed_roots=self.allowed_roots,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,9 @@ def plan_units(plan: Plan, dims: list[Dimension]) -> tuple[dict[tuple[str, int],
             try:
                 text = condition_text(d.name, v.prompt, v.auxiliary_info, str(v.path))
             except ConditionError as err:
-                errors.append(VideoError(d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT", str(err)))
+                errors.append(
+                    VideoError(d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT", str(err))
+                )
                 continue
             pair = (str(v.path), text)
             if pair not in by_pair:
@@ -155,8 +169,11 @@ def plan_units(plan: Plan, dims: list[Dimension]) -> tuple[dict[tuple[str, int],
                     errors.append(VideoError(d.name, str(v.path), v.prompt, v.index, "NOT_FOUND", str(err)))
                     continue
                 if size == 0:
-                    errors.append(VideoError(d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT",
-                                             "empty file (0 bytes)"))
+                    errors.append(
+                        VideoError(
+                            d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT", "empty file (0 bytes)"
+                        )
+                    )
                     continue
                 # The folder is part of the key: the per-dimension layout repeats file names across folders.
                 stem = f"{v.path.parent.name}/{v.path.name}"
@@ -178,8 +195,14 @@ class _Collected:
     reused: int = 0
 
 
-def _compute(cfg: VBenchConfig, groups: list[_Group], kinds: dict[str, str], asks: dict[str, set[str]],
-             units: dict[str, Unit], store: ResultStore) -> _Collected:
+def _compute(
+    cfg: VBenchConfig,
+    groups: list[_Group],
+    kinds: dict[str, str],
+    asks: dict[str, set[str]],
+    units: dict[str, Unit],
+    store: ResultStore,
+) -> _Collected:
     """Fill the store unit chunk by unit chunk; `asks` maps unit key -> scorers that need it."""
     from omninft_client import RewardError
 
@@ -214,7 +237,9 @@ def _compute(cfg: VBenchConfig, groups: list[_Group], kinds: dict[str, str], ask
                                 sent.append(k)
                             except (OSError, ValueError) as exc:  # unreadable now: fail it here, keep the run
                                 for n in miss:
-                                    col.outcomes[n][k] = Outcome(error_code="INVALID_ARGUMENT", error_message=str(exc))
+                                    col.outcomes[n][k] = Outcome(
+                                        error_code="INVALID_ARGUMENT", error_message=str(exc)
+                                    )
                         if sent:
                             fn = g.client.score if kind == "score" else g.client.embed
                             calls.append((g, kind, miss, sent, pool.submit(fn, samples, miss)))
@@ -225,7 +250,11 @@ def _compute(cfg: VBenchConfig, groups: list[_Group], kinds: dict[str, str], ask
                 except RewardError as err:
                     failure = failure or _call_failed(g, err, store)
                     continue
-                got = _score_outcomes(g, names, results, ks) if kind == "score" else _embed_outcomes(names, results, ks)
+                got = (
+                    _score_outcomes(g, names, results, ks)
+                    if kind == "score"
+                    else _embed_outcomes(names, results, ks)
+                )
                 for n, items in got.items():
                     keep = {s: o for s, o in items.items() if o.ok or o.error_code in PERSISTENT_ERROR_CODES}
                     store.put(g.keys[n], kind, keep)
@@ -241,7 +270,9 @@ def _compute(cfg: VBenchConfig, groups: list[_Group], kinds: dict[str, str], ask
 
 
 @contextmanager
-def _session(cfg: VBenchConfig, scorers: tuple[str, ...], session: list[_Group] | None) -> Iterator[list[_Group]]:
+def _session(
+    cfg: VBenchConfig, scorers: tuple[str, ...], session: list[_Group] | None
+) -> Iterator[list[_Group]]:
     if session is not None:
         yield session
         return
@@ -258,7 +289,9 @@ def _values(dim: Dimension, oc: Outcome) -> dict[str, Any] | str:
     return {field: have[w] for field, w in zip(dim.outputs, dim.wire_outputs, strict=True)}
 
 
-def run_plan(cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list[_Group] | None = None) -> VBenchRun:
+def run_plan(
+    cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list[_Group] | None = None
+) -> VBenchRun:
     """Score every located video of every dimension and aggregate; nothing is written here."""
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     units_by_pos, pre_errors = plan_units(plan, dims)
@@ -279,20 +312,28 @@ def run_plan(cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list
             hosted = {n for g in groups for n in g.group.scorers}
             if not set(scorers) <= hosted:
                 raise BenchRunError(f"the session hosts no {', '.join(sorted(set(scorers) - hosted))}")
-            groups = [replace(g, group=replace(g.group, scorers=tuple(n for n in g.group.scorers if n in scorers)))
-                      for g in groups]
+            groups = [
+                replace(g, group=replace(g.group, scorers=tuple(n for n in g.group.scorers if n in scorers)))
+                for g in groups
+            ]
             groups = [g for g in groups if g.group.scorers]
             for g in groups:
                 for n in g.group.scorers:
                     want = "outputs" if kinds[n] == "score" else "embeddings"
                     declared = set(getattr(g.infos[n], want))
-                    lacking = [o for o in next(d for d in dims if d.scorer == n).wire_outputs if o not in declared]
+                    lacking = [
+                        o for o in next(d for d in dims if d.scorer == n).wire_outputs if o not in declared
+                    ]
                     if lacking:
-                        raise BenchRunError(f"scorer {n} on {g.group.label} declares no {want} {', '.join(lacking)} "
-                                            "(see the VBench scorer contract in omninft.bench.suites.vbench)")
+                        raise BenchRunError(
+                            f"scorer {n} on {g.group.label} declares no {want} {', '.join(lacking)} "
+                            "(see the VBench scorer contract in omninft.bench.suites.vbench)"
+                        )
             col = _compute(cfg, groups, kinds, asks, units, store)
             infos = {n: g.infos[n] for g in groups for n in g.group.scorers}
-            labels = {g.group.label if g.embedded is None else "embedded": list(g.group.scorers) for g in groups}
+            labels = {
+                g.group.label if g.embedded is None else "embedded": list(g.group.scorers) for g in groups
+            }
     results: list[DimensionResult] = []
     for d in dims:
         videos: list[PerVideo] = []
@@ -312,7 +353,9 @@ def run_plan(cfg: VBenchConfig, plan: Plan, dims: list[Dimension], session: list
             except DroppedVideo as drop:
                 dropped.append((str(v.path), str(drop)))
             except (ValueError, KeyError, TypeError) as bad:
-                errors.append(VideoError(d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT", str(bad)))
+                errors.append(
+                    VideoError(d.name, str(v.path), v.prompt, v.index, "INVALID_ARGUMENT", str(bad))
+                )
         value: float | None = None
         why = ""
         try:
@@ -351,16 +394,30 @@ def provenance(cfg: VBenchConfig, run: VBenchRun) -> dict[str, Any]:
         "videos": str(cfg.videos),
         "suite": {"path": str(cfg.suite_path) if cfg.suite_path else None, "sha256": cfg.suite_sha256},
         "servers": run.servers,
-        "sample_counts": {"videos": len({v.path for vs in run.plan.videos.values() for v in vs}),
-                          "video_dimension_pairs": sum(len(vs) for vs in run.plan.videos.values()),
-                          "missing": len(run.plan.missing), "unusable_files": len(run.plan.unusable)},
-        "store": {"path": str(cfg.store_path or cfg.out / STORE_NAME), "outcomes_reused": run.reused,
-                  "outcomes_computed": run.computed},
+        "sample_counts": {
+            "videos": len({v.path for vs in run.plan.videos.values() for v in vs}),
+            "video_dimension_pairs": sum(len(vs) for vs in run.plan.videos.values()),
+            "missing": len(run.plan.missing),
+            "unusable_files": len(run.plan.unusable),
+        },
+        "store": {
+            "path": str(cfg.store_path or cfg.out / STORE_NAME),
+            "outcomes_reused": run.reused,
+            "outcomes_computed": run.computed,
+        },
         "scorer_options": cfg.embedded_config.get("scorers", {}),  # e.g. a motion_smoothness scale setting
         "tiny_weights": any(s.tiny_weights for s in used),
         "scorers": [
-            {"name": s.name, "version": s.version, "weights_id": s.weights_id, "weights_sha256": s.weights_sha256,
-             "tiny_weights": s.tiny_weights, "backend": s.backend, "device": s.device, "protocol": s.protocol}
+            {
+                "name": s.name,
+                "version": s.version,
+                "weights_id": s.weights_id,
+                "weights_sha256": s.weights_sha256,
+                "tiny_weights": s.tiny_weights,
+                "backend": s.backend,
+                "device": s.device,
+                "protocol": s.protocol,
+            }
             for s in used
         ],
     }

@@ -24,8 +24,10 @@ class MissingDimensionsError(ValueError):
     """A group score needs dimensions that have no value."""
 
     def __init__(self, group: str, missing: list[str]) -> None:
-        super().__init__(f"{group} needs {', '.join(missing)}: no value (not run, or failed); "
-                         "the reference would silently score them 0")
+        super().__init__(
+            f"{group} needs {', '.join(missing)}: no value (not run, or failed); "
+            "the reference would silently score them 0"
+        )
         self.group = group
         self.missing = missing
 
@@ -71,7 +73,12 @@ class GroupScores:
 
     def to_json(self) -> dict[str, object]:
         """The results.json form."""
-        return {"quality": self.quality, "semantic": self.semantic, "total": self.total, "missing": self.missing}
+        return {
+            "quality": self.quality,
+            "semantic": self.semantic,
+            "total": self.total,
+            "missing": self.missing,
+        }
 
 
 def group_scores(raw: Mapping[str, float | None]) -> GroupScores:

@@ -51,7 +51,9 @@ class FilterResult:
 
     def to_reference_json(self) -> dict[str, dict[str, object]]:
         """The reference's filtered_static_video.json: {prompt: {static_count, static_path}}."""
-        return {p: {"static_count": len(v), "static_path": [str(x) for x in v]} for p, v in self.prompts.items()}
+        return {
+            p: {"static_count": len(v), "static_path": [str(x) for x in v]} for p, v in self.prompts.items()
+        }
 
 
 def candidates(videos: Path, prompts: list[str] | None) -> list[Path]:
@@ -66,14 +68,17 @@ def candidates(videos: Path, prompts: list[str] | None) -> list[Path]:
 Judge = Callable[[list[Path]], dict[Path, bool | str]]  # paths -> static flag, or the reason it failed
 
 
-def select_static(paths: list[Path], prompts: list[str] | None, judge: Judge, *,
-                  per_prompt: int | None = STATIC_PER_PROMPT) -> FilterResult:
+def select_static(
+    paths: list[Path], prompts: list[str] | None, judge: Judge, *, per_prompt: int | None = STATIC_PER_PROMPT
+) -> FilterResult:
     """Test candidates in sorted order, stopping per prompt after `per_prompt` static ones (None: test all).
 
     Candidates are sent to `judge` in rounds of at most the number still needed per prompt, so no video beyond the
     reference's early stop is tested, while prompts are still batched together.
     """
-    order = prompts if prompts is not None else list(dict.fromkeys(prompt_from_filename(p.name) for p in paths))
+    order = (
+        prompts if prompts is not None else list(dict.fromkeys(prompt_from_filename(p.name) for p in paths))
+    )
     result = FilterResult({p: [] for p in order})
     queues: dict[str, list[Path]] = {p: [] for p in order}
     for path in paths:

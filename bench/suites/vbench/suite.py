@@ -23,30 +23,54 @@ CATEGORIES = ("animal", "architecture", "food", "human", "lifestyle", "plant", "
 
 # Local name -> (path in the reference repository, sha256 at REFERENCE_COMMIT).
 OFFICIAL_FILES: dict[str, tuple[str, str]] = {
-    "VBench_full_info.json": ("vbench/VBench_full_info.json",
-                              "5dd2de80ee43cda750b2b72ea7023657c0b90d3702041c7e4608c65dbe50dccd"),
-    "all_dimension.txt": ("prompts/all_dimension.txt",
-                          "f9b50654f81ab732b9235d5bb91f0c3a4d152fac19249ce3a3a9185b2d80d8c3"),
-    "dimension_to_folder.json": ("dimension_to_folder.json",
-                                 "703fb537d666f2a3a097092f4f8b83eb7bec0955476bb1056d9e59772bf49cfe"),
-    "all_category.txt": ("prompts/all_category.txt",
-                         "79445e182e670534fdbaefaee503d167c349e77da214908275651a047f7d16ee"),
-    "prompts_per_category/animal.txt": ("prompts/prompts_per_category/animal.txt",
-                                        "06574782d81fd1e69744afb89ec51a54f71079065c4591157eec18a1f1483086"),
-    "prompts_per_category/architecture.txt": ("prompts/prompts_per_category/architecture.txt",
-                                              "d0afc3c90b570e68236c717adc9cd9ed0d4e8b698f5addd77ff7b6eb9e353623"),
-    "prompts_per_category/food.txt": ("prompts/prompts_per_category/food.txt",
-                                      "5e06d5be0d58e1af66d73913c03c352c6a44c11c91ec83c8ee412d1d78ae2bdb"),
-    "prompts_per_category/human.txt": ("prompts/prompts_per_category/human.txt",
-                                       "3b0a1cfa429b07fa4cd80efa6f69a47276a35ed2b70902a46a49206309994a52"),
-    "prompts_per_category/lifestyle.txt": ("prompts/prompts_per_category/lifestyle.txt",
-                                           "a85cd6ce4b29719bec0da29e7d0299ee3ae8b2115f2a8aa23d091adc2ed9c0e9"),
-    "prompts_per_category/plant.txt": ("prompts/prompts_per_category/plant.txt",
-                                       "d729b0b198f09d438dee94f1c83ef93760f76270ea7bcfe027cbf14ad1603ec6"),
-    "prompts_per_category/scenery.txt": ("prompts/prompts_per_category/scenery.txt",
-                                         "3f0293619c04a3597132c8e04b328d1397b2eff0cf1db44f0c5f94405717187f"),
-    "prompts_per_category/vehicles.txt": ("prompts/prompts_per_category/vehicles.txt",
-                                          "bd6dda5d801e4ad6758fbf80557ec9ad5e37f9cb4a8ac810c149bc1465cdbbbc"),
+    "VBench_full_info.json": (
+        "vbench/VBench_full_info.json",
+        "5dd2de80ee43cda750b2b72ea7023657c0b90d3702041c7e4608c65dbe50dccd",
+    ),
+    "all_dimension.txt": (
+        "prompts/all_dimension.txt",
+        "f9b50654f81ab732b9235d5bb91f0c3a4d152fac19249ce3a3a9185b2d80d8c3",
+    ),
+    "dimension_to_folder.json": (
+        "dimension_to_folder.json",
+        "703fb537d666f2a3a097092f4f8b83eb7bec0955476bb1056d9e59772bf49cfe",
+    ),
+    "all_category.txt": (
+        "prompts/all_category.txt",
+        "79445e182e670534fdbaefaee503d167c349e77da214908275651a047f7d16ee",
+    ),
+    "prompts_per_category/animal.txt": (
+        "prompts/prompts_per_category/animal.txt",
+        "06574782d81fd1e69744afb89ec51a54f71079065c4591157eec18a1f1483086",
+    ),
+    "prompts_per_category/architecture.txt": (
+        "prompts/prompts_per_category/architecture.txt",
+        "d0afc3c90b570e68236c717adc9cd9ed0d4e8b698f5addd77ff7b6eb9e353623",
+    ),
+    "prompts_per_category/food.txt": (
+        "prompts/prompts_per_category/food.txt",
+        "5e06d5be0d58e1af66d73913c03c352c6a44c11c91ec83c8ee412d1d78ae2bdb",
+    ),
+    "prompts_per_category/human.txt": (
+        "prompts/prompts_per_category/human.txt",
+        "3b0a1cfa429b07fa4cd80efa6f69a47276a35ed2b70902a46a49206309994a52",
+    ),
+    "prompts_per_category/lifestyle.txt": (
+        "prompts/prompts_per_category/lifestyle.txt",
+        "a85cd6ce4b29719bec0da29e7d0299ee3ae8b2115f2a8aa23d091adc2ed9c0e9",
+    ),
+    "prompts_per_category/plant.txt": (
+        "prompts/prompts_per_category/plant.txt",
+        "d729b0b198f09d438dee94f1c83ef93760f76270ea7bcfe027cbf14ad1603ec6",
+    ),
+    "prompts_per_category/scenery.txt": (
+        "prompts/prompts_per_category/scenery.txt",
+        "3f0293619c04a3597132c8e04b328d1397b2eff0cf1db44f0c5f94405717187f",
+    ),
+    "prompts_per_category/vehicles.txt": (
+        "prompts/prompts_per_category/vehicles.txt",
+        "bd6dda5d801e4ad6758fbf80557ec9ad5e37f9cb4a8ac810c149bc1465cdbbbc",
+    ),
 }
 
 
@@ -62,7 +86,9 @@ class PromptEntry:
     prompt_en: str
     dimension: tuple[str, ...]
     auxiliary_info: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)  # the entry as read (written back into <name>_full_info.json)
+    raw: dict[str, Any] = field(
+        default_factory=dict
+    )  # the entry as read (written back into <name>_full_info.json)
 
 
 @dataclass
@@ -98,7 +124,9 @@ def load_full_info(path: Path) -> Suite:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SuiteError(f"{path}: no such file (pass --full-info, or run `omninft-bench fetch-suite vbench`)") from None
+        raise SuiteError(
+            f"{path}: no such file (pass --full-info, or run `omninft-bench fetch-suite vbench`)"
+        ) from None
     except json.JSONDecodeError as err:
         raise SuiteError(f"{path}: not valid JSON: {err}") from None
     if not isinstance(data, list):
@@ -143,8 +171,13 @@ def load_dimension_to_folder(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
-def fetch_official(dest: Path | None = None, *, timeout_s: float = 60.0, opener: Any = urllib.request.urlopen,
-                   files: dict[str, tuple[str, str]] | None = None) -> dict[str, Path]:
+def fetch_official(
+    dest: Path | None = None,
+    *,
+    timeout_s: float = 60.0,
+    opener: Any = urllib.request.urlopen,
+    files: dict[str, tuple[str, str]] | None = None,
+) -> dict[str, Path]:
     """Download the official suite files of REFERENCE_COMMIT into `dest` (verified by sha256; kept if present)."""
     dest = dest or default_cache_dir()
     out: dict[str, Path] = {}

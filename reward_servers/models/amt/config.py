@@ -9,10 +9,14 @@ from omninft.reward_servers.weights import WeightSpec
 # AMT-S as VBench downloads it (vbench/utils.py init_submodules). The file is a training checkpoint whose
 # weights sit under ckpt['state_dict'] (vbench/motion_smoothness.py). No digest is published, so the sha256 is
 # recorded at fetch time, not pinned.
-OFFICIAL_WEIGHTS = WeightSpec("amt", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth", family="amt")
+OFFICIAL_WEIGHTS = WeightSpec(
+    "amt", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth", family="amt"
+)
 OFFICIAL_FILE = "amt-s.pth"
 OFFICIAL_ENTRY = "state_dict"
-OFFICIAL_PARAMS = 2_990_543  # counted on the reference class (VBench third_party/amt networks/AMT-S.py); paper: 2.99M
+OFFICIAL_PARAMS = (
+    2_990_543  # counted on the reference class (VBench third_party/amt networks/AMT-S.py); paper: 2.99M
+)
 OFFICIAL_KEYS = 213  # state_dict entries
 
 
@@ -42,8 +46,17 @@ class AMTConfig:
     def tiny() -> AMTConfig:
         """The same graph with small widths and radius 2 (for tests and the offline demo)."""
         return AMTConfig(
-            corr_radius=2, corr_levels=4, num_flows=3, channels=(8, 12, 16, 20), skip_channels=4, feat_stem=8,
-            feat_stages=(8, 12, 16), feat_dim=12, update_hidden=12, update_flow_dim=4, update_corr_dim=8,
+            corr_radius=2,
+            corr_levels=4,
+            num_flows=3,
+            channels=(8, 12, 16, 20),
+            skip_channels=4,
+            feat_stem=8,
+            feat_stages=(8, 12, 16),
+            feat_dim=12,
+            update_hidden=12,
+            update_flow_dim=4,
+            update_corr_dim=8,
             update_fc_dim=8,
         )
 

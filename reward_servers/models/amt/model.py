@@ -72,9 +72,15 @@ class SmallEncoder(nn.Module):
         self.conv1 = nn.Conv2d(3, cfg.feat_stem, 7, stride=2, padding=3)
         self.relu1 = nn.ReLU(inplace=True)
         widths = (cfg.feat_stem, *cfg.feat_stages)
-        self.layer1 = nn.Sequential(BottleneckBlock(widths[0], widths[1], 1), BottleneckBlock(widths[1], widths[1]))
-        self.layer2 = nn.Sequential(BottleneckBlock(widths[1], widths[2], 2), BottleneckBlock(widths[2], widths[2]))
-        self.layer3 = nn.Sequential(BottleneckBlock(widths[2], widths[3], 2), BottleneckBlock(widths[3], widths[3]))
+        self.layer1 = nn.Sequential(
+            BottleneckBlock(widths[0], widths[1], 1), BottleneckBlock(widths[1], widths[1])
+        )
+        self.layer2 = nn.Sequential(
+            BottleneckBlock(widths[1], widths[2], 2), BottleneckBlock(widths[2], widths[2])
+        )
+        self.layer3 = nn.Sequential(
+            BottleneckBlock(widths[2], widths[3], 2), BottleneckBlock(widths[3], widths[3])
+        )
         self.conv2 = nn.Conv2d(widths[3], cfg.feat_dim, 1)
         for m in self.modules():  # the reference's initialisation (matters only for random weights)
             if isinstance(m, nn.Conv2d):
@@ -116,7 +122,9 @@ class Encoder(nn.Module):
         self.depth = len(channels)
         prev = 3
         for idx, ch in enumerate(channels, 1):
-            self.register_module(f"pyramid{idx}", nn.Sequential(convrelu(prev, ch, 3, 2, 1), convrelu(ch, ch, 3, 1, 1)))
+            self.register_module(
+                f"pyramid{idx}", nn.Sequential(convrelu(prev, ch, 3, 2, 1), convrelu(ch, ch, 3, 1, 1))
+            )
             prev = ch
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -134,7 +142,9 @@ class InitDecoder(nn.Module):
     def __init__(self, cin: int, cout: int, skip: int) -> None:
         super().__init__()
         self.convblock = nn.Sequential(
-            convrelu(cin * 2 + 1, cin * 2), ResBlock(cin * 2, skip), nn.ConvTranspose2d(cin * 2, cout + 4, 4, 2, 1)
+            convrelu(cin * 2 + 1, cin * 2),
+            ResBlock(cin * 2, skip),
+            nn.ConvTranspose2d(cin * 2, cout + 4, 4, 2, 1),
         )
 
     def forward(
@@ -153,7 +163,9 @@ class IntermediateDecoder(nn.Module):
     def __init__(self, cin: int, cout: int, skip: int) -> None:
         super().__init__()
         self.convblock = nn.Sequential(
-            convrelu(cin * 3 + 4, cin * 3), ResBlock(cin * 3, skip), nn.ConvTranspose2d(cin * 3, cout + 4, 4, 2, 1)
+            convrelu(cin * 3 + 4, cin * 3),
+            ResBlock(cin * 3, skip),
+            nn.ConvTranspose2d(cin * 3, cout + 4, 4, 2, 1),
         )
 
     def forward(
@@ -173,7 +185,9 @@ class MultiFlowDecoder(nn.Module):
         super().__init__()
         self.num_flows = num_flows
         self.convblock = nn.Sequential(
-            convrelu(cin * 3 + 4, cin * 3), ResBlock(cin * 3, skip), nn.ConvTranspose2d(cin * 3, 8 * num_flows, 4, 2, 1)
+            convrelu(cin * 3 + 4, cin * 3),
+            ResBlock(cin * 3, skip),
+            nn.ConvTranspose2d(cin * 3, 8 * num_flows, 4, 2, 1),
         )
 
     def forward(
@@ -181,7 +195,9 @@ class MultiFlowDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(flows t->0, flows t->1, masks, residual images)."""
         n = self.num_flows
-        out = self.convblock(torch.cat([ft, backward_warp(f0, flow0), backward_warp(f1, flow1), flow0, flow1], 1))
+        out = self.convblock(
+            torch.cat([ft, backward_warp(f0, flow0), backward_warp(f1, flow1), flow0, flow1], 1)
+        )
         d0, d1, mask, img_res = torch.split(out, [2 * n, 2 * n, n, 3 * n], 1)
         flow0 = d0 + 2.0 * resize(flow0, 2.0).repeat(1, n, 1, 1)
         flow1 = d1 + 2.0 * resize(flow1, 2.0).repeat(1, n, 1, 1)
@@ -216,7 +232,9 @@ class SmallUpdateBlock(nn.Module):
         )
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
-    def forward(self, net: torch.Tensor, flow: torch.Tensor, corr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, net: torch.Tensor, flow: torch.Tensor, corr: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(feature update, flow update) at the feature's resolution."""
         if self.scale_factor is not None:
             net = resize(net, 1 / self.scale_factor)
@@ -232,8 +250,14 @@ class SmallUpdateBlock(nn.Module):
 
 
 def multi_flow_combine(
-    comb_block: nn.Module, img0: torch.Tensor, img1: torch.Tensor, flow0: torch.Tensor, flow1: torch.Tensor,
-    mask: torch.Tensor, img_res: torch.Tensor, mean: torch.Tensor,
+    comb_block: nn.Module,
+    img0: torch.Tensor,
+    img1: torch.Tensor,
+    flow0: torch.Tensor,
+    flow1: torch.Tensor,
+    mask: torch.Tensor,
+    img_res: torch.Tensor,
+    mean: torch.Tensor,
 ) -> torch.Tensor:
     """Warp both images with each flow pair, blend by mask, add residual and mean, average and refine."""
     b, c, h, w = flow0.shape
@@ -267,11 +291,18 @@ class AMT(nn.Module):
         self.update3 = SmallUpdateBlock(c, ch[1], 2)
         self.update2 = SmallUpdateBlock(c, ch[0], 4)
         n = c.num_flows
-        self.comb_block = nn.Sequential(nn.Conv2d(3 * n, 6 * n, 3, 1, 1), nn.PReLU(6 * n), nn.Conv2d(6 * n, 3, 3, 1, 1))
+        self.comb_block = nn.Sequential(
+            nn.Conv2d(3 * n, 6 * n, 3, 1, 1), nn.PReLU(6 * n), nn.Conv2d(6 * n, 3, 3, 1, 1)
+        )
 
     def _lookup(
-        self, pyramids: tuple[list[torch.Tensor], list[torch.Tensor]], coord: torch.Tensor, flow0: torch.Tensor,
-        flow1: torch.Tensor, embt: torch.Tensor, downsample: int,
+        self,
+        pyramids: tuple[list[torch.Tensor], list[torch.Tensor]],
+        coord: torch.Tensor,
+        flow0: torch.Tensor,
+        flow1: torch.Tensor,
+        embt: torch.Tensor,
+        downsample: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # t->1 and t->0 flows are rescaled to 0->1 and 1->0 under the linear-motion assumption
         if downsample != 1:
@@ -297,7 +328,10 @@ class AMT(nn.Module):
         fmap0, fmap1 = torch.split(self.feat_encoder(torch.cat([img0_, img1_], 0)), [b, b], 0)
         corr = all_pairs_correlation(fmap0, fmap1)
         levels = self.cfg.corr_levels
-        pyramids = (correlation_pyramid(corr, levels), correlation_pyramid(transposed_correlation(corr), levels))
+        pyramids = (
+            correlation_pyramid(corr, levels),
+            correlation_pyramid(transposed_correlation(corr), levels),
+        )
         # each image through the context encoder separately, as the reference does (batch-size-dependent kernels)
         f0_1, f0_2, f0_3, f0_4 = self.encoder(img0_)
         f1_1, f1_2, f1_3, f1_4 = self.encoder(img1_)
@@ -346,7 +380,9 @@ class AMTCore(nn.Module):
     def __init__(self, model: AMT, embt: float = 0.5) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("embt", torch.tensor(embt, dtype=torch.float32).view(1, 1, 1, 1), persistent=False)
+        self.register_buffer(
+            "embt", torch.tensor(embt, dtype=torch.float32).view(1, 1, 1, 1), persistent=False
+        )
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
         """The interpolated frame in [0, 1]."""

@@ -33,7 +33,9 @@ class MotionSmoothness:
 
 
 @torch.no_grad()
-def motion_smoothness_video(model: AMT, frames: np.ndarray, scale: float = 1.0, batch: int = 1) -> MotionSmoothness:
+def motion_smoothness_video(
+    model: AMT, frames: np.ndarray, scale: float = 1.0, batch: int = 1
+) -> MotionSmoothness:
     """VBench motion_smoothness of one video (needs at least 3 frames); `batch` pairs per forward pass.
 
     batch=1 is the reference's computation (bit-parity); larger batches are faster on an accelerator and can
@@ -48,13 +50,18 @@ def motion_smoothness_video(model: AMT, frames: np.ndarray, scale: float = 1.0, 
 
     def tensor(idx: list[int]) -> torch.Tensor:
         # built per frame exactly as the reference's img2tensor (its memory layout decides the conv kernels)
-        ts = [(torch.from_numpy(np.ascontiguousarray(frames[i])).permute(2, 0, 1)[None] / 255.0).to(dev) for i in idx]
+        ts = [
+            (torch.from_numpy(np.ascontiguousarray(frames[i])).permute(2, 0, 1)[None] / 255.0).to(dev)
+            for i in idx
+        ]
         return ts[0] if len(ts) == 1 else torch.cat(ts)
 
     diffs = []
     for start in range(0, len(plan.pairs), batch):
         chunk = plan.pairs[start : start + batch]
-        preds = interpolate_midpoint(model, tensor([i for i, _ in chunk]), tensor([j for _, j in chunk]), scale=scale)
+        preds = interpolate_midpoint(
+            model, tensor([i for i, _ in chunk]), tensor([j for _, j in chunk]), scale=scale
+        )
         for pred, target in zip(preds, plan.targets[start : start + batch], strict=True):
             img = to_uint8_truncate(pred.permute(1, 2, 0).float().cpu().numpy())
             diffs.append(frame_abs_diff_mean(frames[target], img))

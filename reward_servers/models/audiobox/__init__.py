@@ -24,8 +24,12 @@ from omninft.reward_servers.weights import WeightSpec
 # AesMultiOutput.from_pretrained("facebook/audiobox-aesthetics") (config.json holds the per-axis
 # target_transform); no digest is published, so the sha256 is recorded at fetch time, not pinned.
 WEIGHTS = (
-    WeightSpec("audiobox_aesthetics", "facebook/audiobox-aesthetics", files=("config.json", "*.safetensors"),
-               family="audiobox"),
+    WeightSpec(
+        "audiobox_aesthetics",
+        "facebook/audiobox-aesthetics",
+        files=("config.json", "*.safetensors"),
+        family="audiobox",
+    ),
 )
 
 __all__ = [

@@ -37,8 +37,17 @@ _TINY_WAVLM: dict[str, Any] = {
 }
 WAVLM_CONFIG_KEY = "omninft_wavlm"
 # config.json keys of AesMultiOutput that this implementation reproduces, with the values it supports.
-SUPPORTED_HEAD_KEYS = ("proj_num_layer", "proj_ln", "proj_act_fn", "proj_dropout", "nth_layer",
-                       "use_weighted_layer_sum", "precision", "normalize_embed", "output_dim")
+SUPPORTED_HEAD_KEYS = (
+    "proj_num_layer",
+    "proj_ln",
+    "proj_act_fn",
+    "proj_dropout",
+    "nth_layer",
+    "use_weighted_layer_sum",
+    "precision",
+    "normalize_embed",
+    "output_dim",
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,12 @@ class AudioboxConfig:
     proj_num_layer: int = 1
     proj_ln: bool = False
     proj_act_fn: str = "gelu"
-    proj_dropout: float = 0.0  # inactive at inference, but a Dropout module shifts the head's state-dict indices
-    nth_layer: int = 13  # hidden states fed to the layer weighting: encoder input + the first nth_layer-1 layers
+    proj_dropout: float = (
+        0.0  # inactive at inference, but a Dropout module shifts the head's state-dict indices
+    )
+    nth_layer: int = (
+        13  # hidden states fed to the layer weighting: encoder input + the first nth_layer-1 layers
+    )
     normalize_embed: bool = True
     precision: str = "32"
     # axis -> {"mean": m, "std": s}: score = prediction * std + mean
@@ -95,10 +108,15 @@ def official(target_transform: Mapping[str, Mapping[str, float]] | None = None) 
 def tiny() -> AudioboxConfig:
     """A toy-width config of the same architecture and input contract (16 kHz, 320x down-sampling)."""
     # distinct placeholder de-normalisations so that tests notice swapped axes
-    transform = {"CE": {"mean": 5.0, "std": 2.0}, "CU": {"mean": 5.5, "std": 1.5},
-                 "PC": {"mean": 4.0, "std": 2.5}, "PQ": {"mean": 6.0, "std": 1.0}}
-    return AudioboxConfig(wavlm=dict(_TINY_WAVLM), nth_layer=_TINY_WAVLM["num_hidden_layers"] + 1,
-                          target_transform=transform)
+    transform = {
+        "CE": {"mean": 5.0, "std": 2.0},
+        "CU": {"mean": 5.5, "std": 1.5},
+        "PC": {"mean": 4.0, "std": 2.5},
+        "PQ": {"mean": 6.0, "std": 1.0},
+    }
+    return AudioboxConfig(
+        wavlm=dict(_TINY_WAVLM), nth_layer=_TINY_WAVLM["num_hidden_layers"] + 1, target_transform=transform
+    )
 
 
 def from_checkpoint_config(cfg: Mapping[str, Any]) -> AudioboxConfig:
@@ -108,9 +126,13 @@ def from_checkpoint_config(cfg: Mapping[str, Any]) -> AudioboxConfig:
     for non-official sizes) overrides WavLMConfig arguments.
     """
     if "target_transform" not in cfg or not cfg["target_transform"]:
-        raise ValueError("the checkpoint config has no target_transform (per-axis mean/std); cannot de-normalise")
+        raise ValueError(
+            "the checkpoint config has no target_transform (per-axis mean/std); cannot de-normalise"
+        )
     if not cfg.get("use_weighted_layer_sum", True):
-        raise ValueError("use_weighted_layer_sum=False checkpoints are not supported (upstream's path is broken)")
+        raise ValueError(
+            "use_weighted_layer_sum=False checkpoints are not supported (upstream's path is broken)"
+        )
     if int(cfg.get("output_dim", 1)) != 1:
         raise ValueError(f"output_dim must be 1, got {cfg.get('output_dim')}")
     wavlm = dict(_OFFICIAL_WAVLM)
@@ -125,8 +147,10 @@ def from_checkpoint_config(cfg: Mapping[str, Any]) -> AudioboxConfig:
         nth_layer=int(cfg.get("nth_layer", 13)),
         normalize_embed=bool(cfg.get("normalize_embed", True)),
         precision=str(cfg.get("precision", "32")),
-        target_transform={a: {"mean": float(v["mean"]), "std": float(v["std"])}
-                          for a, v in dict(cfg["target_transform"]).items()},
+        target_transform={
+            a: {"mean": float(v["mean"]), "std": float(v["std"])}
+            for a, v in dict(cfg["target_transform"]).items()
+        },
     )
     out.validate()
     return out

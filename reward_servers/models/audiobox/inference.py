@@ -28,7 +28,10 @@ def denormalize(preds: np.ndarray, target_transform: Mapping[str, Mapping[str, f
     return F.denormalize(preds, target_transform, AXES)
 
 
-def aggregate(preds: np.ndarray, weights: Sequence[float] | np.ndarray,
-              target_transform: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+def aggregate(
+    preds: np.ndarray,
+    weights: Sequence[float] | np.ndarray,
+    target_transform: Mapping[str, Mapping[str, float]],
+) -> dict[str, float]:
     """One file's axis scores from its chunk predictions (K, 4), weight-averaged per axis."""
     return F.aggregate(preds, weights, target_transform, AXES)

@@ -15,15 +15,32 @@ _NAME_PAIRS: tuple[tuple[str, str], ...] = (
     ("wavlm_model.feature_extractor.conv_layers.0.2.", "wavlm.feature_extractor.conv_layers.0.layer_norm."),
     ("wavlm_model.layer_norm.", "wavlm.feature_projection.layer_norm."),
     ("wavlm_model.post_extract_proj.", "wavlm.feature_projection.projection."),
-    ("wavlm_model.encoder.pos_conv.0.weight_g", "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original0"),
-    ("wavlm_model.encoder.pos_conv.0.weight_v", "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original1"),
+    (
+        "wavlm_model.encoder.pos_conv.0.weight_g",
+        "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original0",
+    ),
+    (
+        "wavlm_model.encoder.pos_conv.0.weight_v",
+        "wavlm.encoder.pos_conv_embed.conv.parametrizations.weight.original1",
+    ),
     ("wavlm_model.encoder.pos_conv.0.bias", "wavlm.encoder.pos_conv_embed.conv.bias"),
     ("wavlm_model.encoder.layer_norm.", "wavlm.encoder.layer_norm."),
-    ("wavlm_model.encoder.layers.{i}.self_attn.{qkvo}_proj.", "wavlm.encoder.layers.{i}.attention.{qkvo}_proj."),
-    ("wavlm_model.encoder.layers.{i}.self_attn.grep_linear.", "wavlm.encoder.layers.{i}.attention.gru_rel_pos_linear."),
-    ("wavlm_model.encoder.layers.{i}.self_attn.grep_a", "wavlm.encoder.layers.{i}.attention.gru_rel_pos_const"),
-    ("wavlm_model.encoder.layers.{i}.self_attn.relative_attention_bias.weight",
-     "wavlm.encoder.layers.{i}.attention.rel_attn_embed.weight"),
+    (
+        "wavlm_model.encoder.layers.{i}.self_attn.{qkvo}_proj.",
+        "wavlm.encoder.layers.{i}.attention.{qkvo}_proj.",
+    ),
+    (
+        "wavlm_model.encoder.layers.{i}.self_attn.grep_linear.",
+        "wavlm.encoder.layers.{i}.attention.gru_rel_pos_linear.",
+    ),
+    (
+        "wavlm_model.encoder.layers.{i}.self_attn.grep_a",
+        "wavlm.encoder.layers.{i}.attention.gru_rel_pos_const",
+    ),
+    (
+        "wavlm_model.encoder.layers.{i}.self_attn.relative_attention_bias.weight",
+        "wavlm.encoder.layers.{i}.attention.rel_attn_embed.weight",
+    ),
     ("wavlm_model.encoder.layers.{i}.self_attn_layer_norm.", "wavlm.encoder.layers.{i}.layer_norm."),
     ("wavlm_model.encoder.layers.{i}.fc1.", "wavlm.encoder.layers.{i}.feed_forward.intermediate_dense."),
     ("wavlm_model.encoder.layers.{i}.fc2.", "wavlm.encoder.layers.{i}.feed_forward.output_dense."),
@@ -57,7 +74,9 @@ def _rename(key: str, rules: tuple[tuple[str, str], ...]) -> str | None:
     return None
 
 
-def _apply(sd: Mapping[str, torch.Tensor], rules: tuple[tuple[str, str], ...], what: str) -> dict[str, torch.Tensor]:
+def _apply(
+    sd: Mapping[str, torch.Tensor], rules: tuple[tuple[str, str], ...], what: str
+) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     unknown = []
     for key, value in sd.items():

@@ -63,8 +63,9 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     return sd, fields
 
 
-def load_official(source: str = "official", *, cache_dir: str | os.PathLike[str] | None = None
-                  ) -> tuple[dict[str, torch.Tensor], AudioboxConfig, WeightsIdentity]:
+def load_official(
+    source: str = "official", *, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, torch.Tensor], AudioboxConfig, WeightsIdentity]:
     """(state dict in this package's names, config, identity) from the official weights or another source."""
     spec = official_spec(FAMILY) if source == "official" else as_spec(source, name=FAMILY)
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
@@ -76,7 +77,9 @@ def load_official(source: str = "official", *, cache_dir: str | os.PathLike[str]
     try:
         sd = official_to_local(raw)
     except KeyError as e:
-        raise WeightsLoadError(f"Audiobox weights at {resolved.path} do not match the architecture: unexpected_keys {e}") from e
+        raise WeightsLoadError(
+            f"Audiobox weights at {resolved.path} do not match the architecture: unexpected_keys {e}"
+        ) from e
     return sd, config, WeightsIdentity(resolved.weights_id, resolved.sha256, tiny=False)
 
 
@@ -94,19 +97,25 @@ def load_state(model: AudioboxAesthetics, sd: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(sd, strict=True)
 
 
-def load(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
-         ) -> tuple[AudioboxAesthetics, WeightsIdentity]:
+def load(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[AudioboxAesthetics, WeightsIdentity]:
     """(model in eval mode, identity) for "tiny", "random", "official" or a local path / HF id / URL."""
     if weights in RANDOM_WEIGHTS:
         config = cfgmod.tiny() if weights == "tiny" else cfgmod.official()
         model = build(config, seed)
-        ident = WeightsIdentity(tiny_weights_id(seed, weights), state_dict_sha256(model.state_dict()), tiny=True)
+        ident = WeightsIdentity(
+            tiny_weights_id(seed, weights), state_dict_sha256(model.state_dict()), tiny=True
+        )
         logger.info("%s: built random weights (%s)", FAMILY, ident.weights_id)
         return model, ident
     sd, config, ident = load_official(weights, cache_dir=cache_dir)
     if config.precision not in ("32", "64"):
-        logger.warning("%s checkpoint asks for precision %s (autocast upstream); running float32", FAMILY,
-                       config.precision)
+        logger.warning(
+            "%s checkpoint asks for precision %s (autocast upstream); running float32",
+            FAMILY,
+            config.precision,
+        )
     with torch.device("meta"):
         model = AudioboxAesthetics(config)
     model = model.to_empty(device="cpu")
@@ -114,7 +123,9 @@ def load(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | Non
     return model.eval(), ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report; pretrained weights are resolved and hashed, not loaded."""
     if weights in RANDOM_WEIGHTS:
         return load(weights, seed)[1]

@@ -76,7 +76,9 @@ class AudioboxAesthetics(nn.Module):
             # torch deprecates a bool key-padding mask next to the float position bias; the result is the same
             warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
             for i, layer in enumerate(encoder.layers[: self.config.nth_layer - 1]):
-                hidden, position_bias = layer(hidden, attention_mask=valid, position_bias=position_bias, index=i)
+                hidden, position_bias = layer(
+                    hidden, attention_mask=valid, position_bias=position_bias, index=i
+                )
                 states.append(hidden)
         return torch.stack(states, dim=-1), valid
 

@@ -45,7 +45,12 @@ FAMILY = "audioclip"
 CHECKPOINT_PREFIX = "audio."
 # Top-level key prefixes of the full AudioCLIP checkpoint that belong to its CLIP RN50 image/text towers.
 _NON_AUDIO_PREFIXES = (
-    "visual.", "transformer.", "token_embedding.", "positional_embedding", "ln_final.", "text_projection",
+    "visual.",
+    "transformer.",
+    "token_embedding.",
+    "positional_embedding",
+    "ln_final.",
+    "text_projection",
     "logit_scale",
 )
 _BANDS = 3  # frequency bands fed as the trunk's three input channels
@@ -75,8 +80,14 @@ class ESResNeXtConfig:
     @staticmethod
     def tiny() -> ESResNeXtConfig:
         """Same topology and front end, one block per stage and 1/8 of the widths; keeps the 1024-d output."""
-        return replace(ESResNeXtConfig(), layers=(1, 1, 1, 1), planes=(8, 16, 32, 64), stem_width=8, groups=4,
-                       width_per_group=16)
+        return replace(
+            ESResNeXtConfig(),
+            layers=(1, 1, 1, 1),
+            planes=(8, 16, 32, 64),
+            stem_width=8,
+            groups=4,
+            width_per_group=16,
+        )
 
     @property
     def bins(self) -> int:
@@ -89,12 +100,21 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int, groups: int, width_per_group: int,
-                 downsample: nn.Module | None) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        groups: int,
+        width_per_group: int,
+        downsample: nn.Module | None,
+    ) -> None:
         super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
         if width <= 0:
-            raise ValueError(f"bottleneck width is 0 for planes={planes}, groups={groups}, width={width_per_group}")
+            raise ValueError(
+                f"bottleneck width is 0 for planes={planes}, groups={groups}, width={width_per_group}"
+            )
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
@@ -123,8 +143,11 @@ def _adaptive_max_axis(x: torch.Tensor, out: int, dim: int) -> torch.Tensor:
     ends = [-((-(i + 1) * n) // out) for i in range(out)]
     width = max(e - s for s, e in zip(starts, ends, strict=True))
     # Windows shorter than `width` repeat their last index: duplicates do not change a max.
-    idx = torch.tensor([[min(s + k, e - 1) for k in range(width)] for s, e in zip(starts, ends, strict=True)],
-                       dtype=torch.int64, device=x.device)
+    idx = torch.tensor(
+        [[min(s + k, e - 1) for k in range(width)] for s, e in zip(starts, ends, strict=True)],
+        dtype=torch.int64,
+        device=x.device,
+    )
     gathered = x.index_select(dim, idx.reshape(-1))
     shape = list(x.shape)
     shape[dim : dim + 1] = [out, width]
@@ -173,11 +196,16 @@ class ESResNeXtFBSP(nn.Module):
             stride = 1 if i == 0 else 2
             down = None
             if stride != 1 or inplanes != planes * exp:
-                down = nn.Sequential(nn.Conv2d(inplanes, planes * exp, 1, stride=stride, bias=False),
-                                     nn.BatchNorm2d(planes * exp))
+                down = nn.Sequential(
+                    nn.Conv2d(inplanes, planes * exp, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes * exp),
+                )
             seq = [Bottleneck(inplanes, planes, stride, cfg.groups, cfg.width_per_group, down)]
             inplanes = planes * exp
-            seq += [Bottleneck(inplanes, planes, 1, cfg.groups, cfg.width_per_group, None) for _ in range(1, blocks)]
+            seq += [
+                Bottleneck(inplanes, planes, 1, cfg.groups, cfg.width_per_group, None)
+                for _ in range(1, blocks)
+            ]
             self.add_module(f"layer{i + 1}", nn.Sequential(*seq))
         if cfg.apply_attention:
             outs = [p * exp for p in cfg.planes] + [cfg.planes[3] * exp]
@@ -250,12 +278,16 @@ def build(cfg: ESResNeXtConfig | None = None) -> ESResNeXtFBSP:
 
 def audio_state_dict(full: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The `audio.*` entries of a full AudioCLIP state dict, prefix stripped; refuses unknown top-level keys."""
-    audio = {k[len(CHECKPOINT_PREFIX):]: v for k, v in full.items() if k.startswith(CHECKPOINT_PREFIX)}
+    audio = {k[len(CHECKPOINT_PREFIX) :]: v for k, v in full.items() if k.startswith(CHECKPOINT_PREFIX)}
     if not audio:
         raise WeightsLoadError("no 'audio.*' keys: not an AudioCLIP checkpoint")
-    other = sorted(k for k in full if not k.startswith(CHECKPOINT_PREFIX) and not k.startswith(_NON_AUDIO_PREFIXES))
+    other = sorted(
+        k for k in full if not k.startswith(CHECKPOINT_PREFIX) and not k.startswith(_NON_AUDIO_PREFIXES)
+    )
     if other:
-        raise WeightsLoadError(f"unrecognised AudioCLIP checkpoint keys (neither audio nor CLIP): {other[:8]}")
+        raise WeightsLoadError(
+            f"unrecognised AudioCLIP checkpoint keys (neither audio nor CLIP): {other[:8]}"
+        )
     return audio
 
 
@@ -269,7 +301,9 @@ def load_official(model: nn.Module, path: str | os.PathLike[str]) -> None:
     window = model.state_dict()["window"]
     expected = torch.from_numpy(blackmanharris_window(window.numel())).float()
     if not torch.allclose(window, expected, atol=1e-6):
-        raise WeightsLoadError(f"{path}: audio.window is not the periodic Blackman-Harris window of the front end")
+        raise WeightsLoadError(
+            f"{path}: audio.window is not the periodic Blackman-Harris window of the front end"
+        )
 
 
 def load(
@@ -277,19 +311,29 @@ def load(
 ) -> tuple[ESResNeXtFBSP, WeightsIdentity]:
     """(ESResNeXtFBSP in eval mode, identity) for "tiny", "random", "official" or a checkpoint path/URL."""
     model, ident = load_family(
-        FAMILY, weights, seed,
-        tiny=lambda: build(ESResNeXtConfig.tiny()), full=lambda: build(ESResNeXtConfig.official()),
-        load_checkpoint=load_official, cache_dir=cache_dir,
+        FAMILY,
+        weights,
+        seed,
+        tiny=lambda: build(ESResNeXtConfig.tiny()),
+        full=lambda: build(ESResNeXtConfig.official()),
+        load_checkpoint=load_official,
+        cache_dir=cache_dir,
     )
     assert isinstance(model, ESResNeXtFBSP)
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
     return identify_family(
-        FAMILY, weights, seed, tiny=lambda: build(ESResNeXtConfig.tiny()),
-        full=lambda: build(ESResNeXtConfig.official()), cache_dir=cache_dir,
+        FAMILY,
+        weights,
+        seed,
+        tiny=lambda: build(ESResNeXtConfig.tiny()),
+        full=lambda: build(ESResNeXtConfig.official()),
+        cache_dir=cache_dir,
     )
 
 
@@ -306,9 +350,10 @@ class AudioClipAudioCore(nn.Module):
         super().__init__()
         self.model = model
         with torch.no_grad():
-            self.register_buffer("kernel", model.fbsp.kernel(model.cfg.n_fft).detach().clone(), persistent=False)
+            self.register_buffer(
+                "kernel", model.fbsp.kernel(model.cfg.n_fft).detach().clone(), persistent=False
+            )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """Front end with the cached kernel, then the trunk."""
         return self.model.embed_image(self.model.spectrogram_db(waveform, self.kernel))
-

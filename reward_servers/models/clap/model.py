@@ -111,15 +111,21 @@ def load(
     audio_cfg = model.config.audio_config
     assert isinstance(audio_cfg, ClapAudioConfig)  # ClapConfig builds it from a dict or a config
     if audio_cfg.enable_fusion:
-        raise WeightsLoadError("fused CLAP checkpoints (enable_fusion=True) are not supported; use an unfused one")
+        raise WeightsLoadError(
+            "fused CLAP checkpoints (enable_fusion=True) are not supported; use an unfused one"
+        )
     if audio_cfg.num_mel_bins != NUM_MEL_BINS:
-        raise WeightsLoadError(f"CLAP audio config has {audio_cfg.num_mel_bins} mel bins, expected {NUM_MEL_BINS}")
+        raise WeightsLoadError(
+            f"CLAP audio config has {audio_cfg.num_mel_bins} mel bins, expected {NUM_MEL_BINS}"
+        )
     if path is not None:
         check_feature_extractor(path)
     return model, tokenizer, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """Weights id and sha256 that load() would report (pretrained weights are hashed, not loaded)."""
     return identify_family("clap", weights, seed, model_type="clap", tiny=_tiny, cache_dir=cache_dir)
 
@@ -137,7 +143,9 @@ class BicubicTimeResize(nn.Module):
     def __init__(self, t_in: int, t_out: int) -> None:
         super().__init__()
         self.t_in, self.t_out = t_in, t_out
-        eye = torch.eye(t_in, dtype=torch.float32)[None, None]  # float32: the same coefficients F.interpolate uses
+        eye = torch.eye(t_in, dtype=torch.float32)[
+            None, None
+        ]  # float32: the same coefficients F.interpolate uses
         dense = nn.functional.interpolate(eye, (t_out, t_in), mode="bicubic", align_corners=True)[0, 0]
         idx = torch.zeros(t_out, 4, dtype=torch.long)
         weight = torch.zeros(t_out, 4, dtype=torch.float32)
@@ -187,4 +195,3 @@ class ClapAudioCore(nn.Module):
         """Run HTSAT and the projection MLP (unnormalised)."""
         out = self.audio_model(input_features=input_features)
         return self.audio_projection(out.pooler_output)
-

@@ -25,7 +25,9 @@ from omninft.reward_servers.weights import HF_TEXT_FILES, WeightSpec
 # as VBench's `clip.load` reads them (sha256 pinned by their URLs: background_consistency, aesthetic_quality);
 # the LAION aesthetic head on ViT-L/14 (aesthetic_quality). Scorers name the ones they load.
 WEIGHTS = (
-    WeightSpec("clip", "openai/clip-vit-base-patch32", files=(*HF_TEXT_FILES, "*.safetensors"), family="clip"),
+    WeightSpec(
+        "clip", "openai/clip-vit-base-patch32", files=(*HF_TEXT_FILES, "*.safetensors"), family="clip"
+    ),
     OPENAI_WEIGHTS["ViT-B/32"],
     OPENAI_WEIGHTS["ViT-L/14"],
     AESTHETIC_WEIGHTS,

@@ -29,7 +29,8 @@ EMBED_DIM = 768  # CLIP ViT-L/14 projection width
 # The URL VBench uses since commit f346596 (the earlier `blob/...?raw=true` form broke: issues #133, #187).
 # No digest is published, so the sha256 is recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    FAMILY, "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/sa_0_4_vit_l_14_linear.pth",
+    FAMILY,
+    "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/sa_0_4_vit_l_14_linear.pth",
     family="clip",
 )
 TINY_EMBED_DIM = 16  # projection width of clip.openai.tiny_openai_config()
@@ -50,17 +51,32 @@ def load(
 ) -> tuple[nn.Linear, WeightsIdentity]:
     """(head in eval mode, identity) for "tiny" (16-d, for the tiny CLIP), "random", "official" or a path/URL."""
     model, ident = load_family(
-        FAMILY, weights, seed, tiny=lambda: build(TINY_EMBED_DIM), full=build, load_checkpoint=load_official,
-        cache_dir=cache_dir, official=OFFICIAL_WEIGHTS,
+        FAMILY,
+        weights,
+        seed,
+        tiny=lambda: build(TINY_EMBED_DIM),
+        full=build,
+        load_checkpoint=load_official,
+        cache_dir=cache_dir,
+        official=OFFICIAL_WEIGHTS,
     )
     assert isinstance(model, nn.Linear)
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
-    return identify_family(FAMILY, weights, seed, tiny=lambda: build(TINY_EMBED_DIM), full=build,
-                           cache_dir=cache_dir, official=OFFICIAL_WEIGHTS)
+    return identify_family(
+        FAMILY,
+        weights,
+        seed,
+        tiny=lambda: build(TINY_EMBED_DIM),
+        full=build,
+        cache_dir=cache_dir,
+        official=OFFICIAL_WEIGHTS,
+    )
 
 
 class AestheticCore(nn.Module):

@@ -95,7 +95,9 @@ def check_image_processor(path: Path, image_size: int) -> None:
     if not cfg.get("do_center_crop", True):
         wrong["do_center_crop"] = False
     if wrong:
-        raise WeightsLoadError(f"CLIP checkpoint at {path} needs image preprocessing {wrong}, which is not implemented")
+        raise WeightsLoadError(
+            f"CLIP checkpoint at {path} needs image preprocessing {wrong}, which is not implemented"
+        )
 
 
 def load(
@@ -111,13 +113,17 @@ def load(
     vision = model.config.vision_config
     assert isinstance(vision, CLIPVisionConfig)  # CLIPConfig builds it from a dict or a config
     if not isinstance(vision.image_size, int):
-        raise WeightsLoadError(f"CLIP vision config has image_size {vision.image_size!r}; only square inputs are supported")
+        raise WeightsLoadError(
+            f"CLIP vision config has image_size {vision.image_size!r}; only square inputs are supported"
+        )
     if path is not None:
         check_image_processor(path, vision.image_size)
     return model, tokenizer, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """Weights id and sha256 that load() would report (pretrained weights are hashed, not loaded)."""
     return identify_family("clip", weights, seed, model_type="clip", tiny=_tiny, cache_dir=cache_dir)
 
@@ -134,4 +140,3 @@ class ClipImageCore(nn.Module):
         """Run the ViT (pooled CLS after post-LN) and the visual projection (unnormalised)."""
         out = self.vision_model(pixel_values=pixel_values)
         return self.visual_projection(out.pooler_output)
-

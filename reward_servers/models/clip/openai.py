@@ -79,15 +79,25 @@ def clip_config(
         if width % _HEAD_WIDTH:
             raise WeightsLoadError(f"OpenAI CLIP {name} width {width} is not a multiple of {_HEAD_WIDTH}")
     vision = CLIPVisionConfig(
-        hidden_size=vision_width, intermediate_size=4 * vision_width, num_hidden_layers=vision_layers,
-        num_attention_heads=vision_width // _HEAD_WIDTH, image_size=image_size, patch_size=patch,
+        hidden_size=vision_width,
+        intermediate_size=4 * vision_width,
+        num_hidden_layers=vision_layers,
+        num_attention_heads=vision_width // _HEAD_WIDTH,
+        image_size=image_size,
+        patch_size=patch,
         projection_dim=embed_dim,
     )
     text = CLIPTextConfig(
-        vocab_size=vocab_size, hidden_size=text_width, intermediate_size=4 * text_width,
-        num_hidden_layers=text_layers, num_attention_heads=text_width // _HEAD_WIDTH,
-        max_position_embeddings=context_length, projection_dim=embed_dim,
-        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+        vocab_size=vocab_size,
+        hidden_size=text_width,
+        intermediate_size=4 * text_width,
+        num_hidden_layers=text_layers,
+        num_attention_heads=text_width // _HEAD_WIDTH,
+        max_position_embeddings=context_length,
+        projection_dim=embed_dim,
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+        pad_token_id=vocab_size - 1,
     )
     return CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=embed_dim)
 
@@ -109,7 +119,9 @@ def tiny_openai_config() -> Any:
 def config_from_openai_state_dict(sd: dict[str, torch.Tensor]) -> Any:
     """Infer the CLIPConfig from OpenAI-layout shapes, as openai/CLIP's build_model does (ViT models only)."""
     if "visual.proj" not in sd:
-        raise WeightsLoadError("not an OpenAI CLIP ViT state dict (no visual.proj; ResNet CLIPs are not supported)")
+        raise WeightsLoadError(
+            "not an OpenAI CLIP ViT state dict (no visual.proj; ResNet CLIPs are not supported)"
+        )
 
     def layers(prefix: str) -> int:
         pat = re.compile(rf"^{re.escape(prefix)}(\d+)\.")
@@ -187,7 +199,9 @@ def openai_to_hf(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:
             unknown.append(key)
     if unknown:
-        raise WeightsLoadError(f"OpenAI CLIP state dict has keys with no CLIPModel counterpart: {sorted(unknown)[:8]}")
+        raise WeightsLoadError(
+            f"OpenAI CLIP state dict has keys with no CLIPModel counterpart: {sorted(unknown)[:8]}"
+        )
     return out
 
 
@@ -204,12 +218,16 @@ def hf_to_openai(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             continue
         m = layer.match(key)
         if m:
-            base = ("visual." if m.group(1) == "vision_model" else "") + f"transformer.resblocks.{m.group(2)}."
+            base = (
+                "visual." if m.group(1) == "vision_model" else ""
+            ) + f"transformer.resblocks.{m.group(2)}."
             rest = m.group(3)
             qkv = re.match(r"^self_attn\.q_proj\.(weight|bias)$", rest)
             if qkv:
                 kind = qkv.group(1)
-                parts = [sd[f"{m.group(1)}.encoder.layers.{m.group(2)}.self_attn.{n}_proj.{kind}"] for n in "qkv"]
+                parts = [
+                    sd[f"{m.group(1)}.encoder.layers.{m.group(2)}.self_attn.{n}_proj.{kind}"] for n in "qkv"
+                ]
                 out[f"{base}attn.in_proj_{kind}"] = torch.cat(parts, dim=0)
             elif re.match(r"^self_attn\.[kv]_proj\.", rest):
                 continue
@@ -268,8 +286,9 @@ def load_openai(
         return build_tiny(CLIPModel, config, seed, weights)
     if arch not in OPENAI_WEIGHTS:
         raise ValueError(f"unknown OpenAI CLIP architecture {arch!r}; known: {', '.join(OPENAI_WEIGHTS)}")
-    path, ident = resolve_checkpoint(OPENAI_WEIGHTS[arch].name, weights, cache_dir=cache_dir,
-                                     official=OPENAI_WEIGHTS[arch])
+    path, ident = resolve_checkpoint(
+        OPENAI_WEIGHTS[arch].name, weights, cache_dir=cache_dir, official=OPENAI_WEIGHTS[arch]
+    )
     model = load_openai_state_dict(read_openai_checkpoint(path), f"OpenAI CLIP checkpoint {path}")
     return model, ident
 

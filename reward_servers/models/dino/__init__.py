@@ -13,4 +13,14 @@ from omninft.reward_servers.models.dino.model import (
 
 WEIGHTS = (OFFICIAL_WEIGHTS,)
 
-__all__ = ["WEIGHTS", "FAMILY", "OFFICIAL_WEIGHTS", "DinoConfig", "DinoViT", "build", "identify", "load", "load_official"]
+__all__ = [
+    "WEIGHTS",
+    "FAMILY",
+    "OFFICIAL_WEIGHTS",
+    "DinoConfig",
+    "DinoViT",
+    "build",
+    "identify",
+    "load",
+    "load_official",
+]

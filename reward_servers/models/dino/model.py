@@ -34,7 +34,9 @@ FAMILY = "dino"
 # torch.hub's dino_vitb16 downloads this file (VBench's subject_consistency uses the hub copy, §12). No
 # digest is published (the file name carries none), so the sha256 is recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    FAMILY, "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth", family="dino"
+    FAMILY,
+    "https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+    family="dino",
 )
 
 
@@ -152,7 +154,9 @@ class DinoViT(nn.Module):
         table = self.pos_embed[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2)
         table = F.interpolate(table, scale_factor=(h0 / math.sqrt(n), w0 / math.sqrt(n)), mode="bicubic")
         if (table.shape[-2], table.shape[-1]) != (int(h0), int(w0)):
-            raise ValueError(f"position table resized to {tuple(table.shape[-2:])}, expected {(int(h0), int(w0))}")
+            raise ValueError(
+                f"position table resized to {tuple(table.shape[-2:])}, expected {(int(h0), int(w0))}"
+            )
         table = table.permute(0, 2, 3, 1).reshape(1, -1, dim)
         return torch.cat((self.pos_embed[:, :1], table), dim=1)
 
@@ -190,13 +194,23 @@ def load(
 ) -> tuple[DinoViT, WeightsIdentity]:
     """(DinoViT in eval mode, identity) for "tiny", "random", "official" or a checkpoint path/URL."""
     model, ident = load_family(
-        FAMILY, weights, seed, tiny=_tiny, full=_full, load_checkpoint=load_official, cache_dir=cache_dir,
+        FAMILY,
+        weights,
+        seed,
+        tiny=_tiny,
+        full=_full,
+        load_checkpoint=load_official,
+        cache_dir=cache_dir,
         official=OFFICIAL_WEIGHTS,
     )
     assert isinstance(model, DinoViT)
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
-    return identify_family(FAMILY, weights, seed, tiny=_tiny, full=_full, cache_dir=cache_dir, official=OFFICIAL_WEIGHTS)
+    return identify_family(
+        FAMILY, weights, seed, tiny=_tiny, full=_full, cache_dir=cache_dir, official=OFFICIAL_WEIGHTS
+    )

@@ -35,7 +35,9 @@ def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
 
 
-def window_unpartition(windows: torch.Tensor, window: int, padded: tuple[int, int], hw: tuple[int, int]) -> torch.Tensor:
+def window_unpartition(
+    windows: torch.Tensor, window: int, padded: tuple[int, int], hw: tuple[int, int]
+) -> torch.Tensor:
     """Inverse of window_partition, dropping the padding."""
     hp, wp = padded
     h, w = hw
@@ -91,8 +93,15 @@ class Attention(nn.Module):
         rq = q.reshape(b * self.heads, h, w, -1)
         rel_h = torch.einsum("bhwc,hkc->bhwk", rq, rh)
         rel_w = torch.einsum("bhwc,wkc->bhwk", rq, rw)
-        attn = (attn.view(-1, h, w, h, w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).view(-1, h * w, h * w)
-        out = (attn.softmax(dim=-1) @ v).view(b, self.heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
+        attn = (attn.view(-1, h, w, h, w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).view(
+            -1, h * w, h * w
+        )
+        out = (
+            (attn.softmax(dim=-1) @ v)
+            .view(b, self.heads, h, w, -1)
+            .permute(0, 2, 3, 1, 4)
+            .reshape(b, h, w, -1)
+        )
         return self.proj(out)
 
 
@@ -156,8 +165,13 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, n * n + 1, cfg.embed_dim))
         map_size = cfg.img_size // cfg.patch_size
         self.blocks = nn.ModuleList(
-            Block(cfg.embed_dim, cfg.num_heads, cfg.mlp_ratio, 0 if i in cfg.global_blocks else cfg.window_size,
-                  map_size)
+            Block(
+                cfg.embed_dim,
+                cfg.num_heads,
+                cfg.mlp_ratio,
+                0 if i in cfg.global_blocks else cfg.window_size,
+                map_size,
+            )
             for i in range(cfg.depth)
         )
 

@@ -20,8 +20,10 @@ TOKENIZER_FAMILY = "grit_tokenizer"
 # checkpoint: {"model": state dict, ...}; no digest is published, so the sha256 is recorded at fetch time.
 # The decoder's WordPiece vocabulary is bert-base-uncased's vocab.txt (GRiT calls BertTokenizer.from_pretrained).
 # Pinned to a hub revision so every fetch gets the same bytes (the reference reads the main branch).
-BERT_VOCAB_URL = ("https://huggingface.co/google-bert/bert-base-uncased/resolve/"
-                  "86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt")
+BERT_VOCAB_URL = (
+    "https://huggingface.co/google-bert/bert-base-uncased/resolve/"
+    "86b5e0934494bd15c9632b12f734a8a67f723594/vocab.txt"
+)
 OFFICIAL_WEIGHTS: dict[str, WeightSpec] = {
     FAMILY: WeightSpec(
         FAMILY,
@@ -106,9 +108,29 @@ class GRiTConfig:
         """
         return replace(
             GRiTConfig(),
-            embed_dim=32, depth=3, num_heads=2, window_size=4, global_blocks=(2,), img_size=256,
-            pretrain_img_size=64, fpn_channels=64, centernet_convs=2, box_fc_dim=64, mask_conv_dim=16,
-            mask_num_convs=2, vocab_size=vocab_size, text_hidden=32, text_layers=2, text_heads=2, text_ffn=64,
-            max_positions=48, pre_nms_topk=200, post_nms_topk=64, detections_per_image=16, max_steps=16,
-            cls_token_id=2, sep_token_id=3, densecap_begin_id=5,
+            embed_dim=32,
+            depth=3,
+            num_heads=2,
+            window_size=4,
+            global_blocks=(2,),
+            img_size=256,
+            pretrain_img_size=64,
+            fpn_channels=64,
+            centernet_convs=2,
+            box_fc_dim=64,
+            mask_conv_dim=16,
+            mask_num_convs=2,
+            vocab_size=vocab_size,
+            text_hidden=32,
+            text_layers=2,
+            text_heads=2,
+            text_ffn=64,
+            max_positions=48,
+            pre_nms_topk=200,
+            post_nms_topk=64,
+            detections_per_image=16,
+            max_steps=16,
+            cls_token_id=2,
+            sep_token_id=3,
+            densecap_begin_id=5,
         )

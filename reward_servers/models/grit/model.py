@@ -100,7 +100,9 @@ class GRiT(nn.Module):
 
     def preprocess(self, image: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """H x W x 3 RGB (0-255, any real dtype) -> normalised (1, 3, H', W') padded to /32, and (H, W)."""
-        t = torch.as_tensor(np.asarray(image, dtype=np.float32) if not isinstance(image, torch.Tensor) else image)
+        t = torch.as_tensor(
+            np.asarray(image, dtype=np.float32) if not isinstance(image, torch.Tensor) else image
+        )
         if t.ndim != 3 or t.shape[2] != 3:
             raise ValueError(f"GRiT takes one H x W x 3 image, got shape {tuple(t.shape)}")
         mean, std = torch.tensor(PIXEL_MEAN).view(3, 1, 1), torch.tensor(PIXEL_STD).view(3, 1, 1)
@@ -111,8 +113,9 @@ class GRiT(nn.Module):
         padded[0, :, :h, :w] = x
         return padded, (int(h), int(w))
 
-    def describe(self, obj: torch.Tensor, decoder: WordPieceDecoder, captions: bool
-                  ) -> tuple[list[list[str]], list[torch.Tensor]]:
+    def describe(
+        self, obj: torch.Tensor, decoder: WordPieceDecoder, captions: bool
+    ) -> tuple[list[list[str]], list[torch.Tensor]]:
         """ObjectDet (and DenseCap) texts and log-probs of (n, r*r, C) ROI features."""
         textual = self.roi_heads.text_decoder.textual
         # memory tokens never attend to text, so both tasks share their keys/values
@@ -126,8 +129,9 @@ class GRiT(nn.Module):
         return texts, lps
 
     @torch.no_grad()
-    def detect(self, image: np.ndarray | torch.Tensor, decoder: WordPieceDecoder, captions: bool = False
-               ) -> GRiTDetections:
+    def detect(
+        self, image: np.ndarray | torch.Tensor, decoder: WordPieceDecoder, captions: bool = False
+    ) -> GRiTDetections:
         """Detect, name (ObjectDet) and optionally caption (DenseCap) the objects of one RGB frame."""
         x, size = self.preprocess(image)
         features = self.backbone(x.to(next(self.parameters()).device))
@@ -137,8 +141,13 @@ class GRiT(nn.Module):
         names: list[str] = []
         caps: list[str] | None = [] if captions else None
         if boxes.shape[0]:
-            pooled = multilevel_roi_align(features[:3], boxes, self.cfg.object_pooler_resolution, BOX_SCALES,
-                                          self.cfg.pooler_sampling_ratio)
+            pooled = multilevel_roi_align(
+                features[:3],
+                boxes,
+                self.cfg.object_pooler_resolution,
+                BOX_SCALES,
+                self.cfg.pooler_sampling_ratio,
+            )
             obj = pooled.flatten(2).transpose(1, 2).contiguous()  # (N, r*r, C)
             name_lp, cap_lp = [], []
             for part in obj.split(self.text_chunk):
@@ -157,13 +166,16 @@ class GRiT(nn.Module):
             if caps is not None:
                 caps = [c for c, k in zip(caps, keep, strict=True) if k]
         return GRiTDetections(
-            boxes=boxes.cpu().numpy().astype(np.float32), scores=scores.cpu().numpy().astype(np.float32),
-            object_names=tuple(names), captions=None if caps is None else tuple(caps),
+            boxes=boxes.cpu().numpy().astype(np.float32),
+            scores=scores.cpu().numpy().astype(np.float32),
+            object_names=tuple(names),
+            captions=None if caps is None else tuple(caps),
         )
 
 
-def detect_frames(model: GRiT, frames: np.ndarray, decoder: WordPieceDecoder, captions: bool = False
-                  ) -> list[GRiTDetections]:
+def detect_frames(
+    model: GRiT, frames: np.ndarray, decoder: WordPieceDecoder, captions: bool = False
+) -> list[GRiTDetections]:
     """GRiT on every frame of a (T, H, W, 3) RGB clip, one frame per call as the reference runs it."""
     return [model.detect(frame, decoder, captions=captions) for frame in frames]
 
@@ -208,18 +220,22 @@ def _resolve(weights: str, cache_dir: str | os.PathLike[str] | None) -> tuple[Pa
     return path, WeightsIdentity(resolved.weights_id, resolved.sha256, tiny=False)
 
 
-def load_decoder(weights: str, tokenizer: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
-                 ) -> WordPieceDecoder:
+def load_decoder(
+    weights: str, tokenizer: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WordPieceDecoder:
     """The WordPiece decoder matching `weights`: the tiny vocabulary for "tiny", else bert-base-uncased's
     vocab.txt (or `tokenizer`: a vocab.txt path, a directory holding one, or an HF id)."""
     if weights == "tiny" and tokenizer is None:
         return WordPieceDecoder(build_tiny_vocab())
-    spec = OFFICIAL_WEIGHTS[TOKENIZER_FAMILY] if tokenizer is None else as_spec(tokenizer, name=TOKENIZER_FAMILY)
+    spec = (
+        OFFICIAL_WEIGHTS[TOKENIZER_FAMILY] if tokenizer is None else as_spec(tokenizer, name=TOKENIZER_FAMILY)
+    )
     return WordPieceDecoder.from_file(resolve_named_file(spec, "vocab.txt", cache_dir=cache_dir))
 
 
-def load(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
-         ) -> tuple[GRiT, WeightsIdentity]:
+def load(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[GRiT, WeightsIdentity]:
     """(GRiT in eval mode, identity) for "tiny", "random", "official" or a checkpoint path/URL."""
     if weights in RANDOM_WEIGHTS:
         cfg = GRiTConfig.tiny() if weights == "tiny" else GRiTConfig.official()
@@ -233,7 +249,9 @@ def load(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | Non
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
     if weights in RANDOM_WEIGHTS:
         return load(weights, seed)[1]

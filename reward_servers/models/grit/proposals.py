@@ -108,14 +108,23 @@ class CenterNetProposals(nn.Module):
         heat_logits, reg = self.centernet_head(features)
         boxes, scores = [], []
         for level, (hm, rg) in enumerate(zip(heat_logits, reg, strict=True)):
-            b, sc = decode_level(hm.sigmoid()[0, 0], rg[0], STRIDES[level], self.cfg.proposal_score_thresh,
-                                 self.cfg.pre_nms_topk)
+            b, sc = decode_level(
+                hm.sigmoid()[0, 0],
+                rg[0],
+                STRIDES[level],
+                self.cfg.proposal_score_thresh,
+                self.cfg.pre_nms_topk,
+            )
             boxes.append(b)
             scores.append(sc)
         all_boxes = torch.cat(boxes)
         all_scores = torch.cat(scores)
-        keep = batched_nms(all_boxes, all_scores, torch.zeros_like(all_scores, dtype=torch.int64),
-                           self.cfg.proposal_nms_thresh)
+        keep = batched_nms(
+            all_boxes,
+            all_scores,
+            torch.zeros_like(all_scores, dtype=torch.int64),
+            self.cfg.proposal_nms_thresh,
+        )
         all_boxes, all_scores = all_boxes[keep], all_scores[keep]
         k = self.cfg.post_nms_topk
         if all_scores.numel() > k:

@@ -91,7 +91,10 @@ class CascadeBoxHeads(nn.Module):
         self.mask_head = MaskHead(cfg)
 
     def detect(
-        self, features: list[torch.Tensor], proposals: torch.Tensor, proposal_scores: torch.Tensor,
+        self,
+        features: list[torch.Tensor],
+        proposals: torch.Tensor,
+        proposal_scores: torch.Tensor,
         image_size: tuple[int, int],
     ) -> BoxDetections:
         """Cascade on (N, 4) proposals of one image of (height, width) -> thresholded, NMS'd detections."""
@@ -101,8 +104,9 @@ class CascadeBoxHeads(nn.Module):
         for k, weights in enumerate(CASCADE_BOX_WEIGHTS):
             if k > 0:
                 boxes = clip_boxes(boxes, h, w)
-            pooled = multilevel_roi_align(features, boxes, self.cfg.box_pooler_resolution, BOX_SCALES,
-                                          self.cfg.pooler_sampling_ratio)
+            pooled = multilevel_roi_align(
+                features, boxes, self.cfg.box_pooler_resolution, BOX_SCALES, self.cfg.pooler_sampling_ratio
+            )
             logits, deltas = self.box_predictor[k](self.box_head[k](pooled))
             probs.append(F.softmax(logits, dim=-1))
             boxes = apply_deltas(deltas, boxes, weights)

@@ -88,7 +88,9 @@ class BertLayer(nn.Module):
         att = self.attention.self
         return self.split(att.key(x)), self.split(att.value(x))
 
-    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         """Queries from x attend over (k, v) with an additive mask; then the residual/LayerNorm/FFN path."""
         q = self.split(self.attention.self.query(x))
         scores = torch.matmul(q / math.sqrt(q.shape[-1]), k.transpose(-1, -2))
@@ -102,8 +104,9 @@ class BertLayer(nn.Module):
 class _Encoder(nn.Module):
     def __init__(self, cfg: GRiTConfig) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(cfg.text_hidden, cfg.text_heads, cfg.text_ffn)
-                                   for _ in range(cfg.text_layers))
+        self.layer = nn.ModuleList(
+            BertLayer(cfg.text_hidden, cfg.text_heads, cfg.text_ffn) for _ in range(cfg.text_layers)
+        )
 
 
 class _EncoderAsDecoder(nn.Module):
@@ -158,7 +161,10 @@ class TextualHead(nn.Module):
         return cache
 
     def step(
-        self, tokens: torch.Tensor, start: int, memory: list[tuple[torch.Tensor, torch.Tensor]],
+        self,
+        tokens: torch.Tensor,
+        start: int,
+        memory: list[tuple[torch.Tensor, torch.Tensor]],
         text_cache: list[tuple[torch.Tensor, torch.Tensor]],
     ) -> torch.Tensor:
         """Logits (B, V) after new tokens (B, L) at positions start..; extends text_cache in place."""
@@ -188,8 +194,14 @@ class Decoded:
     logprobs: torch.Tensor
 
 
-def greedy_decode(head: TextualHead, object_features: torch.Tensor, begin_id: int, end_id: int,
-                  max_steps: int, memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Decoded:
+def greedy_decode(
+    head: TextualHead,
+    object_features: torch.Tensor,
+    begin_id: int,
+    end_id: int,
+    max_steps: int,
+    memory: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> Decoded:
     """AutoRegressiveBeamSearch with beam 1 on (N, 196, C) ROI features.
 
     `memory` (head.memory_cache(object_features)) can be shared by several searches on the same features.

@@ -12,8 +12,18 @@ import os
 from pathlib import Path
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-            (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+_CLEANUP = (
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (" 's", "'s"),
+    (" 've", "'ve"),
+    (" 're", "'re"),
+)
 
 
 class WordPieceDecoder:
@@ -50,9 +60,45 @@ class WordPieceDecoder:
 
 
 _TINY_WORDS = (
-    "a", "an", "the", "of", "on", "in", "with", "and", "is", "person", "man", "woman", "dog", "cat", "car", "bird",
-    "bowl", "chair", "clock", "vase", "umbrella", "bicycle", "suitcase", "red", "blue", "green", "white", "black",
-    "yellow", "pink", "purple", "orange", "gray", "silver", "small", "large", "wooden", "sitting", "table",
+    "a",
+    "an",
+    "the",
+    "of",
+    "on",
+    "in",
+    "with",
+    "and",
+    "is",
+    "person",
+    "man",
+    "woman",
+    "dog",
+    "cat",
+    "car",
+    "bird",
+    "bowl",
+    "chair",
+    "clock",
+    "vase",
+    "umbrella",
+    "bicycle",
+    "suitcase",
+    "red",
+    "blue",
+    "green",
+    "white",
+    "black",
+    "yellow",
+    "pink",
+    "purple",
+    "orange",
+    "gray",
+    "silver",
+    "small",
+    "large",
+    "wooden",
+    "sitting",
+    "table",
 )
 
 

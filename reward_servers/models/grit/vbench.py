@@ -72,7 +72,9 @@ class SharedDetector:
     turns the cache off. Model calls are serialised (one frame at a time, as the reference).
     """
 
-    def __init__(self, model: GRiT, decoder: WordPieceDecoder, device: str = "cpu", cache_frames: int = 256) -> None:
+    def __init__(
+        self, model: GRiT, decoder: WordPieceDecoder, device: str = "cpu", cache_frames: int = 256
+    ) -> None:
         self.model = model
         self.decoder = decoder
         self.device = device
@@ -105,6 +107,8 @@ class SharedDetector:
                     self._cache.popitem(last=False)
             return det
 
-    def detect_frames(self, frames: Sequence[np.ndarray] | np.ndarray, captions: bool = False) -> list[GRiTDetections]:
+    def detect_frames(
+        self, frames: Sequence[np.ndarray] | np.ndarray, captions: bool = False
+    ) -> list[GRiTDetections]:
         """detect() on every frame, in order."""
         return [self.detect(f, captions=captions) for f in frames]

@@ -129,7 +129,9 @@ def load_random(seed: int, size: str = "tiny", dtype: torch.dtype = torch.float3
     named, ids = _token_ids(tokenizer)
     cfg = HPSv3Config.tiny() if size == "tiny" else HPSv3Config.official()
     cfg = replace(cfg, vocab_size=len(tokenizer) if size == "tiny" else cfg.vocab_size)
-    model = q.build_model(cfg.hf_config(named), lambda: reward_head(cfg), seed, head_dtype=torch.float32, dtype=dtype)
+    model = q.build_model(
+        cfg.hf_config(named), lambda: reward_head(cfg), seed, head_dtype=torch.float32, dtype=dtype
+    )
     ident = WeightsIdentity(tiny_weights_id(seed, size), state_dict_sha256(model.state_dict()), tiny=True)
     return LoadedHPSv3(model, tokenizer, cfg, ids, ident)
 
@@ -154,7 +156,10 @@ def _arch_from_folder(folder: Path) -> HPSv3Config | None:
 
 
 def load_pretrained(
-    weights: str, *, cache_dir: str | os.PathLike[str] | None = None, dtype: torch.dtype = torch.bfloat16,
+    weights: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    dtype: torch.dtype = torch.bfloat16,
     arch: HPSv3Config | None = None,
 ) -> LoadedHPSv3:
     """HPSv3 from "official" (MizzenAI/HPSv3, offline), a local HPSv3.safetensors / folder, or an HF id.
@@ -182,26 +187,37 @@ def load_pretrained(
         arch = _arch_from_folder(tok_dir)
         if arch is not None and "rm_head.0.weight" in state and "rm_head.3.weight" in state:
             # the ranknet head sizes are HPSv3's own config, not Qwen2-VL's: take them from the checkpoint
-            arch = replace(arch, head_hidden=int(state["rm_head.0.weight"].shape[0]),
-                           head_bottleneck=int(state["rm_head.3.weight"].shape[0]))
+            arch = replace(
+                arch,
+                head_hidden=int(state["rm_head.0.weight"].shape[0]),
+                head_bottleneck=int(state["rm_head.3.weight"].shape[0]),
+            )
     cfg = replace(arch or HPSv3Config.official(), vocab_size=q.checkpoint_vocab_size(state))
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     q.add_reward_tokens(tokenizer, REWARD_TOKENS)
     if len(tokenizer) != cfg.vocab_size:
-        raise WeightsLoadError(f"tokenizer has {len(tokenizer)} tokens but the checkpoint embeds {cfg.vocab_size}")
+        raise WeightsLoadError(
+            f"tokenizer has {len(tokenizer)} tokens but the checkpoint embeds {cfg.vocab_size}"
+        )
     named, ids = _token_ids(tokenizer)
     model = q.build_empty(cfg.hf_config(named), reward_head(cfg), dtype=dtype, head_dtype=torch.float32)
     try:
         q.load_official_state_dict(model, state)
     except q.CheckpointLayoutError as e:
         raise WeightsLoadError(f"HPSv3 checkpoint {ckpt}: {e}") from e
-    ident = WeightsIdentity(resolved.weights_id, resolved.file_sha256.get(ckpt.name, resolved.sha256), tiny=False)
+    ident = WeightsIdentity(
+        resolved.weights_id, resolved.file_sha256.get(ckpt.name, resolved.sha256), tiny=False
+    )
     logger.info("hpsv3: loaded %s (%s)", ckpt, ident.sha256[:12])
     return LoadedHPSv3(model, tokenizer, cfg, ids, ident)
 
 
 def load(
-    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None, dtype: torch.dtype = torch.bfloat16
+    weights: str,
+    seed: int = 0,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    dtype: torch.dtype = torch.bfloat16,
 ) -> LoadedHPSv3:
     """HPSv3 for "tiny", "random", "official" or a local file / folder / HF id (see load_pretrained)."""
     if weights in RANDOM_WEIGHTS:
@@ -210,7 +226,10 @@ def load(
 
 
 def load_official(
-    source: str = "official", *, cache_dir: str | os.PathLike[str] | None = None, dtype: torch.dtype = torch.bfloat16,
+    source: str = "official",
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    dtype: torch.dtype = torch.bfloat16,
     arch: HPSv3Config | None = None,
 ) -> LoadedHPSv3:
     """The official checkpoint (or `source`: a local copy / HF id of the same layout), offline, strict keys."""

@@ -23,4 +23,14 @@ WEIGHTS = (
     ),
 )
 
-__all__ = ["WEIGHTS", "FAMILY", "I3DConfig", "I3DCore", "InceptionI3d", "build", "identify", "load", "load_official"]
+__all__ = [
+    "WEIGHTS",
+    "FAMILY",
+    "I3DConfig",
+    "I3DCore",
+    "InceptionI3d",
+    "build",
+    "identify",
+    "load",
+    "load_official",
+]

@@ -46,9 +46,22 @@ _POOLS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "MaxPool3d_5a_2x2": ((2, 2, 2), (2, 2, 2)),
 }
 _ORDER = (
-    "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3",
-    "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
-    "MaxPool3d_5a_2x2", "Mixed_5b", "Mixed_5c",
+    "Conv3d_1a_7x7",
+    "MaxPool3d_2a_3x3",
+    "Conv3d_2b_1x1",
+    "Conv3d_2c_3x3",
+    "MaxPool3d_3a_3x3",
+    "Mixed_3b",
+    "Mixed_3c",
+    "MaxPool3d_4a_3x3",
+    "Mixed_4b",
+    "Mixed_4c",
+    "Mixed_4d",
+    "Mixed_4e",
+    "Mixed_4f",
+    "MaxPool3d_5a_2x2",
+    "Mixed_5b",
+    "Mixed_5c",
 )
 
 
@@ -71,6 +84,7 @@ class I3DConfig:
     @staticmethod
     def tiny() -> I3DConfig:
         """Same topology with 1/8 of the channels (at least 2), keeping the 400-d logits of the official model."""
+
         def shrink(c: int) -> int:
             return max(2, c // 8)
 
@@ -108,9 +122,18 @@ class SamePadMaxPool3d(nn.Module):
 class Unit3D(nn.Module):
     """SAME-padded Conv3d (keys `conv3d.*`) + optional BatchNorm3d (`bn.*`) + optional ReLU."""
 
-    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (1, 1, 1),
-                 stride: tuple[int, int, int] = (1, 1, 1), *, cfg: I3DConfig, bn: bool = True,
-                 relu: bool = True, bias: bool = False) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: tuple[int, int, int] = (1, 1, 1),
+        stride: tuple[int, int, int] = (1, 1, 1),
+        *,
+        cfg: I3DConfig,
+        bn: bool = True,
+        relu: bool = True,
+        bias: bool = False,
+    ) -> None:
         super().__init__()
         self.kernel, self.stride, self.relu = kernel, stride, relu
         self.conv3d = nn.Conv3d(cin, cout, kernel, stride, padding=0, bias=bias)
@@ -238,19 +261,29 @@ def load(
 ) -> tuple[InceptionI3d, WeightsIdentity]:
     """(InceptionI3d in eval mode, identity) for "tiny", "random", "official" or a checkpoint path/URL."""
     model, ident = load_family(
-        FAMILY, weights, seed,
-        tiny=lambda: calibrate_random(build(I3DConfig.tiny())), full=lambda: build(I3DConfig.official()),
-        load_checkpoint=load_official, cache_dir=cache_dir,
+        FAMILY,
+        weights,
+        seed,
+        tiny=lambda: calibrate_random(build(I3DConfig.tiny())),
+        full=lambda: build(I3DConfig.official()),
+        load_checkpoint=load_official,
+        cache_dir=cache_dir,
     )
     assert isinstance(model, InceptionI3d)
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
     return identify_family(
-        FAMILY, weights, seed, tiny=lambda: calibrate_random(build(I3DConfig.tiny())),
-        full=lambda: build(I3DConfig.official()), cache_dir=cache_dir,
+        FAMILY,
+        weights,
+        seed,
+        tiny=lambda: calibrate_random(build(I3DConfig.tiny())),
+        full=lambda: build(I3DConfig.official()),
+        cache_dir=cache_dir,
     )
 
 

@@ -21,7 +21,9 @@ from omninft.reward_servers.weights import WeightSpec
 
 # ImageBind-Huge (plain state dict, all six modalities) and the CLIP BPE vocabulary its text side uses.
 WEIGHTS = (
-    WeightSpec("imagebind", "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth", family="imagebind"),
+    WeightSpec(
+        "imagebind", "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth", family="imagebind"
+    ),
     WeightSpec(
         "imagebind_bpe",
         "https://raw.githubusercontent.com/facebookresearch/ImageBind/main/bpe/bpe_simple_vocab_16e6.txt.gz",

@@ -44,18 +44,25 @@ def select_modalities(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch
     return kept
 
 
-def load_state_dict(model: ImageBindModel, state_dict: Mapping[str, torch.Tensor], *, assign: bool = False) -> None:
+def load_state_dict(
+    model: ImageBindModel, state_dict: Mapping[str, torch.Tensor], *, assign: bool = False
+) -> None:
     """Load the vision/text/audio part of an official-layout state dict with strict key and shape checks."""
     wanted = select_modalities(state_dict)
     own = model.state_dict()
-    mismatched = [f"{k}: {tuple(v.shape)} != {tuple(own[k].shape)}" for k, v in wanted.items()
-                  if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k}: {tuple(v.shape)} != {tuple(own[k].shape)}"
+        for k, v in wanted.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
     missing = sorted(set(own) - set(wanted))
     unexpected = sorted(set(wanted) - set(own))
     if mismatched or missing or unexpected:
-        detail = "; ".join(f"{name}: {keys[:8]}{' ...' if len(keys) > 8 else ''}"
-                           for name, keys in (("missing", missing), ("unexpected", unexpected),
-                                              ("mismatched", mismatched)) if keys)
+        detail = "; ".join(
+            f"{name}: {keys[:8]}{' ...' if len(keys) > 8 else ''}"
+            for name, keys in (("missing", missing), ("unexpected", unexpected), ("mismatched", mismatched))
+            if keys
+        )
         raise WeightsLoadError(f"ImageBind weights do not match the architecture: {detail}")
     model.load_state_dict({k: v.float() for k, v in wanted.items()}, strict=True, assign=assign)
 
@@ -106,7 +113,11 @@ def load_tokenizer(
     source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None, keep_eot: bool = False
 ) -> ImageBindTokenizer:
     """The official BPE tokenizer: `source` (a bpe .txt.gz path or URL) or "imagebind_bpe" in models.imagebind.WEIGHTS."""
-    spec = official_spec("imagebind_bpe") if source in (None, "", "official") else as_spec(str(source), name="imagebind_bpe")
+    spec = (
+        official_spec("imagebind_bpe")
+        if source in (None, "", "official")
+        else as_spec(str(source), name="imagebind_bpe")
+    )
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
     return ImageBindTokenizer.from_bpe_file(resolved.main_file or resolved.path, keep_eot=keep_eot)
 
@@ -128,7 +139,11 @@ def load(
     if weights == "tiny":
         tok = ImageBindTokenizer.tiny(keep_eot=keep_eot)
         model = build(ImageBindConfig.tiny(vocab_size=tok.vocab_size), seed=seed)
-        return model, tok, WeightsIdentity(tiny_weights_id(seed, "tiny"), state_dict_sha256(model.state_dict()), True)
+        return (
+            model,
+            tok,
+            WeightsIdentity(tiny_weights_id(seed, "tiny"), state_dict_sha256(model.state_dict()), True),
+        )
     if weights in RANDOM_WEIGHTS:  # "random": full size, random init (load/speed testing)
         try:
             tok = load_tokenizer(tokenizer_source, cache_dir=cache_dir, keep_eot=keep_eot)
@@ -136,9 +151,15 @@ def load(
             logger.warning("imagebind: CLIP BPE file not available; random weights use the tiny tokenizer")
             tok = ImageBindTokenizer.tiny(keep_eot=keep_eot)
         model = build(ImageBindConfig.huge(), seed=seed)
-        return model, tok, WeightsIdentity(tiny_weights_id(seed, "random"), state_dict_sha256(model.state_dict()), True)
+        return (
+            model,
+            tok,
+            WeightsIdentity(tiny_weights_id(seed, "random"), state_dict_sha256(model.state_dict()), True),
+        )
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown ImageBind architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"unknown ImageBind architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+        )
     config = ImageBindConfig.huge() if architecture == "huge" else ImageBindConfig.tiny()
     if weights != "official" and architecture == "tiny":
         config = _tiny_config_for(weights, cache_dir)

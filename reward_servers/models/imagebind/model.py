@@ -58,9 +58,16 @@ class ImageBindConfig:
         """Small widths and depths with the official input contract (224^2 x 2 frames, 128 x 204 fbank, 77 tokens)."""
         return replace(
             cls(),
-            vision_embed_dim=32, vision_num_blocks=2, vision_num_heads=2,
-            text_embed_dim=32, text_num_blocks=2, text_num_heads=2, vocab_size=vocab_size,
-            audio_embed_dim=32, audio_num_blocks=2, audio_num_heads=2,
+            vision_embed_dim=32,
+            vision_num_blocks=2,
+            vision_num_heads=2,
+            text_embed_dim=32,
+            text_num_blocks=2,
+            text_num_heads=2,
+            vocab_size=vocab_size,
+            audio_embed_dim=32,
+            audio_num_blocks=2,
+            audio_num_heads=2,
             out_embed_dim=16,
         )
 
@@ -182,7 +189,9 @@ class Block(nn.Module):
 class Trunk(nn.Module):
     """(B, L, D) -> (B, L, D) through the blocks in sequence-first layout; optional pre-LayerNorm (vision)."""
 
-    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: int, *, pre_ln: bool, add_bias_kv: bool) -> None:
+    def __init__(
+        self, dim: int, depth: int, heads: int, mlp_ratio: int, *, pre_ln: bool, add_bias_kv: bool
+    ) -> None:
         super().__init__()
         self.pre_transformer_layer = nn.Sequential(nn.LayerNorm(dim, eps=1e-6) if pre_ln else nn.Identity())
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, add_bias_kv) for _ in range(depth))
@@ -254,38 +263,72 @@ class ImageBindModel(nn.Module):
     def __init__(self, config: ImageBindConfig) -> None:
         super().__init__()
         c = self.config = config
-        vision_stem = PatchStem(nn.Sequential(
-            PadIm2Video(c.video_frames),
-            nn.Conv3d(3, c.vision_embed_dim, kernel_size=c.kernel_size, stride=c.kernel_size, bias=False),
-        ))
+        vision_stem = PatchStem(
+            nn.Sequential(
+                PadIm2Video(c.video_frames),
+                nn.Conv3d(3, c.vision_embed_dim, kernel_size=c.kernel_size, stride=c.kernel_size, bias=False),
+            )
+        )
         audio_stem = PatchStem(
-            nn.Conv2d(1, c.audio_embed_dim, kernel_size=c.audio_kernel_size, stride=c.audio_stride, bias=False),
+            nn.Conv2d(
+                1, c.audio_embed_dim, kernel_size=c.audio_kernel_size, stride=c.audio_stride, bias=False
+            ),
             norm_layer=nn.LayerNorm(c.audio_embed_dim),  # default eps 1e-5 here, as in the reference
         )
         fa, ta = c.audio_patches
-        self.modality_preprocessors = nn.ModuleDict({
-            "vision": PatchPreprocessor(vision_stem, c.vision_patches, c.vision_embed_dim),
-            "text": TextPreprocessor(c.vocab_size, c.context_length, c.text_embed_dim),
-            "audio": PatchPreprocessor(audio_stem, fa * ta, c.audio_embed_dim),
-        })
-        self.modality_trunks = nn.ModuleDict({
-            "vision": Trunk(c.vision_embed_dim, c.vision_num_blocks, c.vision_num_heads, c.mlp_ratio,
-                            pre_ln=True, add_bias_kv=False),
-            "text": Trunk(c.text_embed_dim, c.text_num_blocks, c.text_num_heads, c.mlp_ratio,
-                          pre_ln=False, add_bias_kv=False),
-            "audio": Trunk(c.audio_embed_dim, c.audio_num_blocks, c.audio_num_heads, c.mlp_ratio,
-                           pre_ln=False, add_bias_kv=True),
-        })
-        self.modality_heads = nn.ModuleDict({
-            "vision": _head(c.vision_embed_dim, c.out_embed_dim),
-            "text": TextHead(c.text_embed_dim, c.out_embed_dim),
-            "audio": _head(c.audio_embed_dim, c.out_embed_dim),
-        })
-        self.modality_postprocessors = nn.ModuleDict({
-            "vision": Normalize(),
-            "text": nn.Sequential(Normalize(), LogitScale(c.text_logit_scale_init, True, c.max_logit_scale)),
-            "audio": nn.Sequential(Normalize(), LogitScale(c.audio_logit_scale, False, c.max_logit_scale)),
-        })
+        self.modality_preprocessors = nn.ModuleDict(
+            {
+                "vision": PatchPreprocessor(vision_stem, c.vision_patches, c.vision_embed_dim),
+                "text": TextPreprocessor(c.vocab_size, c.context_length, c.text_embed_dim),
+                "audio": PatchPreprocessor(audio_stem, fa * ta, c.audio_embed_dim),
+            }
+        )
+        self.modality_trunks = nn.ModuleDict(
+            {
+                "vision": Trunk(
+                    c.vision_embed_dim,
+                    c.vision_num_blocks,
+                    c.vision_num_heads,
+                    c.mlp_ratio,
+                    pre_ln=True,
+                    add_bias_kv=False,
+                ),
+                "text": Trunk(
+                    c.text_embed_dim,
+                    c.text_num_blocks,
+                    c.text_num_heads,
+                    c.mlp_ratio,
+                    pre_ln=False,
+                    add_bias_kv=False,
+                ),
+                "audio": Trunk(
+                    c.audio_embed_dim,
+                    c.audio_num_blocks,
+                    c.audio_num_heads,
+                    c.mlp_ratio,
+                    pre_ln=False,
+                    add_bias_kv=True,
+                ),
+            }
+        )
+        self.modality_heads = nn.ModuleDict(
+            {
+                "vision": _head(c.vision_embed_dim, c.out_embed_dim),
+                "text": TextHead(c.text_embed_dim, c.out_embed_dim),
+                "audio": _head(c.audio_embed_dim, c.out_embed_dim),
+            }
+        )
+        self.modality_postprocessors = nn.ModuleDict(
+            {
+                "vision": Normalize(),
+                "text": nn.Sequential(
+                    Normalize(), LogitScale(c.text_logit_scale_init, True, c.max_logit_scale)
+                ),
+                "audio": nn.Sequential(
+                    Normalize(), LogitScale(c.audio_logit_scale, False, c.max_logit_scale)
+                ),
+            }
+        )
 
     def embed_vision(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) images or (B, 3, 2, H, W) clips -> unit (B, out_dim) embeddings."""
@@ -318,7 +361,9 @@ class ImageBindModel(nn.Module):
         return out
 
 
-def build(config: ImageBindConfig, *, seed: int | None = None, device: str | torch.device = "cpu") -> ImageBindModel:
+def build(
+    config: ImageBindConfig, *, seed: int | None = None, device: str | torch.device = "cpu"
+) -> ImageBindModel:
     """A randomly initialised model in eval mode; `seed` makes it reproducible without touching the global RNG."""
     if seed is None:
         with torch.device(device):

@@ -47,7 +47,9 @@ def _byte_alphabet_in_clip_order() -> list[str]:
     return [symbols[b] for b in printable + rest]
 
 
-def vocab_and_merges_from_bpe(path: str | os.PathLike[str], n_merges: int = OFFICIAL_MERGES) -> tuple[dict[str, int], list[tuple[str, str]]]:
+def vocab_and_merges_from_bpe(
+    path: str | os.PathLike[str], n_merges: int = OFFICIAL_MERGES
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """CLIP's vocabulary and merge list from a bpe_simple_vocab (.txt.gz or .txt) file."""
     opener: Any = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
@@ -65,8 +67,15 @@ def clip_bpe_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]) -> 
     from transformers import CLIPTokenizer
 
     merge_list: Any = list(merges)
-    return CLIPTokenizer(vocab=vocab, merges=merge_list, unk_token=EOT, bos_token=SOT, eos_token=EOT, pad_token=EOT,
-                         model_max_length=CONTEXT_LENGTH)
+    return CLIPTokenizer(
+        vocab=vocab,
+        merges=merge_list,
+        unk_token=EOT,
+        bos_token=SOT,
+        eos_token=EOT,
+        pad_token=EOT,
+        model_max_length=CONTEXT_LENGTH,
+    )
 
 
 def clean_text(text: str) -> str:
@@ -90,7 +99,9 @@ class ImageBindTokenizer:
         self.eot_id = int(bpe.convert_tokens_to_ids(EOT))
         self.vocab_size = len(bpe)
         if self.eot_id != self.vocab_size - 1:
-            raise ValueError(f"EOT must be the largest id (argmax pooling), got {self.eot_id} of {self.vocab_size}")
+            raise ValueError(
+                f"EOT must be the largest id (argmax pooling), got {self.eot_id} of {self.vocab_size}"
+            )
 
     @classmethod
     def from_bpe_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> ImageBindTokenizer:

@@ -209,7 +209,9 @@ class TransformerEncoder(nn.Module):
             {f"encoderblock_{i}": TransformerBlock(cfg) for i in range(cfg.num_layers)}
         )
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, scales: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, scales: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """Encoded tokens, CLS first."""
         x = self.scaleembed_input(self.posembed_input(x, positions), scales)
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
@@ -278,13 +280,23 @@ def load(
 ) -> tuple[MusiqNet, WeightsIdentity]:
     """(MusiqNet in eval mode, identity) for "tiny", "random", "official" or a checkpoint path/URL."""
     model, ident = load_family(
-        FAMILY, weights, seed, tiny=_tiny, full=_full, load_checkpoint=load_official, cache_dir=cache_dir,
+        FAMILY,
+        weights,
+        seed,
+        tiny=_tiny,
+        full=_full,
+        load_checkpoint=load_official,
+        cache_dir=cache_dir,
         official=OFFICIAL_WEIGHTS,
     )
     assert isinstance(model, MusiqNet)
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
-    return identify_family(FAMILY, weights, seed, tiny=_tiny, full=_full, cache_dir=cache_dir, official=OFFICIAL_WEIGHTS)
+    return identify_family(
+        FAMILY, weights, seed, tiny=_tiny, full=_full, cache_dir=cache_dir, official=OFFICIAL_WEIGHTS
+    )

@@ -18,7 +18,9 @@ OFFICIAL_WEIGHTS = WeightSpec(
 OFFICIAL_MEMBER = "models/raft-things.pth"  # its path inside models.zip
 OFFICIAL_KEY_PREFIX = "module."
 OFFICIAL_PARAMS = 5_257_536  # counted on the reference class (VBench third_party/RAFT, small=False)
-OFFICIAL_KEYS = 179  # state_dict entries (BatchNorm buffers included; norm3 appears twice, as in the reference)
+OFFICIAL_KEYS = (
+    179  # state_dict entries (BatchNorm buffers included; norm3 appears twice, as in the reference)
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,18 @@ class RAFTConfig:
     def tiny() -> RAFTConfig:
         """The same graph with small widths, radius 2 and 3 iterations (for tests and the offline demo)."""
         return RAFTConfig(
-            stem=8, stages=(8, 12, 16), feature_dim=16, hidden_dim=8, context_dim=8, corr_levels=4,
-            corr_radius=2, corr_hidden=(16, 12), flow_hidden=(8, 8), motion_dim=16, head_hidden=16, iters=3,
+            stem=8,
+            stages=(8, 12, 16),
+            feature_dim=16,
+            hidden_dim=8,
+            context_dim=8,
+            corr_levels=4,
+            corr_radius=2,
+            corr_hidden=(16, 12),
+            flow_hidden=(8, 8),
+            motion_dim=16,
+            head_hidden=16,
+            iters=3,
         )
 
     @property

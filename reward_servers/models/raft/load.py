@@ -50,7 +50,9 @@ def load(
     return model, ident
 
 
-def identify(weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None) -> WeightsIdentity:
+def identify(
+    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None
+) -> WeightsIdentity:
     """The identity load() would report, without loading a checkpoint."""
     if weights in RANDOM_WEIGHTS:
         return build_random(lambda: build(_factory(weights)), seed, weights)[1]

@@ -124,7 +124,9 @@ class SepConvGRU(nn.Module):
         self.convq2 = nn.Conv2d(cin, hidden_dim, (5, 1), padding=(2, 0))
 
     @staticmethod
-    def _step(h: torch.Tensor, x: torch.Tensor, convz: nn.Module, convr: nn.Module, convq: nn.Module) -> torch.Tensor:
+    def _step(
+        h: torch.Tensor, x: torch.Tensor, convz: nn.Module, convr: nn.Module, convq: nn.Module
+    ) -> torch.Tensor:
         hx = torch.cat([h, x], dim=1)
         z = torch.sigmoid(convz(hx))
         r = torch.sigmoid(convr(hx))

@@ -50,8 +50,12 @@ def _check(frames: np.ndarray) -> None:
 
 @torch.no_grad()
 def pair_scores(
-    model: RAFT, frames: np.ndarray, pairs: Sequence[tuple[int, int]], fraction: float,
-    iters: int | None = None, batch: int = 1,
+    model: RAFT,
+    frames: np.ndarray,
+    pairs: Sequence[tuple[int, int]],
+    fraction: float,
+    iters: int | None = None,
+    batch: int = 1,
 ) -> list[float]:
     """Top-`fraction` flow-magnitude means of frame pairs (i -> j), `batch` pairs per forward pass.
 
@@ -71,7 +75,9 @@ def pair_scores(
     return out
 
 
-def pair_score(model: RAFT, frames: np.ndarray, i: int, j: int, fraction: float, iters: int | None = None) -> float:
+def pair_score(
+    model: RAFT, frames: np.ndarray, i: int, j: int, fraction: float, iters: int | None = None
+) -> float:
     """Mean of the top `fraction` flow magnitudes from frame i to frame j over the padded frame."""
     return pair_scores(model, frames, [(i, j)], fraction, iters)[0]
 
@@ -99,14 +105,18 @@ def dynamic_degree_video(
 
     def lazy() -> Iterator[float]:
         for start in range(0, len(pairs), batch):
-            new = pair_scores(model, sampled, pairs[start : start + batch], DYNAMIC_TOP_FRACTION, iters, batch)
+            new = pair_scores(
+                model, sampled, pairs[start : start + batch], DYNAMIC_TOP_FRACTION, iters, batch
+            )
             scores.extend(new)
             yield from new
 
     return MotionDecision(is_dynamic(lazy(), th), th, len(idx), scores)
 
 
-def static_filter_video(model: RAFT, frames: np.ndarray, iters: int | None = None, batch: int = 1) -> MotionDecision:
+def static_filter_video(
+    model: RAFT, frames: np.ndarray, iters: int | None = None, batch: int = 1
+) -> MotionDecision:
     """The static filter's verdict for one video (True: static, kept for temporal_flickering)."""
     _check(frames)
     n = frames.shape[0]
@@ -116,7 +126,9 @@ def static_filter_video(model: RAFT, frames: np.ndarray, iters: int | None = Non
     scores: list[float] = []
     above = 0
     for start in range(0, len(consecutive), batch):
-        new = pair_scores(model, frames, consecutive[start : start + batch], STATIC_TOP_FRACTION, iters, batch)
+        new = pair_scores(
+            model, frames, consecutive[start : start + batch], STATIC_TOP_FRACTION, iters, batch
+        )
         scores.extend(new)
         above += sum(score > th.thres for score in new)
         if above > th.count_num:  # already moving: the first<->last pairs cannot change the verdict

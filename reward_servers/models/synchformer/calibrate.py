@@ -20,7 +20,9 @@ from omninft.reward_servers.functional import sync_frontend as sf
 if TYPE_CHECKING:  # model.py imports this module to calibrate the random weights it builds
     from omninft.reward_servers.models.synchformer.model import Synchformer
 
-_SEGMENTS = 4  # distinct segments per synthetic clip; windows cycle through them as the scorer's wrap-around does
+_SEGMENTS = (
+    4  # distinct segments per synthetic clip; windows cycle through them as the scorer's wrap-around does
+)
 _CLIPS = 2
 
 
@@ -64,7 +66,9 @@ def _noise_video(cfg_size: int, segments: int) -> np.ndarray:
 
 def _noise_audio(segments: int) -> np.ndarray:
     """float32 (segments, 10240) of seeded white noise."""
-    return (0.1 * np.random.default_rng(1).standard_normal((segments, sf.SYNC.samples_per_segment))).astype(np.float32)
+    return (0.1 * np.random.default_rng(1).standard_normal((segments, sf.SYNC.samples_per_segment))).astype(
+        np.float32
+    )
 
 
 def calibration_features(model: Synchformer) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +77,8 @@ def calibration_features(model: Synchformer) -> tuple[torch.Tensor, torch.Tensor
     several segment offsets (deterministic)."""
     cfg = model.cfg
     videos = [_clip_video(c, cfg.image_size, _SEGMENTS) for c in range(_CLIPS)] + [
-        _noise_video(cfg.image_size, _SEGMENTS)]
+        _noise_video(cfg.image_size, _SEGMENTS)
+    ]
     audios = [_clip_audio(c, _SEGMENTS) for c in range(_CLIPS)] + [_noise_audio(_SEGMENTS)]
     with torch.no_grad():
         vfeats = [model.extract_vfeats(torch.from_numpy(sf.normalize_frames(v))) for v in videos]

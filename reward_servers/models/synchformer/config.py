@@ -48,9 +48,16 @@ class SynchformerConfig:
     def tiny(cls) -> SynchformerConfig:
         """Same architecture and input contract, 32-wide and one layer per stack (tests, offline demos)."""
         return cls(
-            video_dim=32, video_depth=1, video_heads=2,
-            audio_dim=32, audio_depth=1, audio_heads=2, audio_ffn=64,
-            sync_dim=32, sync_depth=1, sync_heads=2,
+            video_dim=32,
+            video_depth=1,
+            video_heads=2,
+            audio_dim=32,
+            audio_depth=1,
+            audio_heads=2,
+            audio_ffn=64,
+            sync_dim=32,
+            sync_depth=1,
+            sync_heads=2,
         )
 
     @property

@@ -86,8 +86,14 @@ class ClsAggregationLayer(nn.TransformerEncoderLayer):
 
     def __init__(self, dim: int, heads: int, ffn: int) -> None:
         super().__init__(
-            d_model=dim, nhead=heads, dim_feedforward=ffn, dropout=0.0, activation=nn.GELU(),
-            layer_norm_eps=1e-6, batch_first=True, norm_first=True,
+            d_model=dim,
+            nhead=heads,
+            dim_feedforward=ffn,
+            dropout=0.0,
+            activation=nn.GELU(),
+            layer_norm_eps=1e-6,
+            batch_first=True,
+            norm_first=True,
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
 

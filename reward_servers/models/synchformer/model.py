@@ -60,8 +60,18 @@ class Synchformer(nn.Module):
 def _init_random(model: Synchformer) -> None:
     """Small random values for every learned token/table (zeros would make tiny models degenerate)."""
     for name, p in model.named_parameters():
-        if name.endswith(("cls_token", "pos_embed", "temp_embed", "OFF_tok", "MOD_tok", "pos_emb",
-                          "distillation_token", "position_embeddings")):
+        if name.endswith(
+            (
+                "cls_token",
+                "pos_embed",
+                "temp_embed",
+                "OFF_tok",
+                "MOD_tok",
+                "pos_emb",
+                "distillation_token",
+                "position_embeddings",
+            )
+        ):
             nn.init.trunc_normal_(p, std=0.02)
 
 
@@ -83,7 +93,9 @@ def extract_state_dict(obj: Any) -> Mapping[str, torch.Tensor]:
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsLoadError("Synchformer checkpoint is not a state dict of tensors (nor one under 'model')")
+        raise WeightsLoadError(
+            "Synchformer checkpoint is not a state dict of tensors (nor one under 'model')"
+        )
     return obj
 
 
@@ -99,7 +111,10 @@ def load_state_dict_strict(model: Synchformer, sd: Mapping[str, torch.Tensor], w
 
 
 def load_official(
-    source: str = "official", *, cache_dir: str | os.PathLike[str] | None = None, cfg: SynchformerConfig | None = None
+    source: str = "official",
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    cfg: SynchformerConfig | None = None,
 ) -> tuple[Synchformer, WeightsIdentity]:
     """Load the official checkpoint ("official" = the MMAudio release file) or a local path / URL, offline."""
     spec = official_spec(FAMILY) if source == "official" else as_spec(source, name=FAMILY)
@@ -123,7 +138,9 @@ def load(
         model = build(cfg, seed=seed)
         if weights == "tiny":  # full-size random weights stay raw: calibrating them costs minutes on a CPU
             calibrate_random(model)
-        ident = WeightsIdentity(tiny_weights_id(seed, weights), state_dict_sha256(model.state_dict()), tiny=True)
+        ident = WeightsIdentity(
+            tiny_weights_id(seed, weights), state_dict_sha256(model.state_dict()), tiny=True
+        )
         logger.info("synchformer: built random weights (%s)", ident.weights_id)
         return model, ident
     return load_official(weights, cache_dir=cache_dir)

@@ -82,17 +82,21 @@ _AST_NAME_PAIRS = (
     ("layernorm_after", "layernorm_after"),
 )
 _TO_CKPT = [
-    (re.compile(rf"^layers\.(\d+)\.{re.escape(new)}\."), rf"encoder.layer.\1.{old}.") for new, old in _AST_NAME_PAIRS
+    (re.compile(rf"^layers\.(\d+)\.{re.escape(new)}\."), rf"encoder.layer.\1.{old}.")
+    for new, old in _AST_NAME_PAIRS
 ]
 _FROM_CKPT = [
-    (re.compile(rf"^encoder\.layer\.(\d+)\.{re.escape(old)}\."), rf"layers.\1.{new}.") for new, old in _AST_NAME_PAIRS
+    (re.compile(rf"^encoder\.layer\.(\d+)\.{re.escape(old)}\."), rf"layers.\1.{new}.")
+    for new, old in _AST_NAME_PAIRS
 ]
 
 
-def _rename_prefixed(sd: MutableMapping[str, Any], prefix: str, rules: list[tuple[re.Pattern[str], str]]) -> None:
+def _rename_prefixed(
+    sd: MutableMapping[str, Any], prefix: str, rules: list[tuple[re.Pattern[str], str]]
+) -> None:
     """Rename the keys of sd under prefix with the first matching (pattern, replacement) rule, in place."""
     for key in [k for k in sd if k.startswith(prefix)]:
-        rest = key[len(prefix):]
+        rest = key[len(prefix) :]
         for pattern, repl in rules:
             new, count = pattern.subn(repl, rest)
             if count:
@@ -105,10 +109,18 @@ def ast_config(cfg: SynchformerConfig) -> Any:
     from transformers import ASTConfig
 
     return ASTConfig(
-        hidden_size=cfg.audio_dim, num_hidden_layers=cfg.audio_depth, num_attention_heads=cfg.audio_heads,
-        intermediate_size=cfg.audio_ffn, patch_size=cfg.audio_patch, frequency_stride=cfg.audio_stride,
-        time_stride=cfg.audio_stride, num_mel_bins=cfg.n_mels, max_length=cfg.spec_frames,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-12,
+        hidden_size=cfg.audio_dim,
+        num_hidden_layers=cfg.audio_depth,
+        num_attention_heads=cfg.audio_heads,
+        intermediate_size=cfg.audio_ffn,
+        patch_size=cfg.audio_patch,
+        frequency_stride=cfg.audio_stride,
+        time_stride=cfg.audio_stride,
+        num_mel_bins=cfg.n_mels,
+        max_length=cfg.spec_frames,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        layer_norm_eps=1e-12,
     )
 
 
@@ -134,7 +146,9 @@ class ASTFeatureExtractor(nn.Module):
         return self.freq_attn_agg(per_time).reshape(n, t, -1)
 
 
-def _ast_to_checkpoint_names(module: nn.Module, sd: MutableMapping[str, Any], prefix: str, _meta: Any) -> None:
+def _ast_to_checkpoint_names(
+    module: nn.Module, sd: MutableMapping[str, Any], prefix: str, _meta: Any
+) -> None:
     """state_dict hook: report the AST weights under the checkpoint's names."""
     _rename_prefixed(sd, prefix, _TO_CKPT)
 

@@ -82,8 +82,12 @@ class GlobalTransformer(nn.Module):
         """vis (B, Sv, D), aud (B, Sa, D) -> the OFF token's final feature (B, D), the input of `off_head`."""
         b = vis.shape[0]
         x = torch.cat(
-            (self.OFF_tok.expand(b, -1, -1), self.vis_in_lnorm(vis), self.MOD_tok.expand(b, -1, -1),
-             self.aud_in_lnorm(aud)),
+            (
+                self.OFF_tok.expand(b, -1, -1),
+                self.vis_in_lnorm(vis),
+                self.MOD_tok.expand(b, -1, -1),
+                self.aud_in_lnorm(aud),
+            ),
             dim=1,
         )
         x = self.ln_f(self.blocks(self.pos_emb_cfg(x)))

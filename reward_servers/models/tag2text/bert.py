@@ -66,13 +66,18 @@ class BertSelfAttention(nn.Module):
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(*x.shape[:-1], self.heads, self.head_size).permute(0, 2, 1, 3)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, kv: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, kv: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """softmax(q k^T / sqrt(d) + mask) v over `kv` (cross) or `hidden` (self)."""
         src = hidden if kv is None else kv
-        return self.attend(self._split(self.query(hidden)), self._split(self.key(src)), self._split(self.value(src)),
-                           mask)
+        return self.attend(
+            self._split(self.query(hidden)), self._split(self.key(src)), self._split(self.value(src)), mask
+        )
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         """Heads-split q (B, H, Lq, d), k, v (B, H, Lk, d) -> (B, Lq, H * d)."""
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_size)
         if mask is not None:
@@ -102,7 +107,9 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(cfg, cross)
         self.output = BertSelfOutput(cfg)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor | None, kv: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, hidden: torch.Tensor, mask: torch.Tensor | None, kv: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Attention with its residual."""
         return self.output(self.self(hidden, mask, kv), hidden)
 
@@ -142,9 +149,14 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(cfg)
         self.output = BertOutput(cfg)
 
-    def forward(self, hidden: torch.Tensor, self_mask: torch.Tensor | None, enc: torch.Tensor,
-                enc_mask: torch.Tensor | None) -> torch.Tensor:
-        """"multimodal" when the layer has self-attention, "mlr" otherwise."""
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        self_mask: torch.Tensor | None,
+        enc: torch.Tensor,
+        enc_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """ "multimodal" when the layer has self-attention, "mlr" otherwise."""
         if self.attention is not None:
             hidden = self.attention(hidden, self_mask)
         hidden = self.crossattention(hidden, enc_mask, enc)
@@ -158,8 +170,13 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(cfg, self_attention) for _ in range(cfg.num_hidden_layers))
 
-    def forward(self, hidden: torch.Tensor, self_mask: torch.Tensor | None, enc: torch.Tensor,
-                enc_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        self_mask: torch.Tensor | None,
+        enc: torch.Tensor,
+        enc_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
         """All layers."""
         for layer in self.layer:
             hidden = layer(hidden, self_mask, enc, enc_mask)
@@ -190,7 +207,9 @@ class BertModel(nn.Module):
         self.embeddings = BertEmbeddings(cfg)
         self.encoder = BertEncoder(cfg)
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, enc: torch.Tensor, causal: bool = False) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, enc: torch.Tensor, causal: bool = False
+    ) -> torch.Tensor:
         """(B, L) ids and 0/1 mask, encoder states (B, S, encoder_width) -> (B, L, D); all encoder rows attended."""
         return self.encoder(self.embeddings(ids), extended_mask(mask, causal), enc, None)
 
@@ -286,7 +305,10 @@ class BertLMHeadModel(nn.Module):
         h = emb.LayerNorm(emb.word_embeddings(ids) + emb.position_embeddings(pos)[None])
         mask = None
         if n > 1:  # causal over the new block; every cached token is visible
-            allowed = torch.arange(past + n, device=ids.device)[None, :] <= (past + torch.arange(n, device=ids.device))[:, None]
+            allowed = (
+                torch.arange(past + n, device=ids.device)[None, :]
+                <= (past + torch.arange(n, device=ids.device))[:, None]
+            )
             mask = (1.0 - allowed.to(h.dtype)) * -10000.0
         first = not cache.cross_kv
         for i, layer in enumerate(self.bert.encoder.layer):

@@ -23,7 +23,9 @@ def tag2text_frames(frames: np.ndarray, size: int = 384) -> np.ndarray:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
     if frames.shape[1:3] != (size, size):
-        frames = np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.Resampling.BICUBIC)) for f in frames])
+        frames = np.stack(
+            [np.asarray(Image.fromarray(f).resize((size, size), Image.Resampling.BICUBIC)) for f in frames]
+        )
     x = frames.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255)
     mean = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
     std = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)

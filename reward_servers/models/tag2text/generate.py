@@ -80,8 +80,13 @@ class _Hypotheses:
 
 
 @torch.no_grad()
-def beam_search(model: Tag2TextCaption, prompt_ids: list[int], tag_states: torch.Tensor, eos_id: int,
-                cfg: GenerationConfig = GenerationConfig()) -> list[list[int]]:
+def beam_search(
+    model: Tag2TextCaption,
+    prompt_ids: list[int],
+    tag_states: torch.Tensor,
+    eos_id: int,
+    cfg: GenerationConfig = GenerationConfig(),
+) -> list[list[int]]:
     """Token ids (prompt included, no EOS) of the best beam per image; tag_states (B, T, hidden)."""
     b, k = tag_states.shape[0], cfg.num_beams
     states = tag_states.repeat_interleave(k, dim=0)
@@ -97,7 +102,7 @@ def beam_search(model: Tag2TextCaption, prompt_ids: list[int], tag_states: torch
         if cache is None:
             logits = model.next_token_logits(ids, states)
         else:
-            logits = model.text_decoder.step(ids[:, cache.length:], states, cache)
+            logits = model.text_decoder.step(ids[:, cache.length :], states, cache)
         scores = torch.log_softmax(logits.float(), dim=-1)
         if cur_len < cfg.min_length:
             scores[:, eos_id] = -float("inf")
@@ -156,8 +161,14 @@ class CaptionResult:
 
 
 @torch.no_grad()
-def generate(model: Tag2TextCaption, tokenizer: Any, images: torch.Tensor, *, protocol: str = "reference",
-             cfg: GenerationConfig = GenerationConfig()) -> CaptionResult:
+def generate(
+    model: Tag2TextCaption,
+    tokenizer: Any,
+    images: torch.Tensor,
+    *,
+    protocol: str = "reference",
+    cfg: GenerationConfig = GenerationConfig(),
+) -> CaptionResult:
     """Captions for a batch of (B, 3, S, S) ImageNet-normalised images, as the reference's generate()."""
     embeds = model.image_embeds(images)
     logits = model.tag_logits(embeds).float().cpu().numpy()
@@ -167,13 +178,13 @@ def generate(model: Tag2TextCaption, tokenizer: Any, images: torch.Tensor, *, pr
     states = model.encode_tags(tag_ids[rows], tag_mask[rows], embeds[rows])
     prompt_ids = tokenizer.prompt_ids()
     best = beam_search(model, prompt_ids, states, tokenizer.sep_token_id, cfg)
-    captions = [tokenizer.decode(ids)[len(PROMPT):] for ids in best]
+    captions = [tokenizer.decode(ids)[len(PROMPT) :] for ids in best]
     return CaptionResult(captions=captions, tags=tags)
 
 
 def decode_batch(tokenizer: Any, sequences: Sequence[Sequence[int]]) -> list[str]:
     """decode(skip_special_tokens=True) of each sequence, prompt characters removed."""
-    return [tokenizer.decode(list(s))[len(PROMPT):] for s in sequences]
+    return [tokenizer.decode(list(s))[len(PROMPT) :] for s in sequences]
 
 
 def as_images(frames: np.ndarray) -> torch.Tensor:

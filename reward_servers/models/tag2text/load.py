@@ -50,7 +50,8 @@ ARCHITECTURES = ("official", "tiny")
 # The checkpoint VBench downloads (vbench/utils.py init_submodules). No digest is published, so the sha256 is
 # recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    "tag2text", "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/tag2text_swin_14m.pth",
+    "tag2text",
+    "https://huggingface.co/spaces/xinyu1205/recognize-anything/resolve/main/tag2text_swin_14m.pth",
     family="tag2text",
 )
 # The vocabulary of the tokenizer the reference builds with BertTokenizer.from_pretrained('bert-base-uncased')
@@ -111,12 +112,20 @@ class Tag2TextTokenizer:
         for text in [*corpus_lines(), *tag_names()[:400], PROMPT]:
             words.update(re.findall(r"[a-z]+", text.lower()))
         chars = sorted({c for w in words for c in w} | set("0123456789|.,!?'-()&\":"))
-        tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
-                  *sorted(words - set(chars))]
+        tokens = [
+            "[PAD]",
+            "[UNK]",
+            "[CLS]",
+            "[SEP]",
+            "[MASK]",
+            *chars,
+            *(f"##{c}" for c in chars),
+            *sorted(words - set(chars)),
+        ]
         return cls(BertTokenizer(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True))
 
     def prompt_ids(self) -> list[int]:
-        """"[DEC] a picture of": the tokenized prompt with [CLS] replaced by [DEC] and the [SEP] dropped."""
+        """ "[DEC] a picture of": the tokenized prompt with [CLS] replaced by [DEC] and the [SEP] dropped."""
         ids = list(self.bert(PROMPT)["input_ids"])
         return [self.bos_token_id, *ids[1:-1]]
 
@@ -157,22 +166,36 @@ def load_state_dict(model: Tag2TextCaption, state_dict: Mapping[str, torch.Tenso
         if source in given:
             wanted[primary] = wanted[secondary] = given[source]
     missing = sorted(set(own) - set(wanted))
-    mismatched = [f"{k}: {tuple(v.shape)} != {tuple(own[k].shape)}" for k, v in wanted.items()
-                  if tuple(v.shape) != tuple(own[k].shape)]
+    mismatched = [
+        f"{k}: {tuple(v.shape)} != {tuple(own[k].shape)}"
+        for k, v in wanted.items()
+        if tuple(v.shape) != tuple(own[k].shape)
+    ]
     if missing or mismatched:
-        parts = [f"{name}: {keys[:8]}{' ...' if len(keys) > 8 else ''} ({len(keys)})"
-                 for name, keys in (("missing", missing), ("shape mismatch", mismatched)) if keys]
+        parts = [
+            f"{name}: {keys[:8]}{' ...' if len(keys) > 8 else ''} ({len(keys)})"
+            for name, keys in (("missing", missing), ("shape mismatch", mismatched))
+            if keys
+        ]
         raise WeightsLoadError("Tag2Text checkpoint does not match the architecture: " + "; ".join(parts))
     model.load_state_dict({k: v.float() for k, v in wanted.items()}, strict=True)
     model.eval()
     if ignored:
-        logger.info("tag2text: ignored %d checkpoint entries the model does not have: %s", len(ignored), ignored[:8])
+        logger.info(
+            "tag2text: ignored %d checkpoint entries the model does not have: %s", len(ignored), ignored[:8]
+        )
     return LoadReport(dropped=dropped, ignored=ignored)
 
 
-def tokenizer(source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None) -> Tag2TextTokenizer:
+def tokenizer(
+    source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
+) -> Tag2TextTokenizer:
     """The official tokenizer: `source` (a vocab.txt path, a directory holding one, or an HF id) or OFFICIAL_TOKENIZER."""
-    spec = OFFICIAL_TOKENIZER if source in (None, "", "official") else as_spec(str(source), name="tag2text_tokenizer")
+    spec = (
+        OFFICIAL_TOKENIZER
+        if source in (None, "", "official")
+        else as_spec(str(source), name="tag2text_tokenizer")
+    )
     return Tag2TextTokenizer.from_vocab_file(resolve_named_file(spec, "vocab.txt", cache_dir=cache_dir))
 
 
@@ -206,7 +229,9 @@ def load(
         ident = WeightsIdentity(tiny_weights_id(seed, "random"), state_dict_sha256(model.state_dict()), True)
         return model, tok, ident, LoadReport((), ())
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown Tag2Text architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"unknown Tag2Text architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+        )
     spec = OFFICIAL_WEIGHTS if weights == "official" else as_spec(weights, name=FAMILY)
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
     path = resolved.main_file or resolved.path

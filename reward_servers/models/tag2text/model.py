@@ -47,8 +47,9 @@ class Tag2TextConfig:
 
     swin: SwinConfig = field(default_factory=SwinConfig)
     text: BertConfig = field(default_factory=BertConfig)  # med_config.json: tag encoder and caption decoder
-    query: BertConfig = field(default_factory=lambda: BertConfig(vocab_size=30522, num_hidden_layers=2,
-                                                                 num_attention_heads=4))  # q2l_config.json
+    query: BertConfig = field(
+        default_factory=lambda: BertConfig(vocab_size=30522, num_hidden_layers=2, num_attention_heads=4)
+    )  # q2l_config.json
     num_tags: int = 3429
     threshold: float = 0.7
     banned_tags: tuple[int, ...] = BANNED_TAGS
@@ -62,11 +63,22 @@ class Tag2TextConfig:
     @classmethod
     def tiny(cls, vocab_size: int = 1000, num_tags: int = 3429) -> Tag2TextConfig:
         """Swin on 64^2 images (window 2, 2 stages), 2-layer 32-wide BERTs; the official tag head size."""
-        bert = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=64)
-        return replace(cls(), swin=SwinConfig(image_size=64, embed_dim=16, depths=(2, 2), heads=(2, 4), window_size=4),
-                       text=bert, query=replace(bert, num_hidden_layers=2, num_attention_heads=1),
-                       num_tags=num_tags, banned_tags=tuple(i for i in BANNED_TAGS if i < num_tags))
+        bert = BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+        return replace(
+            cls(),
+            swin=SwinConfig(image_size=64, embed_dim=16, depths=(2, 2), heads=(2, 4), window_size=4),
+            text=bert,
+            query=replace(bert, num_hidden_layers=2, num_attention_heads=1),
+            num_tags=num_tags,
+            banned_tags=tuple(i for i in BANNED_TAGS if i < num_tags),
+        )
 
 
 class GroupWiseLinear(nn.Module):
@@ -104,7 +116,9 @@ class Tag2TextCaption(nn.Module):
 
     def _tie(self) -> None:
         """Share vision_multi layer i's cross-attention and FFN parameters with tag_encoder layer i."""
-        for enc_layer, q_layer in zip(self.tag_encoder.encoder.layer, self.vision_multi.encoder.layer, strict=False):
+        for enc_layer, q_layer in zip(
+            self.tag_encoder.encoder.layer, self.vision_multi.encoder.layer, strict=False
+        ):
             for name in ("crossattention", "intermediate", "output"):
                 src, dst = getattr(q_layer, name), getattr(enc_layer, name)
                 for mod_name, mod in src.named_modules():
@@ -120,7 +134,9 @@ class Tag2TextCaption(nn.Module):
             layer = int(key.split(".")[2])
             if layer < n:
                 ties["tag_encoder." + key] = "vision_multi." + key
-        ties["text_decoder.bert.embeddings.word_embeddings.weight"] = "text_decoder.cls.predictions.decoder.weight"
+        ties["text_decoder.bert.embeddings.word_embeddings.weight"] = (
+            "text_decoder.cls.predictions.decoder.weight"
+        )
         # a module loads its own parameters before its children's: decoder.bias is copied after predictions.bias
         ties["text_decoder.cls.predictions.bias"] = "text_decoder.cls.predictions.decoder.bias"
         return ties
@@ -134,7 +150,9 @@ class Tag2TextCaption(nn.Module):
         queries = self.label_embed.weight.unsqueeze(0).expand(image_embeds.shape[0], -1, -1)
         return self.fc(self.vision_multi(queries, image_embeds))
 
-    def encode_tags(self, tag_ids: torch.Tensor, tag_mask: torch.Tensor, image_embeds: torch.Tensor) -> torch.Tensor:
+    def encode_tags(
+        self, tag_ids: torch.Tensor, tag_mask: torch.Tensor, image_embeds: torch.Tensor
+    ) -> torch.Tensor:
         """Tag token ids (first id = [ENC]) and mask, image tokens -> (B, T, hidden) tag encoding."""
         return self.tag_encoder(tag_ids, tag_mask, image_embeds)
 
@@ -143,7 +161,9 @@ class Tag2TextCaption(nn.Module):
         return self.text_decoder(ids, tag_states)[:, -1, :]
 
 
-def selected_tags(logits: np.ndarray, threshold: float = 0.7, banned: tuple[int, ...] = BANNED_TAGS) -> list[list[int]]:
+def selected_tags(
+    logits: np.ndarray, threshold: float = 0.7, banned: tuple[int, ...] = BANNED_TAGS
+) -> list[list[int]]:
     """Per image, the tag indices with sigmoid(logit) > threshold (strict), banned ones removed, ascending."""
     probs = torch.sigmoid(torch.as_tensor(np.asarray(logits, dtype=np.float32))).numpy()
     keep = probs > threshold

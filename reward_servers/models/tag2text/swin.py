@@ -94,7 +94,9 @@ class WindowAttention(nn.Module):
         attn = attn + bias.permute(2, 0, 1).unsqueeze(0)
         if mask is not None:
             nw = mask.shape[0]
-            attn = (attn.view(b // nw, nw, self.heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, self.heads, n, n)
+            attn = (attn.view(b // nw, nw, self.heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(
+                -1, self.heads, n, n
+            )
         return self.proj((attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, n, c))
 
 
@@ -114,7 +116,9 @@ class Mlp(nn.Module):
 class SwinBlock(nn.Module):
     """(Shifted) window attention block on an H x W token grid."""
 
-    def __init__(self, dim: int, resolution: int, heads: int, window: int, shift: int, mlp_ratio: float) -> None:
+    def __init__(
+        self, dim: int, resolution: int, heads: int, window: int, shift: int, mlp_ratio: float
+    ) -> None:
         super().__init__()
         if resolution <= window:  # the window covers the whole map: no shift (as the reference decides)
             window, shift = resolution, 0
@@ -162,11 +166,20 @@ class PatchMerging(nn.Module):
 class BasicLayer(nn.Module):
     """One stage: blocks alternating plain / shifted windows, then an optional PatchMerging."""
 
-    def __init__(self, dim: int, resolution: int, depth: int, heads: int, window: int, mlp_ratio: float,
-                 downsample: bool) -> None:
+    def __init__(
+        self,
+        dim: int,
+        resolution: int,
+        depth: int,
+        heads: int,
+        window: int,
+        mlp_ratio: float,
+        downsample: bool,
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            SwinBlock(dim, resolution, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio) for i in range(depth)
+            SwinBlock(dim, resolution, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio)
+            for i in range(depth)
         )
         self.downsample = PatchMerging(dim, resolution) if downsample else None
 
@@ -189,7 +202,9 @@ class PatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, (S/4)^2, C)."""
         if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(f"Swin takes {self.image_size}x{self.image_size} images, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"Swin takes {self.image_size}x{self.image_size} images, got {tuple(x.shape[-2:])}"
+            )
         return self.norm(self.proj(x).flatten(2).transpose(1, 2))
 
 
@@ -203,8 +218,17 @@ class SwinTransformer(nn.Module):
         res = cfg.image_size // cfg.patch_size
         self.layers = nn.ModuleList()
         for i, (depth, heads) in enumerate(zip(cfg.depths, cfg.heads, strict=True)):
-            self.layers.append(BasicLayer(cfg.embed_dim * 2**i, res // 2**i, depth, heads, cfg.window_size,
-                                          cfg.mlp_ratio, downsample=i < len(cfg.depths) - 1))
+            self.layers.append(
+                BasicLayer(
+                    cfg.embed_dim * 2**i,
+                    res // 2**i,
+                    depth,
+                    heads,
+                    cfg.window_size,
+                    cfg.mlp_ratio,
+                    downsample=i < len(cfg.depths) - 1,
+                )
+            )
         self.norm = nn.LayerNorm(cfg.out_dim)
         for m in self.modules():
             if isinstance(m, nn.Linear):

@@ -43,7 +43,9 @@ def umt_clip(frames: np.ndarray, resize: int = 256, crop: int = 224) -> np.ndarr
         frames = np.stack([cv2.resize(f, (nw, nh), interpolation=cv2.INTER_LINEAR) for f in frames])
         h, w = nh, nw
     top, left = crop_offsets(h, w, crop)
-    x = frames[:, top : top + crop, left : left + crop].transpose(3, 0, 1, 2).astype(np.float32) / np.float32(255)
+    x = frames[:, top : top + crop, left : left + crop].transpose(3, 0, 1, 2).astype(np.float32) / np.float32(
+        255
+    )
     mean = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1, 1)
     std = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(3, 1, 1, 1)
     return ((x - mean) / std).astype(np.float32, copy=False)

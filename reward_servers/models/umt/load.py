@@ -76,17 +76,25 @@ def load_state_dict(model: UMTClassifier, state_dict: Mapping[str, torch.Tensor]
     ignored = tuple(sorted(set(state_dict) - set(own)))
     absent = sorted(set(own) - set(state_dict))
     fatal = [k for k in absent if k not in OPTIONAL_KEYS]
-    mismatched = [f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
-                  if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    mismatched = [
+        f"{k}: {tuple(state_dict[k].shape)} != {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
     if fatal or mismatched:
-        parts = [f"{name}: {keys[:8]}{' ...' if len(keys) > 8 else ''} ({len(keys)})"
-                 for name, keys in (("missing", fatal), ("shape mismatch", mismatched)) if keys]
+        parts = [
+            f"{name}: {keys[:8]}{' ...' if len(keys) > 8 else ''} ({len(keys)})"
+            for name, keys in (("missing", fatal), ("shape mismatch", mismatched))
+            if keys
+        ]
         raise WeightsLoadError("UMT checkpoint does not match the architecture: " + "; ".join(parts))
     wanted = {k: state_dict[k].float() for k in own if k in state_dict}
     model.load_state_dict(wanted, strict=False)
     model.eval()
     if ignored:
-        logger.info("umt: ignored %d checkpoint entries the model does not have: %s", len(ignored), ignored[:8])
+        logger.info(
+            "umt: ignored %d checkpoint entries the model does not have: %s", len(ignored), ignored[:8]
+        )
     return LoadReport(ignored=ignored, kept_initial=tuple(absent))
 
 
@@ -122,7 +130,9 @@ def load(
         ident = WeightsIdentity(tiny_weights_id(seed, weights), state_dict_sha256(model.state_dict()), True)
         return model, ident, LoadReport((), ())
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown UMT architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"unknown UMT architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+        )
     spec = OFFICIAL_WEIGHTS if weights == "official" else as_spec(weights, name=FAMILY)
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
     path = resolved.main_file or resolved.path

@@ -86,7 +86,11 @@ def umt_position_table(cfg: UMTConfig) -> torch.Tensor:
         table = t.permute(0, 2, 3, 1).reshape(-1, _PRETRAIN_FRAMES, new_p, new_p, c).flatten(1, 3)
     if frames != _PRETRAIN_FRAMES:
         p = int((cfg.num_tokens // frames) ** 0.5)
-        t = table.reshape(-1, _PRETRAIN_FRAMES, p, p, c).permute(0, 2, 3, 4, 1).reshape(-1, c, _PRETRAIN_FRAMES)
+        t = (
+            table.reshape(-1, _PRETRAIN_FRAMES, p, p, c)
+            .permute(0, 2, 3, 4, 1)
+            .reshape(-1, c, _PRETRAIN_FRAMES)
+        )
         t = F.interpolate(t, size=frames, mode="linear")
         table = t.reshape(1, p, p, c, frames).permute(0, 4, 1, 2, 3).flatten(1, 3)
     return table.contiguous()
@@ -156,7 +160,9 @@ class PatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Patchify; the frame size must be the configured one (the reference asserts it)."""
         if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            raise ValueError(f"UMT takes {self.image_size}x{self.image_size} frames, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"UMT takes {self.image_size}x{self.image_size} frames, got {tuple(x.shape[-2:])}"
+            )
         return self.proj(x).flatten(2).transpose(1, 2)
 
 

@@ -34,7 +34,9 @@ def resize_uint8_bicubic(frames: torch.Tensor, height: int, width: int) -> torch
     """torchvision Resize on a uint8 (T, C, H, W) tensor, bicubic, antialias=False: clamp, round, uint8."""
     if tuple(frames.shape[-2:]) == (height, width):
         return frames.clone()
-    x = F.interpolate(frames.float(), size=(height, width), mode="bicubic", align_corners=False, antialias=False)
+    x = F.interpolate(
+        frames.float(), size=(height, width), mode="bicubic", align_corners=False, antialias=False
+    )
     return x.clamp(0, 255).round().to(torch.uint8)
 
 

@@ -31,14 +31,18 @@ ARCHITECTURES = ("official", "tiny")
 # The checkpoint VBench downloads (vbench/utils.py init_submodules). No digest is published, so the sha256
 # is recorded at fetch time, not pinned.
 OFFICIAL_WEIGHTS = WeightSpec(
-    "viclip", "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/ViClip-InternVid-10M-FLT.pth",
+    "viclip",
+    "https://huggingface.co/OpenGVLab/VBench_Used_Models/resolve/main/ViClip-InternVid-10M-FLT.pth",
     family="viclip",
 )
 # The BPE vocabulary VBench downloads next to it (the same bytes as the imagebind family's "imagebind_bpe").
 OFFICIAL_BPE = WeightSpec(
-    "viclip_bpe", "https://raw.githubusercontent.com/openai/CLIP/main/clip/bpe_simple_vocab_16e6.txt.gz",
+    "viclip_bpe",
+    "https://raw.githubusercontent.com/openai/CLIP/main/clip/bpe_simple_vocab_16e6.txt.gz",
     # sha256 of the file in openai/CLIP (unchanged since its first commit; checked at d05afc4)
-    sha256={"bpe_simple_vocab_16e6.txt.gz": "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"},
+    sha256={
+        "bpe_simple_vocab_16e6.txt.gz": "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
+    },
     family="viclip",
 )
 CHECKPOINT_NOTES = (
@@ -56,7 +60,9 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
         obj = obj["model"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsLoadError(f"{path} does not hold a ViCLIP state dict (expected a 'model' entry of tensors)")
+        raise WeightsLoadError(
+            f"{path} does not hold a ViCLIP state dict (expected a 'model' entry of tensors)"
+        )
     return {str(k): v.float() for k, v in obj.items()}
 
 
@@ -65,13 +71,15 @@ def load_state_dict(model: ViCLIP, state_dict: Mapping[str, torch.Tensor]) -> No
     load_strict(model, state_dict, "ViCLIP checkpoint")
 
 
-def tokenizer(source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None,
-              context_length: int = 32) -> ImageBindTokenizer:
+def tokenizer(
+    source: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None, context_length: int = 32
+) -> ImageBindTokenizer:
     """ViCLIP's text framing over CLIP's BPE: `source` (bpe .txt.gz path/URL) or OFFICIAL_BPE (offline)."""
     spec = OFFICIAL_BPE if source in (None, "", "official") else as_spec(str(source), name="viclip_bpe")
     resolved = resolve(spec, cache_dir=cache_dir, offline=True)
-    return ImageBindTokenizer.from_bpe_file(resolved.main_file or resolved.path, context_length=context_length,
-                                            keep_eot=True)
+    return ImageBindTokenizer.from_bpe_file(
+        resolved.main_file or resolved.path, context_length=context_length, keep_eot=True
+    )
 
 
 def tiny_tokenizer(context_length: int = 32, vocab_size: int = 1000) -> ImageBindTokenizer:
@@ -101,7 +109,11 @@ def load(
     if weights == "tiny":
         tok = tiny_tokenizer()
         model = _random(ViCLIPConfig.tiny(vocab_size=tok.vocab_size), seed)
-        return model, tok, WeightsIdentity(tiny_weights_id(seed, "tiny"), state_dict_sha256(model.state_dict()), True)
+        return (
+            model,
+            tok,
+            WeightsIdentity(tiny_weights_id(seed, "tiny"), state_dict_sha256(model.state_dict()), True),
+        )
     if weights in RANDOM_WEIGHTS:
         try:
             tok = tokenizer(tokenizer_source, cache_dir=cache_dir)
@@ -117,7 +129,9 @@ def load(
     if not path.is_file():
         raise WeightsLoadError(f"no ViCLIP checkpoint file under {resolved.path}")
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown ViCLIP architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ValueError(
+            f"unknown ViCLIP architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+        )
     sd = read_checkpoint(path)
     if architecture == "tiny":
         emb = sd.get("text_encoder.token_embedding.weight")

@@ -48,8 +48,18 @@ class ViCLIPConfig:
     @classmethod
     def tiny(cls, vocab_size: int = 1000) -> ViCLIPConfig:
         """Small widths and depths, 56^2 frames (4 x 4 patches), the official 8 frames and 32-token context."""
-        return replace(cls(), image_size=56, vision_width=32, vision_layers=2, vision_heads=2, embed_dim=16,
-                       text_width=32, text_layers=2, text_heads=2, vocab_size=vocab_size)
+        return replace(
+            cls(),
+            image_size=56,
+            vision_width=32,
+            vision_layers=2,
+            vision_heads=2,
+            embed_dim=16,
+            text_width=32,
+            text_layers=2,
+            text_heads=2,
+            vocab_size=vocab_size,
+        )
 
     @property
     def grid(self) -> int:
@@ -72,11 +82,15 @@ class ResidualAttentionBlock(nn.Module):
         super().__init__()
         self.attn = nn.MultiheadAttention(width, heads)
         self.ln_1 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(OrderedDict([
-            ("c_fc", nn.Linear(width, width * 4)),
-            ("gelu", QuickGELU()),
-            ("c_proj", nn.Linear(width * 4, width)),
-        ]))
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [
+                    ("c_fc", nn.Linear(width, width * 4)),
+                    ("gelu", QuickGELU()),
+                    ("c_proj", nn.Linear(width * 4, width)),
+                ]
+            )
+        )
         self.ln_2 = nn.LayerNorm(width)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:

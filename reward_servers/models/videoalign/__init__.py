@@ -22,10 +22,20 @@ from omninft.reward_servers.weights import HF_TEXT_FILES, WeightSpec
 # VideoReward: model_config.json + checkpoint-<step>/model.pth (full state dict, highest step used);
 # tokenizer and chat template come from its base model, Qwen2-VL-2B-Instruct (text files only).
 WEIGHTS = (
-    WeightSpec("videoalign", "KwaiVGI/VideoReward", files=("model_config.json", "checkpoint-*/model.pth"),
-               family="videoalign", snapshot=True),
-    WeightSpec("videoalign_base", "Qwen/Qwen2-VL-2B-Instruct", files=HF_TEXT_FILES, family="videoalign",
-               snapshot=True),
+    WeightSpec(
+        "videoalign",
+        "KwaiVGI/VideoReward",
+        files=("model_config.json", "checkpoint-*/model.pth"),
+        family="videoalign",
+        snapshot=True,
+    ),
+    WeightSpec(
+        "videoalign_base",
+        "Qwen/Qwen2-VL-2B-Instruct",
+        files=HF_TEXT_FILES,
+        family="videoalign",
+        snapshot=True,
+    ),
 )
 
 __all__ = [

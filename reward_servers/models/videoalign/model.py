@@ -151,7 +151,9 @@ def latest_checkpoint(folder: Path, step: int | None = None) -> Path:
     full = chosen / "model.pth"
     if not full.is_file():
         if (chosen / "adapter_model.safetensors").is_file():
-            raise WeightsLoadError(f"{chosen} holds a LoRA adapter, not a full model.pth; only full checkpoints are supported")
+            raise WeightsLoadError(
+                f"{chosen} holds a LoRA adapter, not a full model.pth; only full checkpoints are supported"
+            )
         raise WeightsLoadError(f"no model.pth in {chosen}")
     return full
 
@@ -162,15 +164,21 @@ def config_from_json(data: dict[str, Any], arch: VideoAlignConfig | None = None)
     data_cfg = data.get("data_config", {})
     model_cfg = data.get("model_config", {})
     if not model_cfg.get("use_special_tokens", True) or model_cfg.get("reward_token", "special") != "special":
-        raise WeightsLoadError("only VideoReward checkpoints with special reward tokens (reward_token='special') are supported")
+        raise WeightsLoadError(
+            "only VideoReward checkpoints with special reward tokens (reward_token='special') are supported"
+        )
     dims = data_cfg.get("eval_dim", list(EVAL_DIMS))
     if list(dims) != list(EVAL_DIMS):
         raise WeightsLoadError(f"eval_dim {dims} is not supported; expected {list(EVAL_DIMS)}")
     if data_cfg.get("sample_type", "uniform") != "uniform":
-        raise WeightsLoadError(f"sample_type {data_cfg.get('sample_type')!r} is not supported (only 'uniform')")
+        raise WeightsLoadError(
+            f"sample_type {data_cfg.get('sample_type')!r} is not supported (only 'uniform')"
+        )
     template = data_cfg.get("prompt_template_type", cfg.prompt_template_type)
     if template not in SUPPORTED_TEMPLATES:
-        raise WeightsLoadError(f"prompt_template_type {template!r} is not supported (only {SUPPORTED_TEMPLATES})")
+        raise WeightsLoadError(
+            f"prompt_template_type {template!r} is not supported (only {SUPPORTED_TEMPLATES})"
+        )
     inf = data.get("inference_config") or {}
     norm = dict(cfg.norm)
     for d in EVAL_DIMS:
@@ -212,8 +220,12 @@ def arch_from_folder(folder: Path) -> VideoAlignConfig | None:
 
 
 def load_pretrained(
-    weights: str, *, cache_dir: str | os.PathLike[str] | None = None, step: int | None = None,
-    dtype: torch.dtype = torch.bfloat16, arch: VideoAlignConfig | None = None,
+    weights: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    step: int | None = None,
+    dtype: torch.dtype = torch.bfloat16,
+    arch: VideoAlignConfig | None = None,
 ) -> LoadedVideoAlign:
     """VideoReward from "official" (KwaiVGI/VideoReward, offline) or a local folder / HF id of the same layout.
 
@@ -240,7 +252,9 @@ def load_pretrained(
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     q.add_reward_tokens(tokenizer, REWARD_TOKENS)
     if len(tokenizer) != cfg.vocab_size:
-        raise WeightsLoadError(f"tokenizer has {len(tokenizer)} tokens but the checkpoint embeds {cfg.vocab_size}")
+        raise WeightsLoadError(
+            f"tokenizer has {len(tokenizer)} tokens but the checkpoint embeds {cfg.vocab_size}"
+        )
     named, ids = _token_ids(tokenizer)
     model = q.build_empty(cfg.hf_config(named), reward_head(cfg), dtype=dtype)
     try:
@@ -253,7 +267,11 @@ def load_pretrained(
 
 
 def load(
-    weights: str, seed: int = 0, *, cache_dir: str | os.PathLike[str] | None = None, step: int | None = None,
+    weights: str,
+    seed: int = 0,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    step: int | None = None,
     dtype: torch.dtype = torch.bfloat16,
 ) -> LoadedVideoAlign:
     """VideoReward for "tiny", "random", "official" or a local folder / HF id (see load_pretrained)."""
@@ -263,8 +281,12 @@ def load(
 
 
 def load_official(
-    source: str = "official", *, cache_dir: str | os.PathLike[str] | None = None, step: int | None = None,
-    dtype: torch.dtype = torch.bfloat16, arch: VideoAlignConfig | None = None,
+    source: str = "official",
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    step: int | None = None,
+    dtype: torch.dtype = torch.bfloat16,
+    arch: VideoAlignConfig | None = None,
 ) -> LoadedVideoAlign:
     """The official checkpoint (or `source`: a local copy / HF id of the same layout), offline, strict keys."""
     return load_pretrained(source, cache_dir=cache_dir, step=step, dtype=dtype, arch=arch)
