@@ -111,7 +111,7 @@ def stage_weights(out: Path, bpe_gz: Path, seed: int) -> None:
     _clip_tokenizer_files(clip_dir, bpe_gz)
     merges = (clip_dir / "merges.txt").read_text(encoding="utf-8").split("\n")[1:49152 - 256 - 2 + 1]
     tok = CLIPTokenizer(vocab=json.loads((clip_dir / "vocab.json").read_text()),
-                        merges=[tuple(m.split()) for m in merges])
+                        merges=[tuple(m.split()) for m in merges])  # type: ignore[misc]
     tok.save_pretrained(str(clip_dir))
     config = CLIPConfig()
     for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
@@ -259,19 +259,58 @@ def _reference_metrics(src: Path) -> types.ModuleType:
     return _il.import_module("refsrc.metrics")
 
 
-def reference_desync(out: Path, src: Path) -> dict[str, Any]:
+def reference_desync(out: Path, src: Path, limit: int) -> dict[str, Any]:
     """desync per sample from the reference's own ``calc_desync_score`` (defaults: 8 s window, batch 8), given the
-    stage ``sync-weights`` checkpoint as its ``syncformer_ckpt_path``."""
+    stage ``sync-weights`` checkpoint as its ``syncformer_ckpt_path``, on the first `limit` clips.
+
+    It is called under ``torch.no_grad()``: the reference function itself records autograd graphs (no no_grad of
+    its own), which at full size on CPU runs out of memory; grad mode does not change forward values.
+    """
+    import torch
+
     metrics = _reference_metrics(src)
-    mp4s = sorted((out / "gen").glob("sample_*.mp4"))
-    scores = metrics.calc_desync_score([str(m) for m in mp4s], [str(m.with_suffix(".wav")) for m in mp4s],
-                                       device="cpu",
-                                       syncformer_ckpt_path=str(out / "weights" / "synchformer_state_dict.pth"))
+    mp4s = sorted((out / "gen").glob("sample_*.mp4"))[:limit]
+    with torch.no_grad():
+            scores = metrics.calc_desync_score(
+            [str(m) for m in mp4s], [str(m.with_suffix(".wav")) for m in mp4s], device="cpu",
+            syncformer_ckpt_path=str(out / "weights" / "synchformer_state_dict.pth"))
     per = [float(x) for x in scores]
     return {"desync": sum(per) / len(per), "desync_per_sample": per}
 
 
-def stage_reference(out: Path, reference: Path, groups: list[str]) -> None:
+def stage_aes_weights(out: Path, seed: int) -> None:
+    """Full-size random Audiobox Aesthetics saved as the upstream ``checkpoint.pt`` (``state_dict`` with ``model.``
+    prefixes, ``model_cfg``, ``target_transform``), which both sides read."""
+    import torch
+
+    from omninft.reward_servers.models.audiobox import config as cfgmod
+    from omninft.reward_servers.models.audiobox.keys import local_to_official
+    from omninft.reward_servers.models.audiobox.model import build
+
+    cfg = cfgmod.official()
+    model = build(cfg, seed)
+    ckpt_cfg = cfgmod.to_checkpoint_config(cfg)
+    sd = {"model." + k: v for k, v in local_to_official(model.state_dict()).items()}
+    (out / "weights").mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": sd, "model_cfg": ckpt_cfg, "target_transform": ckpt_cfg["target_transform"]},
+               out / "weights" / "audiobox_checkpoint.pt")
+    print("wrote", out / "weights" / "audiobox_checkpoint.pt")
+
+
+def reference_audio_quality(out: Path, src: Path) -> dict[str, Any]:
+    """audio_quality per sample from the reference's own ``calc_audio_quality_score`` (8 s, batch 8, torchaudio
+    reader), its ``initialize_predictor()`` given the stage ``aes-weights`` checkpoint instead of the HF hub id."""
+    metrics = _reference_metrics(src)
+    from audiobox_aesthetics.infer import initialize_predictor
+
+    ckpt = str(out / "weights" / "audiobox_checkpoint.pt")
+    metrics.initialize_audio_aes_predictor = lambda: initialize_predictor(ckpt)  # type: ignore[attr-defined]
+    wavs = [str(m) for m in sorted((out / "gen").glob("sample_*.wav"))]
+    per = [float(x) for x in metrics.calc_audio_quality_score(wavs, [""] * len(wavs), device="cpu")]
+    return {"audio_quality": sum(per) / len(per), "audio_quality_per_sample": per}
+
+
+def stage_reference(out: Path, reference: Path, groups: list[str], limit: int) -> None:
     """Reference values for the chosen groups, merged into reference.json: "set" (fvd/kvd/fad/av_align), "clipclap"."""
     import torch
 
@@ -281,7 +320,9 @@ def stage_reference(out: Path, reference: Path, groups: list[str]) -> None:
     if "clipclap" in groups:
         values.update(reference_clip_clap(out, src))
     if "desync" in groups:
-        values.update(reference_desync(out, src))
+        values.update(reference_desync(out, src, limit))
+    if "audio_quality" in groups:
+        values.update(reference_audio_quality(out, src))
     if "set" not in groups:
         path.write_text(json.dumps(values, indent=1) + "\n")
         print(json.dumps(values, indent=1))
@@ -318,7 +359,7 @@ def stage_table(out: Path) -> str:
         doc = json.loads(res.read_text())
         scorers = {s["name"]: s for s in doc["provenance"]["scorers"]}
         routes = {"fvd": "i3d", "kvd": "i3d", "fad": "audioclip", "av_align": "av_align", "clip_score": "clip",
-                  "clap_score": "clap", "desync": "desync"}
+                  "clap_score": "clap", "desync": "desync", "audio_quality": "audiobox_aesthetics"}
         for key, entry in doc["results"].items():
             if key not in ref or key not in routes:
                 continue
@@ -338,11 +379,12 @@ def stage_table(out: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the three stages."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=("ours", "weights", "sync-weights", "reference", "table"))
+    p.add_argument("stage", choices=("ours", "weights", "sync-weights", "aes-weights", "reference", "table"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--weights", default="tiny")
-    p.add_argument("--groups", default="set", help="reference stage: comma list of set, clipclap, desync")
+    p.add_argument("--groups", default="set", help="reference stage: comma list of set, clipclap, desync, audio_quality")
+    p.add_argument("--limit", type=int, default=2, help="reference stage: clips for desync (full size is slow)")
     p.add_argument("--seed", type=int, default=0, help="weights stage: random-init seed")
     p.add_argument("--bpe", type=Path, help="weights stage: openai-clip's bpe_simple_vocab_16e6.txt.gz")
     p.add_argument("--reference", type=Path, default=Path(os.environ.get("REF", "")),
@@ -352,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.stage == "ours":
         stage_ours(a.out, a.n, a.weights)
     elif a.stage == "reference":
-        stage_reference(a.out, a.reference, a.groups.split(","))
+        stage_reference(a.out, a.reference, a.groups.split(","), a.limit)
+    elif a.stage == "aes-weights":
+        stage_aes_weights(a.out, a.seed)
     elif a.stage == "sync-weights":
         stage_sync_weights(a.out, a.seed)
     elif a.stage == "weights":
