@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 SET_KEYS = ("fvd", "kvd", "fad")
+# The official JavisBench command passes --max_audio_len_s 4.0; main.py hands it to AQ and DeSync (their function
+# defaults of 8.0 are never used there).
+MAX_AUDIO_LEN_S = 4.0
 
 
 def _bench(*args: str) -> None:
@@ -260,7 +263,7 @@ def _reference_metrics(src: Path) -> types.ModuleType:
 
 
 def reference_desync(out: Path, src: Path, limit: int) -> dict[str, Any]:
-    """desync per sample from the reference's own ``calc_desync_score`` (defaults: 8 s window, batch 8), given the
+    """desync per sample from the reference's own ``calc_desync_score`` (4 s as the official command, batch 8), given the
     stage ``sync-weights`` checkpoint as its ``syncformer_ckpt_path``, on the first `limit` clips.
 
     It is called under ``torch.no_grad()``: the reference function itself records autograd graphs (no no_grad of
@@ -272,7 +275,8 @@ def reference_desync(out: Path, src: Path, limit: int) -> dict[str, Any]:
     mp4s = sorted((out / "gen").glob("sample_*.mp4"))[:limit]
     with torch.no_grad():
             scores = metrics.calc_desync_score(
-            [str(m) for m in mp4s], [str(m.with_suffix(".wav")) for m in mp4s], device="cpu",
+            [str(m) for m in mp4s], [str(m.with_suffix(".wav")) for m in mp4s], max_length_s=MAX_AUDIO_LEN_S,
+            device="cpu",
             syncformer_ckpt_path=str(out / "weights" / "synchformer_state_dict.pth"))
     per = [float(x) for x in scores]
     return {"desync": sum(per) / len(per), "desync_per_sample": per}
@@ -298,15 +302,17 @@ def stage_aes_weights(out: Path, seed: int) -> None:
 
 
 def reference_audio_quality(out: Path, src: Path) -> dict[str, Any]:
-    """audio_quality per sample from the reference's own ``calc_audio_quality_score`` (8 s, batch 8, torchaudio
-    reader), its ``initialize_predictor()`` given the stage ``aes-weights`` checkpoint instead of the HF hub id."""
+    """audio_quality per sample from the reference's own ``calc_audio_quality_score`` (4 s as the official
+    command, batch 8, torchaudio reader), its ``initialize_predictor()`` given the stage ``aes-weights``
+    checkpoint instead of the HF hub id."""
     metrics = _reference_metrics(src)
     from audiobox_aesthetics.infer import initialize_predictor
 
     ckpt = str(out / "weights" / "audiobox_checkpoint.pt")
     metrics.initialize_audio_aes_predictor = lambda: initialize_predictor(ckpt)  # type: ignore[attr-defined]
     wavs = [str(m) for m in sorted((out / "gen").glob("sample_*.wav"))]
-    per = [float(x) for x in metrics.calc_audio_quality_score(wavs, [""] * len(wavs), device="cpu")]
+    per = [float(x) for x in metrics.calc_audio_quality_score(wavs, [""] * len(wavs), MAX_AUDIO_LEN_S,
+                                                                      device="cpu")]
     return {"audio_quality": sum(per) / len(per), "audio_quality_per_sample": per}
 
 
