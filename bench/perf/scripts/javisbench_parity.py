@@ -20,8 +20,12 @@ Three stages, each a subcommand (run `ours` and `table` in the project venv, `re
    This file imports nothing from omninft in that stage.
 3. ``python -m omninft.bench.perf.scripts.javisbench_parity table --out DIR`` prints the markdown table.
 
-Keys not covered here (clip/clap/ib/avh/javis/desync/audio_quality/visual_quality/motion_quality) need the
-full-size models in both stacks; see bench/perf/RESULTS.md, "JavisBench parity", for what was run and why not.
+Per-sample scorers at full size (random weights written once in the official layouts, read by both sides):
+``weights`` (CLIP ViT-B/32 as an HF folder and as an OpenAI-layout ``ViT-B-32.pt``; CLAP htsat-unfused as an HF
+folder), ``aes-weights`` (Audiobox Aesthetics ``checkpoint.pt``), ``sync-weights`` (Synchformer with its offset
+head calibrated); then ``reference --groups clipclap|audio_quality|desync`` and ``omninft-bench run javisbench
+--embedded-config`` naming those files as ``scorers.<name>.weights``; ``table`` reads every ``ours*/results.json``.
+ImageBind and VideoAlign keys are not driven here; see bench/perf/RESULTS.md, "JavisBench parity".
 """
 
 from __future__ import annotations
