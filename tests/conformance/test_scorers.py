@@ -28,6 +28,10 @@ from omninft.reward_servers.serving.config import ServerConfig
 from omninft_client import AsyncRewardClient, Sample, media
 from tests.conformance import harness as H
 
+# The module fixture builds and runs every registered scorer (about forty tiny models, GRiT and MUSIQ the slowest):
+# on two shared cores that exceeds the suite's 300 s default, which pytest-timeout charges to the first test.
+pytestmark = pytest.mark.timeout(1800)
+
 NAMES = registry.available()
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 N_CLIPS = 2

@@ -1,6 +1,6 @@
 """VBench Quality dimensions: ours (`omninft-bench run vbench`) vs the reference code, same videos, same weights.
 
-    python -m omninft.bench.perf.scripts.vbench_reference --ref-python /work/refvenv11/bin/python \\
+    python -m omninft.bench.perf.scripts.vbench_reference --ref-python /path/to/refvenv/bin/python \\
         --dino-checkout DINO_DIR --work /tmp/vbref [--ref-checkout VBENCH_DIR] [--videos 4] [--frames 16]
 
 The reference is never a dependency: it runs in its own throwaway interpreter (`--ref-python`: a venv with
