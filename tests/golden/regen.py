@@ -17,6 +17,9 @@ from tests.conformance import harness as H
 GOLDEN_DIR = Path(__file__).resolve().parent
 # Tiny random weights on CPU: BLAS kernels may differ across machines in the last bits.
 RTOL, ATOL = 1e-4, 1e-6
+# Scorers whose values are O(1-10) with elements near zero need an absolute bound too: the calibrated tiny I3D's
+# logits move by ~6e-6 between 1 and 2 BLAS threads (measured), which is 1e-3 relative on a logit of 0.006.
+TOLERANCES = {"i3d": (1e-4, 1e-4)}
 N_CLIPS = 2
 
 
@@ -34,8 +37,8 @@ def golden_for(name: str, scorer: object) -> dict:
         "version": info.version,
         "weights": f"{info.weights.weights_id} (tiny={info.weights.tiny})",
         "media": H.MEDIA_VERSION,
-        "rtol": RTOL,
-        "atol": ATOL,
+        "rtol": TOLERANCES.get(name, (RTOL, ATOL))[0],
+        "atol": TOLERANCES.get(name, (RTOL, ATOL))[1],
         "regenerate": f"python -m tests.golden.regen {name}",
         "samples": samples,
     }
