@@ -689,7 +689,7 @@ def perf(
         if why is not None:
             raise click.ClickException(f"reward server {t}: {why}")
     cfg = LoadConfig(
-        target=targets[0] if len(targets) == 1 else targets,
+        target=targets[0] if len(targets) == 1 else targets,  # type: ignore[arg-type]
         scorers=scorers,  # type: ignore[arg-type]
         concurrency=levels_spec,
         duration_s=duration_s,

@@ -205,7 +205,7 @@ class Trainer:
         self.specs = [RewardSpec(r.name, r.route, r.weight) for r in cfg.rewards]  # type: ignore[arg-type]
         self.adv_cfg = AdvantageConfig(
             cfg.advantage.mode,
-            cfg.advantage.std_mode,
+            cfg.advantage.std_mode,  # type: ignore[arg-type]
             cfg.advantage.ddof,  # type: ignore[arg-type]
             cfg.advantage.eps,
             cfg.advantage.empty_route_fallback,

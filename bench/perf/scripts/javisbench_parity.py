@@ -148,9 +148,8 @@ def stage_weights(out: Path, bpe_gz: Path, seed: int) -> None:
     clip_dir.mkdir(parents=True, exist_ok=True)
     _clip_tokenizer_files(clip_dir, bpe_gz)
     merges = (clip_dir / "merges.txt").read_text(encoding="utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
-    tok = CLIPTokenizer(
-        vocab=json.loads((clip_dir / "vocab.json").read_text()), merges=[tuple(m.split()) for m in merges]
-    )  # type: ignore[misc]
+    pairs = [tuple(m.split()) for m in merges]
+    tok = CLIPTokenizer(vocab=json.loads((clip_dir / "vocab.json").read_text()), merges=pairs)  # type: ignore[arg-type]
     tok.save_pretrained(str(clip_dir))
     config = CLIPConfig()
     for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
@@ -178,11 +177,12 @@ def stage_weights(out: Path, bpe_gz: Path, seed: int) -> None:
 
     clap, ctok, _ = clap_model._tiny(seed, "random")
     clap_dir = w / "clap"
-    clap.save_pretrained(str(clap_dir))
+    clap.save_pretrained(str(clap_dir))  # type: ignore[operator]
     ctok.save_pretrained(str(clap_dir))
-    fe = ClapFeatureExtractor(
-        **{k: v for k, v in clap_model.EXPECTED_FEATURE_EXTRACTOR.items() if k != "top_db"}
-    )
+    fe_kwargs: dict[str, Any] = {
+        k: v for k, v in clap_model.EXPECTED_FEATURE_EXTRACTOR.items() if k != "top_db"
+    }
+    fe = ClapFeatureExtractor(**fe_kwargs)
     fe.save_pretrained(str(clap_dir))
     pre = json.loads((clap_dir / "preprocessor_config.json").read_text())
     pre["processor_class"] = "ClapProcessor"
@@ -231,7 +231,7 @@ def reference_clip_clap(out: Path, src: Path) -> dict[str, Any]:
     ``weights`` files: ``clip.load``'s CPU non-JIT path builds from ``ViT-B-32.pt`` and ``from_pretrained`` the ``clap`` folder in
     place of the hub ids (the only change).
     """
-    import clip
+    import clip  # type: ignore[import-not-found]  # openai-clip: the reference venv only
     import cv2
     import torch
     from PIL import Image
@@ -380,7 +380,7 @@ def reference_audio_quality(out: Path, src: Path) -> dict[str, Any]:
     command, batch 8, torchaudio reader), its ``initialize_predictor()`` given the stage ``aes-weights``
     checkpoint instead of the HF hub id."""
     metrics = _reference_metrics(src)
-    from audiobox_aesthetics.infer import initialize_predictor
+    from audiobox_aesthetics.infer import initialize_predictor  # type: ignore[import-not-found]  # reference venv
 
     ckpt = str(out / "weights" / "audiobox_checkpoint.pt")
     metrics.initialize_audio_aes_predictor = lambda: initialize_predictor(ckpt)  # type: ignore[attr-defined]
