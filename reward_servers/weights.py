@@ -60,7 +60,9 @@ class WeightsIntegrityError(ValueError):
 class WeightSpec:
     """Where a scorer's weights come from and, optionally, what they must hash to.
 
-    `files` are the file names (glob patterns for HF repositories) to download; `sha256` pins files by name.
+    `files` are the file names (glob patterns for HF repositories) to download; `sha256` pins files by name;
+    `sha256_prefix` pins the leading hex digits of the main file's sha256 where only those are published
+    (torch.hub's `<name>-<8 hex>.pth` convention, e.g. pyiqa's release assets).
     Official specs are declared by their model family (`WEIGHTS` in reward_servers/models/<family>/) and name
     it in `family`; `snapshot` marks HF repositories fetched whole (tokenizer-only, or weights in subfolders).
     """
@@ -70,6 +72,7 @@ class WeightSpec:
     revision: str | None = None
     files: tuple[str, ...] = ()
     sha256: Mapping[str, str] | None = None
+    sha256_prefix: str | None = None
     family: str = ""
     snapshot: bool = False
 
@@ -294,6 +297,8 @@ def _hash_resolved(path: Path, spec: WeightSpec, weights_id: str) -> ResolvedWei
                     "The file is corrupt or a different version; delete it and fetch again."
                 )
             hashes[fname] = actual
+    if spec.sha256_prefix:
+        _check_prefix(spec, mains[0], hashes[mains[0].name])
     if len(mains) == 1:
         digest = hashes[mains[0].name]
     else:
@@ -302,6 +307,16 @@ def _hash_resolved(path: Path, spec: WeightSpec, weights_id: str) -> ResolvedWei
     return ResolvedWeights(
         path=path, weights_id=weights_id, sha256=digest, main_file=mains[0], file_sha256=hashes
     )
+
+
+def _check_prefix(spec: WeightSpec, path: Path, actual: str) -> None:
+    """Raise WeightsIntegrityError when a file's sha256 does not start with the spec's published prefix."""
+    prefix = (spec.sha256_prefix or "").lower()
+    if not actual.lower().startswith(prefix):
+        raise WeightsIntegrityError(
+            f"sha256 mismatch for {spec.name!r} at {path}: expected a digest starting with {prefix}, got {actual}. "
+            "The file is corrupt or a different version; delete it and fetch again."
+        )
 
 
 def _local_path(spec: WeightSpec) -> Path:
@@ -336,7 +351,12 @@ def _resolve_url(
     if not target.exists():
         if offline:
             raise _missing(spec, str(target))
-        _download(mirrored_url(spec.source, mirror), target, expected_sha256=_pinned_for(spec, target.name))
+        _download(
+            mirrored_url(spec.source, mirror),
+            target,
+            expected_sha256=_pinned_for(spec, target.name),
+            expected_prefix=spec.sha256_prefix,
+        )
     return _hash_resolved(target, spec, spec.source)
 
 
@@ -346,7 +366,14 @@ def _pinned_for(spec: WeightSpec, fname: str) -> str | None:
     return spec.sha256.get(fname) or (next(iter(spec.sha256.values())) if len(spec.sha256) == 1 else None)
 
 
-def _download(url: str, target: Path, *, expected_sha256: str | None = None, timeout: float = 60.0) -> str:
+def _download(
+    url: str,
+    target: Path,
+    *,
+    expected_sha256: str | None = None,
+    expected_prefix: str | None = None,
+    timeout: float = 60.0,
+) -> str:
     """Stream `url` into `target` atomically (temp file + rename), hashing on the way; returns the sha256."""
     target.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
@@ -360,6 +387,10 @@ def _download(url: str, target: Path, *, expected_sha256: str | None = None, tim
         if expected_sha256 and digest.lower() != expected_sha256.lower():
             raise WeightsIntegrityError(
                 f"sha256 mismatch downloading {url}: expected {expected_sha256}, got {digest}"
+            )
+        if expected_prefix and not digest.lower().startswith(expected_prefix.lower()):
+            raise WeightsIntegrityError(
+                f"sha256 mismatch downloading {url}: expected a digest starting with {expected_prefix}, got {digest}"
             )
         os.replace(tmp_name, target)
     except BaseException:

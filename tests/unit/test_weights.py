@@ -188,6 +188,30 @@ def test_url_download_with_wrong_pin_leaves_nothing(tmp_path, http_root):
     assert leftovers == []
 
 
+def test_sha256_prefix_pin(tmp_path, http_root):
+    """torch.hub-style names publish only a digest prefix: checked on download and on every resolve."""
+    root, base = http_root
+    sha = _write(root / "m.pth", b"release-asset")
+    good = W.WeightSpec("toy", f"{base}/m.pth", sha256_prefix=sha[:8].upper())
+    assert W.resolve(good, cache_dir=tmp_path / "c", offline=False).sha256 == sha
+    wrong = "0" * 8 if not sha.startswith("0" * 8) else "f" * 8
+    bad = W.WeightSpec("toy", f"{base}/m.pth", sha256_prefix=wrong)
+    with pytest.raises(W.WeightsIntegrityError, match=f"starting with {wrong}"):
+        W.resolve(bad, cache_dir=tmp_path / "c2", offline=False)
+    assert [p for p in (tmp_path / "c2").rglob("*") if p.is_file()] == []
+    local = tmp_path / "local.pth"
+    _write(local, b"something else")
+    with pytest.raises(W.WeightsIntegrityError, match="starting with"):
+        W.resolve(W.WeightSpec("toy", str(local), sha256_prefix=sha[:8]))
+
+
+def test_musiq_official_spec_pins_its_published_prefix():
+    from omninft.reward_servers.models import musiq
+
+    assert musiq.OFFICIAL_WEIGHTS.sha256_prefix == musiq.OFFICIAL_SHA256_PREFIX
+    assert musiq.OFFICIAL_WEIGHTS.source.endswith(f"-{musiq.OFFICIAL_SHA256_PREFIX}.pth")
+
+
 def test_fetch_downloads_a_spec_and_official_lookup_names_the_declared(tmp_path, http_root):
     root, base = http_root
     sha = _write(root / "toy.pt", b"official-toy")

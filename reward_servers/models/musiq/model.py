@@ -37,12 +37,13 @@ from omninft.reward_servers.weights import WeightsIdentity, WeightSpec
 
 FAMILY = "musiq_spaq"
 # pyiqa's release asset; torch.hub's convention puts the first 8 hex digits of the file's sha256 in its name.
+OFFICIAL_SHA256_PREFIX = "358bb6af"
 OFFICIAL_WEIGHTS = WeightSpec(
     FAMILY,
     "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/musiq_spaq_ckpt-358bb6af.pth",
+    sha256_prefix=OFFICIAL_SHA256_PREFIX,
     family="musiq",
 )
-OFFICIAL_SHA256_PREFIX = "358bb6af"
 PYIQA_VERSION = "0.1.10"  # the pyiqa whose MUSIQ (architecture and eval preprocessing) is reproduced
 _RESNET_TOKEN_DIM = 64  # fixed in pyiqa's MUSIQ
 
