@@ -359,6 +359,7 @@ def _export_triton(
     config_path: Path | None,
     max_batch_size: int,
     device: str,
+    provenance: bool = True,
 ) -> None:
     """`--format triton`: one Python-backend model per scorer (see serving/triton_repo.py)."""
     from omninft.reward_servers.serving.config import ServerConfig
@@ -373,7 +374,7 @@ def _export_triton(
                 weights=weights, max_batch_size=max_batch_size, device=device or "cpu"
             )
     try:
-        models = export_repository(out, cfg, scorers)
+        models = export_repository(out, cfg, scorers, provenance=provenance)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     for model in models:
@@ -451,6 +452,13 @@ def _export_triton(
     help="Fail when an output's max error exceeds this fraction of its largest magnitude.",
 )
 @click.option("--device", default="", help="TensorRT build device [default: cuda:0].")
+@click.option(
+    "--provenance/--no-provenance",
+    default=True,
+    show_default=True,
+    help="--format triton: build each scorer once (on the CPU) to record its version and weights sha256 in "
+    "config.pbtxt; --no-provenance exports without the weights (clients then cannot key results by them).",
+)
 def main(
     scorers: tuple[str, ...],
     weights: str,
@@ -464,10 +472,13 @@ def main(
     check: bool,
     rtol: float,
     device: str,
+    provenance: bool,
 ) -> None:
     """Export a scorer's neural cores to ONNX or TensorRT and check them against PyTorch, or a Triton repository."""
     if fmt == "triton":
-        _export_triton(scorers, weights, out or Path("triton-repo"), config_path, max_batch_size, device)
+        _export_triton(
+            scorers, weights, out or Path("triton-repo"), config_path, max_batch_size, device, provenance
+        )
         return
     if len(scorers) != 1:
         raise click.BadParameter("--format onnx|tensorrt exports exactly one scorer", param_hint="--scorer")

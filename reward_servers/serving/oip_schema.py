@@ -13,7 +13,7 @@ INTERNAL); a scored sample has an empty `error` element. The other samples of th
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -96,6 +96,32 @@ def model_config(
     for key, value in (parameters or {}).items():
         cfg.parameters[key].string_value = value
     return cfg
+
+
+# The model-config parameters that identify what a scorer-model computes (read back by omninft_client._kserve);
+# the resume store keys cached results by version, weights sha256 and protocol.
+PROVENANCE_KEYS = ("scorer_version", "weights_id", "weights_sha256", "tiny_weights", "protocol")
+
+
+def provenance_parameters(info: ScorerInfo) -> dict[str, str]:
+    """A loaded scorer's provenance as model-config parameters (string values, tiny as 'true'/'false')."""
+    return {
+        "scorer_version": info.version,
+        "weights_id": info.weights.weights_id,
+        "weights_sha256": info.weights.sha256,
+        "tiny_weights": str(info.weights.tiny).lower(),
+        "protocol": info.protocol,
+    }
+
+
+def provenance_mismatches(expected: Mapping[str, str], info: ScorerInfo) -> list[str]:
+    """'key: expected X, loaded Y' for every provenance parameter in `expected` that the loaded scorer contradicts."""
+    actual = provenance_parameters(info)
+    return [
+        f"{key}: expected {expected[key]!r}, loaded {actual[key]!r}"
+        for key in PROVENANCE_KEYS
+        if key in expected and expected[key] != actual[key]
+    ]
 
 
 def serialize_bytes(items: Sequence[bytes]) -> bytes:

@@ -19,7 +19,7 @@ import numpy as np
 
 from omninft.reward_servers.media import DecodedSample
 from omninft.reward_servers.scorers import registry
-from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerOutput
+from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerInfo, ScorerOutput
 from omninft.reward_servers.serving.config import ServerConfig
 from omninft.reward_servers.serving.decode import DecodePolicy, DecodeResult, decode_sample
 from omninft.reward_servers.serving.errors import (
@@ -30,9 +30,11 @@ from omninft.reward_servers.serving.errors import (
 )
 from omninft.reward_servers.serving.oip_schema import (
     ERROR_OUTPUT,
+    PROVENANCE_KEYS,
     ModelSchema,
     collect_results,
     make_schema,
+    provenance_mismatches,
     sample_from_row,
 )
 from omninft.reward_servers.serving.servicer import missing_modality, postprocess_all
@@ -40,6 +42,26 @@ from omninft.reward_servers.serving.servicer import missing_modality, postproces
 log = logging.getLogger(__name__)
 CONFIG_PARAMETER = "omninft_server_config"
 _Outcome: TypeAlias = ScorerOutput | InvalidSample | ScorerFailure
+
+
+def check_provenance(name: str, params: dict[str, str], info: ScorerInfo) -> None:
+    """Refuse to serve a scorer that computes something other than what its config.pbtxt records.
+
+    Clients and the benchmark's resume store trust those parameters (an exported repository pointed at
+    changed weights would otherwise serve new numbers under the old sha256); a repository exported with
+    --no-provenance carries none and is served with a warning.
+    """
+    if not any(key in params for key in PROVENANCE_KEYS):
+        log.warning(
+            "model %s: config.pbtxt records no scorer provenance (exported with --no-provenance)", name
+        )
+        return
+    wrong = provenance_mismatches(params, info)
+    if wrong:
+        raise RuntimeError(
+            f"model {name}: the scorer built here differs from the one exported ({'; '.join(wrong)}); "
+            "re-export the repository (omninft-export --format triton) for these weights"
+        )
 
 
 class ScorerPipeline:
@@ -178,6 +200,7 @@ class TritonPythonModel:
         cfg = ServerConfig.from_dict(json.loads(params[CONFIG_PARAMETER]))
         name = config["name"]
         self.pipeline = ScorerPipeline(cfg, name, max_batch_size=int(config["max_batch_size"]))
+        check_provenance(name, params, self.pipeline.scorer.info)
         log.warning(
             "omninft scorer %s loaded in Triton (weights %s, tiny=%s)",
             name,

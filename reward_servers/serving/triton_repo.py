@@ -2,7 +2,9 @@
 
 One Python-backend model per scorer: `<repo>/<scorer>/config.pbtxt` (max_batch_size, dynamic_batching from the
 scorer config, instance_group, the same tensors as the KServe front of `omninft-serve`, and the server config
-with this scorer in parameter `omninft_server_config`) and `<repo>/<scorer>/1/model.py`, which re-exports
+with this scorer in parameter `omninft_server_config`, and the scorer's provenance: version, weights id and
+sha256, tiny flag, protocol, read by clients and the benchmark's resume store exactly as from `omninft-serve`)
+and `<repo>/<scorer>/1/model.py`, which re-exports
 `triton_backend.TritonPythonModel`. Triton's Python-backend stub must be able to import `omninft` (and torch):
 give it the environment's site-packages through PYTHONPATH (model.py also reads the `.pth` files there, so
 editable installs resolve).
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from google.protobuf import text_format
@@ -21,7 +23,13 @@ from tritonclient.grpc import model_config_pb2
 from omninft.reward_servers.scorers import registry
 from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft.reward_servers.serving.config import ServerConfig
-from omninft.reward_servers.serving.oip_schema import MODEL_VERSION, ModelSchema, make_schema, model_config
+from omninft.reward_servers.serving.oip_schema import (
+    MODEL_VERSION,
+    ModelSchema,
+    make_schema,
+    model_config,
+    provenance_parameters,
+)
 from omninft.reward_servers.serving.triton_backend import CONFIG_PARAMETER
 
 # model.py of every exported model: site-packages on PYTHONPATH are processed like site dirs (so the .pth
@@ -60,8 +68,35 @@ def _schema(name: str, sc: ScorerConfig, plugins: dict[str, str]) -> ModelSchema
     return make_schema(name, info.input_spec.modalities, info.outputs, mbs)
 
 
-def export_repository(out: Path, cfg: ServerConfig, names: Sequence[str] = ()) -> list[ExportedModel]:
-    """Write one Python-backend model per scorer (`names`, default every scorer of `cfg`) under `out`."""
+class ProvenanceError(ValueError):
+    """A scorer could not be built at export time to record what it computes."""
+
+
+def _provenance(name: str, sc: ScorerConfig, plugins: dict[str, str]) -> dict[str, str]:
+    """Build the scorer once on the CPU and return its provenance parameters (version, weights, protocol)."""
+    for plugin, target in plugins.items():
+        registry.register(plugin, target, override=True)
+    cpu = replace(sc, device="cpu") if sc.device.startswith("cuda") else sc
+    try:
+        scorer = registry.build(name, cpu)
+    except Exception as exc:  # any build failure: the message below says how to export anyway
+        raise ProvenanceError(
+            f"cannot build scorer {name!r} (weights {sc.weights!r}) to record its version and weights sha256 in "
+            f"config.pbtxt: {exc}. Export where its weights are available (omninft-serve fetch-weights), or pass "
+            "--no-provenance (clients then see no weights sha256, and `omninft-bench run` refuses to cache its "
+            "results across runs)"
+        ) from exc
+    return provenance_parameters(scorer.info)
+
+
+def export_repository(
+    out: Path, cfg: ServerConfig, names: Sequence[str] = (), *, provenance: bool = True
+) -> list[ExportedModel]:
+    """Write one Python-backend model per scorer (`names`, default every scorer of `cfg`) under `out`.
+
+    With `provenance` each scorer is built once on the CPU to record its version and weights sha256; the
+    Triton model refuses to load when what it builds differs (ProvenanceError when the build fails here).
+    """
     names = list(names) or list(cfg.scorers)
     if not names:
         raise ValueError("no scorers to export: name them with --scorer or in the server config")
@@ -79,7 +114,12 @@ def export_repository(out: Path, cfg: ServerConfig, names: Sequence[str] = ()) -
             backend="python",
             instance_kind="KIND_GPU" if sc.device.startswith("cuda") else "KIND_CPU",
             preferred_batch_sizes=[schema.max_batch_size],
-            parameters={CONFIG_PARAMETER: json.dumps(_portable(one.to_dict()), sort_keys=True)},
+            parameters={
+                CONFIG_PARAMETER: json.dumps(_portable(one.to_dict()), sort_keys=True),
+                **(_provenance(name, sc, dict(cfg.plugins)) if provenance else {}),
+                "backend": sc.backend,
+                "device": sc.device,
+            },
         )
         model_dir = out / name
         (model_dir / MODEL_VERSION).mkdir(parents=True, exist_ok=True)

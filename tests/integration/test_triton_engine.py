@@ -137,6 +137,8 @@ async def test_omninft_client_scores_through_real_triton(triton: TritonProcess) 
         want, got, desc = await asyncio.to_thread(both)
     assert {s.name for s in desc.scorers} == {"brightness", "caption"}  # type: ignore[attr-defined]
     assert desc.scorer("brightness").max_batch_size == 4  # type: ignore[attr-defined]
+    bright = desc.scorer("brightness")  # type: ignore[attr-defined]
+    assert len(bright.weights_sha256) == 64 and bright.version  # provenance recorded at export
     for g, w in zip(got, want, strict=True):
         assert g.id == w.id and g.scores == w.scores
         assert {k: e.code for k, e in g.scorer_errors.items()} == {

@@ -17,6 +17,7 @@ from omninft.reward_servers.scorers.base import InvalidSample, ScorerOutput
 from omninft.reward_servers.serving.config import ServerConfig
 from omninft.reward_servers.serving.errors import BadRequestError, ScorerFailure, invalid_sample_status
 from omninft.reward_servers.serving.oip_schema import (
+    PROVENANCE_KEYS,
     collect_results,
     deserialize_bytes,
     make_schema,
@@ -24,7 +25,8 @@ from omninft.reward_servers.serving.oip_schema import (
     serialize_bytes,
 )
 from omninft.reward_servers.serving.triton_backend import CONFIG_PARAMETER
-from omninft.reward_servers.serving.triton_repo import export_repository, read_config
+from omninft.reward_servers.serving.triton_repo import ProvenanceError, export_repository, read_config
+from omninft_client._kserve import scorer_from_config
 
 
 def test_bytes_framing_matches_tritonclient() -> None:
@@ -111,6 +113,21 @@ def test_exported_repository_parses_with_tritons_model_config(tmp_path: Path) ->
     assert [i.name for i in clap.input] == ["audio", "audio_prompt"] and clap.max_batch_size == 16
     assert clap.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
     assert "TritonPythonModel" in (tmp_path / "repo" / "clap" / "1" / "model.py").read_text()
+    params = {k: v.string_value for k, v in clap.parameters.items()}
+    assert params["tiny_weights"] == "true" and params["device"] == "cuda:0"
+    assert len(params["weights_sha256"]) == 64 and params["scorer_version"] and params["protocol"]
+    described = scorer_from_config(clap)
+    assert described is not None and described.weights_sha256 == params["weights_sha256"]
+    assert described.tiny_weights
+
+
+def test_export_records_provenance_or_says_why_it_cannot(tmp_path: Path) -> None:
+    missing = ServerConfig.from_dict({"scorers": {"clap": {"weights": str(tmp_path / "no-such.ckpt")}}})
+    with pytest.raises(ProvenanceError, match="cannot build scorer 'clap'.*--no-provenance"):
+        export_repository(tmp_path / "repo", missing)
+    (model,) = export_repository(tmp_path / "bare", missing, provenance=False)
+    params = read_config(model.config_path).parameters
+    assert not set(PROVENANCE_KEYS) & set(params) and CONFIG_PARAMETER in params
 
 
 def test_export_cli_triton(tmp_path: Path) -> None:

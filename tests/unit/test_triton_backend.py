@@ -9,7 +9,8 @@ import pytest
 
 from omninft.reward_servers.serving.config import ServerConfig
 from omninft.reward_servers.serving.errors import BadRequestError
-from omninft.reward_servers.serving.triton_backend import ScorerPipeline, rows_of
+from omninft.reward_servers.serving.oip_schema import provenance_parameters
+from omninft.reward_servers.serving.triton_backend import ScorerPipeline, check_provenance, rows_of
 from tests.helpers.media import encode_video, gradient_frames
 
 DARK = encode_video(gradient_frames(8, 16, 16, level=40), fps=8)
@@ -68,3 +69,18 @@ def test_rows_of_requires_one_batch_size() -> None:
     ]
     with pytest.raises(BadRequestError):
         rows_of({"video": col, "prompt": col[:1]})
+
+
+def test_a_model_refuses_weights_other_than_the_exported_ones(caplog: pytest.LogCaptureFixture) -> None:
+    pipe = _pipeline()
+    try:
+        info = pipe.scorer.info
+        exported = provenance_parameters(info)
+        check_provenance("brightness", exported, info)
+        changed = {**exported, "weights_sha256": "0" * 64}
+        with pytest.raises(RuntimeError, match="weights_sha256: expected '0000.*re-export"):
+            check_provenance("brightness", changed, info)
+        check_provenance("brightness", {}, info)
+    finally:
+        pipe.close()
+    assert "records no scorer provenance" in caplog.text
