@@ -317,6 +317,12 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a and b else "n/a"
 
 
+def _share(run: dict[str, Any] | None) -> str:
+    """Our forward share as a percentage ('—' when not known)."""
+    share = (run or {}).get("forward_share")
+    return f"{share * 100:.0f} %" if isinstance(share, (int, float)) else "—"
+
+
 def _agree(ref: dict[str, Any], ours: dict[str, Any]) -> str:
     """Largest relative difference over the keys both sides computed."""
     rel = []
@@ -360,7 +366,7 @@ def table(state: dict[str, Any], n: int) -> str:
             f"{cell(o, o_ok, 'wall_s')} | {cell(o, o_ok, 'cpu_s')} | {cell(o, o_ok, 'peak_rss_mib')} | "
             f"{_ratio(r['wall_s'], o['wall_s']) if r_ok and o_ok else 'n/a'} | "  # type: ignore[index]
             f"{_ratio(r['cpu_s'], o['cpu_s']) if r_ok and o_ok else 'n/a'} | "  # type: ignore[index]
-            f"{(o or {}).get('forward_share', 0) * 100:.0f} % | "
+            f"{_share(o) if o_ok else '—'} | "
             f"{dec.get('video', '—')}, {dec.get('audio', '—')} | "
             f"{_agree(r or {}, o or {}) if r_ok and o_ok and g != 'suite' else ''} |"
         )

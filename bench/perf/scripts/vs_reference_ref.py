@@ -35,7 +35,12 @@ AV_SCORE_KWARGS = {"window_size_s": 2.0, "window_overlap_s": 1.5}
 # Reference sub-packages each group needs for real; every other heavy stack is a placeholder.
 STACKS = {
     "AudioCLIP": ("refsrc.AudioCLIP", "refsrc.AudioCLIP.get_embedding"),
-    "VideoAlign": ("refsrc.VideoAlign", "refsrc.VideoAlign.inference", "refsrc.VideoAlign.prompt_template"),
+    "VideoAlign": (
+        "refsrc.VideoAlign",
+        "refsrc.VideoAlign.inference",
+        "refsrc.VideoAlign.prompt_template",
+        "refsrc.VideoAlign.vision_process",
+    ),
     "ImageBind": (
         "refsrc.ImageBind",
         "refsrc.ImageBind.imagebind",
