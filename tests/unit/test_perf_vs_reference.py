@@ -54,7 +54,8 @@ def test_table_rows_ratios_and_suite_sum() -> None:
                                    decodes_per_sample={"video": 1.0}),
         "ref/av_align/n8": _run(10.0, 12.0, 500),
         "ours/av_align/n8": _run(20.0, 6.0, 400, forward_share=0.0, decodes_per_sample={"video": 1.0, "audio": 1.0}),
-        "ours/suite/n8": _run(25.0, 30.0, 1600, forward_share=0.4, decodes_per_sample={"video": 1.0, "audio": 1.0}),
+        "ours/suite/n8": _run(25.0, 30.0, 1600, forward_share=0.4, decodes_per_sample={"video": 1.0, "audio": 1.0},
+                              groups=["clip_score", "av_align"]),
         "ref/desync/n8": {**_run(1.0, 1.0, 1), "error": "boom"},
     }  # fmt: skip
     text = table({"runs": runs}, 8)
@@ -63,5 +64,9 @@ def test_table_rows_ratios_and_suite_sum() -> None:
     assert rows["clip_score"][8] == "50 %" and rows["clip_score"][10] == "0.0e+00"
     assert rows["av_align"][6:8] == ["0.50x", "2.00x"]
     assert rows["desync"][0] == "failed" and rows["desync"][6] == "n/a"
-    suite = rows["**whole suite** (ref = sum of its groups)"]
+    suite = rows["**whole suite**: clip_score, av_align (ref = sum of its groups)"]
     assert suite[:2] == ["50.0", "72.0"] and suite[6:8] == ["2.00x", "2.40x"]
+    runs["ours/suite/n8"]["groups"] = ["clip_score", "desync"]  # a group the reference failed: no sum
+    text = table({"runs": runs}, 8)
+    suite_row = next(r for r in text.splitlines() if "whole suite" in r)
+    assert [c.strip() for c in suite_row.split("|")[2:4]] == ["—", "—"]
