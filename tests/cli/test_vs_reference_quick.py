@@ -13,6 +13,7 @@ import pytest
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~25 CPU s (two bench runs with tiny weights); the margin is for a loaded machine
 def test_quick_mode_times_ours_and_skips_the_reference(tmp_path: Path) -> None:
     """Two runs (av_align, the whole suite) on 2 samples: times, RSS, forward share, one decode per sample."""
     out = tmp_path / "vs.json"

@@ -361,7 +361,8 @@ def table(state: dict[str, Any], n: int) -> str:
         o_ok = o and not o.get("error")
 
         def cell(d: dict[str, Any] | None, ok: Any, key: str) -> str:
-            return f"{d[key]:.1f}" if ok and d else ("failed" if d else "—")
+            fmt = ".0f" if key == "peak_rss_mib" else ".1f"
+            return f"{d[key]:{fmt}}" if ok and d else ("failed" if d else "—")
 
         dec = (o or {}).get("decodes_per_sample", {}) if o_ok else {}
         label = g if g != "suite" else f"**whole suite**: {', '.join(suite_groups)} (ref = sum of its groups)"
