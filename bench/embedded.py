@@ -43,6 +43,7 @@ class EmbeddedServer:
         self.log_path = log_path or Path(self._tmp.name) / "server.log"
         self.address = ""
         self.pid = 0
+        self.ready_s: float | None = None  # seconds from launch to SERVING (loading and warm-up included)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lifeline = (
             -1
@@ -98,6 +99,7 @@ class EmbeddedServer:
             str(port_file),
         ]
         log = self.log_path.open("ab")
+        t0 = time.perf_counter()
         env, child_fd = self._lifeline_env()
         try:
             self._proc = subprocess.Popen(
@@ -111,6 +113,7 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if port_file.exists():
                 self.address = port_file.read_text().strip()
+                self.ready_s = time.perf_counter() - t0
                 return self.address
             if self._proc.poll() is not None:
                 tail = self.log_tail(4000)

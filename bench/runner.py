@@ -39,6 +39,7 @@ from omninft.bench.results import (
     mean_or_nan,
     set_metric_na_reason,
 )
+from omninft.bench.server_stats import free_local_port, merge_server_stats, scrape_server_stats
 from omninft.bench.servers import (
     ServerGroup,
     load_route_protocols,
@@ -218,6 +219,8 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 cfg.out.mkdir(parents=True, exist_ok=True)
                 extra = dict(cfg.embedded_config)
                 per_scorer = extra.pop("scorers", {}) or {}
+                if "metricsPort" not in extra:  # read once before it stops: decodes and stage seconds
+                    extra["metricsPort"] = free_local_port()
                 spec = EmbeddedServerSpec(
                     scorers=g.scorers,
                     weights=cfg.weights,
@@ -312,6 +315,7 @@ class _Collected:
     outcomes: dict[tuple[str, str], dict[str, Outcome]] = field(default_factory=dict)
     computed: int = 0
     reused: int = 0
+    server_stats: dict[str, Any] | None = None  # the embedded server's decodes and stage seconds
 
 
 def _compute(
@@ -459,9 +463,33 @@ def collect(
         ]
         groups = [g for g in groups if g.group.scorers]
         col = _compute(cfg, groups, score_scorers, embed_scorers, todo, skeys, store)
+        col.server_stats = _embedded_stats(groups)
         infos = {n: g.infos[n] for g in groups for n in g.group.scorers}
         labels = {g.group.label if g.embedded is None else "embedded": list(g.group.scorers) for g in groups}
     return col, skeys, infos, labels
+
+
+def _embedded_stats(groups: list[_Group]) -> dict[str, Any] | None:
+    """Decodes, stage seconds and ready time of the embedded servers of `groups` (None when none has metrics).
+
+    Counters are cumulative over the server's life: in a session shared by several `collect` calls they cover
+    every call so far.
+    """
+    parts = []
+    for g in groups:
+        if g.embedded is None:
+            continue
+        port = int(g.embedded.spec.extra_config.get("metricsPort") or 0)
+        if port <= 0:
+            continue
+        try:
+            stats = scrape_server_stats(port)
+        except (OSError, ValueError) as err:  # stats are a report extra: never fail the run over them
+            log.warning("could not read the embedded server's metrics on port %d: %s", port, err)
+            continue
+        stats["ready_s"] = g.embedded.ready_s
+        parts.append(stats)
+    return merge_server_stats(parts) if parts else None
 
 
 def _set_metric(route: SetMetricRoute, fake: np.ndarray, real: np.ndarray, protocol: str = PROTOCOL) -> float:
@@ -725,6 +753,8 @@ def run_javisbench(
             for s in used
         ],
     }
+    if col.server_stats is not None:
+        provenance["server_stats"] = col.server_stats
     if reference is not None:
         provenance["reference"] = {
             "path": reference.path,
