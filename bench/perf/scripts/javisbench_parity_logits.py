@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 STAGES = (
+    "sync-weights-small",
     "desync-logits-ours",
     "desync-logits-reference",
     "desync-logits-table",
@@ -48,7 +49,52 @@ def _clips(out: Path, limit: int) -> list[Path]:
 # ------------------------------------------------------------------------------------------ desync logits
 
 
-def desync_logits_ours(out: Path, limit: int) -> None:
+def _small_config(depth: int) -> Any:
+    """The official Synchformer with `depth` blocks in each of its three transformer stacks (widths kept)."""
+    from dataclasses import replace
+
+    from omninft.reward_servers.models.synchformer.config import SynchformerConfig
+
+    return replace(SynchformerConfig.official(), video_depth=depth, audio_depth=depth, sync_depth=depth)
+
+
+def sync_weights_small(out: Path, depth: int, seed: int) -> Path:
+    """A shallower Synchformer (official widths, `depth` blocks per stack), offset head calibrated as the
+    full-size ``sync-weights`` stage does, saved as a plain state dict in the official key layout."""
+    import torch
+
+    from omninft.reward_servers.models.synchformer.calibrate import calibrate_random
+    from omninft.reward_servers.models.synchformer.model import build
+
+    model = calibrate_random(build(_small_config(depth), seed=seed))
+    path = out / "weights" / f"synchformer_depth{depth}.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    print("wrote", path)
+    return path
+
+
+def _small_desync_scorer(out: Path, depth: int) -> Any:
+    """Our DesyncScorer over the depth-`depth` checkpoint (loaded strictly; the registry's build reads only the
+    official sizes)."""
+    import torch
+
+    from omninft.reward_servers.models.synchformer.model import build as build_model
+    from omninft.reward_servers.models.synchformer.model import load_state_dict_strict
+    from omninft.reward_servers.scorers._common import backend_for
+    from omninft.reward_servers.scorers.base import ScorerConfig, WeightsInfo
+    from omninft.reward_servers.scorers.desync import DesyncScorer, make_graphs
+
+    path = out / "weights" / f"synchformer_depth{depth}.pth"
+    model = build_model(_small_config(depth), seed=None)
+    load_state_dict_strict(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+    cfg = ScorerConfig(weights=str(path), max_batch_size=8)
+    winfo = WeightsInfo(f"local:{path.name}", "", False)
+    backend = backend_for("synchformer", cfg, make_graphs(model.eval()), winfo.sha256, max_batch_size=32)
+    return DesyncScorer("desync", cfg, backend=backend, weights=winfo, model_cfg=model.cfg)
+
+
+def desync_logits_ours(out: Path, limit: int, depth: int = 0) -> None:
     """Per-window offset logits of our desync scorer (javisbench-v1, 4 s) on the first `limit` clips."""
     import numpy as np
     import torch
@@ -57,8 +103,11 @@ def desync_logits_ours(out: Path, limit: int) -> None:
     from omninft.reward_servers.scorers.base import ScorerConfig
     from omninft.reward_servers.scorers.desync import build
 
-    cfg = ScorerConfig(weights=str(out / "weights" / "synchformer_state_dict.pth"), max_batch_size=8)
-    scorer = build("desync", cfg)
+    if depth:
+        scorer = _small_desync_scorer(out, depth)
+    else:
+        cfg = ScorerConfig(weights=str(out / "weights" / "synchformer_state_dict.pth"), max_batch_size=8)
+        scorer = build("desync", cfg)
     result: dict[str, Any] = {}
     for mp4 in _clips(out, limit):
         video = decode_video(str(mp4), max_frames=100_000, max_pixels=1 << 30)
@@ -71,7 +120,45 @@ def desync_logits_ours(out: Path, limit: int) -> None:
     torch.save(result, out / "desync-logits-ours.pt")
 
 
-def desync_logits_reference(out: Path, src: Path, limit: int) -> None:
+def _shallow_reference(depth: int) -> None:
+    """Make the reference's own Synchformer classes build `depth` blocks per stack (run-time only): its
+    MotionFormer reads VIT.DEPTH from its yaml, its AST takes ASTConfig().num_hidden_layers, and Synchformer
+    passes n_layer=3 to GlobalTransformer."""
+    mf = sys.modules["refsrc.synchformer.motionformer"]
+    ast = sys.modules["refsrc.synchformer.ast"]
+    sfm = sys.modules["refsrc.synchformer.synchformer"]
+    omegaconf = mf.OmegaConf
+
+    class _OmegaConf:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(omegaconf, name)
+
+        @staticmethod
+        def load(path: Any) -> Any:
+            cfg = omegaconf.load(path)
+            cfg.VIT.DEPTH = depth
+            return cfg
+
+    mf.OmegaConf = _OmegaConf()
+    ast_config = ast.ASTConfig
+
+    class _ASTConfig(ast_config):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.num_hidden_layers = depth
+
+    ast.ASTConfig = _ASTConfig
+    global_transformer = sfm.GlobalTransformer
+
+    class _GlobalTransformer(global_transformer):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["n_layer"] = depth
+            super().__init__(*args, **kwargs)
+
+    sfm.GlobalTransformer = _GlobalTransformer
+
+
+def desync_logits_reference(out: Path, src: Path, limit: int, depth: int = 0) -> None:
     """The reference's calc_desync_score with a forward hook on its GlobalTransformer recording the logits."""
     import torch
 
@@ -81,6 +168,10 @@ def desync_logits_reference(out: Path, src: Path, limit: int) -> None:
 
     metrics = _reference_metrics(src)
     transformer_cls = sys.modules["refsrc.synchformer.transformer"].GlobalTransformer
+    ckpt = out / "weights" / "synchformer_state_dict.pth"
+    if depth:
+        _shallow_reference(depth)
+        ckpt = out / "weights" / f"synchformer_depth{depth}.pth"
     recorded: list[torch.Tensor] = []
 
     def hook(module: Any, args: Any, output: Any) -> None:
@@ -96,7 +187,7 @@ def desync_logits_reference(out: Path, src: Path, limit: int) -> None:
                 [str(m.with_suffix(".wav")) for m in mp4s],
                 max_length_s=MAX_LEN,
                 device="cpu",
-                syncformer_ckpt_path=str(out / "weights" / "synchformer_state_dict.pth"),
+                syncformer_ckpt_path=str(ckpt),
             )
     finally:
         handle.remove()
@@ -234,36 +325,62 @@ def videoalign_weights(out: Path, seed: int) -> Path:
     base_tok = q.tiny_qwen2_tokenizer((), corpus=VIDEOALIGN_DETAILED_SPECIAL)
     base_tok.backend_tokenizer.save(str(folder / "tokenizer.json"))
     special = {
-        str(i): {"content": t, "special": True, "normalized": False, "lstrip": False, "rstrip": False,
-                 "single_word": False}
+        str(i): {
+            "content": t,
+            "special": True,
+            "normalized": False,
+            "lstrip": False,
+            "rstrip": False,
+            "single_word": False,
+        }
         for t in q.QWEN2VL_SPECIAL_TOKENS
         for i in [base_tok.convert_tokens_to_ids(t)]
     }
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "Qwen2Tokenizer",
-        "added_tokens_decoder": special,
-        "additional_special_tokens": [t for t in q.QWEN2VL_SPECIAL_TOKENS if t not in (q.ENDOFTEXT, q.IM_END)],
-        "bos_token": None,
-        "eos_token": q.IM_END,
-        "pad_token": q.ENDOFTEXT,
-        "unk_token": None,
-        "errors": "replace",
-        "model_max_length": 32768,
-        "split_special_tokens": False,
-        "clean_up_tokenization_spaces": False,
-        "padding_side": "left",
-        "chat_template": QWEN2VL_CHAT_TEMPLATE,
-    }, indent=1))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "Qwen2Tokenizer",
+                "added_tokens_decoder": special,
+                "additional_special_tokens": [
+                    t for t in q.QWEN2VL_SPECIAL_TOKENS if t not in (q.ENDOFTEXT, q.IM_END)
+                ],
+                "bos_token": None,
+                "eos_token": q.IM_END,
+                "pad_token": q.ENDOFTEXT,
+                "unk_token": None,
+                "errors": "replace",
+                "model_max_length": 32768,
+                "split_special_tokens": False,
+                "clean_up_tokenization_spaces": False,
+                "padding_side": "left",
+                "chat_template": QWEN2VL_CHAT_TEMPLATE,
+            },
+            indent=1,
+        )
+    )
     (folder / "chat_template.json").write_text(json.dumps({"chat_template": QWEN2VL_CHAT_TEMPLATE}, indent=1))
-    (folder / "preprocessor_config.json").write_text(json.dumps({
-        "image_processor_type": "Qwen2VLImageProcessor",
-        "processor_class": "Qwen2VLProcessor",
-        "do_resize": True, "do_rescale": True, "do_normalize": True, "do_convert_rgb": True,
-        "rescale_factor": 1 / 255, "resample": 3,
-        "image_mean": CLIP_MEAN, "image_std": CLIP_STD,
-        "min_pixels": 56 * 56, "max_pixels": 28 * 28 * 16384,
-        "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
-    }, indent=1))
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "image_processor_type": "Qwen2VLImageProcessor",
+                "processor_class": "Qwen2VLProcessor",
+                "do_resize": True,
+                "do_rescale": True,
+                "do_normalize": True,
+                "do_convert_rgb": True,
+                "rescale_factor": 1 / 255,
+                "resample": 3,
+                "image_mean": CLIP_MEAN,
+                "image_std": CLIP_STD,
+                "min_pixels": 56 * 56,
+                "max_pixels": 28 * 28 * 16384,
+                "patch_size": 14,
+                "temporal_patch_size": 2,
+                "merge_size": 2,
+            },
+            indent=1,
+        )
+    )
     # the reward model: base vocabulary + the three reward tokens (as the reference's resize_token_embeddings)
     tok = q.tiny_qwen2_tokenizer((), corpus=VIDEOALIGN_DETAILED_SPECIAL)
     q.add_reward_tokens(tok, va.REWARD_TOKENS)
@@ -273,26 +390,48 @@ def videoalign_weights(out: Path, seed: int) -> Path:
     sd = q.to_official_state_dict(model)
     ids = q.token_ids_of(base_tok, list(q.QWEN2VL_SPECIAL_TOKENS))
     (folder / "config.json").write_text(json.dumps(_hf449_config(VA_SMALL, len(base_tok), ids), indent=1))
-    base = {k: v[: len(base_tok)].clone() if k == "model.embed_tokens.weight" else v.clone()
-            for k, v in sd.items() if not k.startswith(("rm_head.", "lm_head."))}
+    base = {
+        k: v[: len(base_tok)].clone() if k == "model.embed_tokens.weight" else v.clone()
+        for k, v in sd.items()
+        if not k.startswith(("rm_head.", "lm_head."))
+    }
     save_file(base, str(folder / "model.safetensors"), metadata={"format": "pt"})
     ckpt = folder / "checkpoint-1"
     ckpt.mkdir(exist_ok=True)
     torch.save({k: v.contiguous() for k, v in sd.items()}, ckpt / "model.pth")
-    (folder / "model_config.json").write_text(json.dumps({
-        "data_config": {
-            "meta_data": "", "data_dir": "", "max_frame_pixels": VA_MAX_PIXELS, "num_frames": None, "fps": 2.0,
-            "eval_dim": list(va.EVAL_DIMS), "prompt_template_type": "detailed_special",
-            "sample_type": "uniform",
-        },
-        "model_config": {
-            "model_name_or_path": str(folder), "output_dim": 1, "use_special_tokens": True,
-            "reward_token": "special", "torch_dtype": None,
-        },
-        "peft_lora_config": {"lora_enable": False},
-        "inference_config": {"VQ_mean": 3.6757, "VQ_std": 2.2476, "MQ_mean": 1.1646, "MQ_std": 1.3811,
-                             "TA_mean": 2.8105, "TA_std": 2.5121},
-    }, indent=1))
+    (folder / "model_config.json").write_text(
+        json.dumps(
+            {
+                "data_config": {
+                    "meta_data": "",
+                    "data_dir": "",
+                    "max_frame_pixels": VA_MAX_PIXELS,
+                    "num_frames": None,
+                    "fps": 2.0,
+                    "eval_dim": list(va.EVAL_DIMS),
+                    "prompt_template_type": "detailed_special",
+                    "sample_type": "uniform",
+                },
+                "model_config": {
+                    "model_name_or_path": str(folder),
+                    "output_dim": 1,
+                    "use_special_tokens": True,
+                    "reward_token": "special",
+                    "torch_dtype": None,
+                },
+                "peft_lora_config": {"lora_enable": False},
+                "inference_config": {
+                    "VQ_mean": 3.6757,
+                    "VQ_std": 2.2476,
+                    "MQ_mean": 1.1646,
+                    "MQ_std": 1.3811,
+                    "TA_mean": 2.8105,
+                    "TA_std": 2.5121,
+                },
+            },
+            indent=1,
+        )
+    )
     print("wrote", folder, "params", sum(v.numel() for v in sd.values()))
     return folder
 
@@ -364,7 +503,10 @@ def videoalign_reference(out: Path, src: Path, dtype: str, bs: int) -> None:
     mp4s = _clips(out, 1000)
     with torch.no_grad():
         vq, mq = metrics.calc_video_quality_score(
-            [str(m) for m in mp4s], _prompts_of(out), device="cpu", bs=bs,
+            [str(m) for m in mp4s],
+            _prompts_of(out),
+            device="cpu",
+            bs=bs,
             load_from_pretrained=str(out / "weights" / "videoalign"),
         )
     result = {"dtype": dtype, "bs": bs, "vq": [float(x) for x in vq], "mq": [float(x) for x in mq]}
@@ -405,16 +547,19 @@ def main(argv: list[str]) -> int:
     p.add_argument("stage", choices=STAGES)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--limit", type=int, default=2)
+    p.add_argument("--depth", type=int, default=0, help="desync stages: blocks per stack (0 = full size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"))
     p.add_argument("--bs", type=int, default=8, help="videoalign-reference: its dataloader batch size")
     p.add_argument("--reference", type=Path, default=Path(os.environ.get("REF", "")))
     a = p.parse_args(argv)
     src = a.reference / "eval" / "javisbench" / "src"
-    if a.stage == "desync-logits-ours":
-        desync_logits_ours(a.out, a.limit)
+    if a.stage == "sync-weights-small":
+        sync_weights_small(a.out, a.depth, a.seed)
+    elif a.stage == "desync-logits-ours":
+        desync_logits_ours(a.out, a.limit, a.depth)
     elif a.stage == "desync-logits-reference":
-        desync_logits_reference(a.out, src, a.limit)
+        desync_logits_reference(a.out, src, a.limit, a.depth)
     elif a.stage == "desync-logits-table":
         desync_logits_table(a.out)
     elif a.stage == "videoalign-weights":
