@@ -124,9 +124,9 @@ def _shallow_reference(depth: int) -> None:
     """Make the reference's own Synchformer classes build `depth` blocks per stack (run-time only): its
     MotionFormer reads VIT.DEPTH from its yaml, its AST takes ASTConfig().num_hidden_layers, and Synchformer
     passes n_layer=3 to GlobalTransformer."""
-    mf = sys.modules["refsrc.synchformer.motionformer"]
-    ast = sys.modules["refsrc.synchformer.ast"]
-    sfm = sys.modules["refsrc.synchformer.synchformer"]
+    mf: Any = sys.modules["refsrc.synchformer.motionformer"]
+    ast: Any = sys.modules["refsrc.synchformer.ast"]
+    sfm: Any = sys.modules["refsrc.synchformer.synchformer"]
     omegaconf = mf.OmegaConf
 
     class _OmegaConf:
@@ -493,9 +493,10 @@ def videoalign_reference(out: Path, src: Path, dtype: str, bs: int) -> None:
     cls.from_pretrained = classmethod(from_pretrained)
     # accelerate 1.16 in the reference venv (newer than the recipe's 1.4.0) fails to find a device on torch 2.5
     # (no torch.accelerator); TrainingArguments only asks it for the device, which is the CPU here.
-    import accelerate.state
+    import importlib
 
-    accelerate.state.PartialState.default_device = property(lambda self: torch.device("cpu"))
+    state = importlib.import_module("accelerate.state")
+    state.PartialState.default_device = property(lambda self: torch.device("cpu"))
     if dtype == "float32":
         metrics.VideoVLMRewardInference = functools.partial(
             metrics.VideoVLMRewardInference, dtype=torch.float32
