@@ -306,7 +306,8 @@ class VideoAlignOptions(ModelOptions):
     num_frames: int | None = None
     # Most pixels per frame (0/None = the checkpoint's config).
     max_pixels: int | None = None
-    # Model dtype: float32, bfloat16 or float16; None = bfloat16 on CUDA, float32 on CPU.
+    # Model dtype: float32, bfloat16 or float16; None = the protocol's (javisbench-v1: bfloat16 on any device,
+    # as the reference; javisbench-v1-fp32: float32).
     dtype: str | None = None
     # checkpoint-<step> folder to load; None = the highest step.
     checkpoint_step: int | None = None

@@ -473,6 +473,10 @@ def stage_table(out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the three stages."""
+    args = sys.argv[1:] if argv is None else argv
+    extra = _load_file("javisbench_parity_logits", Path(__file__).with_name("javisbench_parity_logits.py"))
+    if args and args[0] in extra.STAGES:  # logits-level stages (desync, VideoAlign) live in that module
+        return int(extra.main(args))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=("ours", "weights", "sync-weights", "aes-weights", "reference", "table"))
     p.add_argument("--out", type=Path, required=True)
