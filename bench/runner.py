@@ -217,10 +217,9 @@ def embedded_spec(
     per_scorer = {k: dict(v) for k, v in (extra.pop("scorers", {}) or {}).items() if isinstance(v, dict)}
     if backend == "auto":
         for name in scorers:
-            per_scorer[name] = {
-                "backend": embedded_backend(name, weights, device),
-                **per_scorer.get(name, {}),
-            }
+            own = per_scorer.get(name, {})
+            chosen = embedded_backend(name, str(own.get("weights", weights)), str(own.get("device", device)))
+            per_scorer[name] = {"backend": chosen, **own}
         backend = "torch"
     return EmbeddedServerSpec(
         scorers=scorers,

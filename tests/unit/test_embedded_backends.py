@@ -48,3 +48,16 @@ def test_an_explicit_backend_applies_to_every_scorer(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(backends, "EMBEDDED_BACKENDS", {"clip": "onnxruntime"})
     assert {c["backend"] for c in _spec("torch", "official").values()} == {"torch"}
     assert {c["backend"] for c in _spec("onnxruntime", "random").values()} == {"onnxruntime"}
+
+
+def test_a_scorer_given_tiny_weights_in_the_embedded_config_runs_torch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backends, "EMBEDDED_BACKENDS", {"clip": "onnxruntime", "clap": "onnxruntime"})
+    got = _spec("auto", "official", {"scorers": {"clip": {"weights": "tiny"}}})
+    assert got["clip"]["backend"] == "torch" and got["clap"]["backend"] == "onnxruntime"
+
+
+def test_the_measured_table_names_known_backends() -> None:
+    assert set(backends.EMBEDDED_BACKENDS.values()) <= {"torch", "onnxruntime"}
+    assert backends.embedded_backend("clip", "official") == backends.EMBEDDED_BACKENDS.get("clip", "torch")
