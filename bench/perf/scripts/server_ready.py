@@ -79,9 +79,10 @@ def write_weights(out: Path, bpe: Path | None, seed: int, only: list[str]) -> No
 
             model, tok, _ = clap_model._tiny(seed, "random")
             _save_hf(model, tok, target)
-            fe = ClapFeatureExtractor(
-                **{k: v for k, v in clap_model.EXPECTED_FEATURE_EXTRACTOR.items() if k != "top_db"}
-            )
+            fe_kwargs: dict[str, Any] = {
+                k: v for k, v in clap_model.EXPECTED_FEATURE_EXTRACTOR.items() if k != "top_db"
+            }
+            fe = ClapFeatureExtractor(**fe_kwargs)
             fe.save_pretrained(str(target))
         elif name == "imagebind":
             from omninft.reward_servers.models.imagebind.model import ImageBindConfig, build
