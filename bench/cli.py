@@ -106,10 +106,11 @@ def _server_options(fn: Any) -> Any:
         ),
         click.option(
             "--backend",
-            default="torch",
+            default="auto",
             show_default=True,
-            type=click.Choice(["torch", "onnxruntime", "tensorrt"]),
-            help="Embedded server backend.",
+            type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]),
+            help="Embedded server backend; auto: each scorer's faster one on this device (torch for tiny "
+            "weights; VBench: torch).",
         ),
         click.option(
             "--device", default="cpu", show_default=True, help="Embedded server device (cpu, cuda:0, ...)."
@@ -298,6 +299,8 @@ def run(
 
         if weights is None:
             weights = "tiny"  # the VBench runner keeps its own default
+        if backend == "auto":  # no per-scorer backend choice for VBench yet: its scorers run torch only
+            backend = "torch"
         run_vbench_command({**locals(), **vbench_opts})
         return
     if weights is None:
@@ -563,6 +566,121 @@ def reference_build(
         raise click.ClickException(str(err)) from None
     shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in feats.items())
     click.echo(f"wrote {out_file} ({shapes})")
+
+
+@main.command("serve-local")
+@click.argument("suite", type=click.Choice(SUITES))
+@click.option("--metrics", multiple=True, help="Only the scorers of these metric keys (default: every key).")
+@click.option(
+    "--weights",
+    default="official",
+    show_default=True,
+    help="official (fetch them first) | tiny | random | PATH, as for `run`.",
+)
+@click.option(
+    "--backend",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "torch", "onnxruntime", "tensorrt"]),
+    help="As for `run`: auto = each scorer's faster backend on this device.",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda:0, ...")
+@click.option("--batch-size", default=8, show_default=True, help="Max batch size of each scorer.")
+@click.option(
+    "--embedded-config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="YAML merged into the server config, as for `run`.",
+)
+@click.option(
+    "--allow-root",
+    "allow_roots",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder the server may read through file:// URIs (repeatable); then `run --send-uris` sends paths, "
+    "not bytes.",
+)
+@click.option(
+    "--address-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write host:port here once the server is ready (for scripts).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Server log (default: a temporary file, printed at start).",
+)
+def serve_local(
+    suite: str,
+    metrics: tuple[str, ...],
+    weights: str,
+    backend: str,
+    device: str,
+    batch_size: int,
+    embedded_config: Path | None,
+    allow_roots: tuple[Path, ...],
+    address_file: Path | None,
+    log_file: Path | None,
+) -> None:
+    """Start the suite's local reward server once and keep it warm for many `run --server ADDRESS` calls.
+
+    The server is the one `run` would embed (same scorers, weights, backends and config) on 127.0.0.1; it
+    stops on Ctrl-C or SIGTERM, and with this command if that is killed.
+    """
+    import signal
+    import time
+
+    from omninft.bench.embedded import EmbeddedServer
+    from omninft.bench.runner import embedded_spec
+    from omninft.bench.suites.javisbench.metrics import resolve_metrics, scorers_of
+
+    try:
+        scorers = scorers_of(resolve_metrics(list(metrics) or None))
+    except KeyError as err:
+        raise click.UsageError(str(err).strip("'\"")) from None
+    spec = embedded_spec(
+        scorers,
+        weights=weights,
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        allowed_roots=allow_roots,
+        embedded_config=_load_yaml(embedded_config),
+    )
+    server = EmbeddedServer(spec, log_path=log_file)
+    click.echo(f"starting {suite} reward server ({', '.join(scorers)}; log {server.log_path}) ...", err=True)
+    t0 = time.monotonic()
+    try:
+        address = server.start()
+    except (RuntimeError, TimeoutError) as err:
+        raise click.ClickException(str(err)) from None
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    with server:  # stops the child and removes its temporary files on the way out
+        try:
+            if address_file is not None:
+                address_file.write_text(address + "\n")
+            uris = " --send-uris" if allow_roots else ""
+            click.echo(f"ready in {time.monotonic() - t0:.1f} s at {address}", err=True)
+            click.echo(
+                f"run against it: omninft-bench run {suite} --server {address}{uris} "
+                "--samples DIR --prompts CSV --out OUT",
+                err=True,
+            )
+            click.echo("Ctrl-C stops it.", err=True)
+            click.echo(address)
+            while server.returncode is None:
+                time.sleep(0.5)
+            raise click.ClickException(
+                f"the reward server exited with code {server.returncode}:\n{server.log_tail(2000)}"
+            )
+        except KeyboardInterrupt:
+            click.echo("stopping the reward server ...", err=True)
+        finally:
+            if address_file is not None:
+                address_file.unlink(missing_ok=True)
 
 
 @main.command("fetch-weights")

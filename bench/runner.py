@@ -48,6 +48,7 @@ from omninft.bench.servers import (
     unreachable_reason,
 )
 from omninft.bench.store import PERSISTENT_ERROR_CODES, Outcome, ResultStore, ScorerKey, sample_key
+from omninft.bench.suites.javisbench.backends import embedded_backend
 from omninft.bench.suites.javisbench.categories import CATEGORY_SIZES
 from omninft.bench.suites.javisbench.metrics import (
     MetricRoute,
@@ -198,6 +199,41 @@ def _describe(
     return infos, first_desc
 
 
+def embedded_spec(
+    scorers: tuple[str, ...],
+    *,
+    weights: str,
+    backend: str,
+    device: str,
+    batch_size: int,
+    allowed_roots: tuple[Path, ...],
+    embedded_config: dict[str, Any],
+) -> EmbeddedServerSpec:
+    """The local server a JavisBench run embeds (`run`) or keeps warm (`serve-local`).
+
+    backend "auto" picks each scorer's faster backend for these weights (suites.javisbench.backends); a
+    backend named in the embedded config's `scorers.<name>` wins over it.
+    """
+    extra = dict(embedded_config)
+    per_scorer = {k: dict(v) for k, v in (extra.pop("scorers", {}) or {}).items() if isinstance(v, dict)}
+    if backend == "auto":
+        for name in scorers:
+            own = per_scorer.get(name, {})
+            chosen = embedded_backend(name, str(own.get("weights", weights)), str(own.get("device", device)))
+            per_scorer[name] = {"backend": chosen, **own}
+        backend = "torch"
+    return EmbeddedServerSpec(
+        scorers=scorers,
+        weights=weights,
+        backend=backend,
+        device=device,
+        max_batch_size=batch_size,
+        allowed_roots=tuple(str(r.resolve()) for r in allowed_roots),
+        extra_scorer_options=per_scorer,
+        extra_config=extra,
+    )
+
+
 @contextmanager
 def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[list[_Group]]:
     """Start the embedded server if any scorer needs it, open one client per group, describe the scorers.
@@ -218,18 +254,16 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
             if not addresses:
                 cfg.out.mkdir(parents=True, exist_ok=True)
                 extra = dict(cfg.embedded_config)
-                per_scorer = extra.pop("scorers", {}) or {}
                 if "metricsPort" not in extra:  # read once before it stops: decodes and stage seconds
                     extra["metricsPort"] = free_local_port()
-                spec = EmbeddedServerSpec(
-                    scorers=g.scorers,
+                spec = embedded_spec(
+                    g.scorers,
                     weights=cfg.weights,
                     backend=cfg.backend,
                     device=cfg.device,
-                    max_batch_size=cfg.batch_size,
-                    allowed_roots=tuple(str(r.resolve()) for r in (cfg.allowed_roots or (cfg.samples,))),
-                    extra_scorer_options={k: v for k, v in per_scorer.items() if isinstance(v, dict)},
-                    extra_config=extra,
+                    batch_size=cfg.batch_size,
+                    allowed_roots=cfg.allowed_roots or (cfg.samples,),
+                    embedded_config=extra,
                 )
                 embedded = EmbeddedServer(spec, log_path=cfg.out / "server.log")
                 try:

@@ -68,6 +68,25 @@ SPIN_ENV = (
 )
 
 
+# Graph optimisation level: disabled | basic | extended | all (default; measured per scorer in
+# bench/perf/scripts/ort_vs_torch.py --ort-variants).
+OPT_LEVEL_ENV = "OMNINFT_ORT_OPT_LEVEL"
+_OPT_LEVELS = {
+    "disabled": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+def _opt_level(ort: Any) -> Any:
+    """The GraphOptimizationLevel $OMNINFT_ORT_OPT_LEVEL names (default: all)."""
+    raw = os.environ.get(OPT_LEVEL_ENV, "").strip().lower() or "all"
+    if raw not in _OPT_LEVELS:
+        raise ValueError(f"{OPT_LEVEL_ENV} must be one of {', '.join(_OPT_LEVELS)}, got {raw!r}")
+    return getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[raw])
+
+
 class OrtBackend:
     """Runs exported ONNX graphs with onnxruntime; a drop-in replacement for TorchBackend.
 
@@ -108,7 +127,7 @@ class OrtBackend:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = _opt_level(ort)
         options.intra_op_num_threads = self.intra_op_threads
         # One executor thread per device calls us; ORT's inter-op pool would only compete for the same cores.
         options.inter_op_num_threads = 1

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from omninft.reward_servers.models._hf import WeightsLoadError
+from omninft.reward_servers.models._state_dict import load_torch_file
 from omninft.reward_servers.weights import WeightsIdentity, WeightSpec, as_spec, cached_sha256, resolve
 
 
@@ -109,7 +110,7 @@ def read_tensors(ckpt: CheckpointFile, *, entry: str | None = None) -> dict[str,
                 data = zf.read(ckpt.member)
             obj: Any = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         else:
-            obj = torch.load(str(ckpt.path), map_location="cpu", weights_only=True)
+            obj = load_torch_file(ckpt.path)
     except Exception as e:  # corrupt file, or a pickle that needs arbitrary code
         raise WeightsLoadError(f"cannot read a torch checkpoint from {where}: {e}") from e
     if entry is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,17 @@ def build_tiny(
     return model, ident
 
 
+# transformers swaps torch.nn.init's functions process-wide while from_pretrained builds a model and puts back
+# what it found on the way out; two overlapping loads in different threads (a server loads scorers in parallel)
+# could leave the no-op versions in place for good, so loads take turns.
+_FROM_PRETRAINED_LOCK = threading.Lock()
+
+
 def load_strict(model_cls: Any, path: Path) -> torch.nn.Module:
     """model_cls.from_pretrained(path) in float32, failing on any key that does not line up."""
     try:
-        model, info = model_cls.from_pretrained(str(path), output_loading_info=True, dtype=torch.float32)
+        with _FROM_PRETRAINED_LOCK:
+            model, info = model_cls.from_pretrained(str(path), output_loading_info=True, dtype=torch.float32)
     except RuntimeError as e:  # transformers raises itself on shape mismatches
         raise WeightsLoadError(
             f"{model_cls.__name__} weights at {path} do not match the architecture: mismatched_keys ({e})"

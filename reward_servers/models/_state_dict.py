@@ -40,7 +40,11 @@ def _describe(keys: list[str]) -> str:
 
 
 def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
-    """model.load_state_dict(state_dict, strict=True), reporting every kind of mismatch in one error."""
+    """model.load_state_dict(state_dict, strict=True), reporting every kind of mismatch in one error.
+
+    A model built on the meta device (build_for_checkpoint) takes the checkpoint's tensors as its own
+    (`assign=True`, cast to the model's dtypes as a copy would be), so no second copy of the weights is made.
+    """
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -54,14 +58,67 @@ def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: 
     ]
     if problems:
         raise WeightsLoadError(f"{what} does not match the architecture: " + "; ".join(problems))
-    model.load_state_dict(dict(state_dict), strict=True)
+    if any(t.is_meta for t in own.values()):
+        model.load_state_dict(
+            {k: v.to(own[k].dtype) for k, v in state_dict.items()}, strict=True, assign=True
+        )
+    else:
+        model.load_state_dict(dict(state_dict), strict=True)
     model.eval()
+
+
+def _has_meta(model: nn.Module) -> bool:
+    """Whether any parameter, buffer or tensor attribute of the model is still on the meta device."""
+    for module in model.modules():
+        tensors = [*module.parameters(recurse=False), *module.buffers(recurse=False)]
+        tensors += [v for v in vars(module).values() if isinstance(v, torch.Tensor)]
+        if any(t.is_meta for t in tensors):
+            return True
+    return False
+
+
+def build_for_checkpoint(
+    factory: Callable[[], nn.Module], load_checkpoint: Callable[[nn.Module, Path], None], path: Path
+) -> nn.Module:
+    """factory() with the checkpoint at `path` loaded, without computing a random init the checkpoint replaces.
+
+    The model is built on the meta device and takes the checkpoint's (memory-mapped) tensors. A model whose
+    state the checkpoint does not fully hold (a non-persistent buffer or a tensor attribute computed at
+    construction) is built again normally and loaded by copy; so is one whose loader cannot work on the meta
+    device. Either way the loaded values are the checkpoint's.
+    """
+    try:
+        with torch.device("meta"):
+            model = factory()
+        load_checkpoint(model, path)
+        if not _has_meta(model):
+            return model
+        reason = "state outside the checkpoint"
+    except (WeightsLoadError, RuntimeError, NotImplementedError, TypeError, ValueError) as e:
+        reason = f"{type(e).__name__}: {e}"[:200]
+    logger.debug("building %s normally before loading %s (%s)", type(model).__name__, path, reason)
+    model = factory()
+    load_checkpoint(model, path)
+    return model
+
+
+def load_torch_file(path: str | os.PathLike[str]) -> Any:
+    """torch.load(weights_only) memory-mapped: tensors stay in the page cache until used, nothing is copied.
+
+    Legacy (non-zip) checkpoints cannot be mapped and are read whole.
+    """
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" not in str(e) and "zip" not in str(e):
+            raise
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A plain tensor state dict from a .pt/.pth file (weights_only unpickling: no code runs)."""
     try:
-        obj: Any = torch.load(str(path), map_location="cpu", weights_only=True)
+        obj: Any = load_torch_file(path)
     except Exception as e:  # corrupt file, or a pickle that needs arbitrary code
         raise WeightsLoadError(f"cannot read a torch state dict from {path}: {e}") from e
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
@@ -111,9 +168,7 @@ def load_family(
         logger.info("%s: built random weights (%s)", family, ident.weights_id)
         return model, ident
     path, ident = resolve_checkpoint(family, weights, cache_dir=cache_dir, official=official)
-    model = full()
-    load_checkpoint(model, path)
-    return model, ident
+    return build_for_checkpoint(full, load_checkpoint, path), ident
 
 
 def identify_family(

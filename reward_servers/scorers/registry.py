@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from omninft.reward_servers.models._family import family_weights
-from omninft.reward_servers.scorers._shared import sharing
+from omninft.reward_servers.scorers._shared import recording, sharing
 from omninft.reward_servers.scorers.base import Scorer, ScorerConfig
 from omninft.reward_servers.scorers.spec import ScorerSpec
 
@@ -34,6 +34,7 @@ __all__ = [
     "build",
     "builder",
     "official_weights",
+    "recording",
     "register",
     "register_spec",
     "sharing",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib.metadata
 import logging
 import os
@@ -45,6 +46,8 @@ from omninft_client.v1 import reward_pb2_grpc
 
 log = logging.getLogger(__name__)
 GIT_HASH_ENV = "OMNINFT_GIT_HASH"
+# Scorers loading weight files at the same time; more threads than cores still overlap disk reads and page faults.
+LOAD_WORKERS = max(2, min(8, os.cpu_count() or 1))
 
 
 def package_version() -> str:
@@ -99,6 +102,7 @@ class RewardServer:
     def __init__(self, cfg: ServerConfig, scorers: Mapping[str, Scorer] | None = None) -> None:
         self.cfg = cfg.validate()
         self._prebuilt = dict(scorers) if scorers is not None else None
+        self._shared_keys: dict[str, list[object]] = {}  # scorer -> registry.sharing keys its build used
         self.metrics = ServerMetrics()
         self.decode_cache = DecodeCache(cfg.decode_cache_bytes)
         self.maintenance = Maintenance()
@@ -276,7 +280,13 @@ class RewardServer:
             self._loaded.set()
 
     async def _build_scorers(self) -> dict[str, Scorer]:
-        """Register plugins and build each configured scorer in a worker thread, one at a time."""
+        """Register plugins and build each configured scorer in worker threads.
+
+        Scorers that read weight files load in parallel (file reads, unpickling and tensor copies release the
+        GIL). Scorers with tiny/random weights and plugins are built first, one at a time: their seeded
+        initialisation uses torch's global RNG and init functions, which a concurrent build could disturb, and
+        transformers' loaders swap torch's init functions process-wide while they run.
+        """
         for name, target in self.cfg.plugins.items():
             if name in registry.specs():
                 log.warning(
@@ -284,18 +294,44 @@ class RewardServer:
                 )
             registry.register(name, target, override=True)
         built: dict[str, Scorer] = {}
+
+        def build_one(name: str, sc: ScorerConfig) -> Scorer:
+            log.info(
+                "building scorer %s (weights=%s, backend=%s, device=%s)",
+                name,
+                sc.weights,
+                sc.backend,
+                sc.device,
+            )
+            t0 = time.monotonic()
+            with registry.recording() as keys:
+                scorer = registry.build(name, sc)
+            self._shared_keys[name] = list(keys)
+            log.info("built scorer %s in %.1f s", name, time.monotonic() - t0)
+            return scorer
+
+        items = list(self.cfg.scorers.items())
+        parallel = [(n, sc) for n, sc in items if _loads_files(n, sc, set(self.cfg.plugins))]
+        serial = [(n, sc) for n, sc in items if (n, sc) not in parallel]
         # Scorers with the same weights (imagebind + imagebind_avh, hpsv3 + hpsv3_video) share one model copy.
         with registry.sharing():
-            for name, sc in self.cfg.scorers.items():
-                log.info(
-                    "building scorer %s (weights=%s, backend=%s, device=%s)",
-                    name,
-                    sc.weights,
-                    sc.backend,
-                    sc.device,
-                )
-                built[name] = await asyncio.to_thread(registry.build, name, sc)
-        return built
+            for name, sc in serial:
+                built[name] = await asyncio.to_thread(build_one, name, sc)
+            if parallel:
+                loop = asyncio.get_running_loop()
+                workers = min(len(parallel), LOAD_WORKERS)
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omninft-load") as pool:
+                    # each task runs in a copy of this context: the same sharing() scope, its own recording()
+                    futures = [
+                        loop.run_in_executor(pool, contextvars.copy_context().run, build_one, n, sc)
+                        for n, sc in parallel
+                    ]
+                    results = await asyncio.gather(*futures, return_exceptions=True)
+                for (name, _), res in zip(parallel, results, strict=True):
+                    if isinstance(res, BaseException):
+                        raise res
+                    built[name] = res
+        return {name: built[name] for name, _ in items}
 
     @staticmethod
     def _check_scorers(scorers: Mapping[str, Scorer]) -> None:
@@ -316,16 +352,36 @@ class RewardServer:
                 owner[out] = name
 
     async def _warmup(self) -> None:
-        """Run each scorer's warm-up sample through preprocess -> batcher -> postprocess."""
+        """Run each scorer's warm-up sample through preprocess -> batcher -> postprocess, all at once.
+
+        A scorer whose every shared model (registry.sharing) an earlier scorer already warms up is skipped: the
+        model's first-call costs are paid once. The warm-ups run concurrently, so one scorer's preprocessing
+        overlaps another's forward; the forwards of a device still run one at a time on its thread.
+        """
         assert self.servicer is not None
+        warmed: set[object] = set()
+        todo: list[str] = []
+        for name in self.scorers:
+            keys = self._shared_keys.get(name, [])
+            if keys and all(k in warmed for k in keys):
+                log.info("warm-up of %s skipped: its shared model is warmed up by another scorer", name)
+                continue
+            warmed.update(keys)
+            todo.append(name)
+
+        async def one(name: str) -> None:
+            sample: DecodedSample = await asyncio.to_thread(self.scorers[name].warmup_sample)
+            t0 = time.monotonic()
+            (outcome,) = await self.servicer.run_scorer(name, [sample])  # type: ignore[union-attr]
+            if not isinstance(outcome, ScorerOutput):
+                raise RuntimeError(f"warm-up of scorer {name!r} failed: {outcome}")
+            log.info("warmed up %s in %.2f s: %s", name, time.monotonic() - t0, outcome.scores)
+
         with use_request_id("warmup"):
-            for name, scorer in self.scorers.items():
-                sample: DecodedSample = await asyncio.to_thread(scorer.warmup_sample)
-                t0 = time.monotonic()
-                (outcome,) = await self.servicer.run_scorer(name, [sample])
-                if not isinstance(outcome, ScorerOutput):
-                    raise RuntimeError(f"warm-up of scorer {name!r} failed: {outcome}")
-                log.info("warmed up %s in %.2f s: %s", name, time.monotonic() - t0, outcome.scores)
+            results = await asyncio.gather(*(one(n) for n in todo), return_exceptions=True)
+        for res in results:
+            if isinstance(res, BaseException):
+                raise res
 
     async def wait_serving(self, timeout: float | None = None) -> None:
         """Wait until SERVING; raises RuntimeError if loading failed, TimeoutError on timeout."""
@@ -380,6 +436,11 @@ class RewardServer:
         self._cpu.shutdown(wait=False, cancel_futures=True)
         for pool in self._device_pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _loads_files(name: str, sc: ScorerConfig, plugins: set[str]) -> bool:
+    """Whether a scorer's build reads weight files (so it may load in parallel with other such builds)."""
+    return sc.weights not in ("tiny", "random") and name not in plugins and name in registry.specs()
 
 
 def _bind_address(host: str, port: int) -> str:

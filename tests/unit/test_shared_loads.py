@@ -66,3 +66,55 @@ async def test_a_server_hosting_both_imagebind_scorers_loads_the_model_once() ->
         assert len(models) == 2 and models[0] is models[1]
     finally:
         await server.stop(0)
+
+
+def test_concurrent_builds_load_a_shared_key_once_and_record_it() -> None:
+    import contextvars
+    import time
+
+    from omninft.reward_servers.scorers._shared import recording
+
+    calls: list[int] = []
+
+    def slow_loader() -> object:
+        calls.append(1)
+        time.sleep(0.3)  # the second thread asks while the first is still loading
+        return object()
+
+    got: dict[str, object] = {}
+    keys: dict[str, list[object]] = {}
+
+    def build(name: str) -> None:
+        with recording() as used:
+            got[name] = shared_load("model", slow_loader)
+        keys[name] = list(used)
+
+    with sharing():
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(build, n)) for n in ("a", "b")
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(calls) == 1 and got["a"] is got["b"]
+    assert keys == {"a": ["model"], "b": ["model"]}
+
+
+def test_a_failed_shared_load_raises_for_every_waiter_and_can_be_retried() -> None:
+    attempts: list[int] = []
+
+    def flaky() -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("disk hiccup")
+        return "ok"
+
+    with sharing():
+        try:
+            shared_load("k", flaky)
+        except OSError:
+            pass
+        else:  # pragma: no cover - the first attempt must fail
+            raise AssertionError("no error")
+        assert shared_load("k", flaky) == "ok" and len(attempts) == 2

@@ -4,12 +4,15 @@
 
 Default: the CLAP text tower (`clap_text`, Embed RPC, prompts only). Prompts are made unique per request so no
 cache can hide the work. Target (CLAP text tower, small config): >= 3x. `--scorer clap --rpc score
---modalities audio` measures the whole CLAP scorer instead.
+--modalities audio` measures the whole CLAP scorer instead; `--in-process N` times the scorer's forward() on N
+items at batch B vs 1 without a server (the gain the model itself allows).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
 
 from omninft.bench.perf.loadgen import LoadConfig, run_load
 from omninft.bench.perf.scripts._common import report, served
@@ -57,6 +60,31 @@ def measure(
     }
 
 
+def in_process(scorer: str, weights: str, max_batch: int, n: int, clip_seconds: float) -> dict[str, Any]:
+    """forward() of n preprocessed items in batches of max_batch vs one at a time, in this process (no gRPC).
+
+    The gain a batcher can get from the model alone; CPU seconds per sample are reported too, since a shared
+    machine distorts them less than wall time.
+    """
+    from omninft.bench.perf.scripts.serving_overhead import synthetic_samples
+    from omninft.reward_servers.scorers import registry
+    from omninft.reward_servers.scorers.base import ScorerConfig
+
+    s = registry.build(scorer, ScorerConfig(weights=weights, max_batch_size=max_batch))
+    items = [s.preprocess(x) for x in synthetic_samples(n, clip_seconds, 64, 96)]
+    s.forward(items[:max_batch])  # first-call costs
+    out: dict[str, Any] = {}
+    for b in (max_batch, 1):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(0, n, b):
+            s.forward(items[i : i + b])
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        out[f"batch_{b}"] = {"samples_per_s": n / wall, "cpu_s_per_sample": cpu / n}
+    out["gain_wall"] = out[f"batch_{max_batch}"]["samples_per_s"] / out["batch_1"]["samples_per_s"]
+    out["gain_cpu"] = out["batch_1"]["cpu_s_per_sample"] / out[f"batch_{max_batch}"]["cpu_s_per_sample"]
+    return out
+
+
 def main() -> None:
     """Run the two configurations and print the gain."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -68,7 +96,24 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--modalities", default="", help='media sent with each prompt; "" = text only')
     ap.add_argument("--clip-seconds", type=float, default=1.0)
+    ap.add_argument(
+        "--in-process", type=int, default=0, metavar="N", help="time forward() on N items in-process instead"
+    )
     args = ap.parse_args()
+    if args.in_process:
+        doc = in_process(args.scorer, args.weights, args.batch, args.in_process, args.clip_seconds)
+        report(
+            "batching_gain",
+            {
+                "scorer": args.scorer,
+                "weights": args.weights,
+                "mode": "in-process forward",
+                "n": args.in_process,
+                **doc,
+            },
+            variant=f"{args.scorer}-{args.weights}-inprocess",
+        )
+        return
     mods = tuple(m for m in args.modalities.split(",") if m)
     batched = measure(
         args.scorer,

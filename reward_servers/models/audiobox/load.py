@@ -21,6 +21,7 @@ import torch
 
 from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
+from omninft.reward_servers.models._state_dict import load_torch_file
 from omninft.reward_servers.models.audiobox import config as cfgmod
 from omninft.reward_servers.models.audiobox.config import AudioboxConfig
 from omninft.reward_servers.models.audiobox.keys import official_to_local
@@ -42,16 +43,17 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         st = sorted(path.glob("*.safetensors"))
         if not st:
             raise WeightsLoadError(f"no *.safetensors weights in {path}")
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
         sd: dict[str, torch.Tensor] = {}
-        for f in st:
-            sd.update(load_file(str(f)))
+        for f in st:  # memory-mapped: tensors are read when the model copies them
+            with safe_open(str(f), framework="pt", device="cpu") as fh:
+                sd.update({k: fh.get_tensor(k) for k in fh.keys()})  # noqa: SIM118 (safe_open has no __iter__)
         return sd, json.loads(cfg_file.read_text())
     if path.suffix == ".safetensors":
         return _read_checkpoint(path.parent)
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        ckpt = load_torch_file(path)
     except Exception as e:  # pickles with non-allowlisted classes are refused rather than executed
         raise WeightsLoadError(f"cannot read Audiobox checkpoint {path} safely (weights_only): {e}") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:

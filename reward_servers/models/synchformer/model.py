@@ -17,6 +17,7 @@ from torch import nn
 
 from omninft.reward_servers.models._family import official_spec
 from omninft.reward_servers.models._hf import RANDOM_WEIGHTS, WeightsLoadError, tiny_weights_id
+from omninft.reward_servers.models._state_dict import load_torch_file
 from omninft.reward_servers.models.synchformer.calibrate import calibrate_random
 from omninft.reward_servers.models.synchformer.config import SynchformerConfig
 from omninft.reward_servers.models.synchformer.streams import ASTFeatureExtractor, MotionFormer
@@ -122,7 +123,7 @@ def load_official(
     path = resolved.main_file or resolved.path
     if path.is_dir():
         raise WeightsLoadError(f"Synchformer weights must be a single .pth/.pt file, got directory {path}")
-    sd = extract_state_dict(torch.load(str(path), map_location="cpu", weights_only=True))
+    sd = extract_state_dict(load_torch_file(path))
     model = build(cfg or SynchformerConfig.official(), device="meta")
     load_state_dict_strict(model, {k: v.float() for k, v in sd.items()}, str(path))
     return model.eval(), WeightsIdentity(resolved.weights_id, resolved.sha256, tiny=False)
