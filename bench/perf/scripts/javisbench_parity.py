@@ -493,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             "aes-weights",
             "ib-data",
             "ib-weights",
+            "ib-inputs",
             "reference",
             "table",
         ),
@@ -503,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--groups",
         default="set",
-        help="reference stage: comma list of set, clipclap, desync, audio_quality, imagebind, av",
+        help="reference stage: comma list of set, clipclap, desync, audio_quality, imagebind, av, ib-inputs",
     )
     p.add_argument(
         "--limit",
@@ -537,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         ib_parity.stage_ib_data(a.out, a.n, a.seconds, a.fps, a.seed, a.bpe)
     elif a.stage == "ib-weights":
         ib_parity.stage_ib_weights(a.out, a.reference, a.seed)
+    elif a.stage == "ib-inputs":
+        ib_parity.compare_inputs(a.out, a.bpe)
     else:
         stage_table(a.out)
     return 0

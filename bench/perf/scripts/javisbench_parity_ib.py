@@ -156,6 +156,8 @@ def reference_values(
     out: Path, reference: Path, groups: list[str], limit: int, stub: Callable[[str], None]
 ) -> dict[str, Any]:
     """Reference values of the groups ``imagebind`` (ib_tv/ta/av) and ``av`` (avh_score, javis_score)."""
+    if "ib-inputs" in groups:
+        reference_inputs(out, reference, limit, stub)
     if not {"imagebind", "av"} & set(groups):
         return {}
     import torch
@@ -209,6 +211,95 @@ def per_sample_table(out: Path) -> str:
                 d / abs(b) if b else float("inf") if d else 0.0 for d, b in zip(diffs, theirs, strict=True)
             ]
             rows.append(f"| {key} | {len(diffs)} | {max(diffs):.3g} | {max(rels):.3g} |")
+    text = "\n".join(rows)
+    print(text)
+    return text
+
+
+# ------------------------------------------------------------------------- input-level check (no model run)
+
+
+def reference_inputs(out: Path, reference: Path, limit: int, stub: Callable[[str], None]) -> None:
+    """``reference --groups ib-inputs``: the tensors the reference's ImageBindDataset and AVScoreDataset hand to the
+    model (text ids, 15 video clips, 3 fbank clips; AVH frames, whole-audio and window fbank clips, window frame
+    indices), saved as ``DIR/ref-inputs.pt``. Cheap: no model is built."""
+    import torch
+
+    videos, audios, texts, audio_texts = _rows(out.resolve(), limit)
+    metrics = _reference_metrics(_imagebind_src(reference), stub)
+    ds_mod = sys.modules["refsrc.dataset"]
+    ib_ds = ds_mod.ImageBindDataset(videos, audios, texts, audio_texts)
+    av_ds = ds_mod.AVScoreDataset(videos, audios, texts, 16000, WINDOW_S, OVERLAP_S)
+    mt = metrics.ModalityType
+    saved = []
+    for i in range(len(videos)):
+        ib_in = ib_ds[i]
+        avh_in, javis_in, idx = av_ds[i]
+        saved.append(
+            {
+                "text": ib_in[mt.TEXT],
+                "video": ib_in[mt.VISION],
+                "audio": ib_in[mt.AUDIO],
+                "avh_frames": avh_in[mt.VISION],
+                "avh_audio": avh_in[mt.AUDIO][0],
+                "javis_audio": javis_in[mt.AUDIO],
+                "javis_frames": idx,
+            }
+        )
+    torch.save(saved, out / "ref-inputs.pt")
+    print("wrote", out / "ref-inputs.pt")
+
+
+def compare_inputs(out: Path, bpe: Path) -> str:
+    """``ib-inputs`` (project venv): our scorers' preprocess on the same files (PyAV/soundfile decode as the
+    server), against ``ref-inputs.pt``; prints max abs difference per tensor and sample."""
+    import numpy as np
+    import torch
+
+    from omninft.reward_servers.functional.image import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, to_normalized_chw
+    from omninft.reward_servers.media import DecodedSample, decode_audio, decode_video
+    from omninft.reward_servers.models.imagebind import load_tokenizer
+    from omninft.reward_servers.scorers import imagebind as sc
+
+    ref = torch.load(out / "ref-inputs.pt", weights_only=False)
+    videos, audios, texts, audio_texts = _rows(out.resolve(), len(ref))
+    tok = load_tokenizer(str(bpe))
+    ib_scorer = sc.ImageBindScorer.__new__(sc.ImageBindScorer)  # preprocess needs no backend
+    avh = sc.ImageBindAvhScorer.__new__(sc.ImageBindAvhScorer)
+    opts = sc.ImageBindOptions()
+    avh.window_s, avh.overlap_s, avh.topk_fraction, avh.pass_order = (
+        opts.window_s,
+        opts.overlap_s,
+        opts.topk_min,
+        opts.pillow_pass_order,
+    )
+    rows = ["| sample | tensor | shape | max abs diff |", "|---|---|---|---|"]
+    for i, r in enumerate(ref):
+        sample = DecodedSample(
+            id=str(i),
+            prompt=texts[i],
+            audio_prompt=audio_texts[i],
+            video=decode_video(videos[i], max_frames=100_000, max_pixels=1 << 30),
+            audio=decode_audio(audios[i], max_seconds=3600.0),
+        )
+        it = ib_scorer.preprocess(sample)
+        av = avh.preprocess(sample)
+        ours = {
+            "text": tok([it.text, it.audio_text]),
+            "video": it.video,
+            "audio": it.audio,
+            "avh_frames": to_normalized_chw(av.frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
+            "avh_audio": av.audio,
+            "javis_audio": av.window_audio,
+            "javis_frames": av.window_frames,
+        }
+        for key, theirs in r.items():
+            a, b = np.asarray(ours[key]), theirs.numpy()
+            if a.shape != b.shape:
+                rows.append(f"| {i} | {key} | ours {a.shape} vs {tuple(b.shape)} | shape differs |")
+                continue
+            d = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) if a.size else 0.0
+            rows.append(f"| {i} | {key} | {tuple(b.shape)} | {d:.3g} |")
     text = "\n".join(rows)
     print(text)
     return text
