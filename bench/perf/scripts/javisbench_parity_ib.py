@@ -61,7 +61,7 @@ def _imagebind_src(reference: Path) -> Path:
 
 def _alias_functional_tensor() -> None:
     """pytorchvideo at the pinned commit imports torchvision.transforms.functional_tensor (now _functional_tensor)."""
-    import torchvision.transforms._functional_tensor as ft
+    import torchvision.transforms._functional_tensor as ft  # type: ignore[import-not-found]  # reference venv only
 
     sys.modules.setdefault("torchvision.transforms.functional_tensor", ft)
 
