@@ -8,8 +8,10 @@
   ShortSideScale(224) = torch bilinear (align_corners False, no antialias) to (224, floor(224 * long / short));
   CLIP mean/std; SpatialCrop(224, 3): the two ends and the centre (offset ceil(margin / 2)) of the long side.
 - Audio (load_and_transform_audio_data): 16 kHz; 3 clips of 2 s, samples [int(start * sr), int(end * sr));
-  per clip: subtract the clip mean, Kaldi fbank of channel 0 (functional.fbank), transpose to (128, frames),
-  zero-pad or cut to 204 frames, then (x + 4.268) / 9.138.
+  per clip: subtract the clip mean *in place* on one copy of the waveform, clip after clip (the reference's
+  `waveform -= waveform.mean()` acts on views, so overlapping clips and JavisScore windows see earlier clips'
+  centring), Kaldi fbank of channel 0 (functional.fbank), transpose to (128, frames), zero-pad or cut to 204
+  frames, then (x + 4.268) / 9.138.
 - JavisScore windows (AVScoreDataset.segment_clip_transform): 2.0 s windows with 1.5 s overlap in frames
   (int(s * fps)) and in samples; starts clamped to n - window; the loop stops once a window reaches the end;
   both lists truncated to the shorter; a single whole-clip window when either side is no longer than a window.
@@ -142,11 +144,19 @@ def video_clips(
 
 
 def waveform_to_melspec(
-    clip: np.ndarray, settings: FbankSettings = IMAGEBIND_FBANK, target_frames: int = TARGET_FRAMES
+    clip: np.ndarray,
+    settings: FbankSettings = IMAGEBIND_FBANK,
+    target_frames: int = TARGET_FRAMES,
+    *,
+    centre: bool = True,
 ) -> np.ndarray:
-    """(C, n) waveform clip -> (1, num_mel_bins, target_frames) log-mel of channel 0, as ImageBind waveform2melspec."""
+    """(C, n) waveform clip -> (1, num_mel_bins, target_frames) log-mel of channel 0, as ImageBind waveform2melspec.
+
+    `centre=False` when the caller has already subtracted the clip mean (see `audio_clips`).
+    """
     x = np.asarray(clip, dtype=np.float32)
-    x = x - x.mean(dtype=np.float64).astype(np.float32)  # the reference centres all channels together
+    if centre:
+        x = x - x.mean(dtype=np.float64).astype(np.float32)  # the reference centres all channels together
     fb = kaldi_fbank(x[0], settings).T  # (mel, frames)
     n = fb.shape[1]
     if n == 0:
@@ -158,17 +168,49 @@ def waveform_to_melspec(
     return np.ascontiguousarray(fb[None, :, :target_frames])
 
 
+def _centred_clips_in_place(x: np.ndarray, sample_rate: int, clips: int, clip_s: int) -> np.ndarray:
+    """Normalised fbank clips of the float32 (C, N) array `x`, centring each clip's samples *in `x`*, in clip order.
+
+    The reference's waveform2melspec runs `waveform -= waveform.mean()` on a slice (a view) of one loaded
+    waveform, so where clips overlap (inputs shorter than clips x clip_s) a later clip sees the samples already
+    shifted by every earlier clip's mean; JavisScore's windows are views of one waveform too.
+    """
+    out = []
+    for a, b in audio_clip_bounds(x.shape[1], sample_rate, clip_s, clips):
+        view = x[:, a:b]
+        if view.size:
+            view -= view.mean(dtype=np.float64).astype(np.float32)
+        out.append(waveform_to_melspec(view, centre=False))
+    return ((np.stack(out) - np.float32(AUDIO_MEAN)) / np.float32(AUDIO_STD)).astype(np.float32)
+
+
+def _float32_copy(pcm: np.ndarray) -> np.ndarray:
+    x = np.array(pcm, dtype=np.float32, copy=True)
+    return x[None] if x.ndim == 1 else x
+
+
 def audio_clips(
     pcm: np.ndarray, *, sample_rate: int = SAMPLE_RATE, clips: int = AUDIO_CLIPS, clip_s: int = CLIP_SECONDS
 ) -> np.ndarray:
-    """(C, N) waveform at 16 kHz -> float32 (clips, 1, 128, 204): the official normalised fbank clips."""
-    x = np.asarray(pcm, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None]
-    out = [
-        waveform_to_melspec(x[:, a:b]) for a, b in audio_clip_bounds(x.shape[1], sample_rate, clip_s, clips)
-    ]
-    return ((np.stack(out) - np.float32(AUDIO_MEAN)) / np.float32(AUDIO_STD)).astype(np.float32)
+    """(C, N) waveform at 16 kHz -> float32 (clips, 1, 128, 204): the official normalised fbank clips.
+
+    Clips are centred one after the other on a single copy of the waveform, as the reference does in place.
+    """
+    return _centred_clips_in_place(_float32_copy(pcm), sample_rate, clips, clip_s)
+
+
+def window_audio_clips(
+    pcm: np.ndarray,
+    windows: list[tuple[int, int]],
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    clips: int = AUDIO_CLIPS,
+    clip_s: int = CLIP_SECONDS,
+) -> np.ndarray:
+    """(M, clips, 1, 128, 204): `audio_clips` of each [start, end) window in order, all on one waveform copy
+    (AVScoreDataset's windows are views of one waveform, so overlapping windows share the in-place centring)."""
+    x = _float32_copy(pcm)
+    return np.stack([_centred_clips_in_place(x[:, a:b], sample_rate, clips, clip_s) for a, b in windows])
 
 
 @dataclass(frozen=True)

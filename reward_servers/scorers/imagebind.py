@@ -40,6 +40,7 @@ from omninft.reward_servers.functional.imagebind_clips import (
     javis_windows,
     lowest_fraction_mean,
     video_clips,
+    window_audio_clips,
 )
 from omninft.reward_servers.functional.similarity import cosine_similarity, l2_normalize
 from omninft.reward_servers.functional.sync_frontend import sinc_resample
@@ -60,7 +61,7 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1.1.0"  # 1.1: sinc resampling as the reference (1.0 used soxr HQ)
+VERSION = "1.2.0"  # 1.2: audio clips centred in place on one waveform as the reference; 1.1: sinc resampling
 PROTOCOLS = ("javisbench-v1",)
 DEFAULT_PROTOCOL = "javisbench-v1"
 COSINE_EPS = 1e-6  # nn.CosineSimilarity(eps=1e-6) in calc_imagebind_score / calc_av_score
@@ -393,7 +394,7 @@ class ImageBindAvhScorer:
             )
         try:
             whole = audio_clips(wave)
-            windows = np.stack([audio_clips(wave[:, a:b]) for a, b in win.audio])
+            windows = window_audio_clips(wave, win.audio)
         except ValueError as e:
             raise InvalidSample(str(e)) from None
         cropped = resize_shortest_edge_center_crop(

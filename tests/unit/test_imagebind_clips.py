@@ -69,19 +69,67 @@ def test_audio_clips_fbank_pad_and_normalise() -> None:
     wave = (rng.standard_normal((2, 40_000)) * 0.1).astype(np.float32)  # 2.5 s, stereo
     out = C.audio_clips(wave)
     assert out.shape == (3, 1, 128, 204) and out.dtype == np.float32
-    # clip 1 starts at 0.25 s = 4000 samples; 198 frames, then 6 zero frames; channel 0 only
-    clip = wave[0, 4000:36_000] - wave[:, 4000:36_000].mean()
+    # clip 1 starts at 0.25 s = 4000 samples; 198 frames, then 6 zero frames; channel 0 only. Its samples were
+    # already shifted by clip 0's mean where the two overlap (the reference centres views of one waveform)
+    shifted = wave.copy()
+    shifted[:, :32_000] -= shifted[:, :32_000].mean()
+    clip = shifted[0, 4000:36_000] - shifted[:, 4000:36_000].mean()
     fb = kaldi_fbank(clip).T
     np.testing.assert_allclose(out[1, 0, :, :198], (fb + 4.268) / 9.138, atol=1e-5)
     np.testing.assert_allclose(out[1, 0, :, 198:], 4.268 / 9.138, atol=1e-6)
     mono = C.audio_clips(wave[:1])
-    np.testing.assert_allclose(mono, out, atol=1e-4)  # the second channel is ignored (DC removal per frame)
+    # the second channel is ignored (DC removal per frame) in clip 0; later clips carry a step where the earlier
+    # clips' means (over both channels) were subtracted, which per-frame DC removal does not cancel
+    np.testing.assert_allclose(mono[0], out[0], atol=1e-4)
     short = C.audio_clips(wave[:, :1000])  # 5 frames, padded
     assert short.shape == (3, 1, 128, 204)
     with pytest.raises(ValueError, match="shorter than one"):
         C.audio_clips(wave[:, :399])
     long = C.waveform_to_melspec(np.zeros((1, 48_000), np.float32))
     assert long.shape == (1, 128, 204)  # 298 frames cut to 204
+
+
+def _torch_view_centring(wave: np.ndarray, bounds: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Independent model of the reference: `waveform -= waveform.mean()` on torch views of one tensor, in order."""
+    full = torch.from_numpy(wave.copy())
+    out = []
+    for a, b in bounds:
+        view = full[:, a:b]
+        view -= view.mean()
+        out.append(view.numpy().copy())
+    return out
+
+
+def test_overlapping_audio_clips_are_centred_in_place_in_order() -> None:
+    # a 3 s clip with a DC offset: clips at 0, 0.5, 1.0 s overlap, so clip 2 sees clip 0's and clip 1's shifts
+    rng = np.random.default_rng(3)
+    t = np.arange(48_000) / 16_000
+    wave = (0.3 + 0.2 * np.sin(2 * np.pi * 3 * t) + 0.01 * rng.standard_normal(48_000)).astype(np.float32)[
+        None
+    ]
+    bounds = C.audio_clip_bounds(48_000)
+    assert bounds == [(0, 32_000), (8_000, 40_000), (16_000, 48_000)]
+    expected = np.stack([C.waveform_to_melspec(c, centre=False) for c in _torch_view_centring(wave, bounds)])
+    expected = (expected + 4.268) / 9.138
+    np.testing.assert_allclose(C.audio_clips(wave), expected, atol=1e-5)
+    # centring each clip on its own (a fresh copy per clip) gives other clips 1 and 2 here
+    fresh = np.stack([C.waveform_to_melspec(wave[:, a:b]) for a, b in bounds])
+    fresh = (fresh + 4.268) / 9.138
+    assert np.abs(C.audio_clips(wave)[1:] - fresh[1:]).max() > 1e-3
+    np.testing.assert_allclose(C.audio_clips(wave)[0], fresh[0], atol=1e-6)  # the first clip is unaffected
+    # JavisScore windows are views of the same waveform: window 1 starts from window 0's centred samples
+    windows = [(0, 32_000), (8_000, 40_000)]
+    clip_bounds = [(a + x, a + y) for a, b in windows for x, y in C.audio_clip_bounds(b - a)]
+    per_clip = _torch_view_centring(wave, clip_bounds)
+    win_expected = (np.stack([C.waveform_to_melspec(c, centre=False) for c in per_clip]) + 4.268) / 9.138
+    got = C.window_audio_clips(wave, windows)
+    assert got.shape == (2, 3, 1, 128, 204)
+    np.testing.assert_allclose(got.reshape(6, 1, 128, 204), win_expected, atol=1e-5)
+    np.testing.assert_array_equal(wave, wave.copy())  # the caller's array is not modified
+    untouched = wave.copy()
+    C.audio_clips(wave)
+    C.window_audio_clips(wave, windows)
+    np.testing.assert_array_equal(wave, untouched)
 
 
 @pytest.mark.parametrize(

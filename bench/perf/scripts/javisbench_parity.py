@@ -25,7 +25,9 @@ Per-sample scorers at full size (random weights written once in the official lay
 folder), ``aes-weights`` (Audiobox Aesthetics ``checkpoint.pt``), ``sync-weights`` (Synchformer with its offset
 head calibrated); then ``reference --groups clipclap|audio_quality|desync`` and ``omninft-bench run javisbench
 --embedded-config`` naming those files as ``scorers.<name>.weights``; ``table`` reads every ``ours*/results.json``.
-ImageBind and VideoAlign keys are not driven here; see bench/perf/RESULTS.md, "JavisBench parity".
+ImageBind keys (ib_tv/ta/av, avh_score, javis_score): stages ``ib-data`` / ``ib-weights`` and ``reference --groups
+imagebind,av``, in ``javisbench_parity_ib.py``. VideoAlign keys are not driven here; see bench/perf/RESULTS.md,
+"JavisBench parity".
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ import sys
 import types
 from pathlib import Path
 from typing import Any
+
+try:
+    from . import javisbench_parity_ib as ib_parity
+except ImportError:  # run as a script (the reference venv): the sibling file is on sys.path
+    import javisbench_parity_ib as ib_parity  # type: ignore[import-not-found,no-redef]
 
 SET_KEYS = ("fvd", "kvd", "fad")
 # The official JavisBench command passes --max_audio_len_s 4.0; main.py hands it to AQ and DeSync (their function
@@ -405,6 +412,7 @@ def stage_reference(out: Path, reference: Path, groups: list[str], limit: int) -
         values.update(reference_desync(out, src, limit))
     if "audio_quality" in groups:
         values.update(reference_audio_quality(out, src))
+    values.update(ib_parity.reference_values(out, reference, groups, limit, _stub))
     if "set" not in groups:
         path.write_text(json.dumps(values, indent=1) + "\n")
         print(json.dumps(values, indent=1))
@@ -452,6 +460,7 @@ def stage_table(out: Path) -> str:
             "clap_score": "clap",
             "desync": "desync",
             "audio_quality": "audiobox_aesthetics",
+            **ib_parity.ROUTES,
         }
         for key, entry in doc["results"].items():
             if key not in ref or key not in routes:
@@ -468,6 +477,7 @@ def stage_table(out: Path) -> str:
             )
     text = "\n".join(rows)
     print(text)
+    ib_parity.per_sample_table(out)
     return text
 
 
@@ -478,16 +488,36 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in extra.STAGES:  # logits-level stages (desync, VideoAlign) live in that module
         return int(extra.main(args))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("stage", choices=("ours", "weights", "sync-weights", "aes-weights", "reference", "table"))
+    p.add_argument(
+        "stage",
+        choices=(
+            "ours",
+            "weights",
+            "sync-weights",
+            "aes-weights",
+            "ib-data",
+            "ib-weights",
+            "ib-inputs",
+            "reference",
+            "table",
+        ),
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--weights", default="tiny")
     p.add_argument(
-        "--groups", default="set", help="reference stage: comma list of set, clipclap, desync, audio_quality"
+        "--groups",
+        default="set",
+        help="reference stage: comma list of set, clipclap, desync, audio_quality, imagebind, av, ib-inputs",
     )
     p.add_argument(
-        "--limit", type=int, default=2, help="reference stage: clips for desync (full size is slow)"
+        "--limit",
+        type=int,
+        default=2,
+        help="reference stage: clips for desync, imagebind, av (full size is slow)",
     )
+    p.add_argument("--seconds", type=float, default=3.0, help="ib-data stage: clip length")
+    p.add_argument("--fps", type=float, default=6.0, help="ib-data stage: frame rate")
     p.add_argument("--seed", type=int, default=0, help="weights stage: random-init seed")
     p.add_argument("--bpe", type=Path, help="weights stage: openai-clip's bpe_simple_vocab_16e6.txt.gz")
     p.add_argument(
@@ -508,6 +538,12 @@ def main(argv: list[str] | None = None) -> int:
         stage_sync_weights(a.out, a.seed)
     elif a.stage == "weights":
         stage_weights(a.out, a.bpe, a.seed)
+    elif a.stage == "ib-data":
+        ib_parity.stage_ib_data(a.out, a.n, a.seconds, a.fps, a.seed, a.bpe)
+    elif a.stage == "ib-weights":
+        ib_parity.stage_ib_weights(a.out, a.reference, a.seed)
+    elif a.stage == "ib-inputs":
+        ib_parity.compare_inputs(a.out, a.bpe)
     else:
         stage_table(a.out)
     return 0
