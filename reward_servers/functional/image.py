@@ -1,4 +1,4 @@
-"""Image preprocessing math: Pillow-exact bicubic resize, center crop, normalisation. Pure numpy.
+"""Image preprocessing math: Pillow-exact bicubic resize, center crop, normalisation. numpy and torch.
 
 The resize reproduces Pillow's 8-bit ``Image.resize(size, Image.BICUBIC)`` bit for bit: a separable
 convolution (horizontal pass, then vertical) with the Keys cubic kernel (a = -0.5) whose support is
@@ -9,9 +9,11 @@ passes. OpenAI CLIP (``clip.load`` preprocess) and the HF CLIP image processor b
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+import torch
 
 # Pillow's 8-bit resampler: 32 bits - 8 bits of pixel - 2 bits of headroom for negative lobes.
 _PRECISION_BITS = 32 - 8 - 2
@@ -67,28 +69,70 @@ def bicubic_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.nd
     return idx, fixed
 
 
-def _resample_axis(
-    img: np.ndarray, axis: int, out_size: int, keep: tuple[int, int] | None = None
-) -> np.ndarray:
-    """One 8-bit Pillow pass along `axis` of a uint8 array; returns uint8.
+# Output rows per banded-matrix block: small blocks waste few multiplications on the zeros outside the band.
+_BLOCK = 16
+# Float64 working elements per chunk of frames (16 MiB): keeps the working set in cache-sized pieces.
+_CHUNK_ELEMENTS = 1 << 21
 
-    `keep` = (start, stop) computes only those outputs: each output depends only on its own coefficient row,
-    so the kept ones are bit-identical to a full pass followed by a crop.
+
+@functools.lru_cache(maxsize=64)
+def _band_blocks(
+    in_size: int, out_size: int, start: int, stop: int
+) -> tuple[tuple[int, int, int, int, torch.Tensor], ...]:
+    """Pillow's fixed-point weights of outputs start..stop as dense float64 blocks over their input span.
+
+    Each block is (o0, o1, lo, hi, W) with W of shape (o1 - o0, hi - lo): outputs o0..o1 (relative to start)
+    read only inputs lo..hi, so one small matrix product per block replaces the gather over taps.
     """
-    idx, coeffs = bicubic_coefficients(img.shape[axis], out_size)
-    if keep is not None:
-        idx, coeffs = idx[keep[0] : keep[1]], coeffs[keep[0] : keep[1]]
-        out_size = keep[1] - keep[0]
-    # Pillow accumulates in 32-bit ints; |sum| stays below 2**31 for 8-bit input, so int32 is exact here.
-    src = img.astype(np.int32)
-    shape = [1] * img.ndim
-    shape[axis] = out_size
-    acc = np.full(
-        img.shape[:axis] + (out_size,) + img.shape[axis + 1 :], 1 << (_PRECISION_BITS - 1), np.int32
-    )
-    for t in range(idx.shape[1]):
-        acc += np.take(src, idx[:, t], axis=axis) * coeffs[:, t].astype(np.int32).reshape(shape)
-    return np.clip(acc >> _PRECISION_BITS, 0, 255).astype(np.uint8)
+    idx, coeffs = bicubic_coefficients(in_size, out_size)
+    idx, coeffs = idx[start:stop], coeffs[start:stop]
+    blocks = []
+    for o0 in range(0, stop - start, _BLOCK):
+        o1 = min(o0 + _BLOCK, stop - start)
+        lo, hi = int(idx[o0:o1].min()), int(idx[o0:o1].max()) + 1
+        w = np.zeros((o1 - o0, hi - lo), dtype=np.float64)
+        rows = np.repeat(np.arange(o1 - o0), idx.shape[1])
+        # clamped zero-weight taps repeat an index: accumulate, never overwrite
+        np.add.at(w, (rows, (idx[o0:o1] - lo).ravel()), coeffs[o0:o1].ravel().astype(np.float64))
+        blocks.append((o0, o1, lo, hi, torch.from_numpy(w)))
+    return tuple(blocks)
+
+
+def _axis_pass(x: torch.Tensor, out_size: int, keep: tuple[int, int]) -> torch.Tensor:
+    """One 8-bit Pillow pass over the last axis of float64 (rows, in) pixel values -> (kept outputs, rows).
+
+    Exact: pixels are integers in 0..255 and weights 22-bit integers, so every product and partial sum is an
+    integer far below 2**53 and float64 matrix products carry Pillow's 32-bit integer sums without rounding,
+    whatever order the BLAS kernel adds them in. Then Pillow's half-unit offset, arithmetic shift and clip.
+    The result comes out transposed (the new axis first), which is what the next pass or the caller wants.
+    """
+    in_size = x.shape[1]
+    if out_size == in_size:  # Pillow leaves an unchanged axis alone
+        return x[:, keep[0] : keep[1]].T.contiguous()
+    out = torch.empty((keep[1] - keep[0], x.shape[0]), dtype=torch.float64)
+    for o0, o1, lo, hi, w in _band_blocks(in_size, out_size, keep[0], keep[1]):
+        torch.mm(w, x[:, lo:hi].T, out=out[o0:o1])
+    out.add_(float(1 << (_PRECISION_BITS - 1))).mul_(1.0 / (1 << _PRECISION_BITS))
+    return out.floor_().clamp_(0.0, 255.0)
+
+
+def _resize_chunk(
+    frames: np.ndarray, passes: list[tuple[int, int, tuple[int, int]]], out: np.ndarray
+) -> None:
+    """Resize uint8 (N, H, W, C) into `out` (N, h, w, C) with `passes` = [(axis 1|2, size, keep)] in order."""
+    in_sizes = {1: frames.shape[1], 2: frames.shape[2]}
+    n, _, _, c = frames.shape
+    first_axis = passes[0][0]
+    # working layout (N, C, other, first-pass axis): each pass reads its axis last and emits it first
+    order = (0, 3, 2, 1) if first_axis == 1 else (0, 3, 1, 2)
+    x = torch.from_numpy(frames).permute(*order).contiguous().to(torch.float64)
+    for axis, size, keep in passes:
+        x = _axis_pass(x.reshape(-1, in_sizes[axis]), size, keep)
+    # x is (second kept, first kept * N * C): back to (N, h, w, C)
+    (_, _, k1), (_, _, k2) = passes
+    y = x.to(torch.uint8).reshape(k2[1] - k2[0], k1[1] - k1[0], n, c)
+    y = y.permute(2, 0, 1, 3) if first_axis == 2 else y.permute(2, 1, 0, 3)
+    torch.from_numpy(out).copy_(y)
 
 
 PASS_ORDERS = ("horizontal_first", "pillow-12.2", "pillow-13")
@@ -148,16 +192,16 @@ def resize_bicubic(
     top, left, crop_h, crop_w = window if window is not None else (0, 0, height, width)
     if top < 0 or left < 0 or top + crop_h > height or left + crop_w > width:
         raise ValueError(f"window {window} is outside the {height}x{width} output")
-    passes = [(w_axis, width, in_w, (left, left + crop_w)), (h_axis, height, in_h, (top, top + crop_h))]
+    passes = [(2, width, (left, left + crop_w)), (1, height, (top, top + crop_h))]
     if _vertical_first(in_h, in_w, height, width, pass_order):
         passes.reverse()
-    out = img
-    for axis, size, in_size, keep in passes:
-        if size != in_size:
-            out = _resample_axis(out, axis, size, keep)
-        elif keep != (0, size):
-            out = np.take(out, np.arange(*keep), axis=axis)
-    return out if out is not img else img.copy()
+    lead = img.shape[:-3]
+    flat = np.ascontiguousarray(img).reshape((-1,) + img.shape[-3:])
+    out = np.empty((flat.shape[0], crop_h, crop_w, img.shape[-1]), dtype=np.uint8)
+    step = max(1, _CHUNK_ELEMENTS // max(1, in_h * in_w * img.shape[-1]))
+    for s in range(0, flat.shape[0], step):
+        _resize_chunk(flat[s : s + step], passes, out[s : s + step])
+    return out.reshape(lead + out.shape[1:])
 
 
 def shortest_edge_size(height: int, width: int, size: int) -> tuple[int, int]:

@@ -43,6 +43,24 @@ OUTPUTS = ("av_align",)
 
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+GrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+def opencv_gray() -> GrayFn | None:
+    """cv2.cvtColor per frame (the reference's own conversion, ~10x less CPU than the numpy one), or None."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+
+    def gray(frames: np.ndarray) -> np.ndarray:
+        out = np.empty(frames.shape[:-1], dtype=np.uint8)
+        for i, frame in enumerate(frames):
+            # RGB2GRAY on RGB frames = the reference's BGR2GRAY on the BGR frames it reads (same weights per colour)
+            cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY, dst=out[i])
+        return out
+
+    return gray
 
 
 def opencv_flow() -> FlowFn | None:
@@ -71,7 +89,11 @@ def opencv_flow() -> FlowFn | None:
 
 
 def av_align_score(
-    video: DecodedVideo, audio: DecodedAudio, max_length_s: float | None = None, flow_fn: FlowFn | None = None
+    video: DecodedVideo,
+    audio: DecodedAudio,
+    max_length_s: float | None = None,
+    flow_fn: FlowFn | None = None,
+    gray_fn: GrayFn | None = None,
 ) -> float:
     """The AV-Align IoU of one clip (raises ValueError when it cannot be computed)."""
     fps = float(video.fps)
@@ -90,7 +112,7 @@ def av_align_score(
     if y.shape[0] == 0:
         raise ValueError("AV-Align needs non-empty audio")
     audio_peaks = audio_peak_times(y, int(audio.sample_rate))
-    gray = rgb_to_gray(frames)
+    gray = rgb_to_gray(frames) if gray_fn is None else gray_fn(frames)
     mags = flow_trajectory(gray) if flow_fn is None else flow_trajectory_with(gray, flow_fn)
     video_peaks = local_maxima_times(mags, fps)
     return float(av_align_iou(audio_peaks, video_peaks, fps))
@@ -106,6 +128,7 @@ class AvAlignScorer:
         # numpy Farneback (matching it to ~1e-5 px) is the fallback where OpenCV is not installed.
         flow = opts.flow
         self.flow_fn = None if flow == "numpy" else opencv_flow()
+        self.gray_fn = opencv_gray() if self.flow_fn is not None else None
         if flow == "opencv" and self.flow_fn is None:
             raise ValueError("option flow=opencv needs OpenCV: pip install opencv-python-headless")
         self.info = SPEC.info(
@@ -127,7 +150,7 @@ class AvAlignScorer:
         if not all_finite(sample.audio.pcm):
             raise InvalidSample("audio contains NaN or infinite samples")
         try:
-            return av_align_score(sample.video, sample.audio, self.max_length_s, self.flow_fn)
+            return av_align_score(sample.video, sample.audio, self.max_length_s, self.flow_fn, self.gray_fn)
         except ValueError as e:
             raise InvalidSample(str(e)) from e
 

@@ -51,9 +51,9 @@ SYNC = sf.SYNC
 
 @dataclass(frozen=True)
 class DesyncItem:
-    """One preprocessed sample: cropped 25 fps frames (black-padded to 25·L) and per-segment log-mels."""
+    """One preprocessed sample: cropped, normalised 25 fps frames (black-padded to 25·L) and per-segment log-mels."""
 
-    frames: np.ndarray  # uint8 (int(25·L), 224, 224, 3)
+    frames: np.ndarray  # float32 (int(25·L), 3, 224, 224) in [-1, 1], each frame normalised once
     mel: np.ndarray  # float32 (S, 128, 66)
     segment_starts: np.ndarray  # first frame of each video segment
     windows: tuple[np.ndarray, ...]  # segment indices of each 14-segment window
@@ -79,10 +79,12 @@ def prepare_video(video: DecodedVideo, num_frames: int, image_size: int = SYNC.i
     if not np.isfinite(video.fps) or video.fps <= 0:
         raise InvalidSample(f"video has no usable frame rate ({video.fps})")
     idx = sf.fps_resample_indices(frames.shape[0], video.fps, SYNC.video_fps)[:num_frames]
+    # a frame the 25 fps grid repeats is resized once (the resize is per frame, so this changes nothing)
+    uniq, inverse = np.unique(idx, return_inverse=True)
     out = np.zeros((num_frames, image_size, image_size, 3), dtype=np.uint8)
     out[: idx.shape[0]] = sf.resize_short_side_center_crop(
-        np.asarray(frames[idx], dtype=np.uint8), image_size
-    )
+        np.asarray(frames[uniq], dtype=np.uint8), image_size
+    )[inverse.reshape(-1)]
     return out
 
 
@@ -192,8 +194,12 @@ class DesyncScorer:
         wave = prepare_audio(sample.audio, self.num_samples)
         starts = sf.audio_segment_starts(self.num_samples)
         segments = np.stack([wave[s : s + SYNC.samples_per_segment] for s in starts])
+        # normalised here, once per frame, rather than per (overlapping) segment on the forward thread
         return DesyncItem(
-            frames, sf.sync_log_mel(segments), sf.video_segment_starts(self.num_frames), self.windows
+            sf.normalize_frames(frames),
+            sf.sync_log_mel(segments),
+            sf.video_segment_starts(self.num_frames),
+            self.windows,
         )
 
     def _video_features(self, items: Sequence[DesyncItem]) -> list[np.ndarray]:
@@ -203,7 +209,7 @@ class DesyncScorer:
         n = SYNC.frames_per_segment
         for start in range(0, len(jobs), self.segment_batch):
             chunk = jobs[start : start + self.segment_batch]
-            batch = np.stack([sf.normalize_frames(items[i].frames[s : s + n]) for i, s in chunk])
+            batch = np.stack([items[i].frames[s : s + n] for i, s in chunk])
             feats.append(
                 np.asarray(self.backend.run("video", {"segments": batch})["vfeats"], dtype=np.float32)
             )

@@ -190,3 +190,18 @@ def test_opencv_and_numpy_flows_give_the_same_score():
     assert fast.preprocess(sample) == pytest.approx(slow.preprocess(sample), abs=1e-12)
     with pytest.raises(ValueError, match="'auto', 'opencv', 'numpy'"):
         scorer_mod.AvAlignScorer("av_align", ScorerConfig(options={"flow": "gpu"}))
+
+
+def test_opencv_gray_equals_the_numpy_fixed_point_on_odd_frames():
+    pytest.importorskip("cv2")
+    from omninft.reward_servers.scorers.av_align import opencv_gray
+
+    gray = opencv_gray()
+    assert gray is not None
+    rng = np.random.default_rng(11)
+    for shape in ((3, 7, 5, 3), (2, 241, 427, 3), (1, 1, 1, 3)):
+        frames = rng.integers(0, 256, shape, dtype=np.uint8)
+        np.testing.assert_array_equal(gray(frames), av.rgb_to_gray(frames))
+    # a non-contiguous stack (every other frame of a decoded clip) converts the same
+    frames = rng.integers(0, 256, (6, 9, 11, 3), dtype=np.uint8)[::2]
+    np.testing.assert_array_equal(gray(frames), av.rgb_to_gray(frames))

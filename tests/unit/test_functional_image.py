@@ -142,3 +142,44 @@ def test_cropped_resize_equals_resize_then_crop(h: int, w: int, rounding: str, p
     fast = resize_shortest_edge_center_crop(img, 224, 224, pass_order=pass_order, rounding=rounding)
     assert fast.shape == (3, 224, 224, 3)
     np.testing.assert_array_equal(fast, full)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "window"),
+    [
+        ((31, 47), (17, 29), (3, 5, 11, 20)),  # odd sizes, both axes shrink, an off-centre window
+        ((23, 91), (23, 40), (0, 7, 23, 30)),  # height unchanged (Pillow skips that pass), width cropped
+        ((91, 23), (40, 23), (9, 0, 25, 23)),  # width unchanged
+        ((13, 17), (61, 5), (2, 1, 50, 4)),  # grow one axis, shrink the other
+        ((700, 9), (6, 7), (0, 0, 6, 7)),  # ~117x vertical downscale: a 470-tap kernel
+        ((45, 200), (45, 200), (4, 9, 30, 100)),  # no resampling at all, only the window
+    ],
+)
+@pytest.mark.parametrize("pass_order", ["horizontal_first", "pillow-13"])
+def test_batched_window_resize_equals_pillow_per_frame(monkeypatch, src, dst, window, pass_order):
+    # a tiny chunk budget forces several chunks of frames through the banded matrix products
+    monkeypatch.setattr(I, "_CHUNK_ELEMENTS", 2 * src[0] * src[1] * 3)
+    frames = np.random.default_rng(src[0] + 3 * src[1]).integers(0, 256, (2, 3) + src + (3,), dtype=np.uint8)
+    ours = I.resize_bicubic(frames, *dst, pass_order=pass_order, window=window)
+    top, left, ch, cw = window
+    assert ours.shape == (2, 3, ch, cw, 3)
+    for idx in np.ndindex(2, 3):
+        ref = I.resize_bicubic(frames[idx], *dst, pass_order=pass_order)[top : top + ch, left : left + cw]
+        if pass_order == ORDER or not I._vertical_first(*src, *dst, "pillow-13"):
+            # the installed Pillow is an independent reference whenever its pass order agrees
+            pil = np.asarray(Image.fromarray(frames[idx]).resize((dst[1], dst[0]), Image.BICUBIC))
+            np.testing.assert_array_equal(ref, pil[top : top + ch, left : left + cw])
+        np.testing.assert_array_equal(ours[idx], ref, err_msg=f"frame {idx}")
+
+
+def test_resize_single_channel_and_many_channels_match_pillow():
+    rng = np.random.default_rng(5)
+    gray = rng.integers(0, 256, (37, 53, 1), dtype=np.uint8)
+    ref = np.asarray(Image.fromarray(gray[..., 0]).resize((20, 14), Image.BICUBIC))
+    np.testing.assert_array_equal(I.resize_bicubic(gray, 14, 20, pass_order=ORDER)[..., 0], ref)
+    # four channels (no premultiplied alpha, unlike Pillow's RGBA): each is Pillow's 'L' resize of that plane
+    planes = rng.integers(0, 256, (29, 41, 4), dtype=np.uint8)
+    ref4 = np.stack(
+        [np.asarray(Image.fromarray(planes[..., k]).resize((15, 33), Image.BICUBIC)) for k in range(4)], -1
+    )
+    np.testing.assert_array_equal(I.resize_bicubic(planes, 33, 15, pass_order=ORDER), ref4)

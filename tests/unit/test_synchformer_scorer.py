@@ -168,3 +168,27 @@ def test_tiny_weights_are_not_degenerate_at_the_logits_level(model: S.Synchforme
     assert len(set(cal.argmax(axis=1).tolist())) > 1
     scores = [sc.postprocess(o).scores["desync"] for sc in [_scorer(model)] for o in np.split(cal, 3)]
     assert len(set(scores)) > 1
+
+
+@pytest.mark.parametrize(
+    ("fps", "n", "hw"), [(24.0, 31, (37, 53)), (30.0, 40, (61, 29)), (12.5, 9, (24, 24))]
+)
+def test_front_end_equals_the_per_frame_recipe(
+    model: S.Synchformer, fps: float, n: int, hw: tuple[int, int]
+) -> None:
+    # the scorer resizes each distinct source frame once and normalises each frame once; the recipe below is the
+    # plain one (every 25 fps frame resized, black padding, normalised per 16-frame segment as the forward used to)
+    sc = _scorer(model, max_audio_len_s=2.0)
+    frames = np.random.default_rng(n).integers(0, 256, (n, *hw, 3), dtype=np.uint8)
+    sample = DecodedSample(
+        id="f", video=DecodedVideo(frames, fps), audio=DecodedAudio(np.zeros((1, 32000), np.float32), 16000)
+    )
+    item = sc.preprocess(sample)
+    idx = sf.fps_resample_indices(n, fps)[:50]
+    if fps == 24.0:
+        assert len(np.unique(idx)) < len(idx)  # the 25 fps grid repeats a frame: the shortcut is exercised
+    want = np.zeros((50, 224, 224, 3), np.uint8)
+    want[: idx.shape[0]] = np.stack([sf.resize_short_side_center_crop(frames[i : i + 1])[0] for i in idx])
+    for s in item.segment_starts:
+        np.testing.assert_array_equal(item.frames[s : s + 16], sf.normalize_frames(want[s : s + 16]))
+    assert item.frames.dtype == np.float32 and item.frames.shape == (50, 3, 224, 224)

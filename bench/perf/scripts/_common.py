@@ -48,6 +48,31 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live child processes (Linux /proc), e.g. a server + its pool."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid] + [int(c) for c in _children(pid)]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a child that exited between the listing and the read
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+    return total
+
+
+def _children(pid: int) -> list[str]:
+    """Direct children of a process (from every thread's children file)."""
+    out: list[str] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += (task / "children").read_text().split()
+        except OSError:
+            continue
+    return out
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (for a child's metricsPort)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

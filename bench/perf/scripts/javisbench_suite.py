@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from omninft.bench.demo_data import sample_stem, write_demo_set
-from omninft.bench.perf.scripts._common import RESULTS_DIR, free_port, report, rss_mib, scrape, served
+from omninft.bench.perf.scripts._common import (
+    RESULTS_DIR,
+    cpu_seconds,
+    free_port,
+    report,
+    rss_mib,
+    scrape,
+    served,
+)
 from omninft_client import RewardClient, Sample, media
 
 SCORE_SCORERS = (
@@ -147,6 +155,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=2, help="chunks in flight")
     ap.add_argument("--clip-seconds", type=float, default=4.0)
     ap.add_argument("--size", default="240x426", help="HxW of the demo clips")
+    ap.add_argument(
+        "--tag", default="", help="result file suffix, e.g. before (results/javisbench_suite-CONFIG-TAG.json)"
+    )
     ap.add_argument("--demo-dir", default="", help="reuse/write the demo set here (default: a temp dir)")
     ap.add_argument(
         "--weights",
@@ -209,9 +220,12 @@ def main() -> None:
 
                 poller = threading.Thread(target=poll, daemon=True)
                 poller.start()
+                cpu0, client_cpu0 = cpu_seconds(srv.pid), time.process_time()
                 t2 = time.perf_counter()
                 bad = run_suite(client, measured, args.per_request, args.concurrency)
                 wall = time.perf_counter() - t2
+                server_cpu = cpu_seconds(srv.pid) - cpu0
+                client_cpu = time.process_time() - client_cpu0
                 stop.set()
                 poller.join()
                 after = scrape(metrics_port)
@@ -270,6 +284,12 @@ def main() -> None:
         "wall_s": round(wall, 3),
         "samples_per_s": round(args.n / wall, 4),
         "s_per_sample": round(wall / args.n, 3),
+        "cpu_s": {
+            "server": round(server_cpu, 2),
+            "server_per_sample": round(server_cpu / args.n, 3),
+            "client": round(client_cpu, 2),
+            "note": "user+system CPU of the server process (and its pool's processes) over the measured phase",
+        },
         "startup_s": round(startup_s, 1),
         "warmup_s": round(warmup_s, 1),
         "stages": stage_breakdown(delta(after, before, "omninft_stage_seconds_total")),
@@ -290,7 +310,8 @@ def main() -> None:
             "note": "shared 2-core machine; other agents' jobs run concurrently",
         },
     }
-    report("javisbench_suite", doc, variant=args.config)
+    doc["tag"] = args.tag
+    report("javisbench_suite", doc, variant=f"{args.config}-{args.tag}" if args.tag else args.config)
     write_markdown()
 
 
@@ -311,8 +332,9 @@ def write_markdown() -> None:
         d = json.loads(path.read_text())
         la = d["load_average"]
         random = sorted(k for k, v in d["scorers"].items() if v["weights"] != "tiny")
+        cpu = d.get("cpu_s")
         lines += [
-            f"## `{d['config']}` ({d['when']})",
+            f"## `{d['config']}`{' (' + d['tag'] + ')' if d.get('tag') else ''} ({d['when']})",
             "",
             f"- weights: random (official architecture, full size) = {', '.join(random) or 'none'}; "
             f"tiny = {', '.join(d['tiny_in_config']) or 'none'}",
@@ -320,6 +342,10 @@ def write_markdown() -> None:
             f"{d['protocol']['chunks_in_flight']} chunks in flight; errors: {d['error_count']}",
             f"- **{d['samples_per_s']:.3f} samples/s** ({d['s_per_sample']:.2f} s/sample, wall "
             f"{d['wall_s']:.1f} s); server start {d['startup_s']:.0f} s, warm-up {d['warmup_s']:.0f} s",
+            f"- process CPU over the measured phase: server {cpu['server']:.1f} s "
+            f"({cpu['server_per_sample']:.2f} s/sample), client {cpu['client']:.1f} s"
+            if cpu
+            else "- process CPU: not recorded",
             f"- peak RSS (VmHWM) {d['rss_mib']['vm_hwm_peak']} MiB; polled VmRSS peak while measuring "
             f"{d['rss_mib']['polled_peak_measured']} MiB; after load {d['rss_mib']['after_load']} MiB",
             "- decodes per sample: "
