@@ -115,7 +115,9 @@ def _grit_detections(scorer: Any, decoded: list[Any]) -> list[int]:
     return [int(d.boxes.shape[0]) for d in scorer.detector.detect_frames(scorer.frames(item.frames))]
 
 
-def measure_family(family: str, weights: str, decoded: list[Any], decode_s: float) -> dict[str, Any]:
+def measure_family(
+    family: str, weights: str, decoded: list[Any], decode_s: float, warmup: bool = True
+) -> dict[str, Any]:
     """Load one model family's scorers, time every dimension on the decoded videos, then drop the model."""
     from omninft.reward_servers.scorers import registry
     from omninft.reward_servers.scorers.base import ScorerConfig
@@ -132,9 +134,10 @@ def measure_family(family: str, weights: str, decoded: list[Any], decode_s: floa
             loads[name] = time.perf_counter() - t0
     warm: dict[str, float] = {}
     for name, scorer in scorers.items():
-        t0 = time.perf_counter()
-        _run(scorer, [scorer.warmup_sample()])
-        warm[name] = time.perf_counter() - t0
+        if warmup:
+            t0 = time.perf_counter()
+            _run(scorer, [scorer.warmup_sample()])
+            warm[name] = time.perf_counter() - t0
     samples = {name: [replace(s, prompt=CONDITIONS[name]) for s in decoded] for name in scorers}
     doc: dict[str, Any] = {"load_s": {k: round(v, 3) for k, v in loads.items()}, "warmup_s": warm}
     dims: dict[str, Any] = {}
@@ -193,6 +196,12 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=8.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", default=",".join(MODELS), help=f"families among {', '.join(MODELS)}")
+    ap.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the warm-up call (full size: UMT/Tag2Text/ViCLIP resample any clip to their fixed input, "
+        "so the warm-up costs as much as a timed video)",
+    )
     ap.add_argument("--variant", default="", help="results file suffix (default: the weights)")
     args = ap.parse_args()
     import torch
@@ -212,7 +221,7 @@ def main() -> None:
     for weights in args.weights.split(","):
         families = {}
         for family in args.models.split(","):
-            families[family] = measure_family(family, weights, decoded, decode_s)
+            families[family] = measure_family(family, weights, decoded, decode_s, not args.no_warmup)
             print(json.dumps({"weights": weights, "family": family, **families[family]}), flush=True)
         report(
             "vbench_semantic_cpu",
@@ -222,6 +231,7 @@ def main() -> None:
                 "frames": args.frames,
                 "size": f"{args.height}x{args.width}",
                 "threads": args.threads,
+                "warmup": not args.no_warmup,
                 "decode_s": round(decode_s, 4),
                 "families": families,
                 "process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -53,6 +53,7 @@ def main() -> None:
         ) as srv:
             startup_s = time.perf_counter() - t0
             before = scrape(port)
+            server_cpu0 = _proc_cpu_s(srv.pid)
             cmd = [
                 shutil.which("omninft-bench") or "omninft-bench",
                 "run",
@@ -79,8 +80,10 @@ def main() -> None:
             after = scrape(port)
             server_cpu = _proc_cpu_s(srv.pid)
             hwm = rss_mib(srv.pid, "VmHWM")
-        if proc.returncode != 0:
-            raise RuntimeError(f"omninft-bench failed:\n{proc.stderr[-3000:]}")
+    # exit 1 with tiny weights is expected when a dimension ends with no value (color: every video dropped by
+    # the reference's rule); the figures stand, the message is kept
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"omninft-bench failed:\n{proc.stderr[-3000:]}")
     decodes = sum(
         v for k, v in delta(after, before, "omninft_decodes_total").items() if dict(k)["modality"] == "video"
     )
@@ -102,10 +105,13 @@ def main() -> None:
             "client_cpu_s": round(
                 c1.children_user + c1.children_system - c0.children_user - c0.children_system, 1
             ),
-            "server_process_cpu_s_total": server_cpu,
+            "server_process_cpu_s_start": server_cpu0,
+            "server_process_cpu_s_run": round(server_cpu - server_cpu0, 1),
             "stages": stage_breakdown(delta(after, before, "omninft_stage_seconds_total")),
             "server_peak_rss_mib": round(hwm),
             "values": values,
+            "exit_code": proc.returncode,
+            "errors": [ln for ln in proc.stderr.splitlines() if ln.startswith("Error")],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         variant=args.weights,
