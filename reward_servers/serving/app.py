@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import importlib.metadata
 import logging
 import os
@@ -30,6 +29,7 @@ from omninft.reward_servers.scorers.base import Scorer, ScorerConfig, ScorerOutp
 from omninft.reward_servers.serving.auth import BearerTokenInterceptor, server_credentials
 from omninft.reward_servers.serving.batcher import MicroBatcher
 from omninft.reward_servers.serving.config import ServerConfig
+from omninft.reward_servers.serving.daemon_threads import run_in_daemon_thread
 from omninft.reward_servers.serving.decode import DecodePolicy
 from omninft.reward_servers.serving.decode_cache import DecodeCache
 from omninft.reward_servers.serving.interceptors import (
@@ -280,7 +280,8 @@ class RewardServer:
             self._loaded.set()
 
     async def _build_scorers(self) -> dict[str, Scorer]:
-        """Register plugins and build each configured scorer in worker threads.
+        """Register plugins and build each configured scorer in worker threads (daemon threads: a stop while
+        loading does not wait for a half-done build).
 
         Scorers that read weight files load in parallel (file reads, unpickling and tensor copies release the
         GIL). Scorers with tiny/random weights and plugins are built first, one at a time: their seeded
@@ -316,17 +317,16 @@ class RewardServer:
         # Scorers with the same weights (imagebind + imagebind_avh, hpsv3 + hpsv3_video) share one model copy.
         with registry.sharing():
             for name, sc in serial:
-                built[name] = await asyncio.to_thread(build_one, name, sc)
+                built[name] = await run_in_daemon_thread(build_one, name, sc, name=f"omninft-load-{name}")
             if parallel:
-                loop = asyncio.get_running_loop()
-                workers = min(len(parallel), LOAD_WORKERS)
-                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omninft-load") as pool:
-                    # each task runs in a copy of this context: the same sharing() scope, its own recording()
-                    futures = [
-                        loop.run_in_executor(pool, contextvars.copy_context().run, build_one, n, sc)
-                        for n, sc in parallel
-                    ]
-                    results = await asyncio.gather(*futures, return_exceptions=True)
+                slots = asyncio.Semaphore(min(len(parallel), LOAD_WORKERS))
+
+                async def load(name: str, sc: ScorerConfig) -> Scorer:
+                    # each thread runs in a copy of this context: the same sharing() scope, its own recording()
+                    async with slots:
+                        return await run_in_daemon_thread(build_one, name, sc, name=f"omninft-load-{name}")
+
+                results = await asyncio.gather(*(load(n, sc) for n, sc in parallel), return_exceptions=True)
                 for (name, _), res in zip(parallel, results, strict=True):
                     if isinstance(res, BaseException):
                         raise res

@@ -55,3 +55,41 @@ def test_ctrl_c_says_what_happens_and_exits_zero(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sigterm_while_a_scorer_loads_exits_without_waiting_for_it(tmp_path: Path) -> None:
+    """A stop during a long checkpoint load ends the process promptly (the load runs in a daemon thread)."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "metricsPort: -1\n"
+        "plugins:\n"
+        "  brightness: tests.helpers.scorers:build\n"
+        "scorers:\n"
+        "  brightness: {options: {load_delay_s: 300}}\n"
+    )
+    log_path = tmp_path / "server.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env.pop("OMNINFT_AUTH_TOKEN", None)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [*_serve_command(), "--config", str(cfg), "--port", "0"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "building scorer brightness" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the server never started building its scorer"
+            time.sleep(0.1)
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert time.monotonic() - stopped_at < 30  # the 300 s load was abandoned, not awaited
+        assert "Traceback" not in log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
