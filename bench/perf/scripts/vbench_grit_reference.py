@@ -1,0 +1,229 @@
+"""GRiT-B: ours (`models.grit`) vs VBench's GRiT (`vbench/third_party/grit_src`, detectron2) on the same weights.
+
+    python -m omninft.bench.perf.scripts.vbench_grit_reference --ref-python /path/to/refvenv/bin/python \\
+        --work /tmp/gritref [--frames 2] [--size 240x320] [--threads 1]
+
+The reference is never a dependency: it runs in its own throwaway interpreter (`--ref-python`: a venv with
+torch 2.5.1 + torchvision 0.20.1, `vbench==0.1.5`, transformers 4.33 and detectron2 built from source, e.g.
+`pip install --no-deps --no-build-isolation <detectron2 checkout>`; CPU-only builds are enough). Nothing is
+downloaded.
+
+Steps: (1) build our GRiT-B at full size with random weights (seed 0), calibrate them so that a few boxes per
+frame pass the 0.5 score threshold (every stage's foreground logit row of `cls_score` scaled x30 and its bias
+lowered by 5: random weights otherwise keep ~all 256 proposals at scores ~0.6), and save them in the official
+layout (`{"model": state dict}` as `grit_b_densecap_objectdet.pth`); write a synthetic 30522-entry WordPiece
+vocabulary with BERT's special-token ids, words, "##" pieces and punctuation (random weights name nothing real;
+the reference's `BertTokenizer.from_pretrained('bert-base-uncased')` is pointed at this file, as nothing can be
+downloaded); (2) run our `GRiT.detect` on generated frames, ObjectDet and DenseCap; (3) in the reference
+interpreter run VBench's `DenseCaptioning` (initialize_model_det: ObjectDet as object_class /
+multiple_objects / spatial_relationship use it; initialize_model: DenseCap as color uses it) on the same uint8
+RGB frames; (4) compare boxes, scores, object names (`det_obj`) and captions frame by frame, and the seconds per
+frame. Prints a JSON summary and keeps it in WORK/comparison.json and bench/perf/results/vbench_grit_reference.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omninft.bench.perf.scripts._common import report
+
+CHECKPOINT = "grit_b_densecap_objectdet.pth"
+CLS_WEIGHT_SCALE = 30.0
+FG_BIAS_SHIFT = 5.0
+VOCAB_SIZE = 30522
+
+# Runs in the reference interpreter: VBench's GRiT wrapper on the frames, both tasks, one frame per call.
+_REF_RUN = r"""
+import json, sys, time
+import numpy as np, torch
+work, threads = sys.argv[1], int(sys.argv[2])
+torch.set_num_threads(threads)
+import transformers
+_orig = transformers.BertTokenizer.from_pretrained.__func__
+def _local(cls, name, *a, **k):
+    # the reference asks for 'bert-base-uncased' from the hub; the synthetic vocabulary stands in for it
+    return _orig(cls, work + "/vocab", *a, **k)
+transformers.BertTokenizer.from_pretrained = classmethod(_local)
+from vbench.third_party.grit_model import DenseCaptioning
+frames = np.load(work + "/frames.npy")
+out = {}
+for task, init in (("ObjectDet", "initialize_model_det"), ("DenseCap", "initialize_model")):
+    t = time.perf_counter()
+    model = DenseCaptioning(torch.device("cpu"))
+    getattr(model, init)(model_weight=work + "/grit_b_densecap_objectdet.pth")
+    load_s = time.perf_counter() - t
+    rows, secs = [], []
+    for f in frames:
+        t = time.perf_counter()
+        pred, _ = model.run_det_tensor(f)
+        secs.append(time.perf_counter() - t)
+        inst = pred["instances"].to("cpu")
+        rows.append({
+            "boxes": inst.pred_boxes.tensor.tolist(),
+            "scores": inst.scores.tolist(),
+            "texts": list(inst.pred_object_descriptions.data),
+            "det_obj": list(inst.det_obj.data),
+        })
+    out[task] = {"frames": rows, "seconds_per_frame": secs, "load_s": load_s}
+    del model
+json.dump(out, open(work + "/reference.json", "w"))
+"""
+
+
+def synthetic_vocab(size: int = VOCAB_SIZE) -> list[str]:
+    """BERT's id layout for the special tokens ([PAD]=0, [UNK]=100, [CLS]=101, [SEP]=102, [MASK]=103, [unusedN]
+    elsewhere below 999), then words, '##' continuations and punctuation so decoding's glue rules are exercised."""
+    vocab = [f"[unused{i}]" for i in range(999)]
+    for i, tok in ((0, "[PAD]"), (100, "[UNK]"), (101, "[CLS]"), (102, "[SEP]"), (103, "[MASK]")):
+        vocab[i] = tok
+    punct = (".", ",", "!", "?", "'", "n't", "'s", "-")
+    for i in range(999, size):
+        if i % 13 == 0:
+            vocab.append(punct[(i // 13) % len(punct)])
+        elif i % 3 == 0:
+            vocab.append(f"##p{i}")
+        else:
+            vocab.append(f"w{i}")
+    return vocab
+
+
+def make_weights(work: Path) -> dict[str, Any]:
+    """Full-size random GRiT-B (seed 0), calibrated, saved in the official layout; and the vocabulary."""
+    import torch
+
+    from omninft.reward_servers.models import grit
+
+    path = work / CHECKPOINT
+    (work / "vocab").mkdir(parents=True, exist_ok=True)
+    (work / "vocab" / "vocab.txt").write_text("\n".join(synthetic_vocab()) + "\n", encoding="utf-8")
+    if not path.exists():
+        model, _ = grit.load("random", 0)
+        with torch.no_grad():
+            for pred in model.roi_heads.box_predictor:
+                pred.cls_score.weight.mul_(CLS_WEIGHT_SCALE)
+                pred.cls_score.bias[0] -= FG_BIAS_SHIFT
+        torch.save({"model": model.state_dict()}, path)
+    return {"checkpoint": str(path), "bytes": path.stat().st_size}
+
+
+def make_frames(work: Path, n: int, h: int, w: int) -> np.ndarray:
+    """Generated uint8 RGB frames: uniform noise and a bouncing-disc clip, alternating."""
+    from omninft.bench.synth import bouncing_disc_clip
+
+    rng = np.random.default_rng(0)
+    clip = bouncing_disc_clip(0, seconds=1.0, height=h, width=w, fps=8.0).frames
+    frames = np.stack(
+        [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) if i % 2 == 0 else clip[i] for i in range(n)]
+    )
+    np.save(work / "frames.npy", frames)
+    return frames
+
+
+def run_ours(work: Path, frames: np.ndarray) -> dict[str, Any]:
+    """Our GRiT on the frames, ObjectDet (names) and DenseCap (captions + names), timed per frame."""
+    from omninft.reward_servers.models import grit
+
+    t = time.perf_counter()
+    model = grit.build()
+    grit.load_official(model, work / CHECKPOINT)
+    decoder = grit.WordPieceDecoder.from_file(work / "vocab" / "vocab.txt")
+    out: dict[str, Any] = {"load_s": time.perf_counter() - t}
+    for task, captions in (("ObjectDet", False), ("DenseCap", True)):
+        rows, secs = [], []
+        for f in frames:
+            t = time.perf_counter()
+            d = model.detect(f, decoder, captions=captions)
+            secs.append(time.perf_counter() - t)
+            rows.append(
+                {
+                    "boxes": d.boxes.tolist(),
+                    "scores": d.scores.tolist(),
+                    "texts": list(d.captions if d.captions is not None else d.object_names),
+                    "det_obj": list(d.object_names),
+                }
+            )
+        out[task] = {"frames": rows, "seconds_per_frame": secs}
+    return out
+
+
+def compare(ref: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
+    """Per task: detections matched by rank; worst box / score differences and text agreement."""
+    res: dict[str, Any] = {}
+    for task in ("ObjectDet", "DenseCap"):
+        n_ref, n_ours, box, score, texts, names, total = [], [], 0.0, 0.0, 0, 0, 0
+        for r, o in zip(ref[task]["frames"], ours[task]["frames"], strict=True):
+            n_ref.append(len(r["scores"]))
+            n_ours.append(len(o["scores"]))
+            if len(r["scores"]) != len(o["scores"]):
+                continue
+            if r["scores"]:
+                box = max(box, float(np.abs(np.array(r["boxes"]) - np.array(o["boxes"])).max()))
+                rs, os_ = np.array(r["scores"]), np.array(o["scores"])
+                score = max(score, float((np.abs(rs - os_) / np.abs(rs)).max()))
+            total += len(r["scores"])
+            texts += sum(a == b for a, b in zip(r["texts"], o["texts"], strict=True))
+            names += sum(a == b for a, b in zip(r["det_obj"], o["det_obj"], strict=True))
+        res[task] = {
+            "detections_ref": n_ref,
+            "detections_ours": n_ours,
+            "box_max_abs_px": box,
+            "score_max_rel": score,
+            "texts_equal": f"{texts}/{total}",
+            "det_obj_equal": f"{names}/{total}",
+            "s_per_frame_ref": float(np.mean(ref[task]["seconds_per_frame"])),
+            "s_per_frame_ours": float(np.mean(ours[task]["seconds_per_frame"])),
+        }
+    return res
+
+
+def main() -> None:
+    """Make the weights and frames, run both sides, compare, print and keep the summary."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref-python", required=True, help="python of the throwaway reference venv")
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--frames", type=int, default=2)
+    ap.add_argument("--size", default="240x320", help="HxW of the generated frames")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skip-reference", action="store_true", help="reuse WORK/reference.json")
+    ap.add_argument("--skip-ours", action="store_true", help="reuse WORK/ours.json")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    h, w = (int(v) for v in args.size.split("x"))
+    weights = make_weights(args.work)
+    frames = make_frames(args.work, args.frames, h, w)
+    if args.skip_ours:
+        ours = json.loads((args.work / "ours.json").read_text())
+    else:
+        ours = run_ours(args.work, frames)
+        (args.work / "ours.json").write_text(json.dumps(ours))
+    if not args.skip_reference:
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"}
+        subprocess.run(
+            [args.ref_python, "-c", _REF_RUN, str(args.work), str(args.threads)],
+            check=True,
+            env=env,
+        )
+    ref = json.loads((args.work / "reference.json").read_text())
+    summary = {
+        "weights": weights,
+        "frames": [args.frames, h, w],
+        "calibration": {"cls_weight_scale": CLS_WEIGHT_SCALE, "fg_bias_shift": FG_BIAS_SHIFT},
+        "tasks": compare(ref, ours),
+    }
+    (args.work / "comparison.json").write_text(json.dumps(summary, indent=1))
+    report("vbench_grit_reference", summary)
+
+
+if __name__ == "__main__":
+    main()
