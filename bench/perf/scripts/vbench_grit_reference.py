@@ -1,15 +1,18 @@
 """GRiT-B: ours (`models.grit`) vs VBench's GRiT (`vbench/third_party/grit_src`, detectron2) on the same weights.
 
     python -m omninft.bench.perf.scripts.vbench_grit_reference --ref-python /path/to/refvenv/bin/python \\
-        --work /tmp/gritref [--frames 2] [--size 240x320] [--threads 1]
+        --work /tmp/gritref [--ref-pythonpath D2SRC] [--frames 3] [--size 240x320] [--dimensions]
 
 The reference is never a dependency: it runs in its own throwaway interpreter (`--ref-python`: a venv with
-torch 2.5.1 + torchvision 0.20.1, `vbench==0.1.5`, transformers 4.33 and detectron2 built from source, e.g.
-`pip install --no-deps --no-build-isolation <detectron2 checkout>`; CPU-only builds are enough). Nothing is
-downloaded.
+torch 2.5.1 + torchvision 0.20.1, `vbench==0.1.5`, transformers 4.33 and detectron2). detectron2 has no wheel
+for this torch; either build it (`pip install --no-deps --no-build-isolation <detectron2 checkout>`, CPU-only is
+enough, ~40 min on 2 cores) or put its Python sources on the reference's path with a stub `detectron2/_C.py`
+(`--ref-pythonpath`): GRiT's inference reaches detectron2's NMS and ROIAlign, which call torchvision's, and
+never the compiled ops (rotated boxes, deformable conv, COCO eval); a stubbed op would fail loudly, not differ.
+Nothing is downloaded.
 
 Steps: (1) build our GRiT-B at full size with random weights (seed 0), calibrate them so that a few boxes per
-frame pass the 0.5 score threshold (every stage's foreground logit row of `cls_score` scaled x30 and its bias
+frame pass the 0.5 score threshold (every stage's `cls_score` weight scaled x30 and its foreground bias
 lowered by 5: random weights otherwise keep ~all 256 proposals at scores ~0.6), and save them in the official
 layout (`{"model": state dict}` as `grit_b_densecap_objectdet.pth`); write a synthetic 30522-entry WordPiece
 vocabulary with BERT's special-token ids, words, "##" pieces and punctuation (random weights name nothing real;
@@ -321,10 +324,21 @@ def compare(ref: dict[str, Any], ours: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+def ref_env(args: argparse.Namespace) -> dict[str, str]:
+    """Environment of the reference interpreter: its threads, offline hub, the optional detectron2 path."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"}
+    if args.ref_pythonpath:
+        env["PYTHONPATH"] = args.ref_pythonpath
+    return env
+
+
 def main() -> None:
     """Make the weights and frames, run both sides, compare, print and keep the summary."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref-python", required=True, help="python of the throwaway reference venv")
+    ap.add_argument(
+        "--ref-pythonpath", default="", help="PYTHONPATH for the reference (detectron2 sources + stub _C)"
+    )
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=3, help="noise / disc / noise ...; timed from the second")
     ap.add_argument("--size", default="240x320", help="HxW of the generated frames")
@@ -348,7 +362,7 @@ def main() -> None:
         ours = run_ours(args.work, frames)
         (args.work / "ours.json").write_text(json.dumps(ours))
     if not args.skip_reference:
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"}
+        env = ref_env(args)
         subprocess.run(
             [args.ref_python, "-c", _REF_RUN, str(args.work), str(args.threads)],
             check=True,
@@ -364,7 +378,7 @@ def main() -> None:
             subprocess.run(
                 [args.ref_python, "-c", _REF_DIMS, str(args.work), str(args.threads)],
                 check=True,
-                env={**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1"},
+                env=ref_env(args),
             )
         dims = compare_dims(json.loads((args.work / "reference_dims.json").read_text()), ours_dims)
     summary = {
