@@ -35,6 +35,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--no-warmup", action="store_true")
     ap.add_argument(
+        "--tokenizer",
+        default=None,
+        help="vocab.txt (or a folder holding one) for a checkpoint path in --weights, e.g. the synthetic "
+        "vocabulary vbench_grit_reference writes next to its calibrated checkpoint",
+    )
+    ap.add_argument(
         "--describe-limit",
         type=int,
         default=0,
@@ -53,7 +59,7 @@ def main() -> None:
         ]
         decoder = grit.WordPieceDecoder(vocab)
     else:
-        decoder = grit.load_decoder(args.weights)
+        decoder = grit.load_decoder(args.weights, args.tokenizer)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(args.frames + 1)]
     stages = {"backbone": 0.0, "proposals": 0.0, "cascade": 0.0, "text": 0.0}
