@@ -230,7 +230,7 @@ def desync_logits_table(out: Path) -> str:
 # A small Qwen2-VL at the official patch geometry (14-pixel patches, 2x2 merge, temporal patch 2), so the
 # reference's fetch_video (which always resizes to multiples of 28) and its processor agree without a second
 # resize; the widths are small enough for this CPU.
-VA_SMALL = {
+VA_SMALL: dict[str, Any] = {
     "hidden_size": 128,
     "intermediate_size": 256,
     "num_layers": 2,

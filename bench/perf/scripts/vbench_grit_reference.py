@@ -173,8 +173,10 @@ def make_weights(work: Path) -> dict[str, Any]:
         model, _ = grit.load("random", 0)
         with torch.no_grad():
             for pred in model.roi_heads.box_predictor:
-                pred.cls_score.weight.mul_(CLS_WEIGHT_SCALE)
-                pred.cls_score.bias[0] -= FG_BIAS_SHIFT
+                cls = pred.cls_score
+                assert isinstance(cls, torch.nn.Linear)
+                cls.weight.mul_(CLS_WEIGHT_SCALE)
+                cls.bias[0] -= FG_BIAS_SHIFT
         torch.save({"model": model.state_dict()}, path)
     return {"checkpoint": str(path), "bytes": path.stat().st_size}
 
