@@ -17,7 +17,8 @@ Steps:
    and save in the official layouts under $VBENCH_CACHE_DIR: `umt_model/l16_ptk710_ftk710_ftk400_f16_res224.pth`
    (a bare state dict; the head bias of `--action-label` raised by 4 so that one video is a correct answer),
    `caption_model/tag2text_swin_14m.pth` (`{"model": ...}`), `ViCLIP/ViClip-InternVid-10M-FLT.pth`
-   (`{"model": ...}`, with the CLIP BPE beside it), `clip_model/ViT-B-32.pt` (TorchScript, fp16-rounded). Tag2Text's
+   (`{"model": ...}`, with the CLIP BPE beside it; the three tensors ViCLIP allocates with `torch.empty` and
+   leaves to the checkpoint get OpenAI CLIP's initialisation), `clip_model/ViT-B-32.pt` (TorchScript, fp16-rounded). Tag2Text's
    `BertTokenizer/BertModel.from_pretrained('bert-base-uncased')` read a hub cache written under WORK/hf
    (HF_HOME, offline): a generated uncased WordPiece vocabulary of bert-base's size (30,522: BERT's special-token
    layout, characters, word pieces, every word of the tag names and the prompt, filler tokens) and a random
@@ -127,6 +128,12 @@ if {"overall_consistency", "temporal_style"} & set(dims):
         from vbench.third_party.ViCLIP.simple_tokenizer import SimpleTokenizer
         torch.manual_seed(13)
         m = ViCLIP(tokenizer=SimpleTokenizer(bpe), pretrain=None)
+        # three tensors the reference allocates with torch.empty and never initialises (a checkpoint fills
+        # them): OpenAI CLIP's initialisation, else they hold whatever memory held (NaN in the first try)
+        with torch.no_grad():
+            torch.nn.init.normal_(m.text_encoder.positional_embedding, std=0.01)
+            torch.nn.init.normal_(m.text_encoder.text_projection, std=m.text_encoder.transformer.width ** -0.5)
+            torch.nn.init.normal_(m.vision_encoder.proj, std=m.vision_encoder.proj.shape[0] ** -0.5)
         save({"model": m.state_dict()}, path); del m
 if "appearance_style" in dims:
     path = os.path.join(cache, "clip_model", "ViT-B-32.pt")
@@ -575,7 +582,8 @@ def compare_traces(work: Path, traces: dict[str, Any], dims: list[str]) -> dict[
     import numpy as np
 
     result: dict[str, Any] = {}
-    if "human_action" in dims and "human_action" in traces:
+    have = {d for d in dims if (work / "reference" / f"ref_{d}_trace.json").exists()}
+    if "human_action" in have and "human_action" in traces:
         ref = json.loads((work / "reference" / "ref_human_action_trace.json").read_text())
         ours = traces["human_action"]
         per = {}
@@ -596,7 +604,7 @@ def compare_traces(work: Path, traces: dict[str, Any], dims: list[str]) -> dict[
                 "top5_prob_gap_to_6th_reference": float(np.sort(pr)[-5] - np.sort(pr)[-6]),
             }
         result["human_action"] = per
-    if "scene" in dims and "scene" in traces:
+    if "scene" in have and "scene" in traces:
         ref = json.loads((work / "reference" / "ref_scene_trace.json").read_text())
         ours = traces["scene"]
         from omninft.reward_servers.models import tag2text
