@@ -511,7 +511,7 @@ def our_traces(
             elif kind == "GroupWiseLinear":
                 rec["tag_logits"].append(out.detach().tolist())
 
-        gen_mod = importlib.import_module("omninft.reward_servers.models.tag2text.generate")
+        gen_mod: Any = importlib.import_module("omninft.reward_servers.models.tag2text.generate")
         real_beam = gen_mod.beam_search
 
         def beam_search(*a: Any, rec: dict[str, Any] = rec, real_beam: Any = real_beam, **k: Any) -> Any:
@@ -611,7 +611,7 @@ def compare_traces(work: Path, traces: dict[str, Any], dims: list[str]) -> dict[
 
         tok = tag2text.tokenizer(str(work / "vocab.txt"))
         prompt_len = len(tok.prompt_ids())
-        per = {}
+        per: dict[str, dict[str, Any]] = {}
         for k, name in enumerate(ref["paths"]):
             j = ours["paths"].index(name)
             r_logits = np.asarray(ref["tag_logits"][k], dtype=np.float64)
