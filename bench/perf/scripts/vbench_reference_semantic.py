@@ -586,7 +586,7 @@ def compare_traces(work: Path, traces: dict[str, Any], dims: list[str]) -> dict[
     if "human_action" in have and "human_action" in traces:
         ref = json.loads((work / "reference" / "ref_human_action_trace.json").read_text())
         ours = traces["human_action"]
-        per = {}
+        per: dict[str, dict[str, Any]] = {}
         for name, logits in zip(ref["paths"], ref["logits"], strict=True):
             o = np.asarray(ours["logits"][ours["paths"].index(name)], dtype=np.float64)
             r = np.asarray(logits, dtype=np.float64)
@@ -611,7 +611,7 @@ def compare_traces(work: Path, traces: dict[str, Any], dims: list[str]) -> dict[
 
         tok = tag2text.tokenizer(str(work / "vocab.txt"))
         prompt_len = len(tok.prompt_ids())
-        per: dict[str, dict[str, Any]] = {}
+        per = {}
         for k, name in enumerate(ref["paths"]):
             j = ours["paths"].index(name)
             r_logits = np.asarray(ref["tag_logits"][k], dtype=np.float64)
