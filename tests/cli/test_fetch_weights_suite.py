@@ -89,9 +89,12 @@ def _serve(root: Path, specs: list[W.WeightSpec]) -> dict[str, W.WeightSpec]:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _stand_in(spec)
         path.write_bytes(data)
-        # a pinned file (OpenAI CLIP, the BPE vocabulary) keeps a pin, on the stand-in's bytes
-        pin = {Path(url.path).name: hashlib.sha256(data).hexdigest()} if spec.sha256 else None
-        repinned[spec.name] = dataclasses.replace(spec, sha256=pin)
+        # a pinned file (OpenAI CLIP, the BPE vocabulary; MUSIQ's published prefix) keeps its pin, on the
+        # stand-in's bytes
+        digest = hashlib.sha256(data).hexdigest()
+        pin = {Path(url.path).name: digest} if spec.sha256 else None
+        prefix = digest[: len(spec.sha256_prefix)] if spec.sha256_prefix else None
+        repinned[spec.name] = dataclasses.replace(spec, sha256=pin, sha256_prefix=prefix)
     return repinned
 
 
