@@ -33,7 +33,7 @@ def test_quick_mode_times_ours_and_skips_the_reference(tmp_path: Path) -> None:
     for run in runs.values():
         assert run["rc"] == 0 and "error" not in run
         assert run["wall_s"] > 0 and run["cpu_s"] > 0 and run["peak_rss_mib"] > 50
-        assert run["tiny_weights"] is True
+        assert run["tiny_weights"] is False  # AV-Align has no network: nothing random to label
         assert run["decodes_per_sample"] == {"video": 1.0, "audio": 1.0}
         assert 0.0 <= run["forward_share"] <= 1.0
         assert run["server_stats"]["stage_seconds"]["av_align"]["preprocess"] > 0
