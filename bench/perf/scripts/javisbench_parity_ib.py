@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib
 import json
 import os
 import sys
@@ -61,8 +62,8 @@ def _imagebind_src(reference: Path) -> Path:
 
 def _alias_functional_tensor() -> None:
     """pytorchvideo at the pinned commit imports torchvision.transforms.functional_tensor (now _functional_tensor)."""
-    import torchvision.transforms._functional_tensor as ft  # type: ignore[import-not-found]  # reference venv only
-
+    # reference venv only (torchvision is never imported by the project's own code)
+    ft = importlib.import_module("torchvision.transforms._functional_tensor")
     sys.modules.setdefault("torchvision.transforms.functional_tensor", ft)
 
 
@@ -72,7 +73,9 @@ def stage_ib_weights(out: Path, reference: Path, seed: int) -> None:
 
     _alias_functional_tensor()
     sys.path.insert(0, str(_imagebind_src(reference) / "ImageBind"))
-    from imagebind.models import imagebind_model  # type: ignore[import-not-found]  # reference venv only
+    imagebind_model = importlib.import_module(
+        "imagebind.models.imagebind_model"
+    )  # the reference's vendored copy
 
     torch.manual_seed(seed)
     model = imagebind_model.imagebind_huge(pretrained=False).eval()

@@ -158,12 +158,13 @@ def write_i3d_audioclip(work: Path, seed: int) -> None:
     torch.save({"audio." + k: v for k, v in audio.state_dict().items()}, w / "AudioCLIP-Full-Training.pt")
 
 
+# Run by the reference venv's interpreter (the reference's vendored ImageBind is on its path, not ours).
 IMAGEBIND_SNIPPET = """
-import sys, torch
+import importlib, sys, torch
 sys.path.insert(0, sys.argv[1])
-from imagebind.models.imagebind_model import imagebind_huge
+model_module = importlib.import_module("imagebind.models.imagebind_model")
 torch.manual_seed(int(sys.argv[3]))
-torch.save(imagebind_huge(pretrained=False).state_dict(), sys.argv[2])
+torch.save(model_module.imagebind_huge(pretrained=False).state_dict(), sys.argv[2])
 """
 
 
