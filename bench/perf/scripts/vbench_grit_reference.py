@@ -147,12 +147,14 @@ def synthetic_vocab(size: int = VOCAB_SIZE) -> list[str]:
     vocab = [f"[unused{i}]" for i in range(999)]
     for i, tok in ((0, "[PAD]"), (100, "[UNK]"), (101, "[CLS]"), (102, "[SEP]"), (103, "[MASK]")):
         vocab[i] = tok
-    punct = (".", ",", "!", "?", "'", "n't", "'s", "-")
+    # Every entry is unique: BertTokenizer keeps a repeated token's last id only, so the reference would decode
+    # the earlier ids of a repeated word as [UNK] while ours decodes them as the word (a vocabulary artefact).
+    punct = [".", ",", "!", "?", "'", "n't", "'s", "-"]
     for i in range(999, size):
-        if i % 13 == 0:
-            vocab.append(punct[(i // 13) % len(punct)])
-        elif i % 19 == 0:  # colour words, so that the color dimension has something to find
-            vocab.append(COLOURS[(i // 19) % len(COLOURS)])
+        if i % 13 == 0 and punct:
+            vocab.append(punct.pop(0))
+        elif i % 19 == 0:  # colour words (the color dimension matches them as substrings of a caption)
+            vocab.append(f"{COLOURS[(i // 19) % len(COLOURS)]}{i}")
         elif i % 3 == 0:
             vocab.append(f"##p{i}")
         else:
@@ -346,6 +348,11 @@ def main() -> None:
     ap.add_argument("--size", default="240x320", help="HxW of the generated frames")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-reference", action="store_true", help="reuse WORK/reference.json")
+    ap.add_argument(
+        "--skip-reference-frames",
+        action="store_true",
+        help="reuse WORK/reference.json (per-frame) but run the reference's dimension functions",
+    )
     ap.add_argument("--skip-ours", action="store_true", help="reuse WORK/ours.json")
     ap.add_argument(
         "--dimensions", action="store_true", help="also the four dimension functions on a 16-frame clip"
@@ -363,7 +370,7 @@ def main() -> None:
     else:
         ours = run_ours(args.work, frames)
         (args.work / "ours.json").write_text(json.dumps(ours))
-    if not args.skip_reference:
+    if not (args.skip_reference or args.skip_reference_frames):
         env = ref_env(args)
         subprocess.run(
             [args.ref_python, "-c", _REF_RUN, str(args.work), str(args.threads)],
