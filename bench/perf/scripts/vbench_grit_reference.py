@@ -37,25 +37,13 @@ from typing import Any
 import numpy as np
 
 from omninft.bench.perf.scripts._common import report
+from omninft.reward_servers.functional.vbench_grit_dims import COLOR_WORDS
 
 CHECKPOINT = "grit_b_densecap_objectdet.pth"
 CLS_WEIGHT_SCALE = 30.0
 FG_BIAS_SHIFT = 5.0
 VOCAB_SIZE = 30522
-COLOURS = (
-    "white",
-    "red",
-    "pink",
-    "blue",
-    "silver",
-    "purple",
-    "orange",
-    "green",
-    "gray",
-    "yellow",
-    "black",
-    "grey",
-)
+COLOURS = COLOR_WORDS  # the colour words VBench's color dimension looks for
 
 # Runs in the reference interpreter: VBench's GRiT wrapper on the frames, both tasks, one frame per call.
 _REF_RUN = r"""
