@@ -87,6 +87,16 @@ def _load_yaml(path: Path | None) -> dict[str, Any]:
     return data
 
 
+# Full-size models on a small CPU can take many minutes to load and warm up; a cluster may want to fail faster.
+_START_TIMEOUT_OPTION = click.option(
+    "--server-start-timeout-s",
+    default=600.0,
+    show_default=True,
+    envvar="OMNINFT_SERVER_START_TIMEOUT_S",
+    help="How long the embedded server may take to load and warm up its models before the run gives up.",
+)
+
+
 def _server_options(fn: Any) -> Any:
     """Options shared by `run` and `reference build`: where the scorers run and with what."""
     options = [
@@ -141,6 +151,7 @@ def _server_options(fn: Any) -> Any:
             show_default=True,
             help="How long to try reaching each remote server before giving up.",
         ),
+        _START_TIMEOUT_OPTION,
         click.option("--no-progress", is_flag=True, help="No progress bars (logs and CI)."),
     ]
     for opt in reversed(options):
@@ -287,6 +298,7 @@ def run(
     token: str | None,
     timeout_s: float,
     connect_timeout_s: float,
+    server_start_timeout_s: float,
     no_progress: bool,
     **vbench_opts: Any,
 ) -> None:
@@ -391,6 +403,7 @@ def run(
         chunk_size=chunk_size,
         timeout_s=timeout_s,
         connect_timeout_s=connect_timeout_s,
+        server_start_timeout_s=server_start_timeout_s,
         token=token,
         verbose=verbose,
         progress=not no_progress,
@@ -520,6 +533,7 @@ def reference_build(
     token: str | None,
     timeout_s: float,
     connect_timeout_s: float,
+    server_start_timeout_s: float,
     no_progress: bool,
 ) -> None:
     """Compute {'video': [N,400], 'audio': [N,1024]} in CSV row order from ground-truth media."""
@@ -551,6 +565,7 @@ def reference_build(
         chunk_size=chunk_size,
         timeout_s=timeout_s,
         connect_timeout_s=connect_timeout_s,
+        server_start_timeout_s=server_start_timeout_s,
         token=token,
         progress=not no_progress,
         embedded_config=_load_yaml(embedded_config),
@@ -609,6 +624,7 @@ def reference_build(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Server log (default: a temporary file, printed at start).",
 )
+@_START_TIMEOUT_OPTION
 def serve_local(
     suite: str,
     metrics: tuple[str, ...],
@@ -620,6 +636,7 @@ def serve_local(
     allow_roots: tuple[Path, ...],
     address_file: Path | None,
     log_file: Path | None,
+    server_start_timeout_s: float,
 ) -> None:
     """Start the suite's local reward server once and keep it warm for many `run --server ADDRESS` calls.
 
@@ -645,6 +662,7 @@ def serve_local(
         batch_size=batch_size,
         allowed_roots=allow_roots,
         embedded_config=_load_yaml(embedded_config),
+        startup_timeout_s=server_start_timeout_s,
     )
     server = EmbeddedServer(spec, log_path=log_file)
     click.echo(f"starting {suite} reward server ({', '.join(scorers)}; log {server.log_path}) ...", err=True)

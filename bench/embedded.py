@@ -123,7 +123,9 @@ class EmbeddedServer:
             time.sleep(0.1)
         self.stop()
         raise TimeoutError(
-            f"embedded reward server not ready after {self.spec.startup_timeout_s:.0f} s; log: {self.log_path}"
+            f"embedded reward server not ready after {self.spec.startup_timeout_s:g} s (loading and warming up "
+            f"its models; --server-start-timeout-s or OMNINFT_SERVER_START_TIMEOUT_S allows longer); "
+            f"log: {self.log_path}"
         )
 
     def _lifeline_env(self) -> tuple[dict[str, str], int]:

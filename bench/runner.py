@@ -89,6 +89,7 @@ class JavisBenchConfig:
     connect_timeout_s: float = (
         10.0  # TCP reachability of each remote address, checked before waiting for readiness
     )
+    server_start_timeout_s: float = 600.0  # embedded server: load + warm-up before the run gives up
     token: str | None = None
     verbose: bool = False
     progress: bool = True
@@ -208,6 +209,7 @@ def embedded_spec(
     batch_size: int,
     allowed_roots: tuple[Path, ...],
     embedded_config: dict[str, Any],
+    startup_timeout_s: float = 600.0,
 ) -> EmbeddedServerSpec:
     """The local server a JavisBench run embeds (`run`) or keeps warm (`serve-local`).
 
@@ -231,6 +233,7 @@ def embedded_spec(
         allowed_roots=tuple(str(r.resolve()) for r in allowed_roots),
         extra_scorer_options=per_scorer,
         extra_config=extra,
+        startup_timeout_s=startup_timeout_s,
     )
 
 
@@ -264,6 +267,7 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                     batch_size=cfg.batch_size,
                     allowed_roots=cfg.allowed_roots or (cfg.samples,),
                     embedded_config=extra,
+                    startup_timeout_s=cfg.server_start_timeout_s,
                 )
                 embedded = EmbeddedServer(spec, log_path=cfg.out / "server.log")
                 try:

@@ -146,3 +146,17 @@ def test_failed_samples_exit_non_zero_unless_allowed(demo_set: tuple[Path, Path]
         assert "report.md" in out
         code, out = _invoke([*base, "--allow-failures"])
         assert code == 0 and "clip_score = 0.25" in out
+
+
+def test_embedded_server_start_timeout_is_a_named_option(
+    demo_set: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server that cannot be ready within the limit: the run fails with one line that says how to allow longer,
+    # whether the limit came from the option or from the environment.
+    args = [*_base(demo_set, tmp_path / "a"), "--weights", "tiny", "--server-start-timeout-s", "0.05"]
+    code, out = _invoke(args)
+    assert code == 1
+    assert "not ready after 0.05 s" in out and "--server-start-timeout-s" in out
+    monkeypatch.setenv("OMNINFT_SERVER_START_TIMEOUT_S", "0.06")
+    code, out = _invoke([*_base(demo_set, tmp_path / "b"), "--weights", "tiny"])
+    assert code == 1 and "not ready after 0.06 s" in out

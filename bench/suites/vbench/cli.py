@@ -242,6 +242,7 @@ def run_vbench_command(opts: dict[str, Any]) -> None:
         batch_size=opts["batch_size"],
         chunk_size=opts["chunk_size"],
         timeout_s=opts["timeout_s"],
+        server_start_timeout_s=opts.get("server_start_timeout_s", 600.0),
         token=opts.get("token"),
         progress=not opts.get("no_progress"),
         embedded_config=extra,

@@ -61,6 +61,7 @@ class VBenchConfig:
     batch_size: int = 8
     chunk_size: int = 16  # (video, condition) units per request round and store write
     timeout_s: float = 1800.0
+    server_start_timeout_s: float = 600.0
     token: str | None = None
     progress: bool = True
     embedded_config: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +87,7 @@ class VBenchConfig:
             batch_size=self.batch_size,
             chunk_size=self.chunk_size,
             timeout_s=self.timeout_s,
+            server_start_timeout_s=self.server_start_timeout_s,
             token=self.token,
             progress=self.progress,
             embedded_config=self.embedded_config,
