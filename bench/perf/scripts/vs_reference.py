@@ -161,6 +161,10 @@ def write_i3d_audioclip(work: Path, seed: int) -> None:
 # Run by the reference venv's interpreter (the reference's vendored ImageBind is on its path, not ours).
 IMAGEBIND_SNIPPET = """
 import importlib, sys, torch
+# pytorchvideo at the reference's pinned commit imports the pre-0.17 torchvision name
+sys.modules.setdefault(
+    "torchvision.transforms.functional_tensor", importlib.import_module("torchvision.transforms._functional_tensor")
+)
 sys.path.insert(0, sys.argv[1])
 model_module = importlib.import_module("imagebind.models.imagebind_model")
 torch.manual_seed(int(sys.argv[3]))

@@ -58,6 +58,9 @@ NEEDS = {"fvd": {"AudioCLIP"}, "imagebind": {"ImageBind"}, "avh": {"ImageBind"}}
 
 def reference_metrics(src: Path, real: set[str]) -> types.ModuleType:
     """The reference's ``metrics.py`` as package ``refsrc`` with the stacks outside `real` as placeholders."""
+    if "ImageBind" in real:  # pytorchvideo at the pinned commit imports the pre-0.17 torchvision name
+        ft = importlib.import_module("torchvision.transforms._functional_tensor")
+        sys.modules.setdefault("torchvision.transforms.functional_tensor", ft)
     package = types.ModuleType("refsrc")
     package.__path__ = [str(src)]  # type: ignore[attr-defined]
     sys.modules["refsrc"] = package
