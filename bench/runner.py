@@ -259,6 +259,10 @@ def open_session(cfg: JavisBenchConfig, scorers: tuple[str, ...]) -> Iterator[li
                 extra = dict(cfg.embedded_config)
                 if "metricsPort" not in extra:  # read once before it stops: decodes and stage seconds
                     extra["metricsPort"] = free_local_port()
+                # A one-shot run's first batch pays the first-call costs a warm-up would; the warm-up sample's own
+                # forward (a full padded window for Synchformer/ImageBind) would be pure overhead. Long-lived
+                # servers (serve-local, omninft-serve) still warm up before SERVING; `warmup: true` restores it.
+                extra.setdefault("warmup", False)
                 spec = embedded_spec(
                     g.scorers,
                     weights=cfg.weights,

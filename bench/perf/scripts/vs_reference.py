@@ -61,6 +61,12 @@ class Group:
     keys: tuple[str, ...]
     weights: dict[str, str] = field(default_factory=dict)  # scorer -> file or folder under W/weights
     needs_gt: bool = False
+    # scorer -> options; a value starting with "W/" names a file under W/weights
+    options: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+BPE = "bpe_simple_vocab_16e6.txt.gz"  # openai-clip's BPE vocabulary, ImageBind's text tokenizer too
+_IB_OPTIONS = {"architecture": "huge", "tokenizer": f"W/{BPE}"}
 
 
 GROUPS: dict[str, Group] = {
@@ -69,8 +75,14 @@ GROUPS: dict[str, Group] = {
         {"i3d": "i3d_pretrained_400.pt", "audioclip": "AudioCLIP-Full-Training.pt"},
         needs_gt=True,
     ),
-    "imagebind": Group(("ib_tv", "ib_ta", "ib_av"), {"imagebind": "imagebind_huge.pth"}),
-    "avh": Group(("avh_score", "javis_score"), {"imagebind_avh": "imagebind_huge.pth"}),
+    "imagebind": Group(
+        ("ib_tv", "ib_ta", "ib_av"), {"imagebind": "imagebind_huge.pth"}, options={"imagebind": _IB_OPTIONS}
+    ),
+    "avh": Group(
+        ("avh_score", "javis_score"),
+        {"imagebind_avh": "imagebind_huge.pth"},
+        options={"imagebind_avh": _IB_OPTIONS},
+    ),
     "desync": Group(("desync",), {"desync": "synchformer_state_dict.pth"}),
     "audio_quality": Group(("audio_quality",), {"audiobox_aesthetics": "audiobox_checkpoint.pt"}),
     "clip_score": Group(("clip_score",), {"clip": "clip"}),
@@ -178,7 +190,7 @@ def prepare(work: Path, ref: Path | None, ref_python: str, seed: int, bpe: Path 
 
     write_media(work, ROWS)
     w = work / "weights"
-    if not (w / "clip").exists():
+    if not (w / "clip").exists() or not (w / BPE).exists():
         if bpe is None and ref_python:
             bpe = (
                 Path(
@@ -195,7 +207,10 @@ def prepare(work: Path, ref: Path | None, ref_python: str, seed: int, bpe: Path 
             raise SystemExit(
                 "prepare needs --bpe (openai-clip's bpe_simple_vocab_16e6.txt.gz) or --ref-python"
             )
-        parity.stage_weights(work, bpe, seed)
+        w.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bpe, w / BPE)  # ImageBind's vocabulary is this file too (its `tokenizer` option)
+        if not (w / "clip").exists():
+            parity.stage_weights(work, bpe, seed)
     if not (w / "audiobox_checkpoint.pt").exists():
         parity.stage_aes_weights(work, seed)
     if not (w / "synchformer_state_dict.pth").exists():
@@ -225,6 +240,11 @@ def _ours_yaml(work: Path, groups: list[str], tiny: bool) -> Path:
         for g in groups:
             for scorer, rel in GROUPS[g].weights.items():
                 scorers[scorer] = {"weights": str(work / "weights" / rel)}
+                opts = GROUPS[g].options.get(scorer, {})
+                if opts:
+                    scorers[scorer]["options"] = {
+                        k: str(work / "weights" / v[2:]) if v.startswith("W/") else v for k, v in opts.items()
+                    }
     path = work / f"ours-{'-'.join(groups)}.yaml"
     path.write_text(json.dumps({"scorers": scorers}, indent=1) + "\n")  # JSON is YAML
     return path
