@@ -65,7 +65,11 @@ VERSION = "1.2.0"  # 1.2: audio clips centred in place on one waveform as the re
 PROTOCOLS = ("javisbench-v1",)
 DEFAULT_PROTOCOL = "javisbench-v1"
 COSINE_EPS = 1e-6  # nn.CosineSimilarity(eps=1e-6) in calc_imagebind_score / calc_av_score
-DEFAULT_CLIP_BATCH = 32
+DEFAULT_CLIP_BATCH = 32  # on a GPU: one call's rows
+# On a CPU a clip's cost does not depend on how many share its call (ViT-H, measured 3.24-3.31 CPU s per clip
+# at 1 to 32 rows), but every call is padded to exactly the chunk size for bit-identical rows (run_chunked),
+# so any chunk above 1 only adds padded rows: one sample's 15 vision clips cost 32 at chunk 32.
+CPU_CLIP_BATCH = 1
 MIN_AUDIO_SAMPLES = 400  # one 25 ms fbank frame at 16 kHz
 
 
@@ -136,8 +140,20 @@ def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], W
 
 
 def clip_batch_size(cfg: ScorerConfig, name: str = "imagebind") -> int:
-    """Most clips (or frames) per vision/audio graph call; also the batch bound of exported engines."""
-    return max(scorer_options(ImageBindOptions, name, cfg).clip_batch_size, 1)
+    """Rows per vision/audio graph call (the option; 0 = 1 on a CPU, 32 on a GPU); bounds exported engines."""
+    chosen = scorer_options(ImageBindOptions, name, cfg).clip_batch_size
+    if chosen > 0:
+        return chosen
+    return CPU_CLIP_BATCH if _on_cpu(cfg) else DEFAULT_CLIP_BATCH
+
+
+def _text_chunk(cfg: ScorerConfig) -> int:
+    """Rows per text graph call: one prompt at a time on a CPU (no padded rows), the batch size on a GPU."""
+    return CPU_CLIP_BATCH if _on_cpu(cfg) else cfg.max_batch_size
+
+
+def _on_cpu(cfg: ScorerConfig) -> bool:
+    return str(cfg.device).split(":", 1)[0] == "cpu"
 
 
 def _banner(name: str, winfo: WeightsInfo) -> None:
@@ -249,7 +265,7 @@ class ImageBindScorer:
         self.backend = backend
         self.tokenizer = tokenizer
         opts = scorer_options(ImageBindOptions, name, cfg)
-        self.chunk = max(opts.clip_batch_size, 1)
+        self.chunk = clip_batch_size(cfg, name)
         self.text_cache = TextEmbeddingCache(opts.text_cache_size)
         self.info = SPEC.info(
             name,
@@ -278,7 +294,7 @@ class ImageBindScorer:
 
     def _encode_texts(self, prompts: list[str]) -> np.ndarray:
         ids = self.tokenizer(prompts)
-        return run_chunked(self.backend, "text", {"input_ids": ids}, "embeds", self.cfg.max_batch_size)
+        return run_chunked(self.backend, "text", {"input_ids": ids}, "embeds", _text_chunk(self.cfg))
 
     def forward(self, items: Sequence[IbItem]) -> list[IbRaw]:
         """All clips of the batch in vision/audio calls of at most clip_batch_size; prompts via the cache."""
@@ -358,7 +374,7 @@ class ImageBindAvhScorer:
         self.cfg = cfg
         self.backend = backend
         opts = scorer_options(ImageBindOptions, name, cfg)
-        self.chunk = max(opts.clip_batch_size, 1)
+        self.chunk = clip_batch_size(cfg, name)
         self.window_s = opts.window_s
         self.overlap_s = opts.overlap_s
         self.topk_fraction = opts.topk_min
@@ -473,8 +489,8 @@ class ImageBindOptions(ModelOptions):
     keep_eot: bool = False
     # huge (the official model) or a smaller test architecture.
     architecture: str = "huge"
-    # Most clips (or frames) per vision/audio graph call.
-    clip_batch_size: int = DEFAULT_CLIP_BATCH
+    # Rows (clips or frames) per vision/audio graph call; 0 = 1 on a CPU (no padded rows), 32 on a GPU.
+    clip_batch_size: int = 0
     # Prompts whose text embeddings are kept (LRU); 0 = no cache.
     text_cache_size: int = 4096
     # imagebind_avh: audio-visual window length and overlap, in seconds.

@@ -207,3 +207,30 @@ def test_weights_file_and_bpe_file_load_through_the_registry(loaded, scorers, tm
     assert got["ib_av"] == pytest.approx(
         ref["ib_av"], abs=1e-6
     )  # same weights; the prompts tokenise differently
+
+
+def test_cpu_runs_one_row_per_call_so_no_padded_rows(loaded) -> None:
+    # run_chunked pads every call to the chunk size (bit-identical rows); on a CPU a clip costs the same alone,
+    # so the CPU default computes exactly the sample's clips, and a GPU keeps 32-row calls.
+    model, tok, ident = loaded
+    winfo = WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
+    assert S.clip_batch_size(ScorerConfig(device="cpu")) == 1
+    assert S.clip_batch_size(ScorerConfig(device="cuda:0")) == 32
+    assert S.clip_batch_size(ScorerConfig(device="cpu", options={"clip_batch_size": 8})) == 8
+    rows: dict[str, int] = {}
+
+    class Counting(TorchBackend):
+        def run(self, graph, inputs):
+            rows[graph] = rows.get(graph, 0) + next(iter(inputs.values())).shape[0]
+            return super().run(graph, inputs)
+
+    scorer = S.ImageBindScorer(
+        "imagebind",
+        ScorerConfig(max_batch_size=4),
+        backend=Counting(S.make_graphs(model)),
+        tokenizer=tok,
+        weights=winfo,
+    )
+    item = scorer.preprocess(_sample("s0"))
+    scorer.forward([item])
+    assert rows == {"vision": item.video.shape[0], "audio": item.audio.shape[0], "text": 2}
