@@ -382,16 +382,16 @@ def stage_aes_weights(out: Path, seed: int) -> None:
     print("wrote", out / "weights" / "audiobox_checkpoint.pt")
 
 
-def reference_audio_quality(out: Path, src: Path) -> dict[str, Any]:
+def reference_audio_quality(out: Path, src: Path, limit: int | None = None) -> dict[str, Any]:
     """audio_quality per sample from the reference's own ``calc_audio_quality_score`` (4 s as the official
     command, batch 8, torchaudio reader), its ``initialize_predictor()`` given the stage ``aes-weights``
-    checkpoint instead of the HF hub id."""
+    checkpoint instead of the HF hub id; the first `limit` samples (default all)."""
     metrics = _reference_metrics(src)
     from audiobox_aesthetics.infer import initialize_predictor  # type: ignore[import-not-found]  # reference venv
 
     ckpt = str(out / "weights" / "audiobox_checkpoint.pt")
     metrics.initialize_audio_aes_predictor = lambda: initialize_predictor(ckpt)  # type: ignore[attr-defined]
-    wavs = [str(m) for m in sorted((out / "gen").glob("sample_*.wav"))]
+    wavs = [str(m) for m in sorted((out / "gen").glob("sample_*.wav"))][:limit]
     per = [
         float(x)
         for x in metrics.calc_audio_quality_score(wavs, [""] * len(wavs), MAX_AUDIO_LEN_S, device="cpu")

@@ -114,7 +114,7 @@ def run_group(group: str, work: Path, src: Path, n: int) -> dict[str, Any]:
     elif group == "desync":
         out = parity.reference_desync(work, src, n)
     elif group == "audio_quality":
-        out = parity.reference_audio_quality(work, src)
+        out = parity.reference_audio_quality(work, src, n)
     elif group == "clip_score":
         import clip  # type: ignore[import-not-found]  # openai-clip: the reference venv only
 
