@@ -61,7 +61,7 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1.2.0"  # 1.2: audio clips centred in place on one waveform as the reference; 1.1: sinc resampling
+VERSION = "1.3.0"  # 1.3: one row per graph call on a CPU (last bits); 1.2: in-place audio centring; 1.1: sinc
 PROTOCOLS = ("javisbench-v1",)
 DEFAULT_PROTOCOL = "javisbench-v1"
 COSINE_EPS = 1e-6  # nn.CosineSimilarity(eps=1e-6) in calc_imagebind_score / calc_av_score
