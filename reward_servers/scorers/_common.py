@@ -13,6 +13,23 @@ from omninft.reward_servers.scorers.base import ScorerConfig
 from omninft.reward_servers.scorers.spec import model_options
 
 
+def on_cpu(cfg: ScorerConfig) -> bool:
+    """Whether the scorer's device is a CPU."""
+    return str(cfg.device).split(":", 1)[0] == "cpu"
+
+
+def rows_per_call(cfg: ScorerConfig, chosen: int, *, cpu: int, accelerator: int) -> int:
+    """Rows per graph call: `chosen` when set (> 0), else the device's default.
+
+    The CPU defaults are measured per scorer (`bench/perf/scripts/cpu_rows.py`): where a row costs the same
+    alone as in a full chunk, one row per call never pays for the padded rows `run_chunked` adds to a partial
+    chunk, and its output cannot depend on the batch make-up at all.
+    """
+    if chosen > 0:
+        return int(chosen)
+    return cpu if on_cpu(cfg) else accelerator
+
+
 def run_chunked(
     backend: Backend, graph: str, inputs: Mapping[str, np.ndarray], output: str, chunk: int
 ) -> np.ndarray:

@@ -35,6 +35,7 @@ from omninft.reward_servers.models import clap as clap_model
 from omninft.reward_servers.scorers._common import (
     backend_for,
     encode_texts,
+    rows_per_call,
     run_chunked,
     text_graph,
     text_max_length,
@@ -52,7 +53,7 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: one clip per audio-graph call on a CPU (last bits)
 PROTOCOLS = ("javisbench-v1", "javisbench-v1-repeatpad", "javisbench-v1-soxr")
 DEFAULT_PROTOCOL = "javisbench-v1"
 # protocol -> (pad mode of the 10 s window, resampler to 48 kHz)
@@ -193,7 +194,9 @@ class ClapScorer:
         """One audio call for the batch; text embeddings from the cache, misses encoded in one text call."""
         chunk = self.cfg.max_batch_size
         feats = np.stack([it.features for it in items])[:, None]
-        audio = run_chunked(self.backend, "audio", {"input_features": feats}, "audio_embeds", chunk)
+        # one clip per call on a CPU: 0.98x (torch) / 0.78x (ORT) the cost per clip of an 8-clip call (cpu_rows)
+        rows = rows_per_call(self.cfg, 0, cpu=1, accelerator=chunk)
+        audio = run_chunked(self.backend, "audio", {"input_features": feats}, "audio_embeds", rows)
         texts = self.text_cache.get_many(
             [it.text for it in items],
             lambda prompts: encode_texts(

@@ -25,7 +25,7 @@ from omninft.reward_servers.functional.i3d_frames import (
 )
 from omninft.reward_servers.media import DecodedSample, DecodedVideo
 from omninft.reward_servers.models import i3d as i3d_model
-from omninft.reward_servers.scorers._common import backend_for, run_chunked
+from omninft.reward_servers.scorers._common import backend_for, rows_per_call, run_chunked
 from omninft.reward_servers.scorers.base import (
     InputSpec,
     InvalidSample,
@@ -37,7 +37,7 @@ from omninft.reward_servers.scorers.spec import BenchMetric, ModelOptions, Score
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"  # 1.1: one clip per graph call on a CPU (last bits)
 PROTOCOLS = ("javisbench-v1",)
 DEFAULT_PROTOCOL = "javisbench-v1"
 EMBEDDING = "i3d"
@@ -109,10 +109,9 @@ class I3DEmbedder:
             raise InvalidSample(f"i3d: {e}") from e
 
     def forward(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """One backend call per max_batch_size clips."""
-        logits = run_chunked(
-            self.backend, "video", {"video": np.stack(items)}, "logits", self.cfg.max_batch_size
-        )
+        """One backend call per clip on a CPU (as cheap per clip as 8: cpu_rows), per max_batch_size on a GPU."""
+        rows = rows_per_call(self.cfg, 0, cpu=1, accelerator=self.cfg.max_batch_size)
+        logits = run_chunked(self.backend, "video", {"video": np.stack(items)}, "logits", rows)
         return [logits[i] for i in range(len(items))]
 
     def postprocess(self, output: np.ndarray) -> ScorerOutput:

@@ -47,7 +47,7 @@ from omninft.reward_servers.functional.sync_frontend import sinc_resample
 from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVideo
 from omninft.reward_servers.models import imagebind as ib
 from omninft.reward_servers.scorers._checks import sample_pcm
-from omninft.reward_servers.scorers._common import backend_for, run_chunked
+from omninft.reward_servers.scorers._common import backend_for, on_cpu, rows_per_call, run_chunked
 from omninft.reward_servers.scorers._shared import shared_load
 from omninft.reward_servers.scorers._text_cache import TextEmbeddingCache
 from omninft.reward_servers.scorers.base import (
@@ -142,18 +142,12 @@ def export_graphs(name: str, cfg: ScorerConfig) -> tuple[dict[str, GraphSpec], W
 def clip_batch_size(cfg: ScorerConfig, name: str = "imagebind") -> int:
     """Rows per vision/audio graph call (the option; 0 = 1 on a CPU, 32 on a GPU); bounds exported engines."""
     chosen = scorer_options(ImageBindOptions, name, cfg).clip_batch_size
-    if chosen > 0:
-        return chosen
-    return CPU_CLIP_BATCH if _on_cpu(cfg) else DEFAULT_CLIP_BATCH
+    return rows_per_call(cfg, chosen, cpu=CPU_CLIP_BATCH, accelerator=DEFAULT_CLIP_BATCH)
 
 
 def _text_chunk(cfg: ScorerConfig) -> int:
     """Rows per text graph call: one prompt at a time on a CPU (no padded rows), the batch size on a GPU."""
-    return CPU_CLIP_BATCH if _on_cpu(cfg) else cfg.max_batch_size
-
-
-def _on_cpu(cfg: ScorerConfig) -> bool:
-    return str(cfg.device).split(":", 1)[0] == "cpu"
+    return CPU_CLIP_BATCH if on_cpu(cfg) else cfg.max_batch_size
 
 
 def _banner(name: str, winfo: WeightsInfo) -> None:

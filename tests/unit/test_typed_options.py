@@ -30,9 +30,9 @@ def test_no_scorer_reads_options_by_hand() -> None:
 
 def test_options_are_coerced_and_checked_where_the_scorer_reads_them() -> None:
     assert clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": "7"})) == 7
-    assert (
-        clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": 0})) == 1
-    )  # clamped as before
+    # 0 = the device's default: one JavisBench sample (48 frames) per call on a CPU, 192 frames on a GPU
+    assert clip_scorer.image_batch_size(ScorerConfig(options={"image_batch_size": 0})) == 48
+    assert clip_scorer.image_batch_size(ScorerConfig(device="cuda:0", options={"image_batch_size": 0})) == 192
     with pytest.raises(
         InvalidOptions, match=r"scorers\.clip\.options\.image_bach_size: unknown option; did you mean"
     ):
