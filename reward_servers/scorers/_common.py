@@ -52,6 +52,42 @@ def run_chunked(
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
+def even_splits(n: int, max_rows: int) -> list[tuple[int, int]]:
+    """(start, stop) of ceil(n / max_rows) calls over n rows, sizes as equal as possible (no padded rows)."""
+    calls = -(-n // max(int(max_rows), 1))
+    bounds = [round(i * n / calls) for i in range(calls + 1)] if calls else [0]
+    return [(bounds[i], bounds[i + 1]) for i in range(calls)]
+
+
+def run_per_item(
+    backend: Backend,
+    graph: str,
+    arrays: Sequence[np.ndarray],
+    input_name: str,
+    output: str,
+    max_rows: int,
+) -> list[np.ndarray]:
+    """Run `graph` over each item's rows on its own, in even calls of at most `max_rows` rows; per-item outputs.
+
+    The calls a row shares depend only on its own item's row count, never on the other items of the batch,
+    so the outputs are bit-identical whatever the batch make-up, without padded rows. On a CPU this is the
+    better trade where a call of a few rows is much cheaper per row than a call of one, and a larger call no
+    cheaper still (ImageBind-Huge at 2 threads: 1.90 s per row alone, 1.67-1.69 s at 4-16 rows, cpu_rows).
+    """
+    out = []
+    for arr in arrays:
+        if arr.shape[0] == 0:
+            raise ValueError(f"empty input for graph {graph!r}")
+        parts = [
+            np.asarray(
+                backend.run(graph, {input_name: np.ascontiguousarray(arr[a:b])})[output], dtype=np.float32
+            )
+            for a, b in even_splits(arr.shape[0], max_rows)
+        ]
+        out.append(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0))
+    return out
+
+
 def _pad_rows(arr: np.ndarray, rows: int) -> np.ndarray:
     """`arr` with its last row repeated up to `rows` rows (a real input, so padded rows never produce NaN)."""
     if arr.shape[0] >= rows:

@@ -16,6 +16,7 @@ from omninft.reward_servers.media import DecodedAudio, DecodedSample, DecodedVid
 from omninft.reward_servers.models import imagebind as ib
 from omninft.reward_servers.scorers import imagebind as S
 from omninft.reward_servers.scorers import registry
+from omninft.reward_servers.scorers._common import even_splits
 from omninft.reward_servers.scorers.base import InvalidSample, Scorer, ScorerConfig, WeightsInfo
 
 
@@ -209,28 +210,41 @@ def test_weights_file_and_bpe_file_load_through_the_registry(loaded, scorers, tm
     )  # same weights; the prompts tokenise differently
 
 
-def test_cpu_runs_one_row_per_call_so_no_padded_rows(loaded) -> None:
-    # run_chunked pads every call to the chunk size (bit-identical rows); on a CPU a clip costs the same alone,
-    # so the CPU default computes exactly the sample's clips, and a GPU keeps 32-row calls.
+def test_cpu_runs_even_per_item_calls_so_no_padded_rows(loaded) -> None:
+    # run_chunked pads every call to the chunk size (bit-identical rows); on a CPU each item's clips go in their
+    # own even calls of at most 8 rows instead, so the scorer computes exactly the sample's clips, and a row's
+    # call never depends on the other items of the batch. A GPU keeps padded 32-row cross-item calls.
     model, tok, ident = loaded
     winfo = WeightsInfo(ident.weights_id, ident.sha256, ident.tiny)
-    assert S.clip_batch_size(ScorerConfig(device="cpu")) == 1
+    assert S.clip_batch_size(ScorerConfig(device="cpu")) == 8
     assert S.clip_batch_size(ScorerConfig(device="cuda:0")) == 32
-    assert S.clip_batch_size(ScorerConfig(device="cpu", options={"clip_batch_size": 8})) == 8
-    rows: dict[str, int] = {}
+    assert S.clip_batch_size(ScorerConfig(device="cpu", options={"clip_batch_size": 2})) == 2
+    calls: dict[str, list[int]] = {}
 
     class Counting(TorchBackend):
         def run(self, graph, inputs):
-            rows[graph] = rows.get(graph, 0) + next(iter(inputs.values())).shape[0]
+            calls.setdefault(graph, []).append(next(iter(inputs.values())).shape[0])
             return super().run(graph, inputs)
 
+    cfg = ScorerConfig(max_batch_size=4, options={"clip_batch_size": 2})
     scorer = S.ImageBindScorer(
-        "imagebind",
-        ScorerConfig(max_batch_size=4),
-        backend=Counting(S.make_graphs(model)),
-        tokenizer=tok,
-        weights=winfo,
+        "imagebind", cfg, backend=Counting(S.make_graphs(model)), tokenizer=tok, weights=winfo
     )
-    item = scorer.preprocess(_sample("s0"))
-    scorer.forward([item])
-    assert rows == {"vision": item.video.shape[0], "audio": item.audio.shape[0], "text": 2}
+    a, b = scorer.preprocess(_sample("s0")), scorer.preprocess(_sample("s1", seed=5))
+    (alone,) = scorer.forward([a])
+    assert sum(calls["vision"]) == a.video.shape[0] and max(calls["vision"]) <= 2
+    assert sum(calls["audio"]) == a.audio.shape[0] and calls["text"] == [1, 1]
+    together = scorer.forward([b, a])
+    for field in ("video", "audio", "text", "audio_text"):  # bit-identical whatever shares the batch
+        assert np.array_equal(getattr(together[1], field), getattr(alone, field))
+
+
+def test_even_splits_cover_rows_in_near_equal_calls() -> None:
+    for n in range(0, 40):
+        for k in (1, 2, 3, 8):
+            spans = even_splits(n, k)
+            sizes = [e - s for s, e in spans]
+            assert [s for s, _ in spans] == [0, *[e for _, e in spans[:-1]]][: len(spans)] and sum(sizes) == n
+            assert len(spans) == -(-n // k) and (
+                not sizes or max(sizes) - min(sizes) <= 1 and max(sizes) <= k
+            )

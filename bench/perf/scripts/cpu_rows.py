@@ -34,6 +34,7 @@ ROW_KNOB: dict[str, tuple[str, str | None]] = {
     "clip": ("option", "image_batch_size"),
     "desync": ("option", "segment_batch"),
     "imagebind": ("option", "clip_batch_size"),
+    "imagebind_avh": ("option", "clip_batch_size"),
 }
 
 
